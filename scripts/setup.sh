@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs what berth and its tests need on a fresh Debian bookworm machine, idempotently:
+# Debian packages (runc, crun, a registry, skopeo, umoci, busybox-static, containerd for comparison
+# only, hyperfine, attr, zstd) and the npm dependencies, which include the pinned Node 24.
+set -eu
+cd "$(dirname "$0")/.."
+
+need=""
+for pair in runc:runc crun:crun docker-registry:docker-registry skopeo:skopeo umoci:umoci \
+            busybox:busybox-static containerd:containerd ctr:containerd hyperfine:hyperfine \
+            getfattr:attr zstd:zstd mkfs.ext4:e2fsprogs; do
+  bin=${pair%%:*}; pkg=${pair##*:}
+  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || [ -x "/sbin/$bin" ] || need="$need $pkg"
+done
+if [ -n "$need" ]; then
+  echo "setup: installing Debian packages:$need" >&2
+  if [ "$(id -u)" != 0 ]; then echo "setup: run as root to install packages" >&2; exit 1; fi
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+fi
+
+# npm dependencies, including the pinned Node 24 (package "node"); reinstall when the lock changed.
+stamp=node_modules/.berth-installed
+if [ ! -x node_modules/.bin/node ] || [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi
+node_modules/.bin/node --version >/dev/null

@@ -1,0 +1,62 @@
+/**
+ * The composition root: parses global flags, registers one file per verb, maps errors to exit
+ * codes. Verbs live in `src/cli/<verb>.ts` and export `register(program, run)`.
+ */
+import { Command, CommanderError } from 'commander';
+import { BerthError } from '../errors.ts';
+import { buildContext, ExitCode, type CliContext } from './context.ts';
+import { VERBS } from './verbs.ts';
+
+/** Wraps a verb's action: builds the context, runs it, turns errors into a message and exit code. */
+export type RunVerb = <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<void>) => (...args: A) => Promise<void>;
+
+export async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new BerthError('Aborted', 'interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  let exitCode = 0;
+  const program = new Command('berth')
+    .description('declarative container reconciler for edge devices')
+    .option('--root <dir>', 'state directory (default /var/lib/berth, or root in the config)')
+    .option('--config <file>', 'TOML config file', '/etc/berth/config.toml')
+    .option('--log-level <level>', 'trace|debug|info|warn|error|silent')
+    .option('--snapshotter <name>', 'overlayfs|native|auto')
+    .exitOverride()
+    .showHelpAfterError();
+
+  const run: RunVerb = (fn) => async (...args) => {
+    const cmd = args[args.length - 1] as Command;
+    const ctx = await buildContext(cmd, controller.signal);
+    await fn(ctx, ...args);
+  };
+  for (const register of VERBS) register(program, run);
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    exitCode = reportError(err);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return exitCode;
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof ExitCode) return err.code;
+  if (err instanceof CommanderError) {
+    return err.exitCode === 0 ? 0 : 1; // commander already printed the message
+  }
+  if (err instanceof BerthError) {
+    process.stderr.write(`berth: ${err.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`berth: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 1;
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

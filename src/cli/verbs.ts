@@ -1,0 +1,7 @@
+/** Every verb, one file each. Add a verb: write src/cli/<verb>.ts exporting `register`, list it here. */
+import type { Command } from 'commander';
+import type { RunVerb } from './main.ts';
+
+export type RegisterVerb = (program: Command, run: RunVerb) => void;
+
+export const VERBS: RegisterVerb[] = [];

@@ -1,0 +1,195 @@
+/**
+ * berth's TOML config (`--config`, default /etc/berth/config.toml). A missing file means defaults;
+ * an unknown key or a wrong type is an InvalidArgument error naming the key.
+ */
+import { readFile } from 'node:fs/promises';
+import TOML from '@iarna/toml';
+import { Ajv } from 'ajv';
+import { invalidArgument } from '../errors.ts';
+import { parseDuration, parseSize } from './units.ts';
+
+export interface HostConfig {
+  /** Use plain HTTP (default: true for loopback hosts, false otherwise). */
+  plainHttp?: boolean;
+  skipVerify: boolean;
+  /** Path to a PEM CA bundle for this host. */
+  ca?: string;
+  headers: Record<string, string>;
+  /** Mirror endpoints tried in order before the host itself, e.g. `http://127.0.0.1:5001`. */
+  mirrors: string[];
+  username?: string;
+  password?: string;
+}
+
+export interface Config {
+  root: string;
+  snapshotter: 'overlayfs' | 'native' | 'auto';
+  logLevel: string;
+  pull: {
+    concurrency: number;
+    maxRetries: number;
+    /** os/arch[/variant]; empty = the host's */
+    platform?: string;
+    staleIngestAgeMs: number;
+  };
+  registry: {
+    /** containerd-style hosts.toml directory (`<dir>/<host[:port]>/hosts.toml`). */
+    configPath: string;
+    /** Docker config.json with `auths` (credentials). */
+    dockerConfig: string;
+    hosts: Record<string, HostConfig>;
+  };
+  runtime: {
+    binary: string;
+    logMaxBytes: number;
+    logMaxFiles: number;
+  };
+  reconcile: {
+    resyncIntervalMs: number;
+    importDir: string;
+  };
+  gc: {
+    reserveBytes: number;
+  };
+  metrics: {
+    /** `127.0.0.1:9097` or `unix:/run/berth/metrics.sock`; empty disables. */
+    address: string;
+  };
+}
+
+export const DEFAULT_CONFIG_PATH = '/etc/berth/config.toml';
+export const DEFAULT_ROOT = '/var/lib/berth';
+
+const sizeOrNumber = { type: ['string', 'integer'] };
+const durationOrNumber = { type: ['string', 'number'] };
+const strictObject = (properties: Record<string, unknown>) => ({ type: 'object', additionalProperties: false, properties });
+
+const SCHEMA = strictObject({
+  root: { type: 'string' },
+  snapshotter: { enum: ['overlayfs', 'native', 'auto'] },
+  log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+  pull: strictObject({
+    concurrency: { type: 'integer', minimum: 1, maximum: 64 },
+    max_retries: { type: 'integer', minimum: 0, maximum: 100 },
+    platform: { type: 'string' },
+    stale_ingest_age: durationOrNumber,
+  }),
+  registry: strictObject({
+    config_path: { type: 'string' },
+    docker_config: { type: 'string' },
+    hosts: {
+      type: 'object',
+      additionalProperties: strictObject({
+        plain_http: { type: 'boolean' },
+        skip_verify: { type: 'boolean' },
+        ca: { type: 'string' },
+        headers: { type: 'object', additionalProperties: { type: 'string' } },
+        mirrors: { type: 'array', items: { type: 'string' } },
+        username: { type: 'string' },
+        password: { type: 'string' },
+      }),
+    },
+  }),
+  runtime: strictObject({
+    binary: { type: 'string' },
+    log_max_size: sizeOrNumber,
+    log_max_files: { type: 'integer', minimum: 1, maximum: 100 },
+  }),
+  reconcile: strictObject({
+    resync_interval: durationOrNumber,
+    import_dir: { type: 'string' },
+  }),
+  gc: strictObject({ reserve: sizeOrNumber }),
+  metrics: strictObject({ address: { type: 'string' } }),
+});
+
+const ajv = new Ajv({ allErrors: false, allowUnionTypes: true });
+const validateRaw = ajv.compile(SCHEMA);
+
+type Raw = Record<string, any>;
+
+/** Build a Config from a parsed TOML table (already an object). `source` names the file in errors. */
+export function configFromObject(raw: Raw, source = 'config'): Config {
+  if (!validateRaw(raw)) {
+    const e = validateRaw.errors![0]!;
+    const key = e.instancePath.replace(/^\//, '').replaceAll('/', '.');
+    if (e.keyword === 'additionalProperties') {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      throw invalidArgument(`${source}: unknown key "${key ? `${key}.` : ''}${extra}"`);
+    }
+    throw invalidArgument(`${source}: key "${key}" ${e.message}`);
+  }
+  const root: string = raw.root ?? DEFAULT_ROOT;
+  const hosts: Record<string, HostConfig> = {};
+  for (const [name, h] of Object.entries<Raw>(raw.registry?.hosts ?? {})) {
+    hosts[name] = {
+      plainHttp: h.plain_http,
+      skipVerify: h.skip_verify ?? false,
+      ca: h.ca,
+      headers: h.headers ?? {},
+      mirrors: h.mirrors ?? [],
+      username: h.username,
+      password: h.password,
+    };
+  }
+  const at = (key: string) => `${source}: key "${key}"`;
+  return {
+    root,
+    snapshotter: raw.snapshotter ?? 'auto',
+    logLevel: raw.log_level ?? 'info',
+    pull: {
+      concurrency: raw.pull?.concurrency ?? 3,
+      maxRetries: raw.pull?.max_retries ?? 5,
+      platform: raw.pull?.platform || undefined,
+      staleIngestAgeMs: parseDuration(raw.pull?.stale_ingest_age ?? '24h', at('pull.stale_ingest_age')),
+    },
+    registry: {
+      configPath: raw.registry?.config_path ?? '/etc/berth/certs.d',
+      dockerConfig: raw.registry?.docker_config ?? `${process.env.HOME ?? '/root'}/.docker/config.json`,
+      hosts,
+    },
+    runtime: {
+      binary: raw.runtime?.binary ?? 'runc',
+      logMaxBytes: parseSize(raw.runtime?.log_max_size ?? '10Mi', at('runtime.log_max_size')),
+      logMaxFiles: raw.runtime?.log_max_files ?? 3,
+    },
+    reconcile: {
+      resyncIntervalMs: parseDuration(raw.reconcile?.resync_interval ?? '30s', at('reconcile.resync_interval')),
+      importDir: raw.reconcile?.import_dir ?? `${root}/import`,
+    },
+    gc: { reserveBytes: parseSize(raw.gc?.reserve ?? '256Mi', at('gc.reserve')) },
+    metrics: { address: raw.metrics?.address ?? '' },
+  };
+}
+
+/** Defaults, as if the config file were empty. */
+export function defaultConfig(overrides: Raw = {}): Config {
+  return configFromObject(overrides);
+}
+
+/**
+ * Load the config file. A missing file means defaults; a file that is not valid TOML is an
+ * InvalidArgument error naming the file, line and column.
+ */
+export async function loadConfig(path: string, overrides: Raw = {}): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err: any) {
+    if (err?.code === 'ENOENT') return configFromObject(overrides, path);
+    throw invalidArgument(`${path}: cannot read config: ${err.message}`, { cause: err, place: { file: path } });
+  }
+  let parsed: Raw;
+  try {
+    parsed = TOML.parse(text) as Raw;
+  } catch (err: any) {
+    const line = typeof err.line === 'number' ? err.line + 1 : undefined;
+    const col = typeof err.col === 'number' ? err.col + 1 : undefined;
+    throw invalidArgument(`${path}:${line ?? '?'}:${col ?? '?'}: invalid TOML: ${String(err.message).split('\n')[0]}`, {
+      cause: err,
+      place: { file: path, line, col },
+    });
+  }
+  // TOML tables come back with symbol-keyed metadata; a JSON round trip gives plain objects for the schema.
+  return configFromObject({ ...JSON.parse(JSON.stringify(parsed)), ...overrides }, path);
+}

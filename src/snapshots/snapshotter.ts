@@ -1,0 +1,65 @@
+/**
+ * The Snapshotter interface, with containerd's verbs and semantics (core/snapshots/snapshotter.go).
+ *
+ * A snapshot is a directory tree identified by a `key`. Kinds:
+ *  - `active`: writable, made by `prepare(key, parent)`; becomes `committed` by `commit(name, key)`.
+ *  - `view`: read-only, made by `view(key, parent)`; never committed.
+ *  - `committed`: immutable, may be the parent of other snapshots.
+ *
+ * Unpacking an image layer by layer (as containerd's unpacker does):
+ *   prepare(`extract-<random> <chainID>`, parentChainID) → apply the layer into its mounts →
+ *   commit(chainID, extractKey). If `stat(chainID)` already exists the layer is skipped, so images
+ *   that share layers share snapshots.
+ *
+ * Every mutating verb is crash-safe: a snapshot is built under a temporary name and renamed into
+ * place, its metadata written atomically; `recover()` at start-up removes half-made ones.
+ */
+export type SnapshotKind = 'active' | 'view' | 'committed';
+
+export interface SnapshotInfo {
+  key: string;
+  parent?: string;
+  kind: SnapshotKind;
+  /** Snapshotter-internal directory id (the `<id>` in `snapshots/<id>`). */
+  id: string;
+  labels: Record<string, string>;
+  created: Date;
+  updated: Date;
+}
+
+export interface Usage {
+  /** Bytes used by this snapshot's own directory (not its parents). */
+  size: number;
+  inodes: number;
+}
+
+/** A mount in containerd's form: what `mount -t type -o options source target` would do. */
+export interface Mount {
+  type: 'bind' | 'overlay' | string;
+  source: string;
+  options: string[];
+}
+
+export interface SnapshotOptions {
+  labels?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export interface Snapshotter {
+  /** Name used in paths and config: `overlayfs` or `native`. */
+  readonly name: string;
+  /** The snapshotter's root, e.g. `<root>/io.containerd.snapshotter.v1.overlayfs`. */
+  readonly root: string;
+
+  stat(key: string): Promise<SnapshotInfo>; // NotFound if absent
+  prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
+  view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
+  mounts(key: string): Promise<Mount[]>;
+  commit(name: string, key: string, opts?: SnapshotOptions): Promise<void>;
+  remove(key: string): Promise<void>; // FailedPrecondition if it has children
+  walk(): AsyncIterable<SnapshotInfo>;
+  usage(key: string): Promise<Usage>;
+  /** Start-up repair: remove half-made snapshot dirs and dirs with no metadata record. */
+  recover(signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
