@@ -1,0 +1,69 @@
+/**
+ * `/healthz` and Prometheus `/metrics` for `berth run`, on a loopback TCP address or a unix socket
+ * (config `metrics.address`: `127.0.0.1:9097` or `unix:/run/berth/metrics.sock`).
+ */
+import { createServer, type Server } from 'node:http';
+import { rm } from 'node:fs/promises';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { invalidArgument } from '../errors.ts';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly reconcileDuration = new Histogram({
+    name: 'berth_reconcile_duration_seconds',
+    help: 'Duration of one observe-plan-execute turn',
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+    registers: [this.registry],
+  });
+  readonly steps = new Counter({
+    name: 'berth_steps_total',
+    help: 'Plan steps executed, by kind and result',
+    labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly bytesPulled = new Counter({
+    name: 'berth_bytes_pulled_total',
+    help: 'Bytes downloaded from registries',
+    registers: [this.registry],
+  });
+  readonly containers = new Gauge({
+    name: 'berth_containers',
+    help: 'Containers by state',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+  /** Set by the daemon: false while the last turn failed to run at all. */
+  healthy = true;
+  lastTurnAt: Date | undefined;
+
+  setContainerCounts(counts: Record<string, number>): void {
+    this.containers.reset();
+    for (const [state, n] of Object.entries(counts)) this.containers.set({ state }, n);
+  }
+}
+
+export async function serveMetrics(metrics: Metrics, address: string, signal: AbortSignal): Promise<Server> {
+  const server = createServer(async (req, res) => {
+    if (req.url === '/healthz') {
+      res.writeHead(metrics.healthy ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(metrics.healthy ? `ok ${metrics.lastTurnAt?.toISOString() ?? 'starting'}\n` : 'unhealthy\n');
+    } else if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(await metrics.registry.metrics());
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  if (address.startsWith('unix:')) {
+    const socketPath = address.slice('unix:'.length);
+    await rm(socketPath, { force: true });
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
+  } else {
+    const m = /^(.*):(\d+)$/.exec(address);
+    if (!m) throw invalidArgument(`metrics.address "${address}" is not host:port or unix:/path`);
+    const host = m[1]!.replace(/^\[|\]$/g, '');
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(Number(m[2]), host, resolve));
+  }
+  signal.addEventListener('abort', () => server.close(), { once: true });
+  return server;
+}
