@@ -1,0 +1,796 @@
+/**
+ * berth's crash-safe record: images, leases, containers, generations, object status, events and
+ * the reconcile lock, in one SQLite file (`<root>/metadata.db`) over `node:sqlite`.
+ *
+ * Why it survives power cuts: WAL journal with `synchronous=FULL` (a committed transaction is on
+ * disk before `COMMIT` returns) and every multi-row change inside one transaction, so a crash at any
+ * instant leaves either all of a change or none of it. Two processes (the CLI `apply` and the daemon
+ * `run`) may open the same file: writers take the database lock with `BEGIN IMMEDIATE` and wait up
+ * to `busyTimeoutMs` for each other instead of failing.
+ *
+ * Every method is synchronous (node:sqlite is); a transaction body must be synchronous too, so no
+ * `await` can ever split a transaction. Dates are `Date` in the API, integer ms on disk.
+ *
+ * @example
+ *   const md = Metadata.open(`${root}/metadata.db`);
+ *   md.transaction(() => {
+ *     md.createLease('pull-1', { expiresAt: new Date(Date.now() + 3_600_000) });
+ *     md.addLeaseResource('pull-1', { type: 'content', key: 'sha256:…' });
+ *   });
+ *   md.putImage({ name: 'docker.io/library/busybox:latest', target, manifestDigest, configDigest, platform, size, labels: {} });
+ *   md.deleteLease('pull-1');
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.ts';
+
+// ---------------------------------------------------------------------------------------- records
+
+export interface Descriptor {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+export interface ImageRecord {
+  /** Normalised reference, e.g. "127.0.0.1:5000/busybox:latest". */
+  name: string;
+  /** What the name resolved to (an index or a manifest). */
+  target: Descriptor;
+  /** The platform-specific manifest chosen. */
+  manifestDigest: string;
+  configDigest: string;
+  /** "linux/amd64" or "linux/arm/v7". */
+  platform: string;
+  /** Bytes of manifest + config + compressed layers. */
+  size: number;
+  /** Set once unpacked. */
+  snapshotter?: string;
+  /** Committed layer snapshots, base first; set once unpacked. */
+  chainIds?: string[];
+  labels: Record<string, string>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type ImageInput = Omit<ImageRecord, 'createdAt' | 'updatedAt'> & Partial<Pick<ImageRecord, 'createdAt'>>;
+
+export type LeaseResourceType = 'content' | 'snapshot' | 'ingest';
+
+export interface LeaseResource {
+  /** `content`: a blob digest; `snapshot`: `<snapshotter>/<key>`; `ingest`: an ingest ref. */
+  type: LeaseResourceType;
+  key: string;
+}
+
+export interface Lease {
+  id: string;
+  /** Absent: never expires (the holder must delete it). */
+  expiresAt?: Date;
+  labels: Record<string, string>;
+  createdAt: Date;
+  resources: LeaseResource[];
+}
+
+export interface ContainerRecord {
+  name: string;
+  /** Hash of the normalised container spec plus the image digest: what change detection compares. */
+  specHash: string;
+  /** The normalised container spec (as JSON-able data). */
+  spec: unknown;
+  /** The image reference or `Image` name the spec asked for. */
+  image: string;
+  /** The image manifest digest the container was created from. */
+  imageDigest: string;
+  snapshotter: string;
+  /** The writable (active) snapshot holding the container's root filesystem. */
+  snapshotKey: string;
+  /** Generation id that created or last updated this container. */
+  generation: number;
+  labels: Record<string, string>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type ContainerInput = Omit<ContainerRecord, 'createdAt' | 'updatedAt' | 'labels'> &
+  Partial<Pick<ContainerRecord, 'createdAt' | 'labels'>>;
+
+export type GenerationResult = 'pending' | 'applied' | 'failed';
+
+/** One apply of a desired state: what was asked for, from which revision, and how it ended. */
+export interface Generation {
+  id: number;
+  /** Git commit of the manifests directory, if it is a git checkout. */
+  revision?: string;
+  appliedAt: Date;
+  /** The desired state as JSON-able data. */
+  desired: unknown;
+  result: GenerationResult;
+  message?: string;
+}
+
+export interface ObjectRef {
+  /** `Container`, `Image`, `Volume`, … */
+  kind: string;
+  name: string;
+}
+
+export type ObjectState = 'Ready' | 'Reconciling' | 'Stalled';
+
+/** What `berth status` shows for one object. */
+export interface ObjectStatus extends ObjectRef {
+  state: ObjectState;
+  reason: string;
+  message: string;
+  lastAppliedRevision?: string;
+  generation?: number;
+  updatedAt: Date;
+}
+
+/** Absent optional fields keep their stored value; `null` clears them. */
+export interface ObjectStatusInput extends ObjectRef {
+  state: ObjectState;
+  reason: string;
+  message: string;
+  lastAppliedRevision?: string | null;
+  generation?: number | null;
+}
+
+export type EventType = 'Normal' | 'Warning';
+
+export interface BerthEvent {
+  id: number;
+  time: Date;
+  object: ObjectRef;
+  type: EventType;
+  reason: string;
+  message: string;
+}
+
+/** A row of the `locks` table: who holds a named lock, until when. */
+export interface LockInfo {
+  name: string;
+  /** Random per acquisition: only the acquirer can renew or release. */
+  token: string;
+  pid: number;
+  holder: string;
+  acquiredAt: Date;
+  expiresAt: Date;
+}
+
+export type LockAttempt = { acquired: true; lock: LockInfo } | { acquired: false; heldBy: LockInfo };
+
+export interface MetadataOptions {
+  /** How long a writer waits for another process's transaction (ms). Default 10 s. */
+  busyTimeoutMs?: number;
+  /** Events kept (oldest dropped first). Default 1000. */
+  maxEvents?: number;
+  /** Generations kept besides the current and previous applied ones. Default 50. */
+  maxGenerations?: number;
+  /** The clock, for tests. */
+  now?: () => Date;
+  /** Whether a pid is alive (for lock takeover), for tests. Default: `process.kill(pid, 0)`. */
+  isProcessAlive?: (pid: number) => boolean;
+}
+
+// ------------------------------------------------------------------------------------------ class
+
+export class Metadata {
+  readonly path: string;
+  private readonly db: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
+  private readonly now: () => Date;
+  private readonly maxEvents: number;
+  private readonly maxGenerations: number;
+  private readonly isProcessAlive: (pid: number) => boolean;
+  private depth = 0;
+
+  private constructor(path: string, db: DatabaseSync, opts: MetadataOptions) {
+    this.path = path;
+    this.db = db;
+    this.now = opts.now ?? (() => new Date());
+    this.maxEvents = opts.maxEvents ?? 1000;
+    this.maxGenerations = opts.maxGenerations ?? 50;
+    this.isProcessAlive = opts.isProcessAlive ?? processAlive;
+  }
+
+  /**
+   * Open (creating if needed) the database at `path` and bring its schema up to date.
+   * FailedPrecondition if the file was written by a newer berth; Corrupt if SQLite finds it damaged.
+   */
+  static open(path: string, opts: MetadataOptions = {}): Metadata {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path, { timeout: opts.busyTimeoutMs ?? 10_000, enableForeignKeyConstraints: true });
+    } catch (err) {
+      throw sqliteError(err, `cannot open metadata database ${path}`);
+    }
+    try {
+      // WAL: readers never block the writer; FULL: fsync the WAL on every commit (power-cut safe).
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = FULL');
+      db.exec('PRAGMA foreign_keys = ON');
+      const md = new Metadata(path, db, opts);
+      md.migrate();
+      return md;
+    } catch (err) {
+      db.close();
+      if (err instanceof BerthError) throw err;
+      throw sqliteError(err, `cannot open metadata database ${path}`);
+    }
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+
+  /** The schema version of the open database (= number of migrations applied). */
+  schemaVersion(): number {
+    return (this.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+  }
+
+  /** `PRAGMA integrity_check` + `foreign_key_check`: an empty list means the file is sound. */
+  checkIntegrity(): string[] {
+    const problems: string[] = [];
+    for (const row of this.db.prepare('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>) {
+      if (row.integrity_check !== 'ok') problems.push(row.integrity_check);
+    }
+    for (const row of this.db.prepare('PRAGMA foreign_key_check').all() as Array<Record<string, unknown>>) {
+      problems.push(`foreign key: ${JSON.stringify(row)}`);
+    }
+    return problems;
+  }
+
+  private migrate(): void {
+    const version = this.schemaVersion();
+    if (version > SCHEMA_VERSION) {
+      throw failedPrecondition(
+        `metadata database ${this.path} has schema version ${version}, newer than this berth understands (${SCHEMA_VERSION}); upgrade berth`,
+      );
+    }
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      this.transaction(() => {
+        // Re-read inside the write lock: another process may have migrated meanwhile.
+        if (this.schemaVersion() !== v) return;
+        MIGRATIONS[v]!(this.db);
+        this.db.exec(`PRAGMA user_version = ${v + 1}`);
+      });
+    }
+  }
+
+  /**
+   * Run `fn` in one transaction (`BEGIN IMMEDIATE`: the write lock is taken up front, so two
+   * processes never deadlock upgrading read locks). Nested calls join the outer transaction as a
+   * savepoint: an error inside a nested call undoes only that call, if the caller catches it.
+   * `fn` must be synchronous; a returned promise is refused and the transaction rolled back.
+   */
+  transaction<T>(fn: () => T): T {
+    const nested = this.depth > 0;
+    const savepoint = `sp${this.depth}`;
+    try {
+      this.db.exec(nested ? `SAVEPOINT ${savepoint}` : 'BEGIN IMMEDIATE');
+    } catch (err) {
+      throw sqliteError(err, `metadata ${this.path}: cannot begin a transaction`);
+    }
+    this.depth++;
+    let result: T;
+    try {
+      result = fn();
+      if (result instanceof Promise) {
+        result.catch(() => {}); // its failure is reported through the throw below
+        throw invalidArgument('Metadata.transaction: the body must be synchronous (it returned a promise)');
+      }
+    } catch (err) {
+      this.depth--;
+      this.rollback(nested, savepoint);
+      throw err instanceof BerthError || !isSqliteError(err) ? err : sqliteError(err, `metadata ${this.path}`);
+    }
+    this.depth--;
+    try {
+      this.db.exec(nested ? `RELEASE ${savepoint}` : 'COMMIT');
+    } catch (err) {
+      this.rollback(nested, savepoint);
+      throw sqliteError(err, `metadata ${this.path}: cannot commit`);
+    }
+    return result;
+  }
+
+  private rollback(nested: boolean, savepoint: string): void {
+    try {
+      this.db.exec(nested ? `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}` : 'ROLLBACK');
+    } catch {
+      // SQLite may already have rolled back (e.g. after SQLITE_FULL); nothing more to undo.
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- images
+
+  /** Insert or replace an image record; `createdAt` is kept from an existing record unless given. */
+  putImage(rec: ImageInput): ImageRecord {
+    const now = this.now();
+    return this.transaction(() => {
+      const existing = this.getImage(rec.name);
+      const createdAt = rec.createdAt ?? existing?.createdAt ?? now;
+      this.stmt(
+        `INSERT OR REPLACE INTO images (name, target_digest, target_media_type, target_size, manifest_digest,
+           config_digest, platform, size, snapshotter, chain_ids, labels, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        rec.name,
+        rec.target.digest,
+        rec.target.mediaType,
+        rec.target.size,
+        rec.manifestDigest,
+        rec.configDigest,
+        rec.platform,
+        rec.size,
+        rec.snapshotter ?? null,
+        rec.chainIds ? JSON.stringify(rec.chainIds) : null,
+        JSON.stringify(rec.labels ?? {}),
+        createdAt.getTime(),
+        now.getTime(),
+      );
+      return this.getImage(rec.name)!;
+    });
+  }
+
+  getImage(name: string): ImageRecord | undefined {
+    const row = this.stmt('SELECT * FROM images WHERE name = ?').get(name);
+    return row ? imageFromRow(row) : undefined;
+  }
+
+  listImages(): ImageRecord[] {
+    return this.stmt('SELECT * FROM images ORDER BY name').all().map(imageFromRow);
+  }
+
+  deleteImage(name: string): boolean {
+    return Number(this.stmt('DELETE FROM images WHERE name = ?').run(name).changes) > 0;
+  }
+
+  // ---------------------------------------------------------------------------------- leases
+
+  /** AlreadyExists if a lease with this id exists. */
+  createLease(id: string, opts: { expiresAt?: Date; labels?: Record<string, string> } = {}): void {
+    if (!id) throw invalidArgument('lease id must not be empty');
+    try {
+      this.stmt('INSERT INTO leases (id, expires_at, labels, created_at) VALUES (?, ?, ?, ?)').run(
+        id,
+        opts.expiresAt ? opts.expiresAt.getTime() : null,
+        JSON.stringify(opts.labels ?? {}),
+        this.now().getTime(),
+      );
+    } catch (err) {
+      if (isConstraint(err)) throw alreadyExists(`lease ${id} already exists`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** Idempotent. NotFound if the lease does not exist. */
+  addLeaseResource(leaseId: string, resource: LeaseResource): void {
+    if (!['content', 'snapshot', 'ingest'].includes(resource.type)) {
+      throw invalidArgument(`lease ${leaseId}: unknown resource type "${resource.type}"`);
+    }
+    try {
+      this.stmt('INSERT OR IGNORE INTO lease_resources (lease_id, type, key) VALUES (?, ?, ?)').run(
+        leaseId,
+        resource.type,
+        resource.key,
+      );
+    } catch (err) {
+      if (isConstraint(err)) throw notFound(`lease ${leaseId} not found (adding ${resource.type} ${resource.key})`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** Idempotent: removing a resource that is not there is not an error. */
+  deleteLeaseResource(leaseId: string, resource: LeaseResource): void {
+    this.stmt('DELETE FROM lease_resources WHERE lease_id = ? AND type = ? AND key = ?').run(leaseId, resource.type, resource.key);
+  }
+
+  /** Deletes the lease and its resource list (idempotent). What it protected becomes collectable. */
+  deleteLease(id: string): void {
+    this.transaction(() => {
+      this.stmt('DELETE FROM lease_resources WHERE lease_id = ?').run(id);
+      this.stmt('DELETE FROM leases WHERE id = ?').run(id);
+    });
+  }
+
+  getLease(id: string): Lease | undefined {
+    const row = this.stmt('SELECT * FROM leases WHERE id = ?').get(id);
+    return row ? this.leaseFromRow(row) : undefined;
+  }
+
+  listLeases(): Lease[] {
+    return this.stmt('SELECT * FROM leases ORDER BY id').all().map((row) => this.leaseFromRow(row));
+  }
+
+  /** Leases that have not expired at `at` (default now): the ones GC must honour. */
+  activeLeases(at: Date = this.now()): Lease[] {
+    return this.listLeases().filter((l) => !l.expiresAt || l.expiresAt.getTime() > at.getTime());
+  }
+
+  /** Delete every lease that expired before `at`; returns their ids. */
+  deleteExpiredLeases(at: Date = this.now()): string[] {
+    return this.transaction(() => {
+      const ids = (this.stmt('SELECT id FROM leases WHERE expires_at IS NOT NULL AND expires_at <= ?').all(at.getTime()) as Array<{ id: string }>).map(
+        (r) => r.id,
+      );
+      for (const id of ids) this.deleteLease(id);
+      return ids;
+    });
+  }
+
+  private leaseFromRow(row: Row): Lease {
+    const resources = (this.stmt('SELECT type, key FROM lease_resources WHERE lease_id = ? ORDER BY type, key').all(row.id as string) as Array<{
+      type: LeaseResourceType;
+      key: string;
+    }>).map((r) => ({ type: r.type, key: r.key }));
+    return {
+      id: row.id as string,
+      expiresAt: row.expires_at == null ? undefined : new Date(row.expires_at as number),
+      labels: JSON.parse(row.labels as string),
+      createdAt: new Date(row.created_at as number),
+      resources,
+    };
+  }
+
+  // ------------------------------------------------------------------------------ containers
+
+  /** Insert or replace a container record; `createdAt` is kept from an existing record unless given. */
+  putContainer(rec: ContainerInput): ContainerRecord {
+    const now = this.now();
+    return this.transaction(() => {
+      const existing = this.getContainer(rec.name);
+      const createdAt = rec.createdAt ?? existing?.createdAt ?? now;
+      this.stmt(
+        `INSERT OR REPLACE INTO containers (name, spec_hash, spec, image, image_digest, snapshotter, snapshot_key,
+           generation, labels, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        rec.name,
+        rec.specHash,
+        JSON.stringify(rec.spec ?? null),
+        rec.image,
+        rec.imageDigest,
+        rec.snapshotter,
+        rec.snapshotKey,
+        rec.generation,
+        JSON.stringify(rec.labels ?? {}),
+        createdAt.getTime(),
+        now.getTime(),
+      );
+      return this.getContainer(rec.name)!;
+    });
+  }
+
+  getContainer(name: string): ContainerRecord | undefined {
+    const row = this.stmt('SELECT * FROM containers WHERE name = ?').get(name);
+    return row ? containerFromRow(row) : undefined;
+  }
+
+  listContainers(): ContainerRecord[] {
+    return this.stmt('SELECT * FROM containers ORDER BY name').all().map(containerFromRow);
+  }
+
+  deleteContainer(name: string): boolean {
+    return Number(this.stmt('DELETE FROM containers WHERE name = ?').run(name).changes) > 0;
+  }
+
+  // ----------------------------------------------------------------------------- generations
+
+  /**
+   * Record a generation (typically `pending` before an apply, then `setGenerationResult`). Old
+   * generations beyond `maxGenerations` are pruned, but never the current or previous applied one.
+   */
+  addGeneration(g: { revision?: string; desired: unknown; result?: GenerationResult; message?: string; appliedAt?: Date }): Generation {
+    return this.transaction(() => {
+      const info = this.stmt('INSERT INTO generations (revision, applied_at, desired, result, message) VALUES (?, ?, ?, ?, ?)').run(
+        g.revision ?? null,
+        (g.appliedAt ?? this.now()).getTime(),
+        JSON.stringify(g.desired ?? null),
+        g.result ?? 'pending',
+        g.message ?? null,
+      );
+      const id = Number(info.lastInsertRowid);
+      this.pruneGenerations();
+      return this.getGeneration(id)!;
+    });
+  }
+
+  /** NotFound if the generation does not exist. */
+  setGenerationResult(id: number, result: GenerationResult, message?: string): Generation {
+    const info = this.stmt('UPDATE generations SET result = ?, message = ?, applied_at = ? WHERE id = ?').run(
+      result,
+      message ?? null,
+      this.now().getTime(),
+      id,
+    );
+    if (Number(info.changes) === 0) throw notFound(`generation ${id} not found`);
+    return this.getGeneration(id)!;
+  }
+
+  getGeneration(id: number): Generation | undefined {
+    const row = this.stmt('SELECT * FROM generations WHERE id = ?').get(id);
+    return row ? generationFromRow(row) : undefined;
+  }
+
+  /** The last generation that applied successfully: what berth starts at boot, offline. */
+  currentGeneration(): Generation | undefined {
+    const row = this.stmt("SELECT * FROM generations WHERE result = 'applied' ORDER BY id DESC LIMIT 1").get();
+    return row ? generationFromRow(row) : undefined;
+  }
+
+  /** The applied generation before the current one (GC roots include it, for a quick rollback). */
+  previousGeneration(): Generation | undefined {
+    const row = this.stmt("SELECT * FROM generations WHERE result = 'applied' ORDER BY id DESC LIMIT 1 OFFSET 1").get();
+    return row ? generationFromRow(row) : undefined;
+  }
+
+  /** The most recent generation whatever its result (e.g. a `failed` one newer than the current). */
+  latestGeneration(): Generation | undefined {
+    const row = this.stmt('SELECT * FROM generations ORDER BY id DESC LIMIT 1').get();
+    return row ? generationFromRow(row) : undefined;
+  }
+
+  /** Newest first. */
+  listGenerations(limit = 100): Generation[] {
+    return this.stmt('SELECT * FROM generations ORDER BY id DESC LIMIT ?').all(limit).map(generationFromRow);
+  }
+
+  private pruneGenerations(): void {
+    this.stmt(
+      `DELETE FROM generations
+       WHERE id NOT IN (SELECT id FROM generations ORDER BY id DESC LIMIT ?)
+         AND id NOT IN (SELECT id FROM generations WHERE result = 'applied' ORDER BY id DESC LIMIT 2)`,
+    ).run(this.maxGenerations);
+  }
+
+  // ---------------------------------------------------------------------------- object status
+
+  setStatus(s: ObjectStatusInput): ObjectStatus {
+    return this.transaction(() => {
+      const old = this.getStatus(s.kind, s.name);
+      const revision = s.lastAppliedRevision === undefined ? (old?.lastAppliedRevision ?? null) : s.lastAppliedRevision;
+      const generation = s.generation === undefined ? (old?.generation ?? null) : s.generation;
+      this.stmt(
+        `INSERT OR REPLACE INTO object_status (kind, name, state, reason, message, revision, generation, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(s.kind, s.name, s.state, s.reason, s.message, revision, generation, this.now().getTime());
+      return this.getStatus(s.kind, s.name)!;
+    });
+  }
+
+  getStatus(kind: string, name: string): ObjectStatus | undefined {
+    const row = this.stmt('SELECT * FROM object_status WHERE kind = ? AND name = ?').get(kind, name);
+    return row ? statusFromRow(row) : undefined;
+  }
+
+  /** Ordered by kind, then name. */
+  listStatus(): ObjectStatus[] {
+    return this.stmt('SELECT * FROM object_status ORDER BY kind, name').all().map(statusFromRow);
+  }
+
+  deleteStatus(kind: string, name: string): boolean {
+    return Number(this.stmt('DELETE FROM object_status WHERE kind = ? AND name = ?').run(kind, name).changes) > 0;
+  }
+
+  // ---------------------------------------------------------------------------------- events
+
+  /** Append an event; only the newest `maxEvents` are kept. */
+  addEvent(e: { object: ObjectRef; type: EventType; reason: string; message: string; time?: Date }): BerthEvent {
+    return this.transaction(() => {
+      const info = this.stmt('INSERT INTO events (time, kind, name, type, reason, message) VALUES (?, ?, ?, ?, ?, ?)').run(
+        (e.time ?? this.now()).getTime(),
+        e.object.kind,
+        e.object.name,
+        e.type,
+        e.reason,
+        e.message,
+      );
+      const id = Number(info.lastInsertRowid);
+      // AUTOINCREMENT ids only grow, so "the newest N" is an id range: one indexed delete.
+      this.stmt('DELETE FROM events WHERE id <= ?').run(id - this.maxEvents);
+      return eventFromRow(this.stmt('SELECT * FROM events WHERE id = ?').get(id)!);
+    });
+  }
+
+  /** The newest `limit` events (default 100), returned oldest first; optionally for one object, or after an id. */
+  listEvents(opts: { object?: ObjectRef; limit?: number; afterId?: number } = {}): BerthEvent[] {
+    const limit = opts.limit ?? 100;
+    const after = opts.afterId ?? 0;
+    const rows = opts.object
+      ? this.stmt('SELECT * FROM events WHERE kind = ? AND name = ? AND id > ? ORDER BY id DESC LIMIT ?').all(
+          opts.object.kind,
+          opts.object.name,
+          after,
+          limit,
+        )
+      : this.stmt('SELECT * FROM events WHERE id > ? ORDER BY id DESC LIMIT ?').all(after, limit);
+    return rows.map(eventFromRow).reverse();
+  }
+
+  // ----------------------------------------------------------------------------------- locks
+
+  /**
+   * Try to take the named lock (e.g. `reconcile`) for `ttlMs`. Taken over if free, expired, or
+   * held by a process that no longer exists (a `kill -9`'d berth does not wedge the next one).
+   * Pids are compared on this host: the CLI and the daemon must share a pid namespace.
+   * The holder renews it (`renewLock`) well before `ttlMs` passes while it works.
+   */
+  tryAcquireLock(name: string, opts: { holder: string; ttlMs: number; pid?: number }): LockAttempt {
+    const pid = opts.pid ?? process.pid;
+    return this.transaction(() => {
+      const now = this.now().getTime();
+      const row = this.stmt('SELECT * FROM locks WHERE name = ?').get(name);
+      if (row) {
+        const held = lockFromRow(row);
+        const stale = held.expiresAt.getTime() <= now || !this.isProcessAlive(held.pid);
+        if (!stale) return { acquired: false, heldBy: held };
+      }
+      const token = randomUUID();
+      this.stmt('INSERT OR REPLACE INTO locks (name, token, pid, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+        name,
+        token,
+        pid,
+        opts.holder,
+        now,
+        now + opts.ttlMs,
+      );
+      return { acquired: true, lock: lockFromRow(this.stmt('SELECT * FROM locks WHERE name = ?').get(name)!) };
+    });
+  }
+
+  /** Extend a lock we hold. FailedPrecondition if it was lost (expired and taken by another). */
+  renewLock(lock: LockInfo, ttlMs: number): LockInfo {
+    const expires = this.now().getTime() + ttlMs;
+    const info = this.stmt('UPDATE locks SET expires_at = ? WHERE name = ? AND token = ?').run(expires, lock.name, lock.token);
+    if (Number(info.changes) === 0) {
+      const now = this.getLock(lock.name);
+      throw failedPrecondition(
+        `lock ${lock.name} was lost${now ? ` to ${now.holder} (pid ${now.pid})` : ''}; it expired at ${lock.expiresAt.toISOString()}`,
+      );
+    }
+    return { ...lock, expiresAt: new Date(expires) };
+  }
+
+  /** Release a lock we hold (idempotent; a lock taken over by another is left alone). */
+  releaseLock(lock: LockInfo): void {
+    this.stmt('DELETE FROM locks WHERE name = ? AND token = ?').run(lock.name, lock.token);
+  }
+
+  getLock(name: string): LockInfo | undefined {
+    const row = this.stmt('SELECT * FROM locks WHERE name = ?').get(name);
+    return row ? lockFromRow(row) : undefined;
+  }
+
+  // --------------------------------------------------------------------------------- helpers
+
+  private stmt(sql: string): StatementSync {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+}
+
+// ------------------------------------------------------------------------------- row mapping
+
+type Row = Record<string, SQLInputValue>;
+
+function imageFromRow(row: Row): ImageRecord {
+  const rec: ImageRecord = {
+    name: row.name as string,
+    target: { digest: row.target_digest as string, mediaType: row.target_media_type as string, size: row.target_size as number },
+    manifestDigest: row.manifest_digest as string,
+    configDigest: row.config_digest as string,
+    platform: row.platform as string,
+    size: row.size as number,
+    labels: JSON.parse(row.labels as string),
+    createdAt: new Date(row.created_at as number),
+    updatedAt: new Date(row.updated_at as number),
+  };
+  if (row.snapshotter != null) rec.snapshotter = row.snapshotter as string;
+  if (row.chain_ids != null) rec.chainIds = JSON.parse(row.chain_ids as string);
+  return rec;
+}
+
+function containerFromRow(row: Row): ContainerRecord {
+  return {
+    name: row.name as string,
+    specHash: row.spec_hash as string,
+    spec: JSON.parse(row.spec as string),
+    image: row.image as string,
+    imageDigest: row.image_digest as string,
+    snapshotter: row.snapshotter as string,
+    snapshotKey: row.snapshot_key as string,
+    generation: row.generation as number,
+    labels: JSON.parse(row.labels as string),
+    createdAt: new Date(row.created_at as number),
+    updatedAt: new Date(row.updated_at as number),
+  };
+}
+
+function generationFromRow(row: Row): Generation {
+  const g: Generation = {
+    id: row.id as number,
+    appliedAt: new Date(row.applied_at as number),
+    desired: JSON.parse(row.desired as string),
+    result: row.result as GenerationResult,
+  };
+  if (row.revision != null) g.revision = row.revision as string;
+  if (row.message != null) g.message = row.message as string;
+  return g;
+}
+
+function statusFromRow(row: Row): ObjectStatus {
+  const s: ObjectStatus = {
+    kind: row.kind as string,
+    name: row.name as string,
+    state: row.state as ObjectState,
+    reason: row.reason as string,
+    message: row.message as string,
+    updatedAt: new Date(row.updated_at as number),
+  };
+  if (row.revision != null) s.lastAppliedRevision = row.revision as string;
+  if (row.generation != null) s.generation = row.generation as number;
+  return s;
+}
+
+function eventFromRow(row: Row): BerthEvent {
+  return {
+    id: row.id as number,
+    time: new Date(row.time as number),
+    object: { kind: row.kind as string, name: row.name as string },
+    type: row.type as EventType,
+    reason: row.reason as string,
+    message: row.message as string,
+  };
+}
+
+function lockFromRow(row: Row): LockInfo {
+  return {
+    name: row.name as string,
+    token: row.token as string,
+    pid: row.pid as number,
+    holder: row.holder as string,
+    acquiredAt: new Date(row.acquired_at as number),
+    expiresAt: new Date(row.expires_at as number),
+  };
+}
+
+// ---------------------------------------------------------------------------------- errors
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err: any) {
+    return err?.code === 'EPERM'; // exists, but not ours to signal
+  }
+}
+
+function isSqliteError(err: unknown): boolean {
+  return typeof (err as { errcode?: unknown })?.errcode === 'number';
+}
+
+function isConstraint(err: unknown): boolean {
+  const e = err as { errcode?: number; code?: string };
+  // SQLITE_CONSTRAINT is 19; extended codes keep it in the low byte.
+  return typeof e?.errcode === 'number' && (e.errcode & 0xff) === 19;
+}
+
+function sqliteError(err: unknown, what: string): BerthError {
+  const e = err as { errcode?: number; message?: string };
+  const primary = typeof e?.errcode === 'number' ? e.errcode & 0xff : -1;
+  // 11 SQLITE_CORRUPT, 26 SQLITE_NOTADB; 13 SQLITE_FULL; 5/6 BUSY/LOCKED.
+  if (primary === 11 || primary === 26) return new BerthError('Corrupt', `${what}: ${e.message}`, { cause: err });
+  if (primary === 13) return new BerthError('ResourceExhausted', `${what}: ${e.message}`, { cause: err });
+  if (primary === 5 || primary === 6) return new BerthError('Unavailable', `${what}: ${e.message}`, { cause: err });
+  return new BerthError('Internal', `${what}: ${e?.message ?? String(err)}`, { cause: err });
+}
