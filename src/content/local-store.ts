@@ -1,0 +1,409 @@
+/**
+ * The content store on disk, in containerd's layout (plugins/content/local):
+ *   <root>/io.containerd.content.v1.content/blobs/sha256/<hex>
+ *   <root>/io.containerd.content.v1.content/ingest/<sha256(ref)>/{ref,startedat,updatedat,total,data}
+ * plus berth's cross-process ref locks in `.../locks/<sha256(ref)>.lock` (containerd's are
+ * in-process only; berth has a CLI and a daemon).
+ *
+ * Invariants: a file in `blobs/` has been fsynced, verified (size and digest) and renamed in with
+ * the directory fsynced afterwards; it is read-only. Everything partial lives in `ingest/`.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { corrupt, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
+import { assertDigest, digestHex } from '../oci/digest.ts';
+import type { ContentStore, Info, IngestStatus, Writer, WriterOptions } from './content.ts';
+import { acquireLock, isLocked, tryLock, type HeldLock } from './ref-lock.ts';
+
+export const CONTENT_DIR = 'io.containerd.content.v1.content';
+
+/** How often `updatedat` is rewritten while data flows (it is also written on close). */
+const UPDATED_AT_INTERVAL_MS = 2000;
+
+const refKey = (ref: string) => createHash('sha256').update(ref).digest('hex');
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Write a small file atomically (temp + fsync + rename), as containerd does for timestamps. */
+async function writeSmallFile(path: string, content: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err: any) {
+    if (err?.code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+export class LocalContentStore implements ContentStore {
+  readonly root: string;
+  readonly blobsDir: string;
+  readonly ingestDir: string;
+  readonly locksDir: string;
+
+  /** `root` is the berth root; the store lives in `<root>/io.containerd.content.v1.content`. */
+  constructor(root: string) {
+    this.root = join(root, CONTENT_DIR);
+    this.blobsDir = join(this.root, 'blobs', 'sha256');
+    this.ingestDir = join(this.root, 'ingest');
+    this.locksDir = join(this.root, 'locks');
+  }
+
+  async init(): Promise<void> {
+    for (const d of [this.blobsDir, this.ingestDir, this.locksDir]) await mkdir(d, { recursive: true, mode: 0o755 });
+  }
+
+  blobPath(digest: string): string {
+    return join(this.blobsDir, digestHex(digest));
+  }
+
+  ingestPath(ref: string): string {
+    return join(this.ingestDir, refKey(ref));
+  }
+
+  lockPath(ref: string): string {
+    return join(this.locksDir, `${refKey(ref)}.lock`);
+  }
+
+  async info(digest: string): Promise<Info> {
+    try {
+      const st = await stat(this.blobPath(digest));
+      return { digest, size: st.size, createdAt: st.mtime };
+    } catch (err: any) {
+      if (err?.code === 'ENOENT') throw notFound(`content ${digest}: not found`);
+      throw err;
+    }
+  }
+
+  /** True if the blob is committed. */
+  async has(digest: string): Promise<boolean> {
+    try {
+      await stat(this.blobPath(digest));
+      return true;
+    } catch (err: any) {
+      if (err?.code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async open(digest: string, opts: { start?: number; signal?: AbortSignal } = {}): Promise<Readable> {
+    const path = this.blobPath(digest);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err: any) {
+      if (err?.code === 'ENOENT') throw notFound(`content ${digest}: not found`);
+      throw err;
+    }
+    return fh.createReadStream({ start: opts.start ?? 0, highWaterMark: 1 << 20, signal: opts.signal } as any);
+  }
+
+  async readBlob(digest: string, signal?: AbortSignal): Promise<Buffer> {
+    try {
+      return await readFile(this.blobPath(digest), { signal });
+    } catch (err: any) {
+      if (err?.code === 'ENOENT') throw notFound(`content ${digest}: not found`);
+      throw err;
+    }
+  }
+
+  async *walk(signal?: AbortSignal): AsyncIterable<Info> {
+    let names: string[];
+    try {
+      names = await readdir(this.blobsDir);
+    } catch (err: any) {
+      if (err?.code === 'ENOENT') return;
+      throw err;
+    }
+    for (const name of names.sort()) {
+      signal?.throwIfAborted();
+      if (!/^[a-f0-9]{64}$/.test(name)) continue;
+      try {
+        const st = await stat(join(this.blobsDir, name));
+        yield { digest: `sha256:${name}`, size: st.size, createdAt: st.mtime };
+      } catch (err: any) {
+        if (err?.code !== 'ENOENT') throw err;
+      }
+    }
+  }
+
+  async delete(digest: string): Promise<void> {
+    try {
+      await unlink(this.blobPath(digest));
+    } catch (err: any) {
+      if (err?.code === 'ENOENT') throw notFound(`content ${digest}: not found`);
+      throw err;
+    }
+    await fsyncDir(this.blobsDir);
+  }
+
+  async listIngests(): Promise<IngestStatus[]> {
+    const out: IngestStatus[] = [];
+    let names: string[];
+    try {
+      names = await readdir(this.ingestDir);
+    } catch (err: any) {
+      if (err?.code === 'ENOENT') return out;
+      throw err;
+    }
+    for (const name of names) {
+      const st = await this.ingestStatus(join(this.ingestDir, name));
+      if (st) out.push(st);
+    }
+    return out;
+  }
+
+  private async ingestStatus(dir: string): Promise<IngestStatus | undefined> {
+    const ref = await readText(join(dir, 'ref'));
+    if (ref === undefined) return undefined;
+    const total = await readText(join(dir, 'total'));
+    const started = await readText(join(dir, 'startedat'));
+    const updated = await readText(join(dir, 'updatedat'));
+    let offset = 0;
+    let mtime = new Date(0);
+    try {
+      const st = await stat(join(dir, 'data'));
+      offset = st.size;
+      mtime = st.mtime;
+    } catch {}
+    const date = (s: string | undefined) => (s && !Number.isNaN(Date.parse(s.trim())) ? new Date(s.trim()) : mtime);
+    const startedAt = date(started);
+    const updatedAt = new Date(Math.max(date(updated).getTime(), mtime.getTime()));
+    return { ref, offset, total: total ? Number(total) : undefined, startedAt, updatedAt };
+  }
+
+  async abortIngest(ref: string): Promise<void> {
+    const lock = await tryLock(this.lockPath(ref));
+    if (!lock) throw failedPrecondition(`ingest ${ref}: a live writer holds it`);
+    try {
+      await rm(this.ingestPath(ref), { recursive: true, force: true });
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * Remove ingests with no live writer whose last update is older than `maxAgeMs` (containerd
+   * leaves these to GC after 24 h; berth does it at start-up). Also removes ingest dirs without a
+   * `ref` file (left by a crash right after mkdir). Returns the refs removed.
+   */
+  async removeStaleIngests(maxAgeMs: number): Promise<string[]> {
+    const removed: string[] = [];
+    let names: string[];
+    try {
+      names = await readdir(this.ingestDir);
+    } catch (err: any) {
+      if (err?.code === 'ENOENT') return removed;
+      throw err;
+    }
+    const now = Date.now();
+    for (const name of names) {
+      const dir = join(this.ingestDir, name);
+      const status = await this.ingestStatus(dir);
+      const lockPath = join(this.locksDir, `${name}.lock`);
+      if (await isLocked(lockPath)) continue;
+      const age = status ? now - status.updatedAt.getTime() : Number.POSITIVE_INFINITY;
+      if (age < maxAgeMs) continue;
+      const lock = await tryLock(lockPath);
+      if (!lock) continue;
+      try {
+        await rm(dir, { recursive: true, force: true });
+        removed.push(status?.ref ?? name);
+      } finally {
+        await lock.release();
+      }
+    }
+    return removed;
+  }
+
+  async writer(opts: WriterOptions): Promise<Writer> {
+    if (!opts.ref) throw invalidArgument('content writer: empty ref');
+    if (opts.expected !== undefined) assertDigest(opts.expected, `ref ${opts.ref}: expected digest`);
+    const lock = await acquireLock(this.lockPath(opts.ref), `ingest ${opts.ref}`, { signal: opts.signal });
+    try {
+      return await IngestWriter.open(this, opts, lock);
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+}
+
+class IngestWriter implements Writer {
+  readonly ref: string;
+  private store: LocalContentStore;
+  private dir: string;
+  private fh: FileHandle;
+  private hash: Hash;
+  private lock: HeldLock;
+  private expected?: string;
+  private total?: number;
+  private lastUpdate = Date.now();
+  private done = false;
+  #offset: number;
+
+  private constructor(store: LocalContentStore, opts: WriterOptions, dir: string, fh: FileHandle, hash: Hash, offset: number, lock: HeldLock) {
+    this.store = store;
+    this.ref = opts.ref;
+    this.expected = opts.expected;
+    this.total = opts.total;
+    this.dir = dir;
+    this.fh = fh;
+    this.hash = hash;
+    this.#offset = offset;
+    this.lock = lock;
+  }
+
+  get offset(): number {
+    return this.#offset;
+  }
+
+  static async open(store: LocalContentStore, opts: WriterOptions, lock: HeldLock): Promise<IngestWriter> {
+    const dir = store.ingestPath(opts.ref);
+    const dataPath = join(dir, 'data');
+    const existingRef = await readText(join(dir, 'ref'));
+    let resume = existingRef === opts.ref;
+    if (resume && opts.total !== undefined && opts.total > 0) {
+      const total = await readText(join(dir, 'total'));
+      // A different expected size means a different blob behind the same ref: start over.
+      if (total !== undefined && Number(total) !== opts.total) resume = false;
+    }
+    if (!resume) {
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      const now = new Date().toISOString();
+      await writeSmallFile(join(dir, 'startedat'), now);
+      await writeSmallFile(join(dir, 'updatedat'), now);
+      if (opts.total !== undefined && opts.total > 0) await writeSmallFile(join(dir, 'total'), String(opts.total));
+      // `ref` last: an ingest dir with a `ref` file is complete enough to resume.
+      await writeSmallFile(join(dir, 'ref'), opts.ref);
+      await fsyncDir(dir);
+    }
+    const fh = await open(dataPath, resume ? 'r+' : 'w+', 0o644).catch(async (err: any) => {
+      if (err?.code === 'ENOENT') return open(dataPath, 'w+', 0o644);
+      throw err;
+    });
+    const hash = createHash('sha256');
+    let offset = 0;
+    if (resume) {
+      // Rebuild the digest state from the bytes already on disk (containerd re-hashes too).
+      const size = (await fh.stat()).size;
+      if (opts.total !== undefined && opts.total > 0 && size > opts.total) {
+        await fh.truncate(0);
+      } else {
+        if (size > 0) {
+          await new Promise<void>((resolve, reject) => {
+            const rs = createReadStream(dataPath, { highWaterMark: 1 << 20, start: 0, end: size - 1 });
+            rs.on('data', (c) => hash.update(c as Buffer));
+            rs.on('end', resolve);
+            rs.on('error', reject);
+          });
+        }
+        offset = size;
+      }
+    }
+    return new IngestWriter(store, opts, dir, fh, hash, offset, lock);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.done) throw failedPrecondition(`ingest ${this.ref}: writer is closed`);
+    let written = 0;
+    while (written < chunk.byteLength) {
+      const { bytesWritten } = await this.fh.write(chunk, written, chunk.byteLength - written, this.#offset + written);
+      written += bytesWritten;
+    }
+    this.hash.update(chunk);
+    this.#offset += chunk.byteLength;
+    const now = Date.now();
+    if (now - this.lastUpdate > UPDATED_AT_INTERVAL_MS) {
+      this.lastUpdate = now;
+      await writeSmallFile(join(this.dir, 'updatedat'), new Date(now).toISOString());
+    }
+  }
+
+  async truncate(): Promise<void> {
+    await this.fh.truncate(0);
+    this.hash = createHash('sha256');
+    this.#offset = 0;
+  }
+
+  async commit(size: number, digest: string): Promise<void> {
+    if (this.done) throw failedPrecondition(`ingest ${this.ref}: writer is closed`);
+    assertDigest(digest, `ref ${this.ref}: commit digest`);
+    if (this.expected !== undefined && this.expected !== digest) {
+      throw invalidArgument(`ingest ${this.ref}: commit digest ${digest} differs from the expected ${this.expected}`);
+    }
+    try {
+      await this.fh.sync();
+      if (this.#offset !== size) {
+        throw corrupt(`ingest ${this.ref}: size mismatch for ${digest}: expected ${size} bytes, got ${this.#offset}`);
+      }
+      const found = `sha256:${this.hash.digest('hex')}`;
+      if (found !== digest) {
+        throw corrupt(`ingest ${this.ref}: digest mismatch: expected ${digest}, found ${found}; nothing committed`);
+      }
+      const target = this.store.blobPath(digest);
+      if (await this.store.has(digest)) {
+        await this.cleanup();
+        return;
+      }
+      // Read-only before it becomes visible: a committed blob is never writable.
+      await this.fh.chmod(0o444);
+      await this.fh.close();
+      await rename(join(this.dir, 'data'), target);
+      await fsyncDir(this.store.blobsDir);
+      await this.cleanup();
+    } catch (err: any) {
+      if (err?.kind === 'Corrupt') await this.cleanup();
+      else await this.close();
+      throw err;
+    }
+  }
+
+  private async cleanup(): Promise<void> {
+    await this.fh.close().catch(() => {});
+    await rm(this.dir, { recursive: true, force: true });
+    this.done = true;
+    await this.lock.release();
+  }
+
+  async close(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    try {
+      await this.fh.close().catch(() => {});
+      await writeSmallFile(join(this.dir, 'updatedat'), new Date().toISOString()).catch(() => {});
+    } finally {
+      await this.lock.release();
+    }
+  }
+}
+
+/** Open (creating its directories) the content store under the berth root. */
+export async function openContentStore(root: string): Promise<LocalContentStore> {
+  const store = new LocalContentStore(root);
+  await store.init();
+  return store;
+}
+
