@@ -39,21 +39,24 @@ export interface ContainerSpec {
   mounts: MountSpec[];
   resources: ResourceSpec;
   readOnlyRootfs: boolean;
-  stopSignal: string; // e.g. SIGTERM
+  stopSignal: string; // always with the SIG prefix, e.g. SIGTERM
   stopGracePeriodMs: number;
   dependsOn: string[];
 }
 
 export interface ImageSpec {
+  /** Normalised Docker-style: `busybox` → `docker.io/library/busybox:latest`. */
   ref: string;
-  platform?: string; // os/arch[/variant]
+  platform?: string; // os/arch[/variant], normalised (`arm64` → `linux/arm64`)
   pullPolicy: PullPolicy;
 }
 
-export interface VolumeSpec {
-  // reserved for driver options; a named volume is a directory under <root>/volumes/<name>
-  labels?: Record<string, string>;
-}
+/**
+ * A named volume: a directory under <root>/volumes/<name> that outlives its containers. Mounting a
+ * volume that no `Volume` document declares is an error (unlike Docker, which creates it): a typo
+ * must not silently give an app an empty data directory. Nothing to configure yet.
+ */
+export type VolumeSpec = Record<string, never>;
 
 interface Doc<K extends string, S> {
   kind: K;
@@ -66,6 +69,8 @@ interface Doc<K extends string, S> {
 export type ContainerDoc = Doc<'Container', ContainerSpec> & {
   /** The normalised image reference the container runs (an Image object's ref, or `spec.image`). */
   imageRef: string;
+  /** The `Image` object `spec.image` named, if it named one. */
+  imageName?: string;
 };
 export type ImageDoc = Doc<'Image', ImageSpec>;
 export type VolumeDoc = Doc<'Volume', VolumeSpec>;

@@ -1,0 +1,310 @@
+/**
+ * Loading the user's desired state: a directory tree (or one file) of YAML documents → a validated
+ * `DesiredState` with defaults applied, or EVERY problem in the set, each at its file:line:col.
+ * A set with any problem yields no state at all: berth never applies half of a broken set.
+ *
+ * Checks, in order: YAML syntax (including duplicate keys), the JSON Schema (unknown fields, types,
+ * enums, sizes and durations), then across documents: duplicate names per kind, image references
+ * (a bare word such as `busybox` must name an `Image` document; `busybox:latest` is a reference),
+ * `dependsOn` to a missing container or to itself, dependency cycles, volume mounts naming an
+ * undeclared `Volume` (an error, unlike Docker: see VolumeSpec), two mounts on one target.
+ */
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseAllDocuments } from 'yaml';
+import { BerthError, formatPlace, type Place } from '../errors.ts';
+import { parseDuration, parseSize } from '../config/units.ts';
+import { formatPlatform, normalizeReference, parsePlatform } from '../oci/index.ts';
+import { listManifestFiles } from './files.ts';
+import { ManifestSetError, sortProblems, type ManifestProblem } from './problems.ts';
+import { manifestRevision } from './revision.ts';
+import { createDocumentValidator, formatDocPath, type DocumentValidator } from './schema.ts';
+import { placeAt, placeOfOffset, type DocPath, type SourceDoc } from './source.ts';
+import type { ContainerDoc, ContainerSpec, DesiredState, ImageDoc, MountSpec, VolumeDoc } from './types.ts';
+
+export interface ManifestSource {
+  /** The path to show in messages. */
+  file: string;
+  text: string;
+}
+
+export interface CheckResult {
+  /** Present only when there are no problems. */
+  state?: DesiredState;
+  problems: ManifestProblem[];
+  /** The files read, in order. */
+  files: string[];
+}
+
+export interface LoadOptions {
+  signal?: AbortSignal;
+  /** A compiled validator to reuse across loads (the daemon reloads often); compiled if absent. */
+  validator?: DocumentValidator;
+  /** Record the git revision of the manifests (default true). */
+  revision?: boolean;
+}
+
+/** Loads and validates; throws `ManifestSetError` (InvalidArgument) carrying every problem. */
+export async function loadManifests(path: string, opts: LoadOptions = {}): Promise<DesiredState> {
+  const result = await checkManifests(path, opts);
+  if (!result.state) throw new ManifestSetError(result.problems);
+  return result.state;
+}
+
+/** Loads and validates, returning the problems instead of throwing (for `berth validate`). */
+export async function checkManifests(path: string, opts: LoadOptions = {}): Promise<CheckResult> {
+  const files = await listManifestFiles(path, opts.signal);
+  const sources: ManifestSource[] = [];
+  for (const file of files) {
+    sources.push({ file, text: await readFile(file, { encoding: 'utf8', signal: opts.signal }) });
+  }
+  const validator = opts.validator ?? (await createDocumentValidator(opts.signal));
+  const result = parseManifestSources(sources, validator);
+  if (result.state && opts.revision !== false) {
+    const revision = await manifestRevision(path, opts.signal);
+    if (revision) result.state.revision = revision;
+  }
+  return { ...result, files };
+}
+
+/** The pure part: sources in, state or problems out. No disk. */
+export function parseManifestSources(sources: ManifestSource[], validate: DocumentValidator): Omit<CheckResult, 'files'> {
+  const problems: ManifestProblem[] = [];
+  const problem = (place: Place, message: string) => problems.push({ place, message });
+  const parsed: Parsed[] = [];
+  // Every document that names itself, valid or not: a reference to a document that has its own
+  // problems is not also reported as dangling, and duplicates are found among all of them.
+  const declared: Declared[] = [];
+
+  for (const { file, text } of sources) {
+    const lines = new LineCounter();
+    const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    if (!Array.isArray(docs)) continue; // an empty stream: nothing declared
+    for (const doc of docs) {
+      const src: SourceDoc = { file, doc, lines };
+      const yamlErrors = [...doc.errors, ...doc.warnings];
+      for (const e of yamlErrors) problem(placeOfOffset(file, lines, e.pos[0]), yamlMessage(e.message));
+      if (yamlErrors.length > 0 || doc.contents === null) continue;
+      const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+      if (value === null || value === undefined) continue; // a document of only comments
+      if (typeof value !== 'object' || Array.isArray(value)) {
+        problem(placeAt(src, []), 'a document must be a map with apiVersion, kind, metadata and spec');
+        continue;
+      }
+      const { kind, metadata } = value as { kind?: unknown; metadata?: { name?: unknown } };
+      if (typeof kind === 'string' && typeof metadata?.name === 'string') declared.push({ kind, name: metadata.name, src });
+      const findings = validate(value);
+      for (const f of findings) problem(placeAt(src, f.path, { key: f.key }), f.message);
+      if (findings.length > 0) continue;
+      const built = build(value as RawDoc, src, problem);
+      if (built) parsed.push(built);
+    }
+  }
+
+  crossCheck(parsed, declared, problem);
+  if (problems.length > 0) return { problems: sortProblems(problems) };
+
+  const state: DesiredState = { containers: [], images: [], volumes: [] };
+  for (const p of parsed) {
+    if (p.doc.kind === 'Container') state.containers.push(p.doc);
+    else if (p.doc.kind === 'Image') state.images.push(p.doc);
+    else state.volumes.push(p.doc);
+  }
+  return { state, problems: [] };
+}
+
+/** The yaml package's messages end with a code excerpt when pretty; ours are one line. */
+function yamlMessage(message: string): string {
+  return `YAML: ${message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`;
+}
+
+// ------------------------------------------------------------------------------------ building
+
+/** A schema-valid document as parsed (`spec` fields as the user wrote them). */
+interface RawDoc {
+  kind: 'Container' | 'Image' | 'Volume';
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: Record<string, any>;
+}
+
+interface Declared {
+  kind: string;
+  name: string;
+  src: SourceDoc;
+}
+
+interface Parsed {
+  doc: ContainerDoc | ImageDoc | VolumeDoc;
+  src: SourceDoc;
+}
+
+type Report = (place: Place, message: string) => void;
+
+function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined {
+  const place = placeAt(src, []);
+  const metadata = { name: raw.metadata.name, labels: { ...(raw.metadata.labels ?? {}) } };
+  const spec = raw.spec ?? {};
+  let ok = true;
+  /** Runs a parser that throws a BerthError; reports its message at `path` instead. */
+  const at = <T>(path: DocPath, fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof BerthError)) throw err;
+      ok = false;
+      const where = formatDocPath(path);
+      problem(placeAt(src, path), err.message.startsWith(where) ? err.message : `${where}: ${err.message}`);
+      return undefined;
+    }
+  };
+
+  if (raw.kind === 'Volume') return { doc: { kind: 'Volume', metadata, spec: {}, place }, src };
+
+  if (raw.kind === 'Image') {
+    const ref = at(['spec', 'ref'], () => normalizeReference(spec.ref));
+    const platform = spec.platform === undefined ? undefined : at(['spec', 'platform'], () => formatPlatform(parsePlatform(spec.platform)));
+    if (!ok || ref === undefined) return undefined;
+    const doc: ImageDoc = { kind: 'Image', metadata, place, spec: { ref, pullPolicy: spec.pullPolicy ?? 'IfNotPresent' } };
+    if (platform !== undefined) doc.spec.platform = platform;
+    return { doc, src };
+  }
+
+  const mounts: MountSpec[] = (spec.mounts ?? []).map((m: any, i: number): MountSpec => {
+    if (m.type === 'volume') return { type: 'volume', name: m.name, target: m.target, readOnly: m.readOnly ?? false };
+    if (m.type === 'bind') return { type: 'bind', source: m.source, target: m.target, readOnly: m.readOnly ?? false };
+    const tmpfs: MountSpec = { type: 'tmpfs', target: m.target };
+    if (m.size !== undefined) tmpfs.sizeBytes = at(['spec', 'mounts', i, 'size'], () => parseSize(m.size, `spec.mounts[${i}].size`));
+    return tmpfs;
+  });
+  const res = spec.resources ?? {};
+  const resources: ContainerSpec['resources'] = {};
+  if (res.memory !== undefined) resources.memoryBytes = at(['spec', 'resources', 'memory'], () => parseSize(res.memory, 'spec.resources.memory'));
+  if (res.cpus !== undefined) resources.cpus = res.cpus;
+  if (res.pids !== undefined) resources.pids = res.pids;
+  const stopGracePeriodMs =
+    spec.stopGracePeriod === undefined ? 10_000 : at(['spec', 'stopGracePeriod'], () => parseDuration(spec.stopGracePeriod, 'spec.stopGracePeriod'));
+  if (!ok || stopGracePeriodMs === undefined) return undefined;
+
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(spec.env ?? {})) env[k] = String(v);
+  const signal = String(spec.stopSignal ?? 'SIGTERM');
+  const c: ContainerSpec = {
+    image: spec.image,
+    env,
+    restartPolicy: spec.restartPolicy ?? 'Always',
+    network: spec.network ?? 'host',
+    mounts,
+    resources,
+    readOnlyRootfs: spec.readOnlyRootfs ?? false,
+    stopSignal: signal.startsWith('SIG') ? signal : `SIG${signal}`,
+    stopGracePeriodMs,
+    dependsOn: [...(spec.dependsOn ?? [])],
+  };
+  if (spec.command !== undefined) c.command = [...spec.command];
+  if (spec.args !== undefined) c.args = [...spec.args];
+  if (spec.workingDir !== undefined) c.workingDir = spec.workingDir;
+  if (spec.user !== undefined) c.user = String(spec.user);
+  // imageRef is resolved in crossCheck, once every Image document is known.
+  return { doc: { kind: 'Container', metadata, place, spec: c, imageRef: '' }, src };
+}
+
+// ------------------------------------------------------------------------------ across documents
+
+/** A bare word (no registry, tag or digest) is read as an `Image` document's name, never as Docker Hub. */
+const LOOKS_LIKE_REFERENCE = /[/:@]/;
+
+function crossCheck(parsed: Parsed[], declared: Declared[], problem: Report): void {
+  const names = new Map<string, Declared>();
+  for (const d of declared) {
+    const first = names.get(`${d.kind}/${d.name}`);
+    if (first) {
+      problem(
+        placeAt(d.src, ['metadata', 'name']),
+        `duplicate ${d.kind} "${d.name}" (first declared at ${formatPlace(placeAt(first.src, ['metadata', 'name']))})`,
+      );
+    } else names.set(`${d.kind}/${d.name}`, d);
+  }
+  const isDeclared = (kind: string, name: string) => names.has(`${kind}/${name}`);
+  const byKind = { Container: new Map<string, Parsed>(), Image: new Map<string, Parsed>(), Volume: new Map<string, Parsed>() };
+  for (const p of parsed) if (!byKind[p.doc.kind].has(p.doc.metadata.name)) byKind[p.doc.kind].set(p.doc.metadata.name, p);
+
+  const imageByRef = new Map<string, Parsed>();
+  for (const p of byKind.Image.values()) {
+    const img = p.doc as ImageDoc;
+    const first = imageByRef.get(img.spec.ref);
+    if (first) {
+      problem(
+        placeAt(p.src, ['spec', 'ref']),
+        `image ${img.spec.ref} is already declared by Image "${first.doc.metadata.name}" at ${formatPlace(placeAt(first.src, ['spec', 'ref']))}`,
+      );
+    } else imageByRef.set(img.spec.ref, p);
+  }
+
+  for (const p of byKind.Container.values()) {
+    const c = p.doc as ContainerDoc;
+    const name = c.metadata.name;
+    const image = byKind.Image.get(c.spec.image);
+    if (image) {
+      c.imageRef = (image.doc as ImageDoc).spec.ref;
+      c.imageName = image.doc.metadata.name;
+    } else if (!LOOKS_LIKE_REFERENCE.test(c.spec.image)) {
+      if (!isDeclared('Image', c.spec.image)) problem(
+        placeAt(p.src, ['spec', 'image']),
+        `spec.image: no Image named "${c.spec.image}" (declare one with kind: Image, or write a reference with a tag, e.g. "${c.spec.image}:latest")`,
+      );
+    } else {
+      try {
+        c.imageRef = normalizeReference(c.spec.image);
+      } catch (err) {
+        if (!(err instanceof BerthError)) throw err;
+        problem(placeAt(p.src, ['spec', 'image']), `spec.image: ${err.message}`);
+      }
+    }
+
+    c.spec.dependsOn.forEach((dep, i) => {
+      if (dep === name) problem(placeAt(p.src, ['spec', 'dependsOn', i]), `spec.dependsOn: container "${name}" depends on itself`);
+      else if (!isDeclared('Container', dep)) problem(placeAt(p.src, ['spec', 'dependsOn', i]), `spec.dependsOn: no Container named "${dep}"`);
+    });
+
+    const targets = new Map<string, number>();
+    c.spec.mounts.forEach((m, i) => {
+      if (m.type === 'volume' && !isDeclared('Volume', m.name)) {
+        problem(
+          placeAt(p.src, ['spec', 'mounts', i, 'name']),
+          `spec.mounts[${i}].name: no Volume named "${m.name}" (declare it: kind: Volume, metadata.name: ${m.name})`,
+        );
+      }
+      const first = targets.get(m.target);
+      if (first !== undefined) {
+        problem(placeAt(p.src, ['spec', 'mounts', i, 'target']), `spec.mounts[${i}].target: ${m.target} is already mounted by mounts[${first}]`);
+      } else targets.set(m.target, i);
+    });
+  }
+
+  reportCycles(byKind.Container, problem);
+}
+
+/** Each dependency cycle once, at the `dependsOn` entry of its first member (by name). */
+function reportCycles(containers: Map<string, Parsed>, problem: Report): void {
+  const deps = (n: string) => ((containers.get(n)?.doc as ContainerDoc | undefined)?.spec.dependsOn ?? []).filter((d) => d !== n && containers.has(d));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (n: string) => {
+    state.set(n, 'visiting');
+    stack.push(n);
+    for (const d of deps(n)) {
+      const s = state.get(d);
+      if (s === 'visiting') {
+        const cycle = stack.slice(stack.indexOf(d));
+        const first = [...cycle].sort()[0]!;
+        const next = cycle[(cycle.indexOf(first) + 1) % cycle.length]!;
+        const p = containers.get(first)!;
+        const i = (p.doc as ContainerDoc).spec.dependsOn.indexOf(next);
+        const ring = [...cycle.slice(cycle.indexOf(first)), ...cycle.slice(0, cycle.indexOf(first)), first];
+        problem(placeAt(p.src, ['spec', 'dependsOn', i]), `spec.dependsOn: dependency cycle ${ring.join(' → ')}`);
+      } else if (s === undefined) visit(d);
+    }
+    stack.pop();
+    state.set(n, 'done');
+  };
+  for (const n of [...containers.keys()].sort()) if (!state.has(n)) visit(n);
+}
