@@ -1,0 +1,403 @@
+/**
+ * Garbage collection: mark from the metadata's roots through manifests, configs, layers and
+ * snapshots, then sweep everything unmarked (blobs, snapshots children first, ingests, and, only
+ * when asked, named volumes no container or current generation uses).
+ *
+ * Roots (containerd's, adapted):
+ *  - every image record: its target (index or manifest) → manifests → config + layers, plus its
+ *    recorded manifest and config digests; its chain IDs → snapshots (→ parents);
+ *  - every container record: its image's record, its manifest digest, its writable snapshot;
+ *  - every lease not expired: its content, snapshot and ingest resources.
+ *
+ * The protocol writers follow: hold a lease covering the blobs, ingests and snapshots you create
+ * until the image (or container) record that refers to them is written. To narrow the window for a
+ * writer that does not, the candidates (blobs, snapshots, ingests) are listed BEFORE the roots are
+ * read: something created after the listing is never a candidate.
+ *
+ * Never loses what it cannot prove unreferenced: if a manifest an image needs cannot be read
+ * (missing or unparsable), its layers are unknown, so no blob is swept this time (the report says
+ * why; the reconciler re-fetches the manifest). Named volumes are swept only with `volumes: true`
+ * and only when a current generation exists to say which are declared.
+ */
+import { readdir, rm, lstat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContentStore } from '../content/content.ts';
+import { BerthError, isKind } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { ContainerRecord, ImageRecord, Lease, Metadata } from '../metadata/metadata.ts';
+import { isIndexType, isManifestType } from '../oci/media-types.ts';
+import { parseManifestOrIndex } from '../oci/types.ts';
+import type { SnapshotInfo, Snapshotter } from '../snapshots/snapshotter.ts';
+import { mark } from './mark.ts';
+
+export type GcItemKind = 'blob' | 'snapshot' | 'ingest' | 'volume';
+
+export interface GcItem {
+  kind: GcItemKind;
+  /** Digest, snapshot key, ingest ref or volume name. */
+  key: string;
+  /** For snapshots: which snapshotter. */
+  snapshotter?: string;
+  /** Bytes it takes (a snapshot's own directory; an ingest's partial data). */
+  size: number;
+  /** Set after a sweep: whether it was removed, or why not. */
+  removed?: boolean;
+  error?: string;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  /** Unreferenced things found (and, unless dryRun, swept), in sweep order. */
+  items: GcItem[];
+  /** Sum of `items[].size`. */
+  totalBytes: number;
+  /** Sum of sizes actually removed (0 on a dry run). */
+  removedBytes: number;
+  /** How many of each kind were kept because something references them. */
+  kept: Record<GcItemKind, number>;
+  /** Why parts of the sweep were skipped (e.g. a manifest that could not be read). */
+  warnings: string[];
+  durationMs: number;
+}
+
+export interface CollectOptions {
+  metadata: Metadata;
+  content: ContentStore;
+  snapshotters: Snapshotter[];
+  dryRun?: boolean;
+  /** Also sweep unused named volumes under `volumesDir` (`berth gc --volumes`). */
+  volumes?: boolean;
+  /** `<root>/volumes`; volumes are never touched without it. */
+  volumesDir?: string;
+  /**
+   * Keep unleased ingests updated less than this long ago (default 0: any ingest without a live
+   * writer and without a lease is garbage; a crashed pull keeps its partial data by its lease).
+   */
+  ingestGraceMs?: number;
+  signal?: AbortSignal;
+  log?: Logger;
+  now?: () => Date;
+}
+
+// Node ids in the reference graph. Strings keep `mark` generic and the sets cheap.
+const blobNode = (digest: string) => `blob:${digest}`;
+const snapNode = (snapshotter: string, key: string) => `snapshot:${snapshotter}/${key}`;
+const ingestNode = (ref: string) => `ingest:${ref}`;
+const imageNode = (name: string) => `image:${name}`;
+const containerNode = (name: string) => `container:${name}`;
+const leaseNode = (id: string) => `lease:${id}`;
+
+export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
+  const started = Date.now();
+  const { metadata, content, snapshotters, signal, log } = opts;
+  const dryRun = opts.dryRun ?? false;
+  const now = (opts.now ?? (() => new Date()))();
+  const warnings: string[] = [];
+
+  // 1. Candidates first (see the header: what appears later is never swept).
+  const blobs = new Map<string, number>();
+  for await (const info of content.walk(signal)) blobs.set(info.digest, info.size);
+  const snapshots = new Map<string, { sn: Snapshotter; info: SnapshotInfo }>();
+  for (const sn of snapshotters) {
+    for await (const info of sn.walk()) {
+      signal?.throwIfAborted();
+      snapshots.set(snapNode(sn.name, info.key), { sn, info });
+    }
+  }
+  const ingests = await content.listIngests();
+
+  // 2. Roots, read in one transaction so they are mutually consistent.
+  const { images, containers, leases, desired } = metadata.transaction(() => ({
+    images: metadata.listImages(),
+    containers: metadata.listContainers(),
+    leases: metadata.activeLeases(now),
+    desired: metadata.currentGeneration()?.desired,
+  }));
+  const hasCurrentGeneration = desired !== undefined;
+
+  // 3. The reference graph: static edges from records, then manifests read from the store.
+  const edges = new Map<string, Set<string>>();
+  const link = (from: string, to: string) => {
+    let s = edges.get(from);
+    if (!s) edges.set(from, (s = new Set()));
+    s.add(to);
+  };
+  const roots: string[] = [];
+  const manifestsToRead: Array<{ digest: string; mediaType?: string; required: boolean; owner: string }> = [];
+
+  for (const img of images) linkImage(img, roots, link, manifestsToRead);
+  const imagesByName = new Map(images.map((i) => [i.name, i]));
+  for (const c of containers) linkContainer(c, imagesByName, roots, link, manifestsToRead);
+  for (const l of leases) linkLease(l, snapshotters, roots, link);
+  for (const [node, { sn, info }] of snapshots) if (info.parent) link(node, snapNode(sn.name, info.parent));
+
+  let contentComplete = true;
+  const read = new Set<string>();
+  while (manifestsToRead.length > 0) {
+    signal?.throwIfAborted();
+    const m = manifestsToRead.pop()!;
+    if (read.has(m.digest)) continue;
+    read.add(m.digest);
+    let bytes: Buffer;
+    try {
+      bytes = await content.readBlob(m.digest, signal);
+    } catch (err) {
+      // An index's other platforms were never pulled: absent is normal unless the image needs it.
+      if (isKind(err, 'NotFound') && !m.required) continue;
+      contentComplete = false;
+      warnings.push(`${m.owner}: cannot read ${m.digest} (${errorMessage(err)}); no blob swept this time`);
+      continue;
+    }
+    let parsed: ReturnType<typeof parseManifestOrIndex>;
+    try {
+      parsed = parseManifestOrIndex(bytes, m.mediaType, `${m.owner}: ${m.digest}`);
+    } catch (err) {
+      if (!m.required) continue; // e.g. an unknown artifact type in an index: not ours to follow
+      contentComplete = false;
+      warnings.push(`${m.owner}: cannot parse ${m.digest} (${errorMessage(err)}); no blob swept this time`);
+      continue;
+    }
+    const from = blobNode(m.digest);
+    if (parsed.kind === 'index') {
+      for (const d of parsed.index.manifests) {
+        link(from, blobNode(d.digest));
+        if (isIndexType(d.mediaType) || isManifestType(d.mediaType)) {
+          manifestsToRead.push({ digest: d.digest, mediaType: d.mediaType, required: false, owner: m.owner });
+        }
+      }
+    } else {
+      link(from, blobNode(parsed.manifest.config.digest));
+      for (const layer of parsed.manifest.layers) link(from, blobNode(layer.digest));
+    }
+  }
+
+  // 4. Mark.
+  const reachable = mark(roots, (n) => edges.get(n) ?? []);
+
+  // 5. What is unreferenced, in sweep order: snapshots (children first), blobs, ingests, volumes.
+  const items: GcItem[] = [];
+  const kept: Record<GcItemKind, number> = { blob: 0, snapshot: 0, ingest: 0, volume: 0 };
+
+  const deadSnapshots = [...snapshots].filter(([node]) => !reachable.has(node));
+  kept.snapshot = snapshots.size - deadSnapshots.length;
+  for (const { sn, info } of childrenFirst(deadSnapshots.map(([, v]) => v))) {
+    let size = 0;
+    try {
+      size = (await sn.usage(info.key)).size;
+    } catch (err) {
+      if (!isKind(err, 'NotFound')) log?.warn({ err, key: info.key }, 'gc: snapshot usage failed');
+    }
+    items.push({ kind: 'snapshot', key: info.key, snapshotter: sn.name, size });
+  }
+
+  if (contentComplete) {
+    for (const [digest, size] of blobs) {
+      if (reachable.has(blobNode(digest))) kept.blob++;
+      else items.push({ kind: 'blob', key: digest, size });
+    }
+  } else {
+    kept.blob = blobs.size;
+  }
+
+  const graceMs = opts.ingestGraceMs ?? 0;
+  for (const ing of ingests) {
+    const young = now.getTime() - ing.updatedAt.getTime() < graceMs;
+    if (reachable.has(ingestNode(ing.ref)) || young) kept.ingest++;
+    else items.push({ kind: 'ingest', key: ing.ref, size: ing.offset });
+  }
+
+  if (opts.volumes && opts.volumesDir) {
+    if (!hasCurrentGeneration) {
+      warnings.push('no applied generation: cannot tell which volumes are declared, so none is removed');
+    } else {
+      const used = volumesInUse(containers, desired);
+      for (const name of await listDirs(opts.volumesDir)) {
+        if (used.has(name)) kept.volume++;
+        else items.push({ kind: 'volume', key: name, size: await treeSize(join(opts.volumesDir, name)) });
+      }
+    }
+  } else if (opts.volumesDir) {
+    kept.volume = (await listDirs(opts.volumesDir)).length;
+  }
+
+  // 6. Sweep.
+  let removedBytes = 0;
+  if (!dryRun) {
+    for (const item of items) {
+      signal?.throwIfAborted();
+      try {
+        await sweep(item, { content, snapshots, volumesDir: opts.volumesDir });
+        item.removed = true;
+        removedBytes += item.size;
+      } catch (err) {
+        if (isKind(err, 'NotFound')) {
+          item.removed = true; // someone else removed it: the goal is met
+          continue;
+        }
+        item.removed = false;
+        item.error = errorMessage(err);
+        log?.warn({ kind: item.kind, key: item.key, err: item.error }, 'gc: could not remove');
+      }
+    }
+  }
+
+  const totalBytes = items.reduce((a, i) => a + i.size, 0);
+  const report: GcReport = { dryRun, items, totalBytes, removedBytes, kept, warnings, durationMs: Date.now() - started };
+  log?.info(
+    { dryRun, unreferenced: items.length, totalBytes, removedBytes, kept, warnings: warnings.length, durationMs: report.durationMs },
+    dryRun ? 'gc: dry run' : 'gc: collected',
+  );
+  return report;
+}
+
+// ------------------------------------------------------------------------------------ graph
+
+type Link = (from: string, to: string) => void;
+type ManifestQueue = Array<{ digest: string; mediaType?: string; required: boolean; owner: string }>;
+
+function linkImage(img: ImageRecord, roots: string[], link: Link, queue: ManifestQueue): void {
+  const node = imageNode(img.name);
+  const owner = `image ${img.name}`;
+  roots.push(node);
+  link(node, blobNode(img.target.digest));
+  link(node, blobNode(img.manifestDigest));
+  link(node, blobNode(img.configDigest));
+  queue.push({ digest: img.target.digest, mediaType: img.target.mediaType, required: true, owner });
+  if (img.manifestDigest !== img.target.digest) queue.push({ digest: img.manifestDigest, required: true, owner });
+  if (img.snapshotter && img.chainIds) {
+    for (const chainId of img.chainIds) link(node, snapNode(img.snapshotter, chainId));
+  }
+}
+
+function linkContainer(
+  c: ContainerRecord,
+  imagesByName: Map<string, ImageRecord>,
+  roots: string[],
+  link: Link,
+  queue: ManifestQueue,
+): void {
+  const node = containerNode(c.name);
+  roots.push(node);
+  link(node, snapNode(c.snapshotter, c.snapshotKey));
+  if (imagesByName.has(c.image)) link(node, imageNode(c.image));
+  // The image record may have moved on to a newer digest: keep what this container runs.
+  if (c.imageDigest) {
+    link(node, blobNode(c.imageDigest));
+    queue.push({ digest: c.imageDigest, required: false, owner: `container ${c.name}` });
+  }
+}
+
+function linkLease(l: Lease, snapshotters: Snapshotter[], roots: string[], link: Link): void {
+  const node = leaseNode(l.id);
+  roots.push(node);
+  for (const r of l.resources) {
+    if (r.type === 'content') link(node, blobNode(r.key));
+    else if (r.type === 'ingest') link(node, ingestNode(r.key));
+    else if (r.type === 'snapshot') {
+      // `<snapshotter>/<key>` names one snapshotter; a bare key protects it in every snapshotter.
+      const slash = r.key.indexOf('/');
+      const named = slash > 0 ? snapshotters.find((s) => s.name === r.key.slice(0, slash)) : undefined;
+      if (named) link(node, snapNode(named.name, r.key.slice(slash + 1)));
+      for (const s of snapshotters) link(node, snapNode(s.name, r.key));
+    }
+  }
+}
+
+/** Order snapshots so that every child comes before its parent (remove fails on a parent). */
+function childrenFirst<T extends { sn: Snapshotter; info: SnapshotInfo }>(list: T[]): T[] {
+  const byNode = new Map(list.map((x) => [snapNode(x.sn.name, x.info.key), x]));
+  const depth = new Map<string, number>();
+  const depthOf = (node: string, seen = new Set<string>()): number => {
+    const known = depth.get(node);
+    if (known !== undefined) return known;
+    const x = byNode.get(node);
+    if (!x?.info.parent || seen.has(node)) return 0;
+    seen.add(node);
+    const d = 1 + depthOf(snapNode(x.sn.name, x.info.parent), seen);
+    depth.set(node, d);
+    return d;
+  };
+  return [...list].sort(
+    (a, b) => depthOf(snapNode(b.sn.name, b.info.key)) - depthOf(snapNode(a.sn.name, a.info.key)) || a.info.key.localeCompare(b.info.key),
+  );
+}
+
+// ---------------------------------------------------------------------------------- volumes
+
+/**
+ * Volume names a container record mounts or the current generation declares or mounts. The
+ * records hold JSON written by other layers, so this reads them defensively: anything that looks
+ * like `{ type: 'volume', name }` in `mounts`, or `metadata.name` in `volumes`.
+ */
+function volumesInUse(containers: ContainerRecord[], desired: unknown): Set<string> {
+  const used = new Set<string>();
+  const fromMounts = (spec: any) => {
+    for (const m of Array.isArray(spec?.mounts) ? spec.mounts : []) {
+      if (m?.type === 'volume' && typeof m.name === 'string') used.add(m.name);
+    }
+  };
+  for (const c of containers) {
+    fromMounts(c.spec);
+    fromMounts((c.spec as any)?.spec);
+  }
+  const d = desired as any;
+  for (const v of Array.isArray(d?.volumes) ? d.volumes : []) {
+    const name = v?.metadata?.name ?? v?.name;
+    if (typeof name === 'string') used.add(name);
+  }
+  for (const c of Array.isArray(d?.containers) ? d.containers : []) fromMounts(c?.spec ?? c);
+  return used;
+}
+
+async function listDirs(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  } catch (err: any) {
+    if (err?.code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Bytes under a directory (apparent sizes; hard links counted once). */
+async function treeSize(path: string, seen = new Set<string>()): Promise<number> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch {
+    return 0;
+  }
+  const id = `${st.dev}:${st.ino}`;
+  if (seen.has(id)) return 0;
+  seen.add(id);
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const name of await readdir(path).catch(() => [] as string[])) total += await treeSize(join(path, name), seen);
+  return total;
+}
+
+// ------------------------------------------------------------------------------------ sweep
+
+async function sweep(
+  item: GcItem,
+  ctx: { content: ContentStore; snapshots: Map<string, { sn: Snapshotter; info: SnapshotInfo }>; volumesDir?: string },
+): Promise<void> {
+  switch (item.kind) {
+    case 'blob':
+      return ctx.content.delete(item.key);
+    case 'snapshot': {
+      const entry = ctx.snapshots.get(snapNode(item.snapshotter!, item.key));
+      if (!entry) throw new BerthError('NotFound', `snapshot ${item.snapshotter}/${item.key} not found`);
+      return entry.sn.remove(item.key);
+    }
+    case 'ingest':
+      // FailedPrecondition if a live writer holds it: reported, kept, tried again next time.
+      return ctx.content.abortIngest(item.key);
+    case 'volume':
+      await rm(join(ctx.volumesDir!, item.key), { recursive: true, force: true });
+      return;
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
