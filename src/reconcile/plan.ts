@@ -1,0 +1,293 @@
+/**
+ * plan(desired, actual, now) → the steps that bring the device to the desired state, each with its
+ * reason in plain words and the steps it must wait for. PURE: no disk, no clock, no network; the
+ * loop calls it every turn from scratch (level-triggered), and it is tested with plain tables.
+ *
+ * The rules, in short:
+ * - Images (Image objects, and references containers name directly) are pulled when not present,
+ *   repaired when a blob or snapshot is missing, and re-pulled when `pullPolicy: Always` and the
+ *   registry says the tag moved. A pull whose registry is unreachable becomes a `wait`, and so does
+ *   every step that needs that image; everything else goes ahead (offline first).
+ * - A container is recreated when the hash of its normalised spec plus image digest changed; the
+ *   recreate waits for the pull of the new image (updates download before they kill) and its reason
+ *   says what changed. Containers no longer desired are stopped and removed; then garbage goes.
+ * - An exited container is restarted by its restart policy with back-off (restart-backoff.ts);
+ *   before it is due, the plan holds a `wait` saying when. A container whose record exists but whose
+ *   runtime container vanished is created again; one created but never started is started.
+ * - A container starts only after its `dependsOn` containers are running, completed (exited 0), or
+ *   being started by this plan (then `after` them); otherwise it waits, and so do its dependents.
+ * - New containers are created after removals, so a renamed container can take over a port.
+ */
+import { parseReference } from '../oci/reference.ts';
+import { describeSpecChanges } from '../manifest/spec-diff.ts';
+import { normaliseContainerSpec, specHash, type NormalisedContainerSpec } from '../manifest/spec-hash.ts';
+import type { ContainerDoc, DesiredState, PullPolicy } from '../manifest/types.ts';
+import { DEFAULT_BACKOFF, restartDecision, type BackoffSettings } from './restart-backoff.ts';
+import type { ActualContainer, ActualImage, ActualState, PullStep, Step, WaitStep } from './types.ts';
+
+export interface PlanOptions {
+  backoff?: BackoffSettings;
+}
+
+/** How one desired image stands. */
+interface ImageStanding {
+  ref: string;
+  name: string;
+  /** Present and complete: containers can be created from it without a pull. */
+  usable: boolean;
+  /** The pull step planned for it, if any. */
+  pullId?: string;
+  /** The planned pull brings new content (not present, or the tag moved). */
+  changes: boolean;
+  /** Why it cannot be pulled now, if it needs a pull and cannot get one. */
+  blocked?: string;
+  actual?: ActualImage;
+}
+
+/** What a desired container will do in this plan, for its dependents. */
+type ContainerOutcome = 'steady' | 'starting' | 'waiting' | 'down';
+
+export function plan(desired: DesiredState, actual: ActualState, now: number, options: PlanOptions = {}): Step[] {
+  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  const steps: Step[] = [];
+  const waits: WaitStep[] = [];
+  const wait = (what: 'image' | 'container', object: string, reason: string, until?: number) => {
+    const w: WaitStep = { kind: 'wait', id: `wait:${what}:${object}`, after: [], object, reason };
+    if (until !== undefined) w.until = until;
+    waits.push(w);
+  };
+
+  // ------------------------------------------------------------------------------------ volumes
+  const existingVolumes = new Set(actual.volumes);
+  for (const v of desired.volumes) {
+    if (existingVolumes.has(v.metadata.name)) continue;
+    steps.push({ kind: 'create-volume', id: `volume:${v.metadata.name}`, after: [], volume: v.metadata.name, reason: `${v.metadata.name}: create volume (not present)` });
+  }
+
+  // ------------------------------------------------------------------------------------- images
+  const actualImages = new Map(actual.images.map((i) => [i.ref, i] as const));
+  const unreachable = new Set(actual.unreachableRegistries);
+  const wanted = new Map<string, { name: string; pullPolicy: PullPolicy; platform?: string }>();
+  for (const img of desired.images) {
+    wanted.set(img.spec.ref, { name: img.metadata.name, pullPolicy: img.spec.pullPolicy, platform: img.spec.platform });
+  }
+  for (const c of desired.containers) {
+    if (!wanted.has(c.imageRef)) wanted.set(c.imageRef, { name: c.imageRef, pullPolicy: 'IfNotPresent' });
+  }
+  const images = new Map<string, ImageStanding>();
+  for (const [ref, want] of wanted) {
+    const a = actualImages.get(ref);
+    let why: string | undefined;
+    let repair = false;
+    let changes = false;
+    if (!a) [why, changes] = ['not present', true];
+    else if (!a.blobsPresent) [why, repair] = ['repair: blobs missing', true];
+    else if (!a.unpacked) [why, repair] = ['repair: snapshots missing', true];
+    else if (want.pullPolicy === 'Always' && a.remoteDigest !== undefined && a.remoteDigest !== a.targetDigest) {
+      [why, changes] = [`tag moved to ${short(a.remoteDigest)}`, true];
+    }
+    const standing: ImageStanding = { ref, name: want.name, usable: a !== undefined && a.blobsPresent && a.unpacked, changes, actual: a };
+    if (why !== undefined) {
+      const registry = registryOf(ref);
+      if (registry !== undefined && unreachable.has(registry)) {
+        standing.blocked = `registry ${registry} unreachable`;
+        wait('image', want.name, `${want.name}: pull waits (${why}; registry ${registry} unreachable)`);
+      } else {
+        standing.pullId = `pull:${ref}`;
+        const step: PullStep = { kind: 'pull', id: standing.pullId, after: [], ref, name: want.name, repair, reason: `${want.name}: pull (${why})` };
+        if (want.platform !== undefined) step.platform = want.platform;
+        steps.push(step);
+      }
+    }
+    images.set(ref, standing);
+  }
+
+  // ---------------------------------------------------------------------------------- removals
+  const desiredNames = new Set(desired.containers.map((c) => c.metadata.name));
+  const removeIds: string[] = [];
+  for (const c of actual.containers) {
+    if (desiredNames.has(c.name)) continue;
+    removeIds.push(`remove:${c.name}`);
+    steps.push({ kind: 'remove', id: `remove:${c.name}`, after: [], container: c.name, reason: `${c.name}: stop and remove (no longer in the manifests)` });
+  }
+
+  // -------------------------------------------------------------------------------- containers
+  const actualContainers = new Map(actual.containers.map((c) => [c.name, c] as const));
+  const byName = new Map(desired.containers.map((c) => [c.metadata.name, c] as const));
+  const outcome = new Map<string, ContainerOutcome>();
+  let replaced = removeIds.length > 0;
+
+  for (const doc of dependencyOrder(desired.containers)) {
+    const name = doc.metadata.name;
+    const a = actualContainers.get(name);
+    const image = images.get(doc.imageRef)!;
+    const volumeAfter = doc.spec.mounts.flatMap((m) => (m.type === 'volume' && !existingVolumes.has(m.name) ? [`volume:${m.name}`] : []));
+
+    // Decide what this container needs, before looking at its dependencies.
+    let intent:
+      | { kind: 'none'; outcome: 'steady' | 'down' }
+      | { kind: 'wait'; reason: string; until?: number }
+      | { kind: 'create' | 'recreate'; reason: string; changes?: string[]; spec: NormalisedContainerSpec }
+      | { kind: 'start'; reason: string; restartCount: number };
+
+    const needsImage = (verb: string): string | undefined =>
+      image.blocked !== undefined && (!image.usable || image.changes)
+        ? `${name}: ${verb} waits for image ${image.name} (${image.blocked})`
+        : undefined;
+
+    const spec = normaliseContainerSpec(doc);
+    if (!a) {
+      intent = { kind: 'create', reason: `${name}: create (not present)`, spec };
+    } else if (a.state === 'absent') {
+      intent = { kind: 'create', reason: `${name}: create (container missing: removed outside berth)`, spec };
+    } else {
+      const changes = whatChanged(a, spec, image);
+      if (changes.length > 0) {
+        intent = { kind: 'recreate', reason: `${name}: recreate (${changes.join(', ')})`, changes, spec };
+      } else if (a.state === 'running') {
+        intent = { kind: 'none', outcome: 'steady' };
+      } else if (a.state === 'created') {
+        intent = { kind: 'start', reason: `${name}: start (created, not running)`, restartCount: a.restartCount };
+      } else {
+        const d = restartDecision(doc.spec.restartPolicy, a, backoff);
+        if (!d.restart) intent = { kind: 'none', outcome: a.exitCode === 0 && !a.oomKilled ? 'steady' : 'down' };
+        else if (d.dueAt > now) {
+          intent = { kind: 'wait', reason: `${name}: restart in ${formatMs(d.dueAt - now)} (${d.why}; back-off ${formatMs(d.delayMs)})`, until: d.dueAt };
+        } else {
+          intent = { kind: 'start', reason: `${name}: restart (${d.why}; restart ${d.nextRestartCount})`, restartCount: d.nextRestartCount };
+        }
+      }
+    }
+
+    if (intent.kind === 'create' || intent.kind === 'recreate') {
+      const blocked = needsImage(intent.kind);
+      if (blocked) intent = { kind: 'wait', reason: blocked };
+    }
+
+    if (intent.kind === 'none') {
+      outcome.set(name, intent.outcome);
+      continue;
+    }
+    if (intent.kind === 'wait') {
+      outcome.set(name, 'waiting');
+      wait('container', name, intent.reason, intent.until);
+      continue;
+    }
+
+    // It will start: only once its dependencies are up, or coming up in this plan.
+    const after: string[] = [];
+    const notReady: string[] = [];
+    for (const dep of doc.spec.dependsOn) {
+      const o = outcome.get(dep);
+      if (o === 'starting') after.push(`container:${dep}`);
+      else if (o !== 'steady' || !isUp(actualContainers.get(dep), byName.get(dep))) notReady.push(dep);
+    }
+    if (notReady.length > 0) {
+      outcome.set(name, 'waiting');
+      wait('container', name, `${name}: ${intent.kind} waits for ${notReady.join(', ')} (not running)`);
+      continue;
+    }
+    outcome.set(name, 'starting');
+    const id = `container:${name}`;
+    if (intent.kind === 'start') {
+      steps.push({ kind: 'start', id, after, container: name, restartCount: intent.restartCount, reason: intent.reason });
+      continue;
+    }
+    if (image.pullId) after.push(image.pullId);
+    after.push(...volumeAfter);
+    if (intent.kind === 'create') {
+      after.push(...removeIds);
+      steps.push({ kind: 'create', id, after, container: name, doc, spec: intent.spec, reason: intent.reason });
+    } else {
+      replaced = true;
+      steps.push({ kind: 'recreate', id, after, container: name, doc, spec: intent.spec, changes: intent.changes ?? [], reason: intent.reason });
+    }
+  }
+
+  if (replaced) {
+    steps.push({ kind: 'gc', id: 'gc', after: steps.map((s) => s.id), reason: 'collect garbage (containers removed or replaced)' });
+  }
+  return [...steps, ...waits];
+}
+
+/** Why the container must be recreated; empty if it need not be. */
+function whatChanged(a: ActualContainer, spec: NormalisedContainerSpec, image: ImageStanding): string[] {
+  if (a.imageRef !== spec.image || (image.changes && image.actual !== undefined)) {
+    // A new image (another reference, or the tag moved): its digest is known only after the pull.
+    const words = a.appliedSpec ? describeSpecChanges(a.appliedSpec, spec) : [];
+    if (a.imageRef === spec.image) words.unshift(`image ${image.name} updated`);
+    else if (!words.some((w) => w.startsWith('image '))) words.unshift(`image ${a.imageRef} → ${spec.image}`);
+    return words;
+  }
+  // Same reference: compare against the digest present now (or, while it is being repaired or is
+  // missing, the one the container was made from: a repair brings back the same content).
+  const digest = image.usable && image.actual ? image.actual.manifestDigest : a.imageDigest;
+  if (specHash(spec, digest) === a.specHash) return [];
+  const words = a.appliedSpec ? describeSpecChanges(a.appliedSpec, spec) : [];
+  if (digest !== a.imageDigest) words.push(`image digest ${short(a.imageDigest)} → ${short(digest)}`);
+  return words.length > 0 ? words : ['spec changed'];
+}
+
+/** A dependency counts as up when it runs, or ran to completion (exit 0) and is not due to run again. */
+function isUp(a: ActualContainer | undefined, doc: ContainerDoc | undefined): boolean {
+  if (!a || !doc) return false;
+  if (a.state === 'running') return true;
+  return a.state === 'exited' && a.exitCode === 0 && !a.oomKilled && doc.spec.restartPolicy !== 'Always';
+}
+
+/** Containers ordered so dependencies come first (the loader rejects cycles), stable by name. */
+function dependencyOrder(containers: ContainerDoc[]): ContainerDoc[] {
+  const byName = new Map(containers.map((c) => [c.metadata.name, c] as const));
+  const out: ContainerDoc[] = [];
+  const seen = new Set<string>();
+  const visit = (c: ContainerDoc) => {
+    if (seen.has(c.metadata.name)) return;
+    seen.add(c.metadata.name);
+    for (const d of c.spec.dependsOn) {
+      const dep = byName.get(d);
+      if (dep) visit(dep);
+    }
+    out.push(c);
+  };
+  for (const c of [...containers].sort((x, y) => (x.metadata.name < y.metadata.name ? -1 : 1))) visit(c);
+  return out;
+}
+
+function registryOf(ref: string): string | undefined {
+  try {
+    return parseReference(ref).domain;
+  } catch {
+    return undefined;
+  }
+}
+
+function short(digest: string): string {
+  const i = digest.indexOf(':');
+  return i >= 0 ? `${digest.slice(0, i + 1)}${digest.slice(i + 1, i + 13)}` : digest.slice(0, 12);
+}
+
+/** `45s`, `2m30s`, `5m`, `250ms`. */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const s = Math.ceil(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
+}
+
+const SYMBOL: Record<Step['kind'], string> = {
+  'create-volume': '+',
+  pull: '↓',
+  create: '+',
+  start: '▶',
+  recreate: '~',
+  remove: '-',
+  gc: '♻',
+  wait: '…',
+};
+
+/** One line per step, in plan order: `~ web: recreate (env GREETING changed)  [after pull:…]`. */
+export function describePlan(steps: Step[]): string {
+  if (steps.length === 0) return 'no changes: the device is in the desired state';
+  return steps.map((s) => `${SYMBOL[s.kind]} ${s.reason}${s.after.length > 0 && s.kind !== 'gc' ? `  [after ${s.after.join(', ')}]` : ''}`).join('\n');
+}

@@ -1,0 +1,172 @@
+/**
+ * What plan() compares: the ACTUAL state observe() reads from the content store, the snapshotter,
+ * the metadata and runc, and the STEPS that bring it to the desired state. Both are plain data, so
+ * plan() stays a pure function tested with tables, and a Step can be printed, logged or stored.
+ */
+import type { ContainerDoc } from '../manifest/types.ts';
+import type { NormalisedContainerSpec } from '../manifest/spec-hash.ts';
+
+/** An image berth has a record of, by its normalised reference. */
+export interface ActualImage {
+  /** Normalised reference, e.g. `docker.io/library/busybox:latest` (the image record's name). */
+  ref: string;
+  /** What the reference resolved to when pulled: an index or a manifest digest. */
+  targetDigest: string;
+  /** The platform-specific manifest chosen: what containers record as their `imageDigest`. */
+  manifestDigest: string;
+  /** Manifest, config and every layer blob are in the content store (and intact, if checked). */
+  blobsPresent: boolean;
+  /** Every layer's snapshot is committed. */
+  unpacked: boolean;
+  /**
+   * What the registry says the reference points to now (an index or manifest digest), when observe
+   * asked it: only for `pullPolicy: Always` images whose registry is reachable. Undefined = not asked.
+   */
+  remoteDigest?: string;
+}
+
+/**
+ * A container's task, as runc and the supervisor tell it:
+ * - `running`: the task runs;
+ * - `exited`: the task ended (exit code known, or not if the supervisor died with it);
+ * - `created`: the container exists (bundle and writable snapshot) but no task was started;
+ * - `absent`: berth's record exists, but the container itself (bundle or writable snapshot) was
+ *   removed behind berth's back: it must be created again.
+ */
+export type TaskState = 'running' | 'exited' | 'created' | 'absent';
+
+/** A container berth manages (has a record of). Times are milliseconds since the epoch. */
+export interface ActualContainer {
+  name: string;
+  /** The hash recorded when it was created: `specHash(normalised spec, imageDigest)`. */
+  specHash: string;
+  /** The normalised image reference it was created from. */
+  imageRef: string;
+  /** The image manifest digest it was created from. */
+  imageDigest: string;
+  /** The normalised spec recorded when it was created, to explain what a recreate changes. */
+  appliedSpec?: NormalisedContainerSpec;
+  state: TaskState;
+  exitCode?: number;
+  /** The kernel's OOM killer ended the task (the memory limit was hit). */
+  oomKilled?: boolean;
+  /** Restarts by policy since the back-off was last reset (plan sets the next value in its step). */
+  restartCount: number;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+export interface ActualState {
+  images: ActualImage[];
+  containers: ActualContainer[];
+  /** Names of the named volumes that exist. */
+  volumes: string[];
+  /** Registry hosts (`docker.io`, `127.0.0.1:5000`) known to be unreachable right now. */
+  unreachableRegistries: string[];
+}
+
+// ------------------------------------------------------------------------------------------ steps
+
+interface StepBase {
+  /**
+   * Stable across plans for the same work: `pull:<ref>`, `volume:<name>`, `container:<name>` (the
+   * one create, start or recreate of a container), `remove:<name>`, `gc`, `wait:image:<name>`, `wait:container:<name>`.
+   */
+  id: string;
+  /** Ids of steps in the same plan that must finish (successfully) first. */
+  after: string[];
+  /** Plain words, starting with the object: `web: recreate (env GREETING changed)`. */
+  reason: string;
+}
+
+/** Fetch and unpack an image (also repairs a missing blob or snapshot of a present one). */
+export interface PullStep extends StepBase {
+  kind: 'pull';
+  /** Normalised reference. */
+  ref: string;
+  /** `os/arch[/variant]` from the Image object; the host's if absent. */
+  platform?: string;
+  /** The Image object's name, or the ref for an image a container names directly. */
+  name: string;
+  /** The image is present and this pull only restores what is missing (same content expected). */
+  repair: boolean;
+}
+
+export interface CreateVolumeStep extends StepBase {
+  kind: 'create-volume';
+  volume: string;
+}
+
+/**
+ * Create a container from its image and start it. If a record of it exists (its container was
+ * removed behind berth's back) the executor replaces it. The executor records
+ * `specHash(spec, <manifest digest of the image at ref>)`.
+ */
+export interface CreateContainerStep extends StepBase {
+  kind: 'create';
+  container: string;
+  doc: ContainerDoc;
+  spec: NormalisedContainerSpec;
+}
+
+/** Start a new task in an existing container (its writable layer kept), by policy or to repair. */
+export interface StartContainerStep extends StepBase {
+  kind: 'start';
+  container: string;
+  /** The value to record as the container's restart count once started. */
+  restartCount: number;
+}
+
+/**
+ * Replace a container whose spec or image changed: stop and remove the old one (its writable layer
+ * goes; named volumes stay), then create and start the new one. Its `after` includes the pull of
+ * the new image: updates download before they kill.
+ */
+export interface RecreateContainerStep extends StepBase {
+  kind: 'recreate';
+  container: string;
+  doc: ContainerDoc;
+  spec: NormalisedContainerSpec;
+  /** What changed, in plain words (also in `reason`). */
+  changes: string[];
+}
+
+/** Stop (stop signal, grace period, SIGKILL) and remove a container no longer desired. */
+export interface RemoveContainerStep extends StepBase {
+  kind: 'remove';
+  container: string;
+}
+
+/** Collect garbage after something was removed or replaced. */
+export interface GcStep extends StepBase {
+  kind: 'gc';
+}
+
+/**
+ * Nothing to execute: something the plan cannot do yet, and why (a restart in back-off, a pull
+ * whose registry is unreachable, a dependency that is not running). The loop may wake at `until`.
+ */
+export interface WaitStep extends StepBase {
+  kind: 'wait';
+  /** The container or image (by name) that waits. */
+  object: string;
+  /** When waiting ends by itself (a back-off), if it does. */
+  until?: number;
+}
+
+export type Step =
+  | PullStep
+  | CreateVolumeStep
+  | CreateContainerStep
+  | StartContainerStep
+  | RecreateContainerStep
+  | RemoveContainerStep
+  | GcStep
+  | WaitStep;
+
+export type StepKind = Step['kind'];
+
+/** Steps that change something (all but `wait`): a plan without any is converged. */
+export function isChange(step: Step): step is Exclude<Step, WaitStep> {
+  return step.kind !== 'wait';
+}
