@@ -1,8 +1,9 @@
 /** Every verb, one file each. Add a verb: write src/cli/<verb>.ts exporting `register`, list it here. */
 import type { Command } from 'commander';
 import type { RunVerb } from './main.ts';
+import { register as gc } from './gc.ts';
 import { register as validate } from './validate.ts';
 
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [validate];
+export const VERBS: RegisterVerb[] = [gc, validate];

@@ -243,7 +243,7 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
 
   const totalBytes = items.reduce((a, i) => a + i.size, 0);
   const report: GcReport = { dryRun, items, totalBytes, removedBytes, kept, warnings, durationMs: Date.now() - started };
-  log?.info(
+  (items.length > 0 || warnings.length > 0 ? log?.info.bind(log) : log?.debug.bind(log))?.(
     { dryRun, unreferenced: items.length, totalBytes, removedBytes, kept, warnings: warnings.length, durationMs: report.durationMs },
     dryRun ? 'gc: dry run' : 'gc: collected',
   );
