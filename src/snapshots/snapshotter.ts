@@ -45,9 +45,26 @@ export interface SnapshotOptions {
   signal?: AbortSignal;
 }
 
+export interface CommitOptions extends SnapshotOptions {
+  /**
+   * Give a parentless active snapshot a parent as it is committed (parallel unpack: each layer is
+   * applied on its own, then committed in order onto the previous chain ID). Only snapshotters
+   * whose `layerFormat` is `overlay` accept it, since only there a layer's directory does not
+   * contain its parents; others refuse with FailedPrecondition.
+   */
+  parent?: string;
+}
+
 export interface Snapshotter {
   /** Name used in paths and config: `overlayfs` or `native`. */
   readonly name: string;
+  /**
+   * How a layer is applied into an active snapshot's directory. `overlay`: the directory is an
+   * overlay upper dir, whiteouts are written as 0:0 character devices and opaque xattrs (even when
+   * the snapshot has no parent: containerd #13030 lost whiteouts by deciding from the mount type);
+   * `native`: the directory holds the whole tree (a copy of the parent), whiteouts are deletions.
+   */
+  readonly layerFormat: 'overlay' | 'native';
   /** The snapshotter's root, e.g. `<root>/io.containerd.snapshotter.v1.overlayfs`. */
   readonly root: string;
 
@@ -55,7 +72,7 @@ export interface Snapshotter {
   prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
   view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
   mounts(key: string): Promise<Mount[]>;
-  commit(name: string, key: string, opts?: SnapshotOptions): Promise<void>;
+  commit(name: string, key: string, opts?: CommitOptions): Promise<void>;
   remove(key: string): Promise<void>; // FailedPrecondition if it has children
   walk(): AsyncIterable<SnapshotInfo>;
   usage(key: string): Promise<Usage>;

@@ -1,0 +1,209 @@
+/**
+ * Unpacking an image's layers into snapshots keyed by chain ID, as containerd's unpacker does:
+ * a layer whose chain ID is already committed is skipped (images share snapshots); otherwise it
+ * is applied into `extract-<random> <chainID>` (an active snapshot, labelled with our pid so a
+ * crash leaves nothing `recover()` cannot find), its diff_id verified, and only then committed
+ * under the chain ID. A crash at any point leaves no committed snapshot that is incomplete.
+ *
+ * Overlap: `open(desc)` may wait until that blob is downloaded, so layer i applies while later
+ * layers still download. With an `overlay`-format snapshotter, up to `parallelism` layers are
+ * applied at once, each into its own parentless snapshot, and committed strictly in order onto
+ * the previous chain ID. Whiteouts survive this (unlike containerd #13030) because the whiteout
+ * form comes from the snapshotter's `layerFormat`, never from whether the snapshot had a parent.
+ * A parallel layer whose tar implied directories it did not describe (their attributes come from
+ * the parents) is applied again in order, so the result never depends on parallelism.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { BerthError, invalidArgument, isKind } from '../errors.ts';
+import { applyLayer } from '../diff/apply.ts';
+import { chainIds } from '../oci/chain-id.ts';
+import type { Descriptor } from '../oci/types.ts';
+import { OWNER_PID_LABEL } from '../snapshots/dir-snapshotter.ts';
+import type { Mount, Snapshotter } from '../snapshots/snapshotter.ts';
+
+export interface LayerEvent {
+  index: number;
+  chainId: string;
+  digest: string;
+  state: 'exists' | 'applied';
+  /** Wall time of the apply (open + decompress + write + verify + commit). */
+  ms?: number;
+  /** Uncompressed bytes applied. */
+  bytes?: number;
+}
+
+export interface UnpackOptions {
+  /** The manifest's layer descriptors, base first. */
+  layers: Descriptor[];
+  /** The config's `rootfs.diff_ids`, base first; must match `layers` one to one. */
+  diffIds: string[];
+  /** Open a layer blob; may wait until it has been downloaded. */
+  open(desc: Descriptor, signal: AbortSignal): Promise<Readable>;
+  snapshotter: Snapshotter;
+  signal: AbortSignal;
+  /** Layers applied at once (overlay-format snapshotters only; native is always 1). Default 2. */
+  parallelism?: number;
+  /** syncfs after each layer, before its commit (default true: containerd #5854 lost files). */
+  sync?: boolean;
+  /** Labels on every committed snapshot. */
+  labels?: Record<string, string>;
+  onLayer?: (e: LayerEvent) => void;
+  warn?: (msg: string) => void;
+}
+
+interface Applied {
+  key: string;
+  /** The parent the snapshot was prepared on (undefined = parentless, rebased at commit). */
+  preparedParent?: string;
+  impliedDirs: string[];
+  bytes: number;
+  ms: number;
+}
+
+/** Unpack every layer; returns the chain IDs (base first), all committed in `opts.snapshotter`. */
+export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
+  const { layers, diffIds, snapshotter: sn } = opts;
+  if (layers.length !== diffIds.length) {
+    throw invalidArgument(`image has ${layers.length} layers but ${diffIds.length} diff_ids: wrong diff ids`);
+  }
+  const chain = chainIds(diffIds);
+  const exists = async (key: string) => {
+    try {
+      return (await sn.stat(key)).kind === 'committed';
+    } catch (err) {
+      if (isKind(err, 'NotFound')) return false;
+      throw err;
+    }
+  };
+  // Every ancestor of a committed chain ID is committed, so look from the top down.
+  let start = 0;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    if (await exists(chain[i]!)) {
+      start = i + 1;
+      break;
+    }
+  }
+  for (let i = 0; i < start; i++) opts.onLayer?.({ index: i, chainId: chain[i]!, digest: layers[i]!.digest, state: 'exists' });
+  if (start === chain.length) return chain;
+
+  const inner = new AbortController();
+  const signal = AbortSignal.any([opts.signal, inner.signal]);
+  const parallel = sn.layerFormat === 'overlay' ? Math.max(1, opts.parallelism ?? 2) : 1;
+  const pending = new Set<string>(); // extract keys not yet committed or removed
+  const sync = opts.sync ?? true;
+
+  const applyOne = async (i: number, parent: string | undefined): Promise<Applied> => {
+    const t0 = performance.now();
+    const desc = layers[i]!;
+    const key = `extract-${randomBytes(6).toString('hex')} ${chain[i]}`;
+    const mounts = await sn.prepare(key, parent, { labels: { [OWNER_PID_LABEL]: String(process.pid) }, signal });
+    pending.add(key);
+    const target = applyTarget(mounts);
+    const stream = await opts.open(desc, signal);
+    const res = await applyLayer(stream, {
+      root: target.dir,
+      parents: target.parents,
+      mediaType: desc.mediaType,
+      whiteouts: sn.layerFormat,
+      expectedDiffId: diffIds[i],
+      layerDigest: desc.digest,
+      sync,
+      signal,
+      warn: opts.warn,
+    });
+    return { key, preparedParent: parent, impliedDirs: res.impliedDirs, bytes: res.size, ms: performance.now() - t0 };
+  };
+
+  const commit = async (i: number, a: Applied): Promise<void> => {
+    const parent = i === 0 ? undefined : chain[i - 1];
+    try {
+      await sn.commit(chain[i]!, a.key, { labels: opts.labels, parent: a.preparedParent === parent ? undefined : parent, signal });
+      pending.delete(a.key);
+    } catch (err) {
+      if (!isKind(err, 'AlreadyExists')) throw err;
+      // Another unpacker committed the same chain ID first: theirs is as good as ours.
+      await sn.remove(a.key);
+      pending.delete(a.key);
+    }
+    opts.onLayer?.({ index: i, chainId: chain[i]!, digest: layers[i]!.digest, state: 'applied', ms: a.ms, bytes: a.bytes });
+  };
+
+  const named = (i: number, err: unknown): BerthError => {
+    const d = layers[i]!.digest;
+    if (err instanceof BerthError) {
+      const msg = err.message.includes(d) ? err.message : `layer ${i} (${d}): ${err.message}`;
+      return new BerthError(err.kind, msg, { cause: err, place: err.place });
+    }
+    if ((err as Error)?.name === 'AbortError') return new BerthError('Aborted', `layer ${i} (${d}): unpack aborted`, { cause: err });
+    return new BerthError('Internal', `layer ${i} (${d}): ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  };
+
+  // Start up to `parallel` applies ahead of the commit point; commit in order.
+  const running = new Map<number, Promise<Applied>>();
+  try {
+    let next = start;
+    const launch = () => {
+      while (next < chain.length && running.size < parallel) {
+        const i = next++;
+        // The layer right after the committed prefix gets its real parent; later ones are rebased.
+        const parent = i === 0 ? undefined : running.size === 0 ? chain[i - 1] : undefined;
+        const p = applyOne(i, parent).catch((err) => {
+          throw named(i, err);
+        });
+        p.catch(() => {}); // observed below, in order
+        running.set(i, p);
+      }
+    };
+    for (let i = start; i < chain.length; i++) {
+      launch();
+      let a = await running.get(i)!;
+      running.delete(i);
+      const parent = i === 0 ? undefined : chain[i - 1];
+      if (a.preparedParent !== parent && a.impliedDirs.length > 0) {
+        // Implied directories take their attributes from the parents, which this apply did not see.
+        await sn.remove(a.key);
+        pending.delete(a.key);
+        a = await applyOne(i, parent).catch((err) => {
+          throw named(i, err);
+        });
+      }
+      if (await exists(chain[i]!)) {
+        await sn.remove(a.key);
+        pending.delete(a.key);
+        opts.onLayer?.({ index: i, chainId: chain[i]!, digest: layers[i]!.digest, state: 'exists' });
+        continue;
+      }
+      await commit(i, a).catch((err) => {
+        throw named(i, err);
+      });
+    }
+    return chain;
+  } catch (err) {
+    inner.abort(err);
+    throw err;
+  } finally {
+    if (pending.size || running.size) {
+      // Let aborted applies settle before their snapshots are removed under them.
+      await Promise.allSettled(running.values());
+      for (const key of pending) await sn.remove(key).catch(() => {});
+    }
+  }
+}
+
+/** Where to apply a layer given an active snapshot's mounts: an overlay's upper dir, or a bind source. */
+export function applyTarget(mounts: Mount[]): { dir: string; parents: string[] } {
+  if (mounts.length === 1 && mounts[0]!.type === 'overlay') {
+    let dir: string | undefined;
+    let parents: string[] = [];
+    for (const o of mounts[0]!.options) {
+      if (o.startsWith('upperdir=')) dir = o.slice('upperdir='.length);
+      else if (o.startsWith('lowerdir=')) parents = o.slice('lowerdir='.length).split(':');
+    }
+    if (dir) return { dir, parents };
+  }
+  if (mounts.length === 1 && (mounts[0]!.type === 'bind' || mounts[0]!.options.includes('rbind'))) {
+    return { dir: mounts[0]!.source, parents: [] };
+  }
+  throw new BerthError('Unimplemented', `cannot apply a layer to mounts ${JSON.stringify(mounts)}`);
+}
