@@ -1,0 +1,444 @@
+/**
+ * The container runtime: bundles under `<root>/containers/<name>/`, tasks run by runc/crun under a
+ * detached berth-shim each, so tasks outlive berth (SIGKILL included). Any later berth process
+ * constructing a Runtime on the same root sees the same tasks (adoption is just reading the files
+ * and checking the shim is alive); exit codes of tasks that end while berth is away are in
+ * `exit.json`, written by the shim.
+ *
+ * Lifecycle: create (validate, bundle, mount rootfs; no task) → start (a task) → the task exits →
+ * start again (a restart: same bundle, same writable layer) … → stop → delete (unmounts; the
+ * caller removes the writable snapshot it gets back; named volumes are never touched).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError, failedPrecondition, invalidArgument, isKind, notFound } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { silentLogger } from '../log.ts';
+import type { ContainerSpec } from '../manifest/types.ts';
+import type { ImageConfig } from '../oci/types.ts';
+import type { Mount } from '../snapshots/snapshotter.ts';
+import { isMountPoint, mountAll, unmount } from '../snapshots/mount.ts';
+import { OciRuntime } from './oci-runtime.ts';
+import { RootfsReader } from './rootfs-reader.ts';
+import { ensureShim, startShim } from './shim.ts';
+import { buildSpec, executableCandidates, resolveProcess, volumePath, type OciSpec } from './spec.ts';
+import {
+  BUNDLE_CONFIG, containersDir, EXIT_FILE, LOG_FILE, PID_FILE, readJson, RECORD_FILE, ROOTFS_DIR, writeFileAtomic,
+  type ContainerRecord, type ExitStatus,
+} from './state.ts';
+
+/** How the rootfs gets mounted; defaults to src/snapshots/mount.ts (mount(8)). */
+export interface RootfsMounter {
+  mountAll(mounts: Mount[], target: string, signal?: AbortSignal): Promise<void>;
+  unmount(target: string, opts?: { signal?: AbortSignal }): Promise<void>;
+  isMountPoint(target: string): Promise<boolean>;
+}
+
+export const defaultMounter: RootfsMounter = { mountAll, unmount, isMountPoint };
+
+export interface RuntimeOptions {
+  /** berth's root directory. */
+  root: string;
+  /** `runtime.binary`: runc (default) or crun, a name on PATH or a path. */
+  binary?: string;
+  logMaxBytes?: number;
+  logMaxFiles?: number;
+  /** cgroup parent of every container (default `/berth`): a task's cgroup is `<parent>/<name>`. */
+  cgroupParent?: string;
+  mounter?: RootfsMounter;
+  log?: Logger;
+}
+
+export interface CreateRequest {
+  name: string;
+  spec: ContainerSpec;
+  imageRef: string;
+  imageDigest: string;
+  imageConfig: ImageConfig | { config?: ImageConfig['config'] };
+  /** The writable snapshot prepared for this container, and the committed chain under it (nearest first). */
+  snapshotKey: string;
+  snapshotChain: string[];
+  /** What `Snapshotter.prepare(snapshotKey, chain[0])` returned. */
+  mounts: Mount[];
+  specHash?: string;
+}
+
+export type TaskState = 'created' | 'running' | 'exited' | 'stopped' | 'unknown';
+
+/** A container as observed now: its record plus the live state of its task. */
+export interface ContainerStatus {
+  name: string;
+  record: ContainerRecord;
+  state: TaskState;
+  /** The task's pid while running. */
+  pid?: number;
+  /** The exit of the current task (state exited/stopped), else the last recorded one. */
+  exit?: ExitStatus;
+  /** Why the state is `unknown`. */
+  detail?: string;
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export function validateName(name: string): void {
+  if (!NAME_RE.test(name)) throw invalidArgument(`container name "${name}" is not valid (letters, digits, _ . -; at most 128)`);
+}
+
+export class Runtime {
+  readonly root: string;
+  readonly dir: string;
+  readonly oci: OciRuntime;
+  readonly shim: string;
+  readonly logMaxBytes: number;
+  readonly logMaxFiles: number;
+  readonly cgroupParent: string;
+  readonly mounter: RootfsMounter;
+  readonly log: Logger;
+  /** Serialises mutations of one container within this process. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  private constructor(o: RuntimeOptions, oci: OciRuntime, shim: string) {
+    this.root = o.root;
+    this.dir = containersDir(o.root);
+    this.oci = oci;
+    this.shim = shim;
+    this.logMaxBytes = o.logMaxBytes ?? 10 * 1024 * 1024;
+    this.logMaxFiles = o.logMaxFiles ?? 3;
+    this.cgroupParent = o.cgroupParent ?? '/berth';
+    this.mounter = o.mounter ?? defaultMounter;
+    this.log = o.log ?? silentLogger();
+  }
+
+  /** Check the runtime binary (missing runc → says how to install it) and build the shim if needed. */
+  static async open(o: RuntimeOptions, signal?: AbortSignal): Promise<Runtime> {
+    const binary = o.binary ?? 'runc';
+    const oci = await OciRuntime.resolve(binary, path.join(o.root, 'runtime', path.basename(binary)));
+    const shim = await ensureShim(path.join(o.root, 'lib'), signal);
+    await mkdir(containersDir(o.root), { recursive: true });
+    return new Runtime(o, oci, shim);
+  }
+
+  containerDir(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  private withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.locks.set(name, tail);
+    void tail.then(() => {
+      if (this.locks.get(name) === tail) this.locks.delete(name);
+    });
+    return next;
+  }
+
+  /**
+   * Check a request against the image without creating anything: the command exists in the image,
+   * the user and group exist, bind sources exist. Returns the OCI spec that `create` would write.
+   */
+  async validate(req: CreateRequest): Promise<OciSpec> {
+    validateName(req.name);
+    const reader = RootfsReader.fromMounts(req.mounts);
+    const passwd = await reader.readText('/etc/passwd');
+    const group = await reader.readText('/etc/group');
+    const input = { name: req.name, spec: req.spec, image: req.imageConfig, passwd, group, root: this.root, cgroupParent: this.cgroupParent };
+    const proc = resolveProcess(input);
+    const candidates = executableCandidates(proc);
+    let found = false;
+    for (const c of candidates) if ((found = await reader.isExecutable(c))) break;
+    if (!found) {
+      const where = proc.args[0]!.includes('/') ? '' : ` (searched PATH ${candidates.map((c) => path.posix.dirname(c)).join(':')})`;
+      throw invalidArgument(`container ${req.name}: command "${proc.args[0]}" not found in image ${req.imageRef}${where}`);
+    }
+    for (const m of req.spec.mounts) {
+      if (m.type !== 'bind') continue;
+      try {
+        await stat(m.source);
+      } catch {
+        throw invalidArgument(`container ${req.name}: bind mount source ${m.source} does not exist`);
+      }
+    }
+    return buildSpec(input);
+  }
+
+  /**
+   * Create the container: validate (nothing is written if that fails), create named volumes, write
+   * the bundle, mount the rootfs, then the record (its presence marks a complete container). No task.
+   */
+  async create(req: CreateRequest, signal?: AbortSignal): Promise<ContainerStatus> {
+    const spec = await this.validate(req);
+    return this.withLock(req.name, async () => {
+      const dir = this.containerDir(req.name);
+      if (await readJson<ContainerRecord>(path.join(dir, RECORD_FILE))) throw new BerthError('AlreadyExists', `container ${req.name} already exists`);
+      signal?.throwIfAborted();
+      for (const m of req.spec.mounts) if (m.type === 'volume') await mkdir(volumePath(this.root, m.name), { recursive: true });
+      const rootfs = path.join(dir, ROOTFS_DIR);
+      await mkdir(rootfs, { recursive: true });
+      await writeFileAtomic(path.join(dir, BUNDLE_CONFIG), JSON.stringify(spec, null, 2));
+      if (!(await this.mounter.isMountPoint(rootfs))) await this.mounter.mountAll(req.mounts, rootfs, signal);
+      const record: ContainerRecord = {
+        version: 1,
+        name: req.name,
+        imageRef: req.imageRef,
+        imageDigest: req.imageDigest,
+        snapshotKey: req.snapshotKey,
+        snapshotChain: req.snapshotChain,
+        rootfsMounts: req.mounts,
+        spec: req.spec,
+        specHash: req.specHash,
+        runtime: this.oci.binary,
+        runtimeRoot: this.oci.stateRoot,
+        cgroupsPath: spec.linux.cgroupsPath,
+        createdAt: new Date().toISOString(),
+        restartCount: 0,
+        backoffStreak: 0,
+      };
+      await this.writeRecord(record);
+      this.log.info({ container: req.name, image: req.imageRef }, 'container created');
+      return { name: req.name, record, state: 'created' };
+    });
+  }
+
+  async readRecord(name: string): Promise<ContainerRecord> {
+    const r = await readJson<ContainerRecord>(path.join(this.containerDir(name), RECORD_FILE));
+    if (!r) throw notFound(`container ${name} not found`);
+    return r;
+  }
+
+  private async writeRecord(r: ContainerRecord): Promise<void> {
+    await writeFileAtomic(path.join(this.containerDir(r.name), RECORD_FILE), JSON.stringify(r, null, 2));
+  }
+
+  /** Update the record (serialised per container). */
+  async updateRecord(name: string, fn: (r: ContainerRecord) => void): Promise<ContainerRecord> {
+    return this.withLock(name, async () => {
+      const r = await this.readRecord(name);
+      fn(r);
+      await this.writeRecord(r);
+      return r;
+    });
+  }
+
+  /** The runtime used for this container's tasks (as recorded, so a config change does not orphan them). */
+  private ociFor(r: ContainerRecord): OciRuntime {
+    return r.runtime === this.oci.binary && r.runtimeRoot === this.oci.stateRoot ? this.oci : new OciRuntime(r.runtime, r.runtimeRoot);
+  }
+
+  /**
+   * Start a task. Idempotent: a running task is left alone (no duplicates). A finished task is
+   * deleted first and a new one started in the same bundle and writable layer (a restart).
+   * `restart: true` counts it in `restartCount`.
+   */
+  async start(name: string, opts: { restart?: boolean; signal?: AbortSignal } = {}): Promise<ContainerStatus> {
+    return this.withLock(name, async () => {
+      const st = await this.observe(await this.readRecord(name));
+      if (st.state === 'running') return st;
+      const r = st.record;
+      const dir = this.containerDir(name);
+      const oci = this.ociFor(r);
+      if (st.exit && st.exit.taskId !== r.lastExit?.taskId) r.lastExit = st.exit;
+      await oci.delete(name, { force: true, signal: opts.signal });
+      const rootfs = path.join(dir, ROOTFS_DIR);
+      // After a reboot the rootfs is no longer mounted: mount it again (the writable layer survived).
+      if (!(await this.mounter.isMountPoint(rootfs))) await this.mounter.mountAll(r.rootfsMounts, rootfs, opts.signal);
+      await rm(path.join(dir, EXIT_FILE), { force: true });
+      await rm(path.join(dir, PID_FILE), { force: true });
+      const taskId = randomBytes(8).toString('hex');
+      r.task = { id: taskId, startedAt: new Date().toISOString() };
+      if (opts.restart && r.lastExit) r.restartCount++;
+      r.stopped = false;
+      r.nextRestartAt = undefined;
+      r.restartDecision = undefined;
+      // Recorded before the task starts, so a berth killed right now still knows a task may run.
+      await this.writeRecord(r);
+      try {
+        const { shimPid, pid } = await startShim(
+          this.shim,
+          {
+            taskId,
+            exitFile: path.join(dir, EXIT_FILE),
+            logFile: path.join(dir, LOG_FILE),
+            logMaxBytes: this.logMaxBytes,
+            logMaxFiles: this.logMaxFiles,
+            pidFile: path.join(dir, PID_FILE),
+            oomFile: oomCounterFile(r.cgroupsPath),
+            runtimeArgv: oci.runArgv(name, dir, path.join(dir, PID_FILE)),
+          },
+          opts.signal,
+        );
+        r.task = { ...r.task, shimPid, pid };
+      } catch (err) {
+        r.task = undefined;
+        await this.writeRecord(r);
+        await oci.delete(name, { force: true }).catch(() => {});
+        throw failedPrecondition(`container ${name}: cannot start task: ${(err as Error).message}`, { cause: err });
+      }
+      await this.writeRecord(r);
+      this.log.info({ container: name, pid: r.task.pid, restart: !!opts.restart }, 'task started');
+      return { name, record: r, state: 'running', pid: r.task.pid };
+    });
+  }
+
+  /** The container as it is now (no mutation). */
+  async status(name: string): Promise<ContainerStatus> {
+    return this.observe(await this.readRecord(name));
+  }
+
+  /** Every container under this root, complete ones only (half-made dirs are `recover()`'s). */
+  async list(): Promise<ContainerStatus[]> {
+    let names: string[];
+    try {
+      names = (await readdir(this.dir)).sort();
+    } catch (err: any) {
+      if (err?.code === 'ENOENT') return [];
+      throw err;
+    }
+    const out: ContainerStatus[] = [];
+    for (const n of names) {
+      try {
+        out.push(await this.status(n));
+      } catch (err) {
+        if (!isKind(err, 'NotFound')) throw err;
+      }
+    }
+    return out;
+  }
+
+  private async observe(r: ContainerRecord): Promise<ContainerStatus> {
+    const base = { name: r.name, record: r };
+    if (!r.task) return { ...base, state: r.stopped ? 'stopped' : r.lastExit ? 'exited' : 'created', exit: r.lastExit };
+    const exit = await readJson<ExitStatus>(path.join(this.containerDir(r.name), EXIT_FILE));
+    if (exit && exit.taskId === r.task.id) return { ...base, state: r.stopped ? 'stopped' : 'exited', exit };
+    if (r.task.shimPid && (await shimAlive(r.task.shimPid, r.task.id))) return { ...base, state: 'running', pid: r.task.pid };
+    // No shim and no exit file: berth died between recording the task and the shim's reply, or the
+    // machine rebooted. Ask the runtime.
+    const rs = await this.ociFor(r).state(r.name).catch(() => undefined);
+    if (rs?.status === 'running') {
+      // No shim pid recorded (berth died while the shim was replying): the shim still runs and will write exit.json.
+      if (!r.task.shimPid) return { ...base, state: 'running', pid: rs.pid };
+      return { ...base, state: 'unknown', pid: rs.pid, detail: 'running without its supervisor: its exit status cannot be recorded' };
+    }
+    // The shim was started but is gone and the task is not running: a reboot, or the shim was killed.
+    const lost: ExitStatus = {
+      taskId: r.task.id, pid: r.task.pid ?? 0, exitCode: 255, signal: 0, oomKilled: false,
+      startedAtMs: Date.parse(r.task.startedAt), exitedAtMs: Date.now(), lost: true,
+    };
+    return { ...base, state: r.stopped ? 'stopped' : 'exited', exit: lost, detail: 'the supervisor is gone and recorded no exit status (reboot?)' };
+  }
+
+  /**
+   * Stop the task: the stop signal, up to the grace period, then SIGKILL; then delete the task.
+   * The container stays (restartable, rootfs mounted) and is marked stopped: no policy restarts.
+   */
+  async stop(name: string, opts: { signal?: AbortSignal; gracePeriodMs?: number; stopSignal?: string } = {}): Promise<ContainerStatus> {
+    return this.withLock(name, async () => {
+      const r = await this.readRecord(name);
+      const oci = this.ociFor(r);
+      let st = await this.observe(r);
+      if (st.state === 'running' || st.state === 'unknown') {
+        const grace = opts.gracePeriodMs ?? r.spec.stopGracePeriodMs ?? 10_000;
+        await oci.kill(name, opts.stopSignal ?? r.spec.stopSignal ?? 'SIGTERM', opts.signal);
+        st = await this.waitExit(r, grace, opts.signal);
+        if (st.state === 'running' || st.state === 'unknown') {
+          this.log.info({ container: name, graceMs: grace }, 'grace period over: SIGKILL');
+          await oci.kill(name, 'KILL', opts.signal);
+          st = await this.waitExit(r, 10_000, opts.signal);
+        }
+      }
+      await oci.delete(name, { force: true, signal: opts.signal });
+      if (st.exit) r.lastExit = st.exit;
+      r.task = undefined;
+      r.stopped = true;
+      r.nextRestartAt = undefined;
+      await this.writeRecord(r);
+      return { name, record: r, state: 'stopped', exit: r.lastExit };
+    });
+  }
+
+  private async waitExit(r: ContainerRecord, ms: number, signal?: AbortSignal): Promise<ContainerStatus> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const st = await this.observe(r);
+      if ((st.state !== 'running' && st.state !== 'unknown') || Date.now() >= deadline) return st;
+      if (st.state === 'unknown' && !(await this.ociFor(r).state(r.name))) return st;
+      await new Promise((res) => setTimeout(res, 25));
+      signal?.throwIfAborted();
+    }
+  }
+
+  /** Send a signal to the running task. */
+  async kill(name: string, sig: string, signal?: AbortSignal): Promise<void> {
+    const r = await this.readRecord(name);
+    await this.ociFor(r).kill(name, sig, signal);
+  }
+
+  /**
+   * Delete the container: stop it, unmount the rootfs, remove its directory (bundle, logs, record).
+   * Returns the writable snapshot key: removing that layer is the snapshotter's job (the caller's).
+   * Named volumes are never removed here.
+   */
+  async delete(name: string, opts: { signal?: AbortSignal; gracePeriodMs?: number } = {}): Promise<{ snapshotKey: string }> {
+    const st = await this.stop(name, opts);
+    return this.withLock(name, async () => {
+      await this.removeDir(name, opts.signal);
+      this.log.info({ container: name }, 'container deleted');
+      return { snapshotKey: st.record.snapshotKey };
+    });
+  }
+
+  private async removeDir(name: string, signal?: AbortSignal): Promise<void> {
+    const dir = this.containerDir(name);
+    const rootfs = path.join(dir, ROOTFS_DIR);
+    if (existsSync(rootfs)) {
+      await this.mounter.unmount(rootfs, { signal });
+      // Never recurse into a mounted rootfs: that would delete the writable layer's (or worse, a bind source's) files.
+      if (await this.mounter.isMountPoint(rootfs)) throw failedPrecondition(`container ${name}: ${rootfs} is still mounted`);
+    }
+    // The record goes first: a crash mid-removal leaves a dir without a record, which recover() finishes.
+    await rm(path.join(dir, RECORD_FILE), { force: true });
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Start-up repair: container dirs without a record (a crash inside create or delete) are
+   * unmounted and removed, with their runtime task. Returns the names removed.
+   */
+  async recover(signal?: AbortSignal): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return [];
+    }
+    const removed: string[] = [];
+    for (const n of names) {
+      if (existsSync(path.join(this.containerDir(n), RECORD_FILE))) continue;
+      await this.oci.delete(n, { force: true, signal }).catch(() => {});
+      await this.removeDir(n, signal);
+      removed.push(n);
+    }
+    return removed;
+  }
+}
+
+/** The cgroup file whose `oom_kill` counter tells an OOM kill: v2 memory.events, v1 memory.oom_control. */
+export function oomCounterFile(cgroupsPath: string): string {
+  return existsSync('/sys/fs/cgroup/cgroup.controllers')
+    ? path.join('/sys/fs/cgroup', cgroupsPath, 'memory.events')
+    : path.join('/sys/fs/cgroup/memory', cgroupsPath, 'memory.oom_control');
+}
+
+/** The shim with this pid is still ours (pids get reused: check its command line names the task). */
+export async function shimAlive(pid: number, taskId: string): Promise<boolean> {
+  try {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    if (/\) Z /.test(stat)) return false; // a zombie waiting for its parent to reap it
+    return cmdline.split('\0').includes(taskId);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * What the runtime records per container, in `<root>/containers/<name>/`:
+ *   state.json   the ContainerRecord (berth writes it, atomically)
+ *   config.json  the OCI bundle config; rootfs/ the mounted snapshot
+ *   exit.json    the last task's ExitStatus (berth-shim writes it, atomically, when the task ends)
+ *   init.pid     the task's pid (the OCI runtime writes it)
+ *   log, log.1…  the task's stdout+stderr, rotated by berth-shim
+ * `ps`, `logs` and `inspect` read only these files, so they work without a daemon.
+ */
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { corrupt } from '../errors.ts';
+import type { ContainerSpec } from '../manifest/types.ts';
+import type { Mount } from '../snapshots/snapshotter.ts';
+
+export interface ExitStatus {
+  taskId: string;
+  pid: number;
+  /** The exit code, or 128+signal when the task was killed by a signal (as a shell reports it). */
+  exitCode: number;
+  /** The signal that killed the task, 0 if it exited. */
+  signal: number;
+  /** The kernel's OOM killer killed a process of the task (cgroup oom_kill counter rose). */
+  oomKilled: boolean;
+  startedAtMs: number;
+  exitedAtMs: number;
+  /** The supervisor vanished without recording an exit (e.g. the machine rebooted). */
+  lost?: boolean;
+}
+
+export interface TaskRecord {
+  id: string;
+  shimPid?: number;
+  pid?: number;
+  startedAt: string;
+}
+
+export interface ContainerRecord {
+  version: 1;
+  name: string;
+  imageRef: string;
+  imageDigest: string;
+  /** The container's writable (active) snapshot key: the caller removes it after `delete`. */
+  snapshotKey: string;
+  /** The committed snapshots under it, nearest first (chain IDs). */
+  snapshotChain: string[];
+  /** What `Snapshotter.prepare()` returned: mounted at `rootfs/`. */
+  rootfsMounts: Mount[];
+  spec: ContainerSpec;
+  specHash?: string;
+  /** Path of the OCI runtime binary and its state dir, as used to start the task. */
+  runtime: string;
+  runtimeRoot: string;
+  cgroupsPath: string;
+  createdAt: string;
+  /** Tasks started after the first one (restarts by policy or to repair drift). */
+  restartCount: number;
+  /** Consecutive short-lived restarts, for the backoff (reset after 10 min up). */
+  backoffStreak: number;
+  task?: TaskRecord;
+  /** The last finished task whose exit berth has processed. */
+  lastExit?: ExitStatus;
+  /** When the restart policy will start the next task (ISO time), while waiting in backoff. */
+  nextRestartAt?: string;
+  /** Why the last exit was not followed by a restart. */
+  restartDecision?: string;
+  /** Stopped on purpose (berth stop/delete): the restart policy leaves it alone. */
+  stopped?: boolean;
+}
+
+export const RECORD_FILE = 'state.json';
+export const EXIT_FILE = 'exit.json';
+export const PID_FILE = 'init.pid';
+export const LOG_FILE = 'log';
+export const BUNDLE_CONFIG = 'config.json';
+export const ROOTFS_DIR = 'rootfs';
+
+export function containersDir(root: string): string {
+  return path.join(root, 'containers');
+}
+
+/** Write a file crash-safely: temp, fsync, rename, fsync the directory. */
+export async function writeFileAtomic(file: string, data: string): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const dh = await open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
+export async function readJson<T>(file: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err: any) {
+    if (err?.code === 'ENOENT' || err?.code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw corrupt(`${file}: not valid JSON`, { cause: err, place: { file } });
+  }
+}

@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Runtime } from '../../src/runtime/runtime.ts';
+import { readLogTail } from '../../src/runtime/logs.ts';
+import { bindRootfs, cleanup, makeBusyboxRootfs, openRuntime, request, requireRoot, runtimeBinary, tempDir, until } from './helpers.ts';
+
+for (const which of ['runc', 'crun'] as const) {
+  describe(`tasks with ${which}`, () => {
+    let root: string;
+    let rt: Runtime;
+    let rootfs: string;
+    const id = `${which}-${process.pid}`;
+
+    beforeAll(async () => {
+      requireRoot();
+      root = await tempDir(`basic-${which}`);
+      rootfs = await makeBusyboxRootfs(path.join(root, 'image'));
+      rt = await openRuntime(path.join(root, 'berth'), { binary: await runtimeBinary(which, root) });
+    });
+    afterAll(async () => cleanup(rt, root));
+
+    it('runs the image command and captures its output and exit code', async () => {
+      const name = `out-${id}`;
+      await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sh', '-c', 'echo to-stdout; echo to-stderr >&2; exit 7'] }));
+      const started = await rt.start(name);
+      expect(started.state).toBe('running');
+      expect(started.pid).toBeGreaterThan(0);
+      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });
+      expect(st.exit!.exitCode).toBe(7);
+      expect(st.exit!.signal).toBe(0);
+      expect(st.exit!.oomKilled).toBe(false);
+      const log = (await readLogTail(rt.containerDir(name))).toString();
+      expect(log).toContain('to-stdout\n');
+      expect(log).toContain('to-stderr\n');
+    });
+
+    it('merges image config and spec: env, workingDir, user names, hostname', async () => {
+      const name = `env-${id}`;
+      await rt.create(request(name, bindRootfs(rootfs), {
+        args: ['/bin/sh', '-c', 'echo "G=$GREETING P=$PATH H=$HOME"; pwd; id -u; id -g; hostname'],
+        env: { GREETING: 'hello' }, workingDir: '/tmp', user: 'app',
+      }));
+      await rt.start(name);
+      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });
+      expect(st.exit!.exitCode).toBe(0);
+      const lines = (await readLogTail(rt.containerDir(name))).toString().trim().split('\n');
+      expect(lines).toEqual(['G=hello P=/bin H=/home/app', '/tmp', '1000', '1000', name]);
+    });
+
+    it('a task killed by a signal reports 128+signal', async () => {
+      const name = `sig-${id}`;
+      await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sleep', '60'] }));
+      await rt.start(name);
+      await rt.kill(name, 'SIGKILL');
+      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });
+      expect(st.exit!.signal).toBe(9);
+      expect(st.exit!.exitCode).toBe(137);
+    });
+
+    it('start is idempotent while running (no duplicate task); stop sends the stop signal and waits for the exit', async () => {
+      const name = `idem-${id}`;
+      await rt.create(request(name, bindRootfs(rootfs), {
+        args: ['/bin/sh', '-c', 'trap "echo got-term; exit 0" TERM; echo ready; while true; do sleep 0.05; done'],
+      }));
+      const a = await rt.start(name);
+      const b = await rt.start(name);
+      expect(b.pid).toBe(a.pid);
+      await until(async () => (await readLogTail(rt.containerDir(name))).toString().includes('ready'));
+      const t0 = Date.now();
+      const st = await rt.stop(name, { gracePeriodMs: 5000 });
+      expect(Date.now() - t0).toBeLessThan(2000); // the trap exits at once: no waiting out the grace period
+      expect(st.state).toBe('stopped');
+      expect(st.exit!.exitCode).toBe(0);
+      expect((await readLogTail(rt.containerDir(name))).toString()).toContain('got-term');
+      expect((await rt.status(name)).state).toBe('stopped');
+      const cfg = JSON.parse(await readFile(path.join(rt.containerDir(name), 'config.json'), 'utf8'));
+      expect(cfg.process.noNewPrivileges).toBe(true);
+    });
+
+    it('stop sends SIGKILL after the grace period to a task that ignores SIGTERM', async () => {
+      const name = `kill-${id}`;
+      await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sh', '-c', 'trap "" TERM; echo ready; while true; do sleep 0.05; done'] }));
+      await rt.start(name);
+      await until(async () => (await readLogTail(rt.containerDir(name))).toString().includes('ready'));
+      const t0 = Date.now();
+      const st = await rt.stop(name, { gracePeriodMs: 700 });
+      const took = Date.now() - t0;
+      expect(took).toBeGreaterThanOrEqual(700);
+      expect(took).toBeLessThan(3000);
+      expect(st.exit!.signal).toBe(9);
+      expect(st.exit!.exitCode).toBe(137);
+    });
+  });
+}
