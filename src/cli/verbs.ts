@@ -3,7 +3,10 @@ import type { Command } from 'commander';
 import type { RunVerb } from './main.ts';
 import { register as gc } from './gc.ts';
 import { register as validate } from './validate.ts';
+import { register as pull } from './pull.ts';
+import { register as images } from './images.ts';
+import { register as content } from './content.ts';
 
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [gc, validate];
+export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content];

@@ -1,0 +1,98 @@
+/**
+ * `berth pull [--platform p] [--no-unpack] REF`: fetch an image into the content store and record
+ * it. Progress bars (cli-progress) on a TTY, one plain line per blob otherwise; the result line
+ * (`NAME DIGEST`) goes to stdout. Unpacking is wired in by the composition root later; until
+ * then `--no-unpack` is accepted and pull only fetches.
+ */
+import cliProgress from 'cli-progress';
+import { pull, type PullEvent } from '../images/pull.ts';
+import { RegistryClient } from '../remotes/registry.ts';
+import type { RegisterVerb } from './verbs.ts';
+import { humanBytes, openImageStores, shortDigest } from './stores.ts';
+
+interface PullFlags {
+  platform?: string;
+  unpack: boolean;
+}
+
+/** Renders pull events as bars on a TTY, as lines otherwise. */
+export function progressRenderer(stream: NodeJS.WriteStream): { onEvent(e: PullEvent): void; stop(): void } {
+  if (stream.isTTY) {
+    const multi = new cliProgress.MultiBar(
+      {
+        stream,
+        format: ' {id} [{bar}] {percentage}% | {done}/{size} {note}',
+        barsize: 30,
+        hideCursor: true,
+        clearOnComplete: false,
+        stopOnComplete: false,
+        fps: 10,
+        autopadding: true,
+        formatValue: (v, _o, type) => (type === 'value' || type === 'total' ? humanBytes(v) : String(v)),
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    const bars = new Map<string, cliProgress.SingleBar>();
+    return {
+      onEvent(e) {
+        if (e.type === 'blob-start') {
+          bars.set(e.digest, multi.create(e.total, 0, { id: shortDigest(e.digest), done: humanBytes(0), size: humanBytes(e.total), note: '' }));
+        } else if (e.type === 'blob-progress') {
+          bars.get(e.digest)?.update(e.offset, { done: humanBytes(e.offset) });
+        } else if (e.type === 'blob-done') {
+          const bar = bars.get(e.digest);
+          const note = e.skipped ? 'already present' : e.resumedFrom > 0 ? `resumed at ${humanBytes(e.resumedFrom)}` : 'done';
+          if (bar) bar.update(bar.getTotal(), { done: humanBytes(bar.getTotal()), note });
+          else multi.log(`${shortDigest(e.digest)} ${note}\n`);
+        }
+      },
+      stop: () => multi.stop(),
+    };
+  }
+  return {
+    onEvent(e) {
+      if (e.type === 'resolved') stream.write(`resolved ${e.name} to ${e.digest}\n`);
+      else if (e.type === 'manifest') stream.write(`platform ${e.platform}: ${e.layers.length} layers, ${humanBytes(e.totalBytes)}\n`);
+      else if (e.type === 'blob-done') {
+        const what = e.skipped ? 'already present' : `fetched ${humanBytes(e.transferred)}${e.resumedFrom > 0 ? ` (resumed at byte ${e.resumedFrom})` : ''}`;
+        stream.write(`layer ${e.index ?? ''} ${e.digest}: ${what}\n`);
+      }
+    },
+    stop() {},
+  };
+}
+
+export const register: RegisterVerb = (program, run) => {
+  program
+    .command('pull')
+    .description('fetch an image from a registry into the content store')
+    .argument('<ref>', 'image reference, e.g. alpine, 127.0.0.1:5000/busybox:latest, name@sha256:…')
+    .option('--platform <os/arch[/variant]>', 'platform to pull (default: config pull.platform, else the host)')
+    .option('--no-unpack', 'only fetch; do not unpack into snapshots')
+    .action(
+      run(async (ctx, ref: string, flags: PullFlags) => {
+        const stores = await openImageStores(ctx);
+        const client = new RegistryClient({ config: ctx.config, log: ctx.log });
+        const progress = progressRenderer(process.stderr);
+        try {
+          const result = await pull({
+            ref,
+            platform: flags.platform,
+            config: ctx.config,
+            log: ctx.log,
+            store: stores.store,
+            metadata: stores.metadata,
+            client,
+            signal: ctx.signal,
+            onProgress: (e) => progress.onEvent(e),
+          });
+          progress.stop();
+          ctx.out.write(`${result.record.name} ${result.record.target.digest}\n`);
+        } finally {
+          progress.stop();
+          await client.close();
+          stores.close();
+        }
+      }),
+    );
+};

@@ -1,0 +1,45 @@
+/**
+ * Open what the image verbs (pull, import, images, content) work on under the berth root: the
+ * content store and the metadata record. The root is created 0700. Opening is start-up, so
+ * stale ingests (no live writer, older than `pull.stale_ingest_age`) are removed here.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openContentStore, type LocalContentStore } from '../content/local-store.ts';
+import { Metadata } from '../metadata/metadata.ts';
+import type { CliContext } from './context.ts';
+
+export interface ImageStores {
+  store: LocalContentStore;
+  metadata: Metadata;
+  close(): void;
+}
+
+export async function openImageStores(ctx: CliContext, opts: { cleanStaleIngests?: boolean } = {}): Promise<ImageStores> {
+  const root = ctx.config.root;
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const store = await openContentStore(root);
+  if (opts.cleanStaleIngests ?? true) {
+    const removed = await store.removeStaleIngests(ctx.config.pull.staleIngestAgeMs);
+    if (removed.length) ctx.log.info({ refs: removed }, 'removed stale ingests');
+  }
+  const metadata = Metadata.open(join(root, 'metadata.db'));
+  return { store, metadata, close: () => metadata.close() };
+}
+
+/** 1234567 → "1.2 MB" (decimal units, as registries and docker print sizes). */
+export function humanBytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/** `sha256:0123456789ab…` → `0123456789ab` (docker's short id). */
+export function shortDigest(d: string): string {
+  return d.replace(/^sha256:/, '').slice(0, 12);
+}

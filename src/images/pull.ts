@@ -1,0 +1,241 @@
+/**
+ * Pull an image: resolve the reference → pick the platform from an index → fetch manifest and
+ * config → fetch layers concurrently (p-queue, `pull.concurrency`) into the content store → write
+ * the image record. A lease protects everything fetched from GC while the pull runs.
+ *
+ * Unpacking plugs in through `opts.unpack`: it is started as soon as the manifest and config are
+ * known and runs while layers still download; `whenLayerCommitted(i)` resolves when layer i is in
+ * the content store, so layer i can be applied while later layers download. Its result (chain IDs,
+ * snapshotter) goes into the image record.
+ *
+ * @example
+ *   const rec = await pull({ ref: 'alpine', store, metadata, client, config, log, signal,
+ *     onProgress: (e) => e.type === 'blob-progress' && bar.update(e.offset) });
+ */
+import { randomUUID } from 'node:crypto';
+import PQueue from 'p-queue';
+import type { Config } from '../config/config.ts';
+import type { ContentStore } from '../content/content.ts';
+import { BerthError, failedPrecondition } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { ImageRecord, Metadata } from '../metadata/metadata.ts';
+import { parseReference, formatReference } from '../oci/reference.ts';
+import { formatPlatform, hostPlatform, parsePlatform, selectManifest, type PlatformSpec } from '../oci/platform.ts';
+import { parseImageConfig, parseIndex, parseManifest, type Descriptor, type ImageConfig, type Manifest } from '../oci/types.ts';
+import { isIndexType } from '../oci/media-types.ts';
+import { ingestRef, RegistryClient, type FetchResult } from '../remotes/registry.ts';
+import { BlobFetches } from './blob-fetches.ts';
+import { storeBlob } from './store-blob.ts';
+
+export type PullEvent =
+  | { type: 'resolved'; name: string; digest: string; mediaType: string }
+  | { type: 'manifest'; digest: string; platform: string; layers: Descriptor[]; totalBytes: number }
+  | { type: 'blob-start'; digest: string; kind: 'layer' | 'config' | 'manifest'; index?: number; total: number }
+  | { type: 'blob-progress'; digest: string; offset: number; total: number }
+  | { type: 'blob-done'; digest: string; index?: number; skipped: boolean; resumedFrom: number; transferred: number }
+  | { type: 'unpacked'; chainIds: string[] }
+  | { type: 'done'; record: ImageRecord };
+
+/** What an unpacker gets: start applying layers as they land. */
+export interface UnpackContext {
+  name: string;
+  manifest: Manifest;
+  config: ImageConfig;
+  store: ContentStore;
+  /** Resolves when layer `index` is committed in the content store (rejects if its fetch fails). */
+  whenLayerCommitted(index: number): Promise<void>;
+  signal: AbortSignal;
+}
+
+export interface UnpackResult {
+  snapshotter: string;
+  chainIds: string[];
+}
+
+export interface PullOptions {
+  ref: string;
+  /** `os/arch[/variant]`; default `config.pull.platform`, else the host's. */
+  platform?: string;
+  config: Config;
+  log: Logger;
+  store: ContentStore;
+  metadata: Metadata;
+  /** Reuse a client (and its token cache) across pulls; one is made (and closed) otherwise. */
+  client?: RegistryClient;
+  /** Share across concurrent pulls in one process so no blob is downloaded twice. */
+  fetches?: BlobFetches<FetchResult>;
+  signal?: AbortSignal;
+  onProgress?: (e: PullEvent) => void;
+  onLayerCommitted?: (index: number, desc: Descriptor) => void;
+  unpack?: (ctx: UnpackContext) => Promise<UnpackResult>;
+  /** Extra labels for the image record. */
+  labels?: Record<string, string>;
+}
+
+export interface PullResult {
+  record: ImageRecord;
+  manifest: Manifest;
+  config: ImageConfig;
+  /** Per blob: fetched, skipped, resumed. */
+  blobs: Array<{ digest: string; skipped: boolean; resumedFrom: number; transferred: number }>;
+}
+
+/** A promise with its resolve/reject exposed: one per layer, settled when the layer is committed. */
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
+  return { promise, resolve, reject };
+}
+
+export async function pull(opts: PullOptions): Promise<PullResult> {
+  const { store, metadata, log } = opts;
+  const ref = parseReference(opts.ref);
+  const name = formatReference(ref);
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const signal = controller.signal;
+  const client = opts.client ?? new RegistryClient({ config: opts.config, log });
+  const fetches = opts.fetches ?? new BlobFetches<FetchResult>();
+  const want: PlatformSpec = opts.platform ? parsePlatform(opts.platform) : opts.config.pull.platform ? parsePlatform(opts.config.pull.platform) : hostPlatform();
+  const emit = (e: PullEvent) => {
+    try {
+      opts.onProgress?.(e);
+    } catch (err) {
+      log.warn({ err }, 'progress callback failed');
+    }
+  };
+
+  // The lease expires on its own, so a pull killed with -9 cannot pin its blobs for long (#6294).
+  const leaseId = `pull-${randomUUID()}`;
+  metadata.createLease(leaseId, { expiresAt: new Date(Date.now() + 3_600_000), labels: { 'berth/pull': name, 'berth/pid': String(process.pid) } });
+  const protect = (desc: Descriptor) =>
+    metadata.transaction(() => {
+      metadata.addLeaseResource(leaseId, { type: 'content', key: desc.digest });
+      metadata.addLeaseResource(leaseId, { type: 'ingest', key: ingestRef(desc) });
+    });
+  const blobs: PullResult['blobs'] = [];
+
+  try {
+    const resolved = await client.resolve(ref, signal);
+    emit({ type: 'resolved', name, digest: resolved.desc.digest, mediaType: resolved.desc.mediaType });
+    log.debug({ name, digest: resolved.desc.digest, mediaType: resolved.desc.mediaType }, 'resolved');
+    protect(resolved.desc);
+    const rootBytes = resolved.bytes ?? (await client.fetchSmall(ref, resolved.desc, signal));
+    await storeBlob(store, ingestRef(resolved.desc), resolved.desc.digest, rootBytes, signal);
+
+    let manifestDesc = resolved.desc;
+    let manifestBytes = rootBytes;
+    if (isIndexType(resolved.desc.mediaType)) {
+      const index = parseIndex(rootBytes, name);
+      manifestDesc = selectManifest(index.manifests, want, name);
+      protect(manifestDesc);
+      manifestBytes = await client.fetchSmall(ref, manifestDesc, signal);
+      await storeBlob(store, ingestRef(manifestDesc), manifestDesc.digest, manifestBytes, signal);
+    }
+    const manifest = parseManifest(manifestBytes, `${name} (${manifestDesc.digest})`);
+    protect(manifest.config);
+    const configBytes = await client.fetchSmall(ref, manifest.config, signal);
+    await storeBlob(store, ingestRef(manifest.config), manifest.config.digest, configBytes, signal);
+    const config = parseImageConfig(configBytes, `${name} config ${manifest.config.digest}`);
+    const platform = formatPlatform(manifestDesc.platform ?? { os: config.os, architecture: config.architecture, variant: config.variant });
+    if (!isIndexType(resolved.desc.mediaType) && (config.os !== want.os || config.architecture !== want.architecture)) {
+      log.warn({ name, platform, wanted: formatPlatform(want) }, 'the image is for another platform than the one asked for');
+    }
+    const totalBytes = manifestBytes.length + configBytes.length + manifest.layers.reduce((n, l) => n + l.size, 0);
+    emit({ type: 'manifest', digest: manifestDesc.digest, platform, layers: manifest.layers, totalBytes });
+
+    const committed = manifest.layers.map(() => deferred());
+    let firstFailure: unknown;
+    const queue = new PQueue({ concurrency: opts.config.pull.concurrency });
+    const layerJobs = manifest.layers.map((desc, index) =>
+      queue.add(async () => {
+        signal.throwIfAborted();
+        protect(desc);
+        const { promise, joined } = fetches.run(desc.digest, async () => {
+          emit({ type: 'blob-start', digest: desc.digest, kind: 'layer', index, total: desc.size });
+          return client.fetchBlob(ref, desc, store, {
+            signal,
+            onProgress: (p) => emit({ type: 'blob-progress', digest: p.digest, offset: p.offset, total: p.total }),
+          });
+        });
+        const r = await promise;
+        const result = joined ? { skipped: true, resumedFrom: 0, transferred: 0 } : r;
+        blobs.push({ digest: desc.digest, ...result });
+        emit({ type: 'blob-done', digest: desc.digest, index, ...result });
+        committed[index]!.resolve();
+        opts.onLayerCommitted?.(index, desc);
+      }).catch((err) => {
+        committed[index]!.reject(err);
+        // One failed layer stops the rest: no point downloading an image that cannot complete.
+        if (!signal.aborted) {
+          firstFailure = err;
+          controller.abort(err);
+        }
+        throw err;
+      }),
+    );
+
+    const unpacking = opts.unpack?.({
+      name,
+      manifest,
+      config,
+      store,
+      whenLayerCommitted: (i) => {
+        const d = committed[i];
+        return d ? d.promise : Promise.reject(failedPrecondition(`${name}: no layer ${i}`));
+      },
+      signal,
+    });
+    unpacking?.catch(() => {}); // awaited below, after the downloads settle
+
+    const settled = await Promise.allSettled(layerJobs);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      if (unpacking) await unpacking.catch(() => {});
+      throw firstRealError(firstFailure ?? failed.reason, opts.signal);
+    }
+    let unpacked: UnpackResult | undefined;
+    if (unpacking) {
+      unpacked = await unpacking;
+      emit({ type: 'unpacked', chainIds: unpacked.chainIds });
+    }
+
+    const previous = metadata.getImage(name);
+    const keepUnpack = !unpacked && previous?.manifestDigest === manifestDesc.digest;
+    const record = metadata.putImage({
+      name,
+      target: { digest: resolved.desc.digest, mediaType: resolved.desc.mediaType, size: resolved.desc.size },
+      manifestDigest: manifestDesc.digest,
+      configDigest: manifest.config.digest,
+      platform,
+      size: totalBytes,
+      ...(unpacked ? { snapshotter: unpacked.snapshotter, chainIds: unpacked.chainIds } : {}),
+      ...(keepUnpack && previous?.snapshotter ? { snapshotter: previous.snapshotter, chainIds: previous.chainIds } : {}),
+      labels: { ...(previous?.labels ?? {}), ...(opts.labels ?? {}) },
+    });
+    emit({ type: 'done', record });
+    return { record, manifest, config, blobs };
+  } catch (err) {
+    throw firstRealError(err, opts.signal);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    try {
+      metadata.deleteLease(leaseId);
+    } catch (err) {
+      log.warn({ err, leaseId }, 'could not delete the pull lease (it expires on its own)');
+    }
+    if (!opts.client) await client.close();
+  }
+}
+
+/** After one layer fails and aborts the rest, report that failure, not the aborts it caused. */
+function firstRealError(err: unknown, outer?: AbortSignal): unknown {
+  if (outer?.aborted) return err instanceof BerthError && err.kind === 'Aborted' ? err : new BerthError('Aborted', 'pull interrupted', { cause: err });
+  return err;
+}

@@ -1,0 +1,434 @@
+/**
+ * The registry client (OCI distribution API over undici): resolve a reference to a descriptor,
+ * fetch manifests and configs into memory (verified), and stream blobs into the content store
+ * with Range resume. Mirrors and per-host settings come from `hosts.ts`, auth from `auth.ts`.
+ *
+ * Failure handling: connection errors, 408, 429 (honouring Retry-After) and 5xx are retried with
+ * backoff up to `pull.maxRetries` times without progress; a broken blob stream resumes at the
+ * bytes already written (Range, accepted only as a 206 with the matching Content-Range, otherwise
+ * the ingest starts over). A blob whose digest does not match is never committed; it is
+ * downloaded afresh once, then reported with the ref, the expected and the found digest.
+ */
+import { readFile } from 'node:fs/promises';
+import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import type { Config } from '../config/config.ts';
+import type { ContentStore, Writer } from '../content/content.ts';
+import { BerthError, corrupt, failedPrecondition, invalidArgument, notFound, unavailable, unimplemented, isKind } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { sha256Digest } from '../oci/digest.ts';
+import { isSchema1Type, MANIFEST_ACCEPT, isIndexType, isManifestType } from '../oci/media-types.ts';
+import { formatReference, parseReference, type ImageRef } from '../oci/reference.ts';
+import type { Descriptor } from '../oci/types.ts';
+import { Authorizer } from './auth.ts';
+import { CredentialStore } from './credentials.ts';
+import { endpointUrl, registryEndpoints, type Capability, type RegistryEndpoint } from './hosts.ts';
+import { backoffMs, retryableError, retryableStatus, retryAfterMs, wait } from './retry.ts';
+
+/** Largest manifest/index/config berth reads into memory. */
+const MAX_SMALL_BLOB = 8 << 20;
+
+export interface Resolved {
+  /** Normalised reference, e.g. `127.0.0.1:5000/busybox:latest`. */
+  name: string;
+  ref: ImageRef;
+  /** What the reference points at (an index or a manifest). */
+  desc: Descriptor;
+  /** The manifest bytes, when resolving had to GET them anyway. */
+  bytes?: Buffer;
+}
+
+export interface BlobProgress {
+  digest: string;
+  /** Bytes in the ingest now. */
+  offset: number;
+  total: number;
+}
+
+export interface FetchResult {
+  /** The blob was already committed: nothing fetched. */
+  skipped: boolean;
+  /** Offset a resumed download started from (0 if it started fresh). */
+  resumedFrom: number;
+  /** Bytes transferred over the network in this call. */
+  transferred: number;
+}
+
+export interface RegistryClientOptions {
+  config: Config;
+  log: Logger;
+}
+
+/** containerd's ref keys for ingests: the same blob has the same key in every process. */
+export function ingestRef(desc: Descriptor): string {
+  if (isIndexType(desc.mediaType)) return `index-${desc.digest}`;
+  if (isManifestType(desc.mediaType)) return `manifest-${desc.digest}`;
+  if (desc.mediaType.includes('config')) return `config-${desc.digest}`;
+  return `layer-${desc.digest}`;
+}
+
+type Response = Dispatcher.ResponseData;
+
+export class RegistryClient {
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly creds: CredentialStore;
+  private readonly dispatchers = new Map<string, Promise<Dispatcher>>();
+  private readonly auth: Authorizer;
+  private readonly endpointsCache = new Map<string, Promise<RegistryEndpoint[]>>();
+
+  constructor(opts: RegistryClientOptions) {
+    this.config = opts.config;
+    this.log = opts.log;
+    this.creds = new CredentialStore(opts.config);
+    this.auth = new Authorizer(this.creds);
+  }
+
+  async close(): Promise<void> {
+    for (const d of this.dispatchers.values()) await (await d).close().catch(() => {});
+    this.dispatchers.clear();
+  }
+
+  private endpoints(registry: string, cap: Capability): Promise<RegistryEndpoint[]> {
+    let p = this.endpointsCache.get(registry);
+    if (!p) {
+      p = registryEndpoints(registry, this.config);
+      this.endpointsCache.set(registry, p);
+    }
+    return p.then((eps) => eps.filter((e) => e.capabilities.has(cap)));
+  }
+
+  private dispatcher(ep: RegistryEndpoint): Promise<Dispatcher> {
+    const key = `${ep.skipVerify} ${ep.ca.join(',')}`;
+    let d = this.dispatchers.get(key);
+    if (!d) {
+      d = (async () => {
+        const ca = ep.ca.length ? await Promise.all(ep.ca.map((p) => readFile(p, 'utf8'))) : undefined;
+        const agent = new Agent({
+          connect: { rejectUnauthorized: !ep.skipVerify, ...(ca ? { ca } : {}), timeout: 30_000 },
+          headersTimeout: 60_000,
+          bodyTimeout: 60_000,
+          keepAliveTimeout: 10_000,
+        });
+        return agent.compose(interceptors.redirect({ maxRedirections: 5 }));
+      })();
+      this.dispatchers.set(key, d);
+    }
+    return d;
+  }
+
+  /** One request to one endpoint, with auth (one retry after a 401 challenge). No other retries. */
+  private async send(ep: RegistryEndpoint, repo: string, method: 'GET' | 'HEAD', rest: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+    const url = endpointUrl(ep, repo, rest);
+    const host = new URL(ep.origin).host;
+    const credHost = ep.mirror ? host : ep.registry;
+    const scope = `repository:${repo}:pull`;
+    const dispatcher = await this.dispatcher(ep);
+    for (let round = 0; ; round++) {
+      const h: Record<string, string> = { 'user-agent': 'berth/0.1', ...ep.headers, ...headers };
+      const authz = await this.auth.header(host, scope, credHost, signal);
+      if (authz) h.authorization = authz;
+      this.log.debug({ method, url, range: h.range }, 'registry request');
+      const res = await request(url, { method, headers: h, signal, dispatcher });
+      if (res.statusCode !== 401 || round > 0) return res;
+      await res.body.dump();
+      const retry = await this.auth.onUnauthorized(host, res.headers['www-authenticate'] as string | undefined, scope, credHost, signal);
+      if (!retry) return { ...res, body: emptyBody() } as Response;
+    }
+  }
+
+  /**
+   * `send` with retries on connection errors and retryable statuses. Returns any other response
+   * (the caller judges 2xx/404/…). `what` names the request in errors.
+   */
+  private async sendRetrying(ep: RegistryEndpoint, repo: string, method: 'GET' | 'HEAD', rest: string, headers: Record<string, string>, what: string, signal?: AbortSignal): Promise<Response> {
+    const max = this.config.pull.maxRetries;
+    for (let attempt = 0; ; attempt++) {
+      let res: Response | undefined;
+      let failure: string;
+      let delay: number;
+      try {
+        res = await this.send(ep, repo, method, rest, headers, signal);
+      } catch (err: any) {
+        if (signal?.aborted || err instanceof BerthError || !retryableError(err)) throw wrapNetworkError(err, what, ep, signal);
+        failure = `${err.code ?? err.name}: ${err.message}`;
+        delay = backoffMs(attempt);
+        if (attempt >= max) throw wrapNetworkError(err, what, ep, signal, attempt + 1);
+        this.log.warn({ what, endpoint: ep.origin, attempt: attempt + 1, error: failure, delayMs: Math.round(delay) }, 'registry request failed; retrying');
+        await wait(delay, signal);
+        continue;
+      }
+      if (!retryableStatus(res.statusCode)) return res;
+      await res.body.dump().catch(() => {});
+      failure = `HTTP ${res.statusCode}`;
+      delay = retryAfterMs(res.headers['retry-after']) ?? backoffMs(attempt);
+      if (attempt >= max) {
+        throw unavailable(`${what}: ${ep.origin} answered HTTP ${res.statusCode} ${attempt + 1} times; giving up`);
+      }
+      this.log.warn({ what, endpoint: ep.origin, attempt: attempt + 1, status: res.statusCode, delayMs: Math.round(delay) }, 'registry busy or failing; retrying');
+      await wait(delay, signal);
+    }
+  }
+
+  /** Try each endpoint in order; the last error wins. */
+  private async overEndpoints<T>(registry: string, cap: Capability, fn: (ep: RegistryEndpoint) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const eps = await this.endpoints(registry, cap);
+    if (eps.length === 0) throw failedPrecondition(`registry ${registry}: no host is configured with the "${cap}" capability`);
+    let last: unknown;
+    for (const [i, ep] of eps.entries()) {
+      try {
+        return await fn(ep);
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        // Refusals that no other host can fix.
+        if (isKind(err, 'Unimplemented') || isKind(err, 'Corrupt') || isKind(err, 'InvalidArgument')) throw err;
+        last = err;
+        if (i < eps.length - 1) this.log.warn({ endpoint: ep.origin, error: (err as Error).message }, 'endpoint failed; trying the next one');
+      }
+    }
+    throw last;
+  }
+
+  /** Resolve a reference (string or parsed) to the descriptor it names. */
+  async resolve(reference: string | ImageRef, signal?: AbortSignal): Promise<Resolved> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const name = formatReference(ref);
+    const tagOrDigest = ref.digest ?? ref.tag!;
+    return this.overEndpoints(
+      ref.domain,
+      'resolve',
+      async (ep) => {
+        const accept = { accept: MANIFEST_ACCEPT.join(', ') };
+        const head = await this.sendRetrying(ep, ref.path, 'HEAD', `manifests/${tagOrDigest}`, accept, `resolve ${name}`, signal);
+        await head.body.dump().catch(() => {});
+        if (head.statusCode === 404) throw notFound(`${name}: not found in the registry (${ep.origin})`);
+        checkAccess(head.statusCode, name, ep);
+        const headType = headerValue(head.headers['content-type']);
+        if (isSchema1Type(headType)) throw schema1(name);
+        const headDigest = headerValue(head.headers['docker-content-digest']);
+        const headLen = Number(headerValue(head.headers['content-length']));
+        if (head.statusCode === 200 && headDigest && headType && isKnownRootType(headType) && Number.isSafeInteger(headLen) && headLen > 0) {
+          if (ref.digest && headDigest !== ref.digest) throw corrupt(`${name}: registry says the manifest digest is ${headDigest}, expected ${ref.digest}`);
+          return { name, ref, desc: { mediaType: headType, digest: headDigest, size: headLen } };
+        }
+        // HEAD not allowed or incomplete: GET the manifest (containerd's fallback) and hash it.
+        const get = await this.sendRetrying(ep, ref.path, 'GET', `manifests/${tagOrDigest}`, accept, `resolve ${name}`, signal);
+        if (get.statusCode === 404) {
+          await get.body.dump();
+          throw notFound(`${name}: not found in the registry (${ep.origin})`);
+        }
+        checkAccess(get.statusCode, name, ep, get);
+        if (get.statusCode !== 200) {
+          await get.body.dump();
+          throw unavailable(`resolve ${name}: ${ep.origin} answered HTTP ${get.statusCode}`);
+        }
+        const bytes = await readLimited(get, MAX_SMALL_BLOB, name);
+        let mediaType = headerValue(get.headers['content-type']);
+        if (isSchema1Type(mediaType)) throw schema1(name);
+        if (!isKnownRootType(mediaType)) {
+          try {
+            const body = JSON.parse(bytes.toString('utf8'));
+            if (body.schemaVersion === 1) throw schema1(name);
+            mediaType = body.mediaType ?? (Array.isArray(body.manifests) ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
+          } catch (err) {
+            if (err instanceof BerthError) throw err;
+            throw invalidArgument(`${name}: the registry's manifest is not JSON`);
+          }
+        }
+        const digest = sha256Digest(bytes);
+        if (ref.digest && digest !== ref.digest) throw corrupt(`${name}: manifest digest mismatch: expected ${ref.digest}, found ${digest}`);
+        return { name, ref, desc: { mediaType: mediaType!, digest, size: bytes.length }, bytes };
+      },
+      signal,
+    );
+  }
+
+  /** Fetch a manifest, index or config into memory, verified against `desc`. */
+  async fetchSmall(ref: ImageRef, desc: Descriptor, signal?: AbortSignal): Promise<Buffer> {
+    if (desc.size > MAX_SMALL_BLOB) throw invalidArgument(`${formatReference(ref)}: ${desc.digest} is ${desc.size} bytes, too large for a manifest or config`);
+    const manifest = isIndexType(desc.mediaType) || isManifestType(desc.mediaType);
+    const rest = `${manifest ? 'manifests' : 'blobs'}/${desc.digest}`;
+    const what = `fetch ${formatReference(ref)} ${desc.digest}`;
+    return this.overEndpoints(
+      ref.domain,
+      'pull',
+      async (ep) => {
+        for (let attempt = 0; ; attempt++) {
+          const res = await this.sendRetrying(ep, ref.path, 'GET', rest, manifest ? { accept: MANIFEST_ACCEPT.join(', ') } : {}, what, signal);
+          if (res.statusCode === 404) {
+            await res.body.dump();
+            throw notFound(`${what}: not found (${ep.origin})`);
+          }
+          checkAccess(res.statusCode, formatReference(ref), ep, res);
+          if (res.statusCode !== 200) {
+            await res.body.dump();
+            throw unavailable(`${what}: ${ep.origin} answered HTTP ${res.statusCode}`);
+          }
+          let bytes: Buffer;
+          try {
+            bytes = await readLimited(res, MAX_SMALL_BLOB, what);
+          } catch (err) {
+            if (retryableError(err) && attempt < this.config.pull.maxRetries) continue;
+            throw wrapNetworkError(err, what, ep, signal);
+          }
+          const found = sha256Digest(bytes);
+          if (found !== desc.digest || bytes.length !== desc.size) {
+            if (attempt < 1) continue;
+            throw corrupt(`${what}: digest mismatch: expected ${desc.digest} (${desc.size} bytes), found ${found} (${bytes.length} bytes); nothing committed`);
+          }
+          return bytes;
+        }
+      },
+      signal,
+    );
+  }
+
+  /**
+   * Stream a blob into `store` (resuming a previous ingest of the same blob), verify and commit
+   * it. A blob already committed is skipped.
+   */
+  async fetchBlob(ref: ImageRef, desc: Descriptor, store: ContentStore, opts: { signal?: AbortSignal; onProgress?: (p: BlobProgress) => void } = {}): Promise<FetchResult> {
+    const { signal } = opts;
+    const what = `fetch ${formatReference(ref)} ${desc.digest}`;
+    const hasBlob = async () => store.info(desc.digest).then(() => true, (e) => (isKind(e, 'NotFound') ? false : Promise.reject(e)));
+    if (await hasBlob()) return { skipped: true, resumedFrom: 0, transferred: 0 };
+    const key = ingestRef(desc);
+    let freshStarts = 0;
+    for (;;) {
+      const writer = await store.writer({ ref: key, expected: desc.digest, total: desc.size, signal });
+      // Another process may have committed it while we waited for the lock.
+      if (await hasBlob()) {
+        await writer.close();
+        return { skipped: true, resumedFrom: 0, transferred: 0 };
+      }
+      const resumedFrom = writer.offset;
+      let transferred = 0;
+      try {
+        transferred = await this.overEndpoints(ref.domain, 'pull', (ep) => this.streamInto(ep, ref, desc, writer, what, opts), signal);
+        await writer.commit(desc.size, desc.digest);
+        return { skipped: false, resumedFrom, transferred };
+      } catch (err) {
+        await writer.close().catch(() => {});
+        // A corrupt blob (or corrupt bytes left in the ingest by a crash): one fresh download.
+        if (isKind(err, 'Corrupt') && freshStarts++ < 1 && !signal?.aborted) {
+          this.log.warn({ digest: desc.digest, error: (err as Error).message }, 'blob failed verification; downloading it again from the start');
+          await (store as Partial<{ abortIngest(r: string): Promise<void> }>).abortIngest?.(key).catch(() => {});
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** Stream from one endpoint into `writer`, resuming on broken streams. Returns bytes transferred. */
+  private async streamInto(ep: RegistryEndpoint, ref: ImageRef, desc: Descriptor, writer: Writer, what: string, opts: { signal?: AbortSignal; onProgress?: (p: BlobProgress) => void }): Promise<number> {
+    const { signal } = opts;
+    let transferred = 0;
+    let failuresWithoutProgress = 0;
+    for (;;) {
+      if (writer.offset > desc.size) await writer.truncate();
+      if (writer.offset === desc.size) return transferred;
+      const offset = writer.offset;
+      const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+      const res = await this.sendRetrying(ep, ref.path, 'GET', `blobs/${desc.digest}`, headers, what, signal);
+      if (res.statusCode === 404) {
+        await res.body.dump();
+        throw notFound(`${what}: blob not found (${ep.origin})`);
+      }
+      checkAccess(res.statusCode, formatReference(ref), ep, res);
+      if (res.statusCode === 416 && offset > 0) {
+        await res.body.dump();
+        await writer.truncate();
+        continue;
+      }
+      if (offset > 0 && res.statusCode === 206) {
+        const cr = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerValue(res.headers['content-range']) ?? '');
+        if (!cr || Number(cr[1]) !== offset) {
+          // A partial answer for some other range: useless; start over without Range.
+          this.log.warn({ digest: desc.digest, contentRange: res.headers['content-range'], offset }, 'registry answered a different range; starting over');
+          await res.body.dump();
+          await writer.truncate();
+          continue;
+        }
+      } else if (res.statusCode === 200) {
+        if (offset > 0) {
+          this.log.info({ digest: desc.digest, offset }, 'registry ignored the Range request; starting the blob over');
+          await writer.truncate();
+        }
+      } else {
+        await res.body.dump();
+        throw unavailable(`${what}: ${ep.origin} answered HTTP ${res.statusCode}`);
+      }
+      const before = writer.offset;
+      try {
+        for await (const chunk of res.body) {
+          await writer.write(chunk as Buffer);
+          transferred += (chunk as Buffer).length;
+          if (writer.offset > desc.size) throw corrupt(`${what}: the registry sent more than the ${desc.size} bytes the descriptor says`);
+          opts.onProgress?.({ digest: desc.digest, offset: writer.offset, total: desc.size });
+        }
+      } catch (err: any) {
+        res.body.destroy();
+        if (signal?.aborted || err instanceof BerthError || !retryableError(err)) throw err instanceof BerthError ? err : wrapNetworkError(err, what, ep, signal);
+        failuresWithoutProgress = writer.offset > before ? 0 : failuresWithoutProgress + 1;
+        if (failuresWithoutProgress > this.config.pull.maxRetries) throw wrapNetworkError(err, what, ep, signal);
+        this.log.warn({ digest: desc.digest, offset: writer.offset, error: err.code ?? err.message }, 'blob stream broke; resuming');
+        await wait(failuresWithoutProgress === 0 ? 50 : backoffMs(failuresWithoutProgress), signal);
+        continue;
+      }
+      if (writer.offset !== desc.size) {
+        // Ended early without an error: treat as a cut stream and resume.
+        failuresWithoutProgress = writer.offset > before ? 0 : failuresWithoutProgress + 1;
+        if (failuresWithoutProgress > this.config.pull.maxRetries) throw unavailable(`${what}: the stream keeps ending at ${writer.offset} of ${desc.size} bytes`);
+        continue;
+      }
+      return transferred;
+    }
+  }
+}
+
+function emptyBody() {
+  return { dump: async () => {}, text: async () => '', json: async () => ({}), destroy: () => {} };
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function isKnownRootType(mt: string | undefined): boolean {
+  return isIndexType(mt) || isManifestType(mt);
+}
+
+function schema1(name: string): BerthError {
+  return unimplemented(`${name}: Docker image manifest schema 1 is not supported (deprecated since 2017); push the image again with a current client`);
+}
+
+function checkAccess(status: number, name: string, ep: RegistryEndpoint, res?: Response): void {
+  if (status === 401 || status === 403) {
+    res?.body.dump().catch(() => {});
+    throw failedPrecondition(`${name}: access denied by ${ep.origin} (HTTP ${status}); check the credentials for ${ep.mirror ? new URL(ep.origin).host : ep.registry}`);
+  }
+}
+
+async function readLimited(res: Response, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of res.body) {
+    n += (c as Buffer).length;
+    if (n > limit) {
+      res.body.destroy();
+      throw invalidArgument(`${what}: larger than ${limit} bytes`);
+    }
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function wrapNetworkError(err: any, what: string, ep: RegistryEndpoint, signal?: AbortSignal, attempts?: number): Error {
+  if (err instanceof BerthError) return err;
+  if (signal?.aborted) return new BerthError('Aborted', `${what}: interrupted`, { cause: err });
+  let code = err?.code;
+  for (let e = err?.cause; !code && e; e = e.cause) code = e.code;
+  const hint = code === 'ECONNREFUSED' ? ' (is the registry running?)' : '';
+  const tries = attempts ? ` after ${attempts} attempts` : '';
+  return unavailable(`${what}: cannot reach ${ep.origin}${tries}: ${code ?? err?.message ?? String(err)}${hint}`, { cause: err });
+}
