@@ -57,6 +57,8 @@ export interface GcReport {
   kept: Record<GcItemKind, number>;
   /** Why parts of the sweep were skipped (e.g. a manifest that could not be read). */
   warnings: string[];
+  /** Expired leases whose records were deleted (what they protected is swept with the rest). */
+  expiredLeases: string[];
   durationMs: number;
 }
 
@@ -220,9 +222,16 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
     kept.volume = (await listDirs(opts.volumesDir)).length;
   }
 
-  // 6. Sweep.
+  // 6. Sweep. Expired lease records go first (best effort: on a full disk a metadata write may
+  // fail, while the unlinks below need no space and are what frees it).
   let removedBytes = 0;
+  let expiredLeases: string[] = [];
   if (!dryRun) {
+    try {
+      expiredLeases = metadata.deleteExpiredLeases(now);
+    } catch (err) {
+      warnings.push(`could not delete expired leases: ${errorMessage(err)}`);
+    }
     for (const item of items) {
       signal?.throwIfAborted();
       try {
@@ -242,7 +251,7 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   }
 
   const totalBytes = items.reduce((a, i) => a + i.size, 0);
-  const report: GcReport = { dryRun, items, totalBytes, removedBytes, kept, warnings, durationMs: Date.now() - started };
+  const report: GcReport = { dryRun, items, totalBytes, removedBytes, kept, warnings, expiredLeases, durationMs: Date.now() - started };
   (items.length > 0 || warnings.length > 0 ? log?.info.bind(log) : log?.debug.bind(log))?.(
     { dryRun, unreferenced: items.length, totalBytes, removedBytes, kept, warnings: warnings.length, durationMs: report.durationMs },
     dryRun ? 'gc: dry run' : 'gc: collected',

@@ -23,7 +23,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementResultingChanges } from 'node:sqlite';
 import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.ts';
 
@@ -181,7 +181,7 @@ export interface MetadataOptions {
 export class Metadata {
   readonly path: string;
   private readonly db: DatabaseSync;
-  private readonly statements = new Map<string, StatementSync>();
+  private readonly statements = new Map<string, Stmt>();
   private readonly now: () => Date;
   private readonly maxEvents: number;
   private readonly maxGenerations: number;
@@ -669,14 +669,39 @@ export class Metadata {
 
   // --------------------------------------------------------------------------------- helpers
 
-  private stmt(sql: string): StatementSync {
+  /**
+   * A cached prepared statement whose errors are BerthErrors naming the database (SQLITE_FULL →
+   * ResourceExhausted, SQLITE_BUSY → Unavailable, …); the SQLite error stays as `cause`.
+   */
+  private stmt(sql: string): Stmt {
     let s = this.statements.get(sql);
     if (!s) {
-      s = this.db.prepare(sql);
+      const prepared = this.db.prepare(sql);
+      const where = `metadata ${this.path}`;
+      const guard =
+        <A extends unknown[], R>(f: (...a: A) => R) =>
+        (...a: A): R => {
+          try {
+            return f(...a);
+          } catch (err) {
+            throw sqliteError(err, where);
+          }
+        };
+      s = {
+        run: guard((...p: SQLInputValue[]) => prepared.run(...p)),
+        get: guard((...p: SQLInputValue[]) => prepared.get(...p) as Row | undefined),
+        all: guard((...p: SQLInputValue[]) => prepared.all(...p) as Row[]),
+      };
       this.statements.set(sql, s);
     }
     return s;
   }
+}
+
+interface Stmt {
+  run(...params: SQLInputValue[]): StatementResultingChanges;
+  get(...params: SQLInputValue[]): Row | undefined;
+  all(...params: SQLInputValue[]): Row[];
 }
 
 // ------------------------------------------------------------------------------- row mapping
@@ -779,13 +804,15 @@ function isSqliteError(err: unknown): boolean {
   return typeof (err as { errcode?: unknown })?.errcode === 'number';
 }
 
+/** A constraint violation, raw or wrapped by `stmt()`. */
 function isConstraint(err: unknown): boolean {
-  const e = err as { errcode?: number; code?: string };
+  const e = (err instanceof BerthError ? err.cause : err) as { errcode?: number };
   // SQLITE_CONSTRAINT is 19; extended codes keep it in the low byte.
   return typeof e?.errcode === 'number' && (e.errcode & 0xff) === 19;
 }
 
 function sqliteError(err: unknown, what: string): BerthError {
+  if (err instanceof BerthError) return err;
   const e = err as { errcode?: number; message?: string };
   const primary = typeof e?.errcode === 'number' ? e.errcode & 0xff : -1;
   // 11 SQLITE_CORRUPT, 26 SQLITE_NOTADB; 13 SQLITE_FULL; 5/6 BUSY/LOCKED.

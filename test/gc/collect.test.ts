@@ -154,6 +154,8 @@ describe('collectGarbage on a real content store', () => {
     const r = await collectGarbage({ metadata: md, content: store, snapshotters: [] });
     expect(r.items.map((i) => i.key)).toEqual([expired.digest]);
     expect(await allBlobs()).toEqual(new Set([leased.digest]));
+    expect(r.expiredLeases).toEqual(['pull-dead']);
+    expect(md.listLeases().map((l) => l.id)).toEqual(['pull-live']);
   });
 
   test('ingests: a leased one is kept, an abandoned one removed, one with a live writer kept and reported', async () => {

@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { openContentStore } from '../../src/content/local-store.ts';
+import { Metadata } from '../../src/metadata/metadata.ts';
+
+const BERTH = resolve(import.meta.dirname, '../../bin/berth');
+let root: string;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'berth-gc-cli-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+function berth(...args: string[]) {
+  const r = spawnSync(BERTH, ['--root', root, '--config', join(root, 'none.toml'), '--log-level', 'error', ...args], { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+async function orphanBlob(text: string): Promise<string> {
+  const store = await openContentStore(root);
+  const bytes = Buffer.from(text);
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const w = await store.writer({ ref: digest, expected: digest });
+  await w.write(bytes);
+  await w.commit(bytes.length, digest);
+  return digest;
+}
+
+test('berth gc --dry-run lists an unreferenced blob and keeps it; berth gc removes it', async () => {
+  const digest = await orphanBlob('unreferenced '.repeat(100));
+  const dry = berth('gc', '--dry-run');
+  expect(dry.code, dry.err).toBe(0);
+  expect(dry.out).toMatch(new RegExp(`blob\\s+${digest}\\s+1\\.3 KiB\\s+would remove`));
+  expect(dry.out).toContain('1 unreferenced, 1.3 KiB would be freed (dry run)');
+  expect(existsSync(join(root, 'io.containerd.content.v1.content/blobs/sha256', digest.slice(7)))).toBe(true);
+
+  const real = berth('gc');
+  expect(real.code, real.err).toBe(0);
+  expect(real.out).toContain('1 of 1 unreferenced removed, 1.3 KiB freed');
+  expect(existsSync(join(root, 'io.containerd.content.v1.content/blobs/sha256', digest.slice(7)))).toBe(false);
+  expect(berth('gc').out).toContain('nothing to collect');
+});
+
+test('berth gc --json prints the report; named volumes survive without --volumes', async () => {
+  await orphanBlob('x');
+  mkdirSync(join(root, 'volumes', 'data'), { recursive: true });
+  writeFileSync(join(root, 'volumes', 'data', 'f'), 'precious');
+  const md = Metadata.open(join(root, 'metadata.db'));
+  md.addGeneration({ desired: { containers: [], images: [], volumes: [] }, result: 'applied' });
+  md.close();
+
+  const r = berth('gc', '--json');
+  expect(r.code, r.err).toBe(0);
+  const report = JSON.parse(r.out);
+  expect(report.items).toHaveLength(1);
+  expect(report.items[0]).toMatchObject({ kind: 'blob', removed: true, size: 1 });
+  expect(report.kept.volume).toBe(1);
+  expect(existsSync(join(root, 'volumes', 'data', 'f'))).toBe(true);
+
+  const v = berth('gc', '--volumes', '--json');
+  expect(JSON.parse(v.out).items).toMatchObject([{ kind: 'volume', key: 'data', removed: true }]);
+  expect(existsSync(join(root, 'volumes', 'data'))).toBe(false);
+});
+
+test('berth gc waits for the reconcile lock and then fails naming its holder; --dry-run does not need it', async () => {
+  await orphanBlob('y');
+  const md = Metadata.open(join(root, 'metadata.db'));
+  const held = md.tryAcquireLock('reconcile', { holder: 'berth run', ttlMs: 60_000 });
+  expect(held.acquired).toBe(true);
+  const r = berth('gc', '--wait', '300ms');
+  expect(r.code).toBe(1);
+  expect(r.err).toContain(`reconcile lock is held by berth run (pid ${process.pid})`);
+  expect(berth('gc', '--dry-run').code).toBe(0);
+  if (held.acquired) md.releaseLock(held.lock);
+  md.close();
+  expect(berth('gc').code).toBe(0);
+});
