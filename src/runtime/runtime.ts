@@ -321,6 +321,8 @@ export class Runtime {
       if (!r.task.shimPid) return { ...base, state: 'running', pid: rs.pid };
       return { ...base, state: 'unknown', pid: rs.pid, detail: 'running without its supervisor: its exit status cannot be recorded' };
     }
+    // Never confirmed by its shim: being started right now, or berth died before the shim ran it.
+    if (!r.task.shimPid) return { ...base, state: 'created', exit: r.lastExit, detail: 'task starting, or its start was interrupted' };
     // The shim was started but is gone and the task is not running: a reboot, or the shim was killed.
     const lost: ExitStatus = {
       taskId: r.task.id, pid: r.task.pid ?? 0, exitCode: 255, signal: 0, oomKilled: false,
