@@ -21,6 +21,7 @@ interface GcFlags {
   dryRun?: boolean;
   volumes?: boolean;
   json?: boolean;
+  force?: boolean;
   wait: string;
 }
 
@@ -31,6 +32,7 @@ export const register: RegisterVerb = (program, run) => {
     .option('--dry-run', 'only show what would be removed')
     .option('--volumes', 'also remove named volumes no container uses and the current generation does not declare')
     .option('--json', 'print the report as JSON')
+    .option('--force', 'sweep even if the metadata holds no record at all (as after losing metadata.db)')
     .option('--wait <duration>', 'how long to wait for a running apply or daemon turn to release the reconcile lock', '30s')
     .action(
       run(async (ctx, flags: GcFlags) => {
@@ -56,6 +58,7 @@ export const register: RegisterVerb = (program, run) => {
               dryRun: flags.dryRun ?? false,
               volumes: flags.volumes ?? false,
               volumesDir: join(root, 'volumes'),
+              force: flags.force ?? false,
               signal,
               log: ctx.log,
             });

@@ -46,6 +46,7 @@ export interface GcItem {
 }
 
 export interface GcReport {
+  /** True when nothing was removed on purpose: a dry run, or a sweep refused (see `warnings`). */
   dryRun: boolean;
   /** Unreferenced things found (and, unless dryRun, swept), in sweep order. */
   items: GcItem[];
@@ -76,6 +77,13 @@ export interface CollectOptions {
    * writer and without a lease is garbage; a crashed pull keeps its partial data by its lease).
    */
   ingestGraceMs?: number;
+  /**
+   * Sweep even when the metadata holds no record at all (no image, container, lease nor
+   * generation) while the disk holds content. Without it such a collection only reports: that
+   * state is what a lost or replaced metadata.db looks like, and sweeping would delete every
+   * image, including air-gapped ones nothing can fetch again.
+   */
+  force?: boolean;
   signal?: AbortSignal;
   log?: Logger;
   now?: () => Date;
@@ -109,13 +117,16 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   const ingests = await content.listIngests();
 
   // 2. Roots, read in one transaction so they are mutually consistent.
-  const { images, containers, leases, desired } = metadata.transaction(() => ({
+  const { images, containers, leases, desired, anyGeneration, anyLease } = metadata.transaction(() => ({
     images: metadata.listImages(),
     containers: metadata.listContainers(),
     leases: metadata.activeLeases(now),
     desired: metadata.currentGeneration()?.desired,
+    anyGeneration: metadata.latestGeneration() !== undefined,
+    anyLease: metadata.listLeases().length > 0,
   }));
   const hasCurrentGeneration = desired !== undefined;
+  const amnesia = !anyGeneration && !anyLease && images.length === 0 && containers.length === 0;
 
   // 3. The reference graph: static edges from records, then manifests read from the store.
   const edges = new Map<string, Set<string>>();
@@ -222,11 +233,22 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
     kept.volume = (await listDirs(opts.volumesDir)).length;
   }
 
-  // 6. Sweep. Expired lease records go first (best effort: on a full disk a metadata write may
-  // fail, while the unlinks below need no space and are what frees it).
+  // 6. Sweep, unless only reporting. A metadata that remembers nothing while the disk holds
+  // content looks exactly like a lost or replaced metadata.db: refuse unless forced.
+  let reportOnly = dryRun;
+  if (amnesia && (blobs.size > 0 || snapshots.size > 0) && !opts.force && !dryRun) {
+    reportOnly = true;
+    warnings.push(
+      `the metadata (${metadata.path}) holds no image, container, lease or generation while the disk holds ` +
+        `${blobs.size} blobs and ${snapshots.size} snapshots: if it was lost or replaced, sweeping would delete every image; ` +
+        'nothing removed (re-import or apply first, or force)',
+    );
+  }
+  // Expired lease records go first (best effort: on a full disk a metadata write may fail, while
+  // the unlinks below need no space and are what frees it).
   let removedBytes = 0;
   let expiredLeases: string[] = [];
-  if (!dryRun) {
+  if (!reportOnly) {
     try {
       expiredLeases = metadata.deleteExpiredLeases(now);
     } catch (err) {
@@ -251,10 +273,10 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   }
 
   const totalBytes = items.reduce((a, i) => a + i.size, 0);
-  const report: GcReport = { dryRun, items, totalBytes, removedBytes, kept, warnings, expiredLeases, durationMs: Date.now() - started };
+  const report: GcReport = { dryRun: reportOnly, items, totalBytes, removedBytes, kept, warnings, expiredLeases, durationMs: Date.now() - started };
   (items.length > 0 || warnings.length > 0 ? log?.info.bind(log) : log?.debug.bind(log))?.(
-    { dryRun, unreferenced: items.length, totalBytes, removedBytes, kept, warnings: warnings.length, durationMs: report.durationMs },
-    dryRun ? 'gc: dry run' : 'gc: collected',
+    { dryRun: reportOnly, unreferenced: items.length, totalBytes, removedBytes, kept, warnings, durationMs: report.durationMs },
+    reportOnly ? 'gc: report only' : 'gc: collected',
   );
   return report;
 }

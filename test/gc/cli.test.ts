@@ -32,6 +32,9 @@ async function orphanBlob(text: string): Promise<string> {
 
 test('berth gc --dry-run lists an unreferenced blob and keeps it; berth gc removes it', async () => {
   const digest = await orphanBlob('unreferenced '.repeat(100));
+  const md = Metadata.open(join(root, 'metadata.db'));
+  md.addGeneration({ desired: {}, result: 'applied' });
+  md.close();
   const dry = berth('gc', '--dry-run');
   expect(dry.code, dry.err).toBe(0);
   expect(dry.out).toMatch(new RegExp(`blob\\s+${digest}\\s+1\\.3 KiB\\s+would remove`));
@@ -64,6 +67,18 @@ test('berth gc --json prints the report; named volumes survive without --volumes
   const v = berth('gc', '--volumes', '--json');
   expect(JSON.parse(v.out).items).toMatchObject([{ kind: 'volume', key: 'data', removed: true }]);
   expect(existsSync(join(root, 'volumes', 'data'))).toBe(false);
+});
+
+test('with a metadata that remembers nothing, berth gc removes nothing and says why; --force sweeps', async () => {
+  const digest = await orphanBlob('z');
+  const blob = join(root, 'io.containerd.content.v1.content/blobs/sha256', digest.slice(7));
+  const r = berth('gc');
+  expect(r.code).toBe(0);
+  expect(r.out).toContain('would remove');
+  expect(r.out).toContain('warning: the metadata');
+  expect(existsSync(blob)).toBe(true);
+  expect(berth('gc', '--force').out).toContain('1 of 1 unreferenced removed');
+  expect(existsSync(blob)).toBe(false);
 });
 
 test('berth gc waits for the reconcile lock and then fails naming its holder; --dry-run does not need it', async () => {

@@ -51,6 +51,7 @@ describe.each(['native', 'overlayfs'] as const)('collectGarbage with the real %s
   }
 
   test('removes unreferenced snapshots children first; keeps image chains, container layers and leased snapshots', async () => {
+    md.addGeneration({ desired: {}, result: 'applied' });
     await layer('c1', undefined, 1000);
     await layer('c2', 'c1', 2000);
     md.putImage({

@@ -118,6 +118,7 @@ describe('collectGarbage on a real content store', () => {
   test('a deleted image record makes its blobs collectable', async () => {
     const img = await putImage('x');
     record('reg/x:1', img);
+    md.addGeneration({ desired: {}, result: 'applied' });
     expect((await collectGarbage({ metadata: md, content: store, snapshotters: [] })).items).toEqual([]);
     md.deleteImage('reg/x:1');
     const r = await collectGarbage({ metadata: md, content: store, snapshotters: [] });
@@ -191,6 +192,20 @@ describe('collectGarbage on a real content store', () => {
     const r = await collectGarbage({ metadata: md, content: store, snapshotters: [], ingestGraceMs: 60_000 });
     expect(r.items).toEqual([]);
     expect((await store.listIngests()).map((i) => i.ref)).toEqual(['fresh']);
+  });
+
+  test('a metadata with no record at all (lost metadata.db?) sweeps nothing unless forced', async () => {
+    const img = await putImage('x');
+    const r = await collectGarbage({ metadata: md, content: store, snapshotters: [] });
+    expect(r.dryRun).toBe(true);
+    expect(r.items.map((i) => i.key).sort()).toEqual(blobsOf(img).sort());
+    expect(r.items.every((i) => i.removed === undefined)).toBe(true);
+    expect(r.warnings.join()).toContain('lost or replaced');
+    expect((await allBlobs()).size).toBe(blobsOf(img).length);
+    const forced = await collectGarbage({ metadata: md, content: store, snapshotters: [], force: true });
+    expect(forced.dryRun).toBe(false);
+    expect(forced.removedBytes).toBeGreaterThan(0);
+    expect((await allBlobs()).size).toBe(0);
   });
 
   test('a missing manifest an image needs: no blob is swept, and the report says why', async () => {
