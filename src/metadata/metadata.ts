@@ -236,11 +236,15 @@ export class Metadata {
   /** `PRAGMA integrity_check` + `foreign_key_check`: an empty list means the file is sound. */
   checkIntegrity(): string[] {
     const problems: string[] = [];
-    for (const row of this.db.prepare('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>) {
-      if (row.integrity_check !== 'ok') problems.push(row.integrity_check);
-    }
-    for (const row of this.db.prepare('PRAGMA foreign_key_check').all() as Array<Record<string, unknown>>) {
-      problems.push(`foreign key: ${JSON.stringify(row)}`);
+    try {
+      for (const row of this.db.prepare('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>) {
+        if (row.integrity_check !== 'ok') problems.push(row.integrity_check);
+      }
+      for (const row of this.db.prepare('PRAGMA foreign_key_check').all() as Array<Record<string, unknown>>) {
+        problems.push(`foreign key: ${JSON.stringify(row)}`);
+      }
+    } catch (err) {
+      problems.push(sqliteError(err, `metadata ${this.path}`).message);
     }
     return problems;
   }
@@ -815,9 +819,12 @@ function sqliteError(err: unknown, what: string): BerthError {
   if (err instanceof BerthError) return err;
   const e = err as { errcode?: number; message?: string };
   const primary = typeof e?.errcode === 'number' ? e.errcode & 0xff : -1;
-  // 11 SQLITE_CORRUPT, 26 SQLITE_NOTADB; 13 SQLITE_FULL; 5/6 BUSY/LOCKED.
+  // 11 SQLITE_CORRUPT, 26 SQLITE_NOTADB; 13 SQLITE_FULL; 5/6 BUSY/LOCKED; 10 IOERR.
   if (primary === 11 || primary === 26) return new BerthError('Corrupt', `${what}: ${e.message}`, { cause: err });
+  if (primary === 10) return new BerthError('Unavailable', `${what}: I/O error: ${e.message}`, { cause: err });
   if (primary === 13) return new BerthError('ResourceExhausted', `${what}: ${e.message}`, { cause: err });
   if (primary === 5 || primary === 6) return new BerthError('Unavailable', `${what}: ${e.message}`, { cause: err });
+  // 19 SQLITE_CONSTRAINT: a CHECK (e.g. an unknown status state) or a missing reference.
+  if (primary === 19) return new BerthError('InvalidArgument', `${what}: ${e.message}`, { cause: err });
   return new BerthError('Internal', `${what}: ${e?.message ?? String(err)}`, { cause: err });
 }

@@ -181,3 +181,18 @@ describe('locks', () => {
     b.close();
   });
 });
+
+describe('validation by the schema', () => {
+  test('an unknown status state or event type is InvalidArgument, and nothing is written', () => {
+    const md = Metadata.open(dbPath);
+    expect(() => md.setStatus({ kind: 'Container', name: 'x', state: 'Happy' as any, reason: '', message: '' })).toThrow(
+      expect.objectContaining({ kind: 'InvalidArgument' }),
+    );
+    expect(() => md.addEvent({ object: { kind: 'Container', name: 'x' }, type: 'Info' as any, reason: '', message: '' })).toThrow(
+      expect.objectContaining({ kind: 'InvalidArgument' }),
+    );
+    expect(md.listStatus()).toEqual([]);
+    expect(md.listEvents()).toEqual([]);
+    md.close();
+  });
+});
