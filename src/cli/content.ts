@@ -2,10 +2,9 @@
  * `berth content ls [--json]`: committed blobs (digest, size, date) and ingests in progress.
  * `berth content verify`: re-hash every blob; exit 1 if any does not match its name.
  */
-import { verifyContent } from '../content/verify.ts';
 import { ExitCode } from './context.ts';
 import type { RegisterVerb } from './verbs.ts';
-import { humanBytes, openImageStores } from './stores.ts';
+import { humanBytes } from './image-format.ts';
 
 export const register: RegisterVerb = (program, run) => {
   const content = program.command('content').description('inspect the content store');
@@ -15,6 +14,7 @@ export const register: RegisterVerb = (program, run) => {
     .option('--json', 'print JSON')
     .action(
       run(async (ctx, flags: { json?: boolean }) => {
+        const { openImageStores } = await import('./stores.ts');
         const { store, close } = await openImageStores(ctx, { cleanStaleIngests: false });
         try {
           const blobs = [];
@@ -37,6 +37,7 @@ export const register: RegisterVerb = (program, run) => {
     .description('re-hash every blob; exit 1 on any mismatch')
     .action(
       run(async (ctx) => {
+        const [{ openImageStores }, { verifyContent }] = await Promise.all([import('./stores.ts'), import('../content/verify.ts')]);
         const { store, close } = await openImageStores(ctx, { cleanStaleIngests: false });
         let bad = 0;
         let n = 0;

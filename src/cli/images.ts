@@ -1,6 +1,6 @@
 /** `berth images [--json]`: the images recorded, with digest, platform and size. */
 import type { RegisterVerb } from './verbs.ts';
-import { humanBytes, openImageStores, shortDigest } from './stores.ts';
+import { humanBytes, shortDigest } from './image-format.ts';
 
 export const register: RegisterVerb = (program, run) => {
   program
@@ -9,6 +9,7 @@ export const register: RegisterVerb = (program, run) => {
     .option('--json', 'print JSON')
     .action(
       run(async (ctx, flags: { json?: boolean }) => {
+        const { openImageStores } = await import('./stores.ts');
         const stores = await openImageStores(ctx, { cleanStaleIngests: false });
         try {
           const images = stores.metadata.listImages().sort((a, b) => a.name.localeCompare(b.name));

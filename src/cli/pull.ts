@@ -4,11 +4,10 @@
  * (`NAME DIGEST`) goes to stdout. Unpacking is wired in by the composition root later; until
  * then `--no-unpack` is accepted and pull only fetches.
  */
-import cliProgress from 'cli-progress';
-import { pull, type PullEvent } from '../images/pull.ts';
-import { RegistryClient } from '../remotes/registry.ts';
+import type { PullEvent } from '../images/pull.ts';
+import type { SingleBar } from 'cli-progress';
 import type { RegisterVerb } from './verbs.ts';
-import { humanBytes, openImageStores, shortDigest } from './stores.ts';
+import { humanBytes, shortDigest } from './image-format.ts';
 
 interface PullFlags {
   platform?: string;
@@ -16,8 +15,9 @@ interface PullFlags {
 }
 
 /** Renders pull events as bars on a TTY, as lines otherwise. */
-export function progressRenderer(stream: NodeJS.WriteStream): { onEvent(e: PullEvent): void; stop(): void } {
+export async function progressRenderer(stream: NodeJS.WriteStream): Promise<{ onEvent(e: PullEvent): void; stop(): void }> {
   if (stream.isTTY) {
+    const { default: cliProgress } = await import('cli-progress');
     const multi = new cliProgress.MultiBar(
       {
         stream,
@@ -32,7 +32,7 @@ export function progressRenderer(stream: NodeJS.WriteStream): { onEvent(e: PullE
       },
       cliProgress.Presets.shades_classic,
     );
-    const bars = new Map<string, cliProgress.SingleBar>();
+    const bars = new Map<string, SingleBar>();
     return {
       onEvent(e) {
         if (e.type === 'blob-start') {
@@ -71,9 +71,16 @@ export const register: RegisterVerb = (program, run) => {
     .option('--no-unpack', 'only fetch; do not unpack into snapshots')
     .action(
       run(async (ctx, ref: string, flags: PullFlags) => {
+        // Loaded on use: a CLI that imports every verb's dependencies up front pays for them in
+        // start-up time and peak RSS on every command.
+        const [{ pull }, { RegistryClient }, { openImageStores }] = await Promise.all([
+          import('../images/pull.ts'),
+          import('../remotes/registry.ts'),
+          import('./stores.ts'),
+        ]);
         const stores = await openImageStores(ctx);
         const client = new RegistryClient({ config: ctx.config, log: ctx.log });
-        const progress = progressRenderer(process.stderr);
+        const progress = await progressRenderer(process.stderr);
         try {
           const result = await pull({
             ref,
