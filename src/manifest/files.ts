@@ -40,6 +40,11 @@ async function walk(dir: string, out: string[], signal?: AbortSignal): Promise<v
     if (e.name.startsWith('.')) continue;
     const p = join(dir, e.name);
     if (e.isDirectory()) await walk(p, out, signal);
-    else if ((e.isFile() || e.isSymbolicLink()) && isManifestFileName(e.name)) out.push(p);
+    else if (e.isFile() && isManifestFileName(e.name)) out.push(p);
+    else if (e.isSymbolicLink() && isManifestFileName(e.name)) {
+      // A link is read for what it points to; a dangling one is left for the reader to report.
+      const target = await stat(p).catch(() => undefined);
+      if (!target || target.isFile()) out.push(p);
+    }
   }
 }

@@ -3,6 +3,7 @@
  * `DesiredState` with defaults applied, or EVERY problem in the set, each at its file:line:col.
  * A set with any problem yields no state at all: berth never applies half of a broken set.
  *
+ * YAML 1.2 with merge keys (`<<: *defaults`) within a document (anchors do not cross `---`).
  * Checks, in order: YAML syntax (including duplicate keys), the JSON Schema (unknown fields, types,
  * enums, sizes and durations), then across documents: duplicate names per kind, image references
  * (a bare word such as `busybox` must name an `Image` document; `busybox:latest` is a reference),
@@ -54,11 +55,18 @@ export async function loadManifests(path: string, opts: LoadOptions = {}): Promi
 export async function checkManifests(path: string, opts: LoadOptions = {}): Promise<CheckResult> {
   const files = await listManifestFiles(path, opts.signal);
   const sources: ManifestSource[] = [];
+  const unreadable: ManifestProblem[] = [];
   for (const file of files) {
-    sources.push({ file, text: await readFile(file, { encoding: 'utf8', signal: opts.signal }) });
+    try {
+      sources.push({ file, text: await readFile(file, { encoding: 'utf8', signal: opts.signal }) });
+    } catch (err) {
+      opts.signal?.throwIfAborted();
+      unreadable.push({ place: { file }, message: `cannot read: ${(err as Error).message}` });
+    }
   }
   const validator = opts.validator ?? (await createDocumentValidator(opts.signal));
   const result = parseManifestSources(sources, validator);
+  if (unreadable.length > 0) return { problems: sortProblems([...unreadable, ...result.problems]), files };
   if (result.state && opts.revision !== false) {
     const revision = await manifestRevision(path, opts.signal);
     if (revision) result.state.revision = revision;
@@ -77,14 +85,22 @@ export function parseManifestSources(sources: ManifestSource[], validate: Docume
 
   for (const { file, text } of sources) {
     const lines = new LineCounter();
-    const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
     if (!Array.isArray(docs)) continue; // an empty stream: nothing declared
     for (const doc of docs) {
       const src: SourceDoc = { file, doc, lines };
       const yamlErrors = [...doc.errors, ...doc.warnings];
       for (const e of yamlErrors) problem(placeOfOffset(file, lines, e.pos[0]), yamlMessage(e.message));
       if (yamlErrors.length > 0 || doc.contents === null) continue;
-      const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+      let value: unknown;
+      try {
+        value = doc.toJS({ maxAliasCount: 100 });
+      } catch (err) {
+        // e.g. an alias to an anchor in another document, a merge of a non-map, an alias bomb
+        const hint = /alias|merge/i.test((err as Error).message) ? ' (an alias can only name an anchor earlier in the same document)' : '';
+        problem(placeAt(src, []), `${yamlMessage((err as Error).message)}${hint}`);
+        continue;
+      }
       if (value === null || value === undefined) continue; // a document of only comments
       if (typeof value !== 'object' || Array.isArray(value)) {
         problem(placeAt(src, []), 'a document must be a map with apiVersion, kind, metadata and spec');

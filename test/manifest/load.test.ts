@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -219,6 +219,19 @@ describe('which files are read', () => {
     expect(isKind(err, 'NotFound')).toBe(true);
   });
 
+  it('follows links to files, reports a dangling link as unreadable, skips a link to a directory', async () => {
+    const dir = await setOf({ 'real/web.txt': container('web', '  image: busybox:1\n'), 'sub/x': '' });
+    await symlink(join(dir, 'real/web.txt'), join(dir, 'web.yaml'));
+    await symlink(join(dir, 'sub'), join(dir, 'dir.yaml'));
+    const ok = await checkManifests(dir, { validator, revision: false });
+    expect(ok.problems).toEqual([]);
+    expect(ok.state!.containers.map((c) => c.metadata.name)).toEqual(['web']);
+    await symlink(join(dir, 'gone'), join(dir, 'dangling.yaml'));
+    const r = await checkManifests(dir, { validator, revision: false });
+    expect(r.state).toBeUndefined();
+    expect(r.problems.map(formatProblem)).toEqual([expect.stringMatching(/dangling\.yaml: cannot read: ENOENT/)]);
+  });
+
   it('an empty directory is a valid, empty desired state', async () => {
     const state = await loadManifests(await setOf({}), { validator, revision: false });
     expect(state).toEqual({ containers: [], images: [], volumes: [] });
@@ -226,6 +239,19 @@ describe('which files are read', () => {
 });
 
 describe('defaults and normalisation', () => {
+  it('YAML merge keys work within a document; an alias to another document is a problem, not a crash', async () => {
+    const dir = await setOf({
+      'a.yaml': container('a', '  <<: &common {image: "busybox:1", env: {LOG: debug}}\n  args: [a]\n  mounts:\n    - &tmp {type: tmpfs, target: /tmp}\n    - {<<: *tmp, target: /run}\n'),
+    });
+    const s = await loadManifests(dir, { validator, revision: false });
+    const a = s.containers[0]!;
+    expect([a.imageRef, a.spec.env.LOG, a.spec.args, a.spec.mounts.map((m) => m.target)]).toEqual(['docker.io/library/busybox:1', 'debug', ['a'], ['/tmp', '/run']]);
+    const p = await problemsOf({
+      'b.yaml': `${container('a', '  <<: &common {image: "busybox:1"}\n')}---\n${container('b', '  <<: *common\n')}`,
+    });
+    expect(p).toEqual([expect.stringMatching(/^b\.yaml:(8|9|10):\d+: YAML: /)]);
+  });
+
   it('fills in every default and parses units', async () => {
     const dir = await setOf({ 'a.yaml': container('web', '  image: busybox\n') + `---\n${VOLUME('v')}` + '---\napiVersion: berth.dev/v1alpha1\nkind: Image\nmetadata: {name: busybox}\nspec: {ref: busybox}\n' });
     const s = await loadManifests(dir, { validator, revision: false });
