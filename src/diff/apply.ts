@@ -302,7 +302,13 @@ class Applier {
         await drain(stream);
         return;
     }
-    const xs = xattrsOf(h.pax);
+    const xs = xattrsOf(h.pax).filter(([name]) => {
+      // Admin attributes are refused, as containerd does: `trusted.overlay.*` from a layer could
+      // forge whiteouts, opaque dirs or redirects in the overlay below.
+      if (!name.startsWith('trusted.')) return true;
+      this.opts.warn?.(`layer ${this.opts.layerDigest ?? ''}: ignored xattr ${name} on ${h.name}: admin attributes from archives are not supported`);
+      return false;
+    });
     if (xs.length) this.xattrs.set(path, xs.map(([name, value]) => ({ path, name, value })));
   }
 

@@ -281,6 +281,24 @@ describe('applyLayer: confinement (hostile layers)', () => {
   });
 });
 
+describe('applyLayer: forged overlay attributes', () => {
+  it('refuses trusted.* xattrs from a layer (a forged trusted.overlay.opaque would hide the layers below)', async () => {
+    const root = freshRoot();
+    const warnings: string[] = [];
+    const layer = compressLayer(
+      await makeLayerTar([
+        { type: 'dir', name: 'etc', xattrs: { 'trusted.overlay.opaque': 'y', 'user.ok': '1' } },
+        { type: 'file', name: 'etc/f', content: 'f', xattrs: { 'trusted.overlay.redirect': '/x' } },
+      ]),
+      'gzip',
+    );
+    await applyLayer(Readable.from([layer.blob]), { root, mediaType: layer.mediaType, whiteouts: 'overlay', warn: (m) => warnings.push(m) });
+    expect(xattrs(`${root}/etc`)).toEqual({ 'user.ok': '31' });
+    expect(xattrs(`${root}/etc/f`)).toEqual({});
+    expect(warnings.join('\n')).toMatch(/ignored xattr trusted.overlay.opaque/);
+  });
+});
+
 describe('applyLayer: verification and media types', () => {
   it('rejects a stream whose diff_id differs from the config, naming the layer', async () => {
     const root = freshRoot();
