@@ -22,13 +22,24 @@ export async function logFiles(containerDir: string, maxFiles = 100): Promise<st
 
 /** The last `lines` lines (all when undefined) of the container's logs, across rotated files. */
 export async function readLogTail(containerDir: string, lines?: number): Promise<Buffer> {
+  return (await readLogTailAt(containerDir, lines)).data;
+}
+
+/**
+ * Like readLogTail, and also the size of `log` when it was read: following from that offset
+ * continues exactly where the tail ended (no line twice, none lost).
+ */
+export async function readLogTailAt(containerDir: string, lines?: number): Promise<{ data: Buffer; logOffset: number }> {
   const files = (await logFiles(containerDir)).reverse(); // newest first
   const chunks: Buffer[] = [];
   let newlines = 0;
+  let logOffset = 0;
+  const done = (data: Buffer) => ({ data, logOffset });
   for (const f of files) {
     const fh = await open(f, 'r');
     try {
       let pos = (await fh.stat()).size;
+      if (path.basename(f) === LOG_FILE) logOffset = pos;
       while (pos > 0) {
         const len = Math.min(64 * 1024, pos);
         pos -= len;
@@ -38,7 +49,7 @@ export async function readLogTail(containerDir: string, lines?: number): Promise
         if (lines !== undefined) {
           for (const b of buf) if (b === 10) newlines++;
           // One more newline than wanted: the line before the first one we keep is complete.
-          if (newlines > lines) return cutToLastLines(Buffer.concat(chunks), lines);
+          if (newlines > lines) return done(cutToLastLines(Buffer.concat(chunks), lines));
         }
       }
     } finally {
@@ -46,7 +57,7 @@ export async function readLogTail(containerDir: string, lines?: number): Promise
     }
   }
   const all = Buffer.concat(chunks);
-  return lines === undefined ? all : cutToLastLines(all, lines);
+  return done(lines === undefined ? all : cutToLastLines(all, lines));
 }
 
 function cutToLastLines(buf: Buffer, lines: number): Buffer {

@@ -36,6 +36,12 @@ export interface MonitorOptions {
   clock?: Clock;
   /** Poll fallback period (default 5 s); the poll also uses the injected clock. */
   pollIntervalMs?: number;
+  /**
+   * Apply the restart policy (default true). False: only record each exit once and report it
+   * (`exit` events with the decision the policy would take), for a reconcile loop that plans
+   * restarts itself.
+   */
+  applyPolicy?: boolean;
   /** Watch the filesystem for exit files (default true). */
   watch?: boolean;
   log?: Logger;
@@ -47,6 +53,7 @@ export class TaskMonitor {
   private readonly clock: Clock;
   private readonly pollMs: number;
   private readonly useWatch: boolean;
+  private readonly applyPolicy: boolean;
   private readonly log: Logger;
   private readonly onEvent: (e: MonitorEvent) => void;
   private watcher?: FSWatcher;
@@ -61,6 +68,7 @@ export class TaskMonitor {
     this.clock = o.clock ?? systemClock;
     this.pollMs = o.pollIntervalMs ?? 5000;
     this.useWatch = o.watch ?? true;
+    this.applyPolicy = o.applyPolicy ?? true;
     this.log = o.log ?? silentLogger();
     this.onEvent = o.onEvent ?? (() => {});
   }
@@ -129,15 +137,15 @@ export class TaskMonitor {
         rec.lastExit = exit;
         rec.task = undefined;
         rec.backoffStreak = decision.streak;
-        rec.nextRestartAt = decision.restart ? new Date(now + decision.delayMs).toISOString() : undefined;
+        rec.nextRestartAt = decision.restart && this.applyPolicy ? new Date(now + decision.delayMs).toISOString() : undefined;
         rec.restartDecision = decision.reason;
       });
       this.log.info({ container: st.name, exitCode: exit.exitCode, oomKilled: exit.oomKilled, decision: decision.reason }, 'task exited');
       this.onEvent({ type: 'exit', name: st.name, exit, decision });
-      if (decision.restart) this.scheduleRestart(st.name, decision.delayMs);
+      if (decision.restart && this.applyPolicy) this.scheduleRestart(st.name, decision.delayMs);
       return;
     }
-    if (!r.task && r.nextRestartAt) {
+    if (!r.task && r.nextRestartAt && this.applyPolicy) {
       // A backoff pending from before (this process or a previous berth): resume it.
       this.scheduleRestart(st.name, Math.max(0, Date.parse(r.nextRestartAt) - this.clock.now()));
     }

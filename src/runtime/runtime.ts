@@ -76,8 +76,11 @@ export interface ContainerStatus {
   pid?: number;
   /** The exit of the current task (state exited/stopped), else the last recorded one. */
   exit?: ExitStatus;
-  /** Why the state is `unknown`. */
+  /** Why the state is `unknown` (or `created` while a start is in flight or was interrupted). */
   detail?: string;
+  /** When the current (or last) task started and, if it has, ended: ms since the epoch. */
+  startedAtMs?: number;
+  finishedAtMs?: number;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -118,6 +121,15 @@ export class Runtime {
     const shim = await ensureShim(path.join(o.root, 'lib'), signal);
     await mkdir(containersDir(o.root), { recursive: true });
     return new Runtime(o, oci, shim);
+  }
+
+  /**
+   * For readers (`ps`, `logs`, `inspect`): no runtime binary check, no shim build. Such an instance
+   * can observe containers but not start tasks.
+   */
+  static forReading(o: RuntimeOptions): Runtime {
+    const binary = o.binary ?? 'runc';
+    return new Runtime(o, new OciRuntime(binary, path.join(o.root, 'runtime', path.basename(binary))), '');
   }
 
   containerDir(name: string): string {
@@ -232,7 +244,8 @@ export class Runtime {
    * deleted first and a new one started in the same bundle and writable layer (a restart).
    * `restart: true` counts it in `restartCount`.
    */
-  async start(name: string, opts: { restart?: boolean; signal?: AbortSignal } = {}): Promise<ContainerStatus> {
+  async start(name: string, opts: { restart?: boolean; restartCount?: number; signal?: AbortSignal } = {}): Promise<ContainerStatus> {
+    if (!this.shim) throw failedPrecondition('this runtime was opened for reading only: it cannot start tasks');
     return this.withLock(name, async () => {
       const st = await this.observe(await this.readRecord(name));
       if (st.state === 'running') return st;
@@ -248,7 +261,8 @@ export class Runtime {
       await rm(path.join(dir, PID_FILE), { force: true });
       const taskId = randomBytes(8).toString('hex');
       r.task = { id: taskId, startedAt: new Date().toISOString() };
-      if (opts.restart && r.lastExit) r.restartCount++;
+      if (opts.restartCount !== undefined) r.restartCount = opts.restartCount;
+      else if (opts.restart && r.lastExit) r.restartCount++;
       r.stopped = false;
       r.nextRestartAt = undefined;
       r.restartDecision = undefined;
@@ -308,6 +322,16 @@ export class Runtime {
   }
 
   private async observe(r: ContainerRecord): Promise<ContainerStatus> {
+    const st = await this.observeTask(r);
+    if (st.state === 'running' || st.state === 'unknown') st.startedAtMs = r.task ? Date.parse(r.task.startedAt) : undefined;
+    else if (st.exit) {
+      st.startedAtMs = st.exit.startedAtMs;
+      st.finishedAtMs = st.exit.exitedAtMs;
+    }
+    return st;
+  }
+
+  private async observeTask(r: ContainerRecord): Promise<ContainerStatus> {
     const base = { name: r.name, record: r };
     if (!r.task) return { ...base, state: r.stopped ? 'stopped' : r.lastExit ? 'exited' : 'created', exit: r.lastExit };
     const exit = await readJson<ExitStatus>(path.join(this.containerDir(r.name), EXIT_FILE));

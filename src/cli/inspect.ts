@@ -1,0 +1,48 @@
+/** `berth inspect NAME [--json]`: a container's spec, image digest, snapshot chain, rootfs mount and task. */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { logFiles } from '../runtime/logs.ts';
+import { Runtime } from '../runtime/runtime.ts';
+import { describeState, mountLine } from './container-format.ts';
+import type { RegisterVerb } from './verbs.ts';
+
+export const register: RegisterVerb = (program, run) => {
+  program
+    .command('inspect')
+    .description('show a container in detail: spec, image digest, snapshot chain, rootfs mount, task')
+    .argument('<name>', 'container name')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (ctx, name: string, flags: { json?: boolean }) => {
+        const rt = Runtime.forReading({ root: ctx.config.root, binary: ctx.config.runtime.binary });
+        const s = await rt.status(name);
+        const r = s.record;
+        const dir = rt.containerDir(name);
+        const oci = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8').catch(() => 'null'));
+        const view = {
+          name,
+          state: describeState(s),
+          pid: s.state === 'running' ? (s.pid ?? null) : null,
+          detail: s.detail ?? r.restartDecision ?? null,
+          image: { ref: r.imageRef, digest: r.imageDigest },
+          snapshot: { key: r.snapshotKey, chain: r.snapshotChain },
+          rootfs: { path: path.join(dir, 'rootfs'), mounts: r.rootfsMounts.map(mountLine) },
+          specHash: r.specHash ?? null,
+          spec: r.spec,
+          process: oci ? { args: oci.process.args, env: oci.process.env, cwd: oci.process.cwd, user: oci.process.user } : null,
+          task: r.task ? { id: r.task.id, pid: r.task.pid ?? null, supervisorPid: r.task.shimPid ?? null, startedAt: r.task.startedAt } : null,
+          lastExit: s.exit
+            ? { ...s.exit, startedAt: new Date(s.exit.startedAtMs).toISOString(), exitedAt: new Date(s.exit.exitedAtMs).toISOString() }
+            : null,
+          restarts: r.restartCount,
+          nextRestartAt: r.nextRestartAt ?? null,
+          createdAt: r.createdAt,
+          runtime: { binary: r.runtime, root: r.runtimeRoot, cgroup: r.cgroupsPath },
+          bundle: dir,
+          logs: await logFiles(dir),
+        };
+        ctx.out.write(flags.json ? `${JSON.stringify(view, null, 2)}\n` : stringify(view, { lineWidth: 0 }));
+      }),
+    );
+};

@@ -1,0 +1,53 @@
+/** `berth ps [--json]`: every container with its image, state, pid, exit code, restarts, start time and age. */
+import { Runtime } from '../runtime/runtime.ts';
+import { describeState, humanDuration } from './container-format.ts';
+import type { RegisterVerb } from './verbs.ts';
+
+export const register: RegisterVerb = (program, run) => {
+  program
+    .command('ps')
+    .description('list containers: name, image, state, pid, exit code, restarts, started, age')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (ctx, flags: { json?: boolean }) => {
+        const rt = Runtime.forReading({ root: ctx.config.root, binary: ctx.config.runtime.binary });
+        const list = await rt.list();
+        const now = Date.now();
+        if (flags.json) {
+          const rows = list.map((s) => ({
+            name: s.name,
+            image: s.record.imageRef,
+            imageDigest: s.record.imageDigest,
+            state: s.state,
+            pid: s.state === 'running' ? (s.pid ?? null) : null,
+            exitCode: s.exit?.exitCode ?? null,
+            signal: s.exit?.signal || null,
+            oomKilled: s.exit?.oomKilled ?? false,
+            restarts: s.record.restartCount,
+            startedAt: s.startedAtMs ? new Date(s.startedAtMs).toISOString() : null,
+            finishedAt: s.finishedAtMs ? new Date(s.finishedAtMs).toISOString() : null,
+            createdAt: s.record.createdAt,
+            nextRestartAt: s.record.nextRestartAt ?? null,
+            detail: s.detail ?? s.record.restartDecision ?? null,
+          }));
+          ctx.out.write(`${JSON.stringify(rows, null, 2)}\n`);
+          return;
+        }
+        const rows = [
+          ['NAME', 'IMAGE', 'STATE', 'PID', 'EXIT', 'RESTARTS', 'STARTED', 'AGE'],
+          ...list.map((s) => [
+            s.name,
+            s.record.imageRef,
+            describeState(s),
+            s.state === 'running' && s.pid ? String(s.pid) : '-',
+            s.exit && s.state !== 'running' ? String(s.exit.exitCode) : '-',
+            String(s.record.restartCount),
+            s.startedAtMs ? `${humanDuration(now - s.startedAtMs)} ago` : '-',
+            humanDuration(now - Date.parse(s.record.createdAt)),
+          ]),
+        ];
+        const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+        for (const r of rows) ctx.out.write(`${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')}\n`);
+      }),
+    );
+};
