@@ -11,7 +11,7 @@
  * - A container is recreated when the hash of its normalised spec plus image digest changed; the
  *   recreate waits for the pull of the new image (updates download before they kill) and its reason
  *   says what changed. Containers no longer desired are stopped and removed; then garbage goes.
- * - An exited container is restarted by its restart policy with back-off (restart-backoff.ts);
+ * - An exited container is restarted by its restart policy with back-off (runtime/restart-policy);
  *   before it is due, the plan holds a `wait` saying when. A container whose record exists but whose
  *   runtime container vanished is created again; one created but never started is started.
  * - A container starts only after its `dependsOn` containers are running, completed (exited 0), or
@@ -22,12 +22,9 @@ import { parseReference } from '../oci/reference.ts';
 import { describeSpecChanges } from '../manifest/spec-diff.ts';
 import { normaliseContainerSpec, specHash, type NormalisedContainerSpec } from '../manifest/spec-hash.ts';
 import type { ContainerDoc, DesiredState, PullPolicy } from '../manifest/types.ts';
-import { DEFAULT_BACKOFF, restartDecision, type BackoffSettings } from './restart-backoff.ts';
+import { decideRestart } from '../runtime/restart-policy.ts';
 import type { ActualContainer, ActualImage, ActualState, PullStep, Step, WaitStep } from './types.ts';
 
-export interface PlanOptions {
-  backoff?: BackoffSettings;
-}
 
 /** How one desired image stands. */
 interface ImageStanding {
@@ -47,8 +44,7 @@ interface ImageStanding {
 /** What a desired container will do in this plan, for its dependents. */
 type ContainerOutcome = 'steady' | 'starting' | 'waiting' | 'down';
 
-export function plan(desired: DesiredState, actual: ActualState, now: number, options: PlanOptions = {}): Step[] {
-  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+export function plan(desired: DesiredState, actual: ActualState, now: number): Step[] {
   const steps: Step[] = [];
   const waits: WaitStep[] = [];
   const wait = (what: 'image' | 'container', object: string, reason: string, until?: number) => {
@@ -149,12 +145,12 @@ export function plan(desired: DesiredState, actual: ActualState, now: number, op
       } else if (a.state === 'created') {
         intent = { kind: 'start', reason: `${name}: start (created, not running)`, restartCount: a.restartCount };
       } else {
-        const d = restartDecision(doc.spec.restartPolicy, a, backoff);
+        const d = restartByPolicy(doc, a);
         if (!d.restart) intent = { kind: 'none', outcome: a.exitCode === 0 && !a.oomKilled ? 'steady' : 'down' };
         else if (d.dueAt > now) {
           intent = { kind: 'wait', reason: `${name}: restart in ${formatMs(d.dueAt - now)} (${d.why}; back-off ${formatMs(d.delayMs)})`, until: d.dueAt };
         } else {
-          intent = { kind: 'start', reason: `${name}: restart (${d.why}; restart ${d.nextRestartCount})`, restartCount: d.nextRestartCount };
+          intent = { kind: 'start', reason: `${name}: restart (${d.why}; restart ${d.restartCount})`, restartCount: d.restartCount };
         }
       }
     }
@@ -208,6 +204,24 @@ export function plan(desired: DesiredState, actual: ActualState, now: number, op
     steps.push({ kind: 'gc', id: 'gc', after: steps.map((s) => s.id), reason: 'collect garbage (containers removed or replaced)' });
   }
   return [...steps, ...waits];
+}
+
+/**
+ * The restart policy's decision for an exited container (the runtime's pure decideRestart: 10 s
+ * doubling to 5 min, reset after 10 min up), with when it is due. An unknown exit status (the
+ * supervisor died with the task) counts as a failure; so does an OOM kill.
+ */
+function restartByPolicy(doc: ContainerDoc, a: ActualContainer): { restart: false } | { restart: true; dueAt: number; delayMs: number; restartCount: number; why: string } {
+  const failed = a.oomKilled === true || a.exitCode === undefined || a.exitCode !== 0;
+  const d = decideRestart({
+    policy: doc.spec.restartPolicy,
+    exitCode: failed ? (a.exitCode || 255) : 0,
+    ranForMs: a.startedAt !== undefined && a.finishedAt !== undefined ? a.finishedAt - a.startedAt : 0,
+    streak: a.restartCount,
+  });
+  if (!d.restart) return { restart: false };
+  const exit = a.oomKilled ? 'OOM-killed' : a.exitCode === undefined ? 'exited (status unknown)' : `exited with code ${a.exitCode}`;
+  return { restart: true, dueAt: (a.finishedAt ?? 0) + d.delayMs, delayMs: d.delayMs, restartCount: d.streak, why: `${exit}; restartPolicy ${doc.spec.restartPolicy}` };
 }
 
 /** Why the container must be recreated; empty if it need not be. */

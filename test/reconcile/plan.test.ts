@@ -8,7 +8,6 @@ import { createDocumentValidator, type DocumentValidator } from '../../src/manif
 import { containerSpecHash, normaliseContainerSpec } from '../../src/manifest/spec-hash.ts';
 import type { DesiredState } from '../../src/manifest/types.ts';
 import { describePlan, plan } from '../../src/reconcile/plan.ts';
-import { restartDecision } from '../../src/reconcile/restart-backoff.ts';
 import { isChange, type ActualContainer, type ActualImage, type ActualState, type Step } from '../../src/reconcile/types.ts';
 
 let validator: DocumentValidator;
@@ -77,7 +76,7 @@ function converged(desired: DesiredState, digest = dg('a')): ActualState {
 /** plan() plus the invariants every plan keeps: unique ids, `after` naming earlier steps only. */
 function planOf(desired: DesiredState, actual: ActualState, now = NOW): Step[] {
   const frozen = structuredClone(actual);
-  const steps = plan(desired, actual, now, undefined);
+  const steps = plan(desired, actual, now);
   expect(actual).toEqual(frozen); // pure: inputs untouched
   const seen = new Set<string>();
   for (const s of steps) {
@@ -273,9 +272,6 @@ describe('plan()', () => {
         expect(planOf(d, actual, finishedAt + delayMs)).toMatchObject([{ kind: 'start', restartCount: next }]);
       });
     }
-    it('restartDecision says why it does not restart', () => {
-      expect(restartDecision('Never', { exitCode: 1, restartCount: 0 })).toEqual({ restart: false, why: 'exited with code 1; restartPolicy Never' });
-    });
   });
 
   it('OOM-killed under Always: restarted, and the reason says OOM-killed', () => {
