@@ -3,6 +3,9 @@
  * snapshots, then sweep everything unmarked (blobs, snapshots children first, ingests, and, only
  * when asked, named volumes no container or current generation uses).
  *
+ * Also kept: active snapshots labelled (`berth.dev/owner-pid`) by a live process (an unpack in
+ * progress), anything younger than `graceMs`, and every ancestor of a kept snapshot.
+ *
  * Roots (containerd's, adapted):
  *  - every image record: its target (index or manifest) → manifests → config + layers, plus its
  *    recorded manifest and config digests; its chain IDs → snapshots (→ parents);
@@ -27,6 +30,7 @@ import type { Logger } from '../log.ts';
 import type { ContainerRecord, ImageRecord, Lease, Metadata } from '../metadata/metadata.ts';
 import { isIndexType, isManifestType } from '../oci/media-types.ts';
 import { parseManifestOrIndex } from '../oci/types.ts';
+import { OWNER_PID_LABEL } from '../snapshots/dir-snapshotter.ts';
 import type { SnapshotInfo, Snapshotter } from '../snapshots/snapshotter.ts';
 import { mark } from './mark.ts';
 
@@ -73,10 +77,11 @@ export interface CollectOptions {
   /** `<root>/volumes`; volumes are never touched without it. */
   volumesDir?: string;
   /**
-   * Keep unleased ingests updated less than this long ago (default 0: any ingest without a live
-   * writer and without a lease is garbage; a crashed pull keeps its partial data by its lease).
+   * Keep unreferenced blobs, snapshots and ingests younger than this (by creation, or last update
+   * for ingests). Default 0: leases are the protocol; a grace only narrows the window for a writer
+   * that holds none (e.g. a daemon collecting while its own unpack commits layers).
    */
-  ingestGraceMs?: number;
+  graceMs?: number;
   /**
    * Sweep even when the metadata holds no record at all (no image, container, lease nor
    * generation) while the disk holds content. Without it such a collection only reports: that
@@ -105,8 +110,8 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   const warnings: string[] = [];
 
   // 1. Candidates first (see the header: what appears later is never swept).
-  const blobs = new Map<string, number>();
-  for await (const info of content.walk(signal)) blobs.set(info.digest, info.size);
+  const blobs = new Map<string, { size: number; createdAt: Date }>();
+  for await (const info of content.walk(signal)) blobs.set(info.digest, { size: info.size, createdAt: info.createdAt });
   const snapshots = new Map<string, { sn: Snapshotter; info: SnapshotInfo }>();
   for (const sn of snapshotters) {
     for await (const info of sn.walk()) {
@@ -188,10 +193,24 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   const reachable = mark(roots, (n) => edges.get(n) ?? []);
 
   // 5. What is unreferenced, in sweep order: snapshots (children first), blobs, ingests, volumes.
+  const graceMs = opts.graceMs ?? 0;
+  const young = (d: Date) => now.getTime() - d.getTime() < graceMs;
+  // An active snapshot labelled with the pid of a live process is an unpack in progress there.
+  const ownedByLiveProcess = (info: SnapshotInfo) => {
+    const pid = Number(info.labels[OWNER_PID_LABEL]);
+    return info.kind === 'active' && Number.isInteger(pid) && pid > 0 && processAlive(pid);
+  };
   const items: GcItem[] = [];
   const kept: Record<GcItemKind, number> = { blob: 0, snapshot: 0, ingest: 0, volume: 0 };
 
-  const deadSnapshots = [...snapshots].filter(([node]) => !reachable.has(node));
+  // Kept snapshots keep their ancestors too (remove would refuse a parent anyway).
+  const keptSnapshots = new Set(
+    mark(
+      [...snapshots].filter(([node, { info }]) => reachable.has(node) || young(info.created) || ownedByLiveProcess(info)).map(([node]) => node),
+      (n) => edges.get(n) ?? [],
+    ),
+  );
+  const deadSnapshots = [...snapshots].filter(([node]) => !keptSnapshots.has(node));
   kept.snapshot = snapshots.size - deadSnapshots.length;
   for (const { sn, info } of childrenFirst(deadSnapshots.map(([, v]) => v))) {
     let size = 0;
@@ -204,18 +223,16 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   }
 
   if (contentComplete) {
-    for (const [digest, size] of blobs) {
-      if (reachable.has(blobNode(digest))) kept.blob++;
+    for (const [digest, { size, createdAt }] of blobs) {
+      if (reachable.has(blobNode(digest)) || young(createdAt)) kept.blob++;
       else items.push({ kind: 'blob', key: digest, size });
     }
   } else {
     kept.blob = blobs.size;
   }
 
-  const graceMs = opts.ingestGraceMs ?? 0;
   for (const ing of ingests) {
-    const young = now.getTime() - ing.updatedAt.getTime() < graceMs;
-    if (reachable.has(ingestNode(ing.ref)) || young) kept.ingest++;
+    if (reachable.has(ingestNode(ing.ref)) || young(ing.updatedAt)) kept.ingest++;
     else items.push({ kind: 'ingest', key: ing.ref, size: ing.offset });
   }
 
@@ -426,6 +443,15 @@ async function sweep(
     case 'volume':
       await rm(join(ctx.volumesDir!, item.key), { recursive: true, force: true });
       return;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err: any) {
+    return err?.code === 'EPERM';
   }
 }
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { openContentStore, type LocalContentStore } from '../../src/content/local-store.ts';
 import { collectGarbage } from '../../src/gc/collect.ts';
 import { Metadata } from '../../src/metadata/metadata.ts';
+import { OWNER_PID_LABEL } from '../../src/snapshots/dir-snapshotter.ts';
 import { openSnapshotter } from '../../src/snapshots/select.ts';
 import type { Mount, Snapshotter } from '../../src/snapshots/snapshotter.ts';
 
@@ -100,5 +102,23 @@ describe.each(['native', 'overlayfs'] as const)('collectGarbage with the real %s
     md.deleteImage('reg/app:1');
     await collectGarbage({ metadata: md, content: store, snapshotters: [sn] });
     expect(await keys()).toEqual([]);
+  });
+
+  test('an active snapshot owned by a live process (an unpack in progress) is kept with its parents; a dead owner\'s is removed', async () => {
+    md.addGeneration({ desired: {}, result: 'applied' });
+    await layer('p1', undefined, 10);
+    await sn.prepare('extract-mine c2', 'p1', { labels: { [OWNER_PID_LABEL]: String(process.pid) } });
+    const dead = spawnSync('true').pid!; // exited: its pid is free
+    await sn.prepare('extract-dead c9', undefined, { labels: { [OWNER_PID_LABEL]: String(dead) } });
+    const r = await collectGarbage({ metadata: md, content: store, snapshotters: [sn] });
+    expect(r.items.map((i) => i.key)).toEqual(['extract-dead c9']);
+    expect(await keys()).toEqual(['extract-mine c2', 'p1']);
+  });
+
+  test('graceMs keeps a freshly committed layer nothing references yet', async () => {
+    md.addGeneration({ desired: {}, result: 'applied' });
+    await layer('fresh', undefined, 10);
+    expect((await collectGarbage({ metadata: md, content: store, snapshotters: [sn], graceMs: 60_000 })).items).toEqual([]);
+    expect(await keys()).toEqual(['fresh']);
   });
 });

@@ -185,13 +185,18 @@ describe('collectGarbage on a real content store', () => {
     expect(r.kept.ingest).toBe(1);
   });
 
-  test('ingestGraceMs keeps recently updated unleased ingests', async () => {
+  test('graceMs keeps recently updated unleased ingests and recently committed blobs', async () => {
+    md.addGeneration({ desired: {}, result: 'applied' });
     const w = await store.writer({ ref: 'fresh' });
     await w.write(Buffer.alloc(10));
     await w.close();
-    const r = await collectGarbage({ metadata: md, content: store, snapshotters: [], ingestGraceMs: 60_000 });
+    const blob = await put('fresh blob', OCI_LAYER);
+    const r = await collectGarbage({ metadata: md, content: store, snapshotters: [], graceMs: 60_000 });
     expect(r.items).toEqual([]);
+    expect(r.kept).toMatchObject({ blob: 1, ingest: 1 });
     expect((await store.listIngests()).map((i) => i.ref)).toEqual(['fresh']);
+    const later = await collectGarbage({ metadata: md, content: store, snapshotters: [], graceMs: 60_000, now: () => new Date(Date.now() + 120_000) });
+    expect(later.items.map((i) => i.key).sort()).toEqual([blob.digest, 'fresh'].sort());
   });
 
   test('a metadata with no record at all (lost metadata.db?) sweeps nothing unless forced', async () => {
