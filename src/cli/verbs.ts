@@ -6,10 +6,11 @@ import { register as validate } from './validate.ts';
 import { register as pull } from './pull.ts';
 import { register as images } from './images.ts';
 import { register as content } from './content.ts';
+import { register as importVerb } from './import.ts';
 import { register as ps } from './ps.ts';
 import { register as logs } from './logs.ts';
 import { register as inspect } from './inspect.ts';
 
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, ps, logs, inspect];
+export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, inspect];

@@ -1,0 +1,75 @@
+/**
+ * Import images from disk (OCI layout dir, OCI archive, docker-archive) into the content store and
+ * record them, as `berth import` and the daemon's import directory do. Names: a full reference in
+ * the layout (`org.opencontainers.image.ref.name` or a RepoTag) is normalised as Docker does; a
+ * bare tag (`v1`) becomes `import.local/<file name>:v1`; `opts.name` overrides both (one image).
+ */
+import { basename } from 'node:path';
+import type { ContentStore } from '../content/content.ts';
+import { invalidArgument } from '../errors.ts';
+import type { ImageRecord, Metadata } from '../metadata/metadata.ts';
+import { isIndexType } from '../oci/media-types.ts';
+import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../oci/platform.ts';
+import { normalizeReference } from '../oci/reference.ts';
+import { parseImageConfig, parseIndex, parseManifest, type Descriptor } from '../oci/types.ts';
+import { importFromDisk, type ImportedLayout } from '../remotes/oci-layout.ts';
+
+export interface ImportOptions {
+  path: string;
+  store: ContentStore;
+  metadata: Metadata;
+  /** Name for the (single) imported image, overriding names in the archive. */
+  name?: string;
+  /** Platform to record from a multi-platform index (default: the host's). */
+  platform?: string;
+  signal?: AbortSignal;
+}
+
+export interface ImportResult {
+  format: ImportedLayout['format'];
+  records: ImageRecord[];
+}
+
+function nameFor(raw: string | undefined, path: string, i: number): string {
+  const stem = basename(path).replace(/(\.(tar|oci|tgz|gz))+$/, '').toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+|[._-]+$/g, '') || 'image';
+  if (!raw) return normalizeReference(`import.local/${stem}:${i === 0 ? 'latest' : `image-${i}`}`);
+  if (raw.includes('/') || raw.includes(':') || raw.includes('@')) return normalizeReference(raw);
+  return normalizeReference(`import.local/${stem}:${raw}`);
+}
+
+export async function importImages(opts: ImportOptions): Promise<ImportResult> {
+  const { store, metadata, signal } = opts;
+  const layout = await importFromDisk(opts.path, store, signal);
+  if (layout.images.length === 0) throw invalidArgument(`${opts.path}: the archive holds no image`);
+  if (opts.name && layout.images.length > 1) throw invalidArgument(`${opts.path}: holds ${layout.images.length} images; --name needs exactly one`);
+  const want = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+  const records: ImageRecord[] = [];
+  for (const [i, img] of layout.images.entries()) {
+    const name = opts.name ? normalizeReference(opts.name) : nameFor(img.name, opts.path, i);
+    let manifestDesc: Descriptor = img.desc;
+    if (isIndexType(img.desc.mediaType)) {
+      const index = parseIndex(await store.readBlob(img.desc.digest, signal), `${opts.path} ${img.desc.digest}`);
+      manifestDesc = selectManifest(index.manifests, want, `${opts.path} (${name})`);
+    }
+    const manifestBytes = await store.readBlob(manifestDesc.digest, signal);
+    const manifest = parseManifest(manifestBytes, `${opts.path} ${manifestDesc.digest}`);
+    const configBytes = await store.readBlob(manifest.config.digest, signal);
+    const config = parseImageConfig(configBytes, `${opts.path} ${manifest.config.digest}`);
+    const platform = formatPlatform(manifestDesc.platform ?? { os: config.os, architecture: config.architecture, variant: config.variant });
+    const { platform: _p, annotations: _a, ...target } = img.desc;
+    const previous = metadata.getImage(name);
+    records.push(
+      metadata.putImage({
+        name,
+        target: { digest: target.digest, mediaType: target.mediaType, size: target.size },
+        manifestDigest: manifestDesc.digest,
+        configDigest: manifest.config.digest,
+        platform,
+        size: manifestBytes.length + configBytes.length + manifest.layers.reduce((n, l) => n + l.size, 0),
+        ...(previous?.manifestDigest === manifestDesc.digest && previous.snapshotter ? { snapshotter: previous.snapshotter, chainIds: previous.chainIds } : {}),
+        labels: { ...(previous?.labels ?? {}), 'berth/imported-from': opts.path },
+      }),
+    );
+  }
+  return { format: layout.format, records };
+}

@@ -1,0 +1,263 @@
+/**
+ * Images from disk, for air-gapped devices: an OCI image layout directory, an OCI archive (the
+ * layout as a tar), or a docker-archive (`docker save`: manifest.json, `<config>.json`, layer
+ * tars). Every blob is copied into the content store through a verifying writer: a blob whose
+ * bytes do not hash to its name is never committed. A docker-archive is converted into a Docker
+ * schema 2 manifest (config + uncompressed or gzip layers) whose layers are checked against the
+ * config's diff_ids.
+ *
+ * Newer `docker save` (Docker 25+) writes an OCI layout and manifest.json in the same tar; the OCI
+ * layout is preferred then.
+ */
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import tarStream from 'tar-stream';
+import type { ContentStore } from '../content/content.ts';
+import { corrupt, invalidArgument, isKind, notFound } from '../errors.ts';
+import { assertDigest, sha256Digest } from '../oci/digest.ts';
+import { MediaTypes, isIndexType, isManifestType } from '../oci/media-types.ts';
+import { parseImageConfig, parseIndex, parseManifest, type Descriptor } from '../oci/types.ts';
+import { storeBlob } from '../images/store-blob.ts';
+import { ingestRef } from './registry.ts';
+
+const SMALL_FILE = 8 << 20;
+
+/** One image found in the layout: the name it was tagged with (if any) and its root descriptor. */
+export interface LayoutImage {
+  /** `org.opencontainers.image.ref.name` (OCI) or a RepoTag (docker-archive), as written. */
+  name?: string;
+  desc: Descriptor;
+}
+
+export interface ImportedLayout {
+  format: 'oci-layout' | 'oci-archive' | 'docker-archive';
+  images: LayoutImage[];
+}
+
+async function has(store: ContentStore, digest: string): Promise<boolean> {
+  return store.info(digest).then(() => true, (e) => (isKind(e, 'NotFound') ? false : Promise.reject(e)));
+}
+
+/** Copy one blob stream into the store, verified against `digest` (and `size` if known). */
+async function ingestStream(store: ContentStore, ref: string, digest: string, size: number | undefined, source: AsyncIterable<unknown>, where: string, signal?: AbortSignal): Promise<void> {
+  if (await has(store, digest)) {
+    for await (const _ of source); // drain: the next tar entry starts after this one
+    return;
+  }
+  const w = await store.writer({ ref, expected: digest, total: size, signal });
+  try {
+    if (w.offset > 0) await w.truncate();
+    let n = 0;
+    for await (const chunk of source) {
+      await w.write(chunk as Buffer);
+      n += (chunk as Buffer).length;
+    }
+    await w.commit(size ?? n, digest).catch((err) => {
+      if (isKind(err, 'Corrupt')) throw corrupt(`${where}: ${err.message}`, { cause: err });
+      throw err;
+    });
+  } catch (err) {
+    await w.close().catch(() => {});
+    throw err;
+  }
+}
+
+/** Walk index → manifests → config and layers; check each is committed and matches its descriptor. */
+async function checkComplete(store: ContentStore, desc: Descriptor, where: string, signal?: AbortSignal): Promise<void> {
+  const info = await store.info(desc.digest).catch((err) => {
+    if (isKind(err, 'NotFound')) throw notFound(`${where}: blob ${desc.digest} (${desc.mediaType}) is missing from the archive`);
+    throw err;
+  });
+  if (info.size !== desc.size) throw corrupt(`${where}: blob ${desc.digest} is ${info.size} bytes, the descriptor says ${desc.size}`);
+  if (isIndexType(desc.mediaType)) {
+    const index = parseIndex(await store.readBlob(desc.digest, signal), `${where} ${desc.digest}`);
+    for (const m of index.manifests) {
+      if (m.platform?.os === 'unknown') continue; // attestations: optional
+      if (isIndexType(m.mediaType) || isManifestType(m.mediaType)) await checkComplete(store, m, where, signal);
+    }
+  } else if (isManifestType(desc.mediaType)) {
+    const m = parseManifest(await store.readBlob(desc.digest, signal), `${where} ${desc.digest}`);
+    for (const d of [m.config, ...m.layers]) await checkComplete(store, d, where, signal);
+  }
+}
+
+function layoutImages(indexBytes: Buffer, where: string): LayoutImage[] {
+  const index = parseIndex(indexBytes, `${where}/index.json`);
+  return index.manifests.map((desc) => ({ name: desc.annotations?.['org.opencontainers.image.ref.name'], desc }));
+}
+
+/** Import an OCI image layout directory. */
+export async function importOciLayoutDir(dir: string, store: ContentStore, signal?: AbortSignal): Promise<ImportedLayout> {
+  const layoutFile = await readFile(join(dir, 'oci-layout'), 'utf8').catch(() => {
+    throw invalidArgument(`${dir}: not an OCI image layout (no oci-layout file)`);
+  });
+  try {
+    if (JSON.parse(layoutFile).imageLayoutVersion === undefined) throw new Error('no imageLayoutVersion');
+  } catch (err: any) {
+    throw invalidArgument(`${dir}/oci-layout: ${err.message}`);
+  }
+  const images = layoutImages(await readFile(join(dir, 'index.json')), dir);
+  const seen = new Set<string>();
+  const copy = async (desc: Descriptor): Promise<void> => {
+    if (seen.has(desc.digest)) return;
+    seen.add(desc.digest);
+    const path = join(dir, 'blobs', 'sha256', assertDigest(desc.digest).slice(7));
+    try {
+      await stat(path);
+    } catch {
+      throw notFound(`${dir}: blob ${desc.digest} (${desc.mediaType}) is missing (${path})`);
+    }
+    await ingestStream(store, ingestRef(desc), desc.digest, desc.size, createReadStream(path, { highWaterMark: 1 << 20 }), path, signal);
+    if (isIndexType(desc.mediaType)) {
+      const index = parseIndex(await store.readBlob(desc.digest, signal), path);
+      for (const m of index.manifests) if (m.platform?.os !== 'unknown' && (isIndexType(m.mediaType) || isManifestType(m.mediaType))) await copy(m);
+    } else if (isManifestType(desc.mediaType)) {
+      const m = parseManifest(await store.readBlob(desc.digest, signal), path);
+      for (const d of [m.config, ...m.layers]) await copy(d);
+    }
+  };
+  for (const img of images) await copy(img.desc);
+  return { format: 'oci-layout', images };
+}
+
+/**
+ * Import a tar: an OCI archive or a docker-archive. Blobs stream straight into the content store
+ * (verified); small JSON files are kept in memory until the archive has been read.
+ */
+export async function importArchive(path: string, store: ContentStore, signal?: AbortSignal): Promise<ImportedLayout> {
+  const small = new Map<string, Buffer>();
+  /** docker-archive layer files: tar path → digest of its bytes and size. */
+  const files = new Map<string, { digest: string; size: number; gzip: boolean }>();
+  const extract = tarStream.extract();
+  const clean = (n: string) => n.replace(/^\.\//, '').replace(/^\/+/, '');
+
+  extract.on('entry', (header, stream, next) => {
+    const name = clean(header.name);
+    const done = (err?: unknown) => (err ? next(err as Error) : next());
+    if (header.type !== 'file' && header.type !== 'contiguous-file') {
+      stream.resume();
+      stream.once('end', () => done());
+      return;
+    }
+    const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
+    if (m) {
+      const digest = `sha256:${m[1]}`;
+      ingestStream(store, `import-${digest}`, digest, header.size, stream, `${path}: ${name}`, signal).then(() => done(), done);
+      return;
+    }
+    if ((header.size ?? 0) <= SMALL_FILE && !name.endsWith('.tar')) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
+      stream.once('end', () => {
+        small.set(name, Buffer.concat(chunks));
+        done();
+      });
+      stream.once('error', done);
+      return;
+    }
+    // A layer tar of a docker-archive: hash while storing, commit under its own digest.
+    const hash = createHash('sha256');
+    let first: Buffer | undefined;
+    const ref = `import-${randomUUID()}`;
+    (async () => {
+      const w = await store.writer({ ref, signal });
+      try {
+        let n = 0;
+        for await (const chunk of stream) {
+          first ??= chunk as Buffer;
+          hash.update(chunk as Buffer);
+          await w.write(chunk as Buffer);
+          n += (chunk as Buffer).length;
+        }
+        const digest = `sha256:${hash.digest('hex')}`;
+        await w.commit(n, digest);
+        files.set(name, { digest, size: n, gzip: first !== undefined && first[0] === 0x1f && first[1] === 0x8b });
+      } catch (err) {
+        await w.close().catch(() => {});
+        throw err;
+      }
+    })().then(() => done(), done);
+  });
+
+  try {
+    await pipeline(createReadStream(path, { highWaterMark: 1 << 20, signal }), extract);
+  } catch (err: any) {
+    if (err?.kind) throw err;
+    throw invalidArgument(`${path}: not a readable tar archive: ${err.message}`, { cause: err });
+  }
+
+  if (small.has('index.json') && small.has('oci-layout')) {
+    const images = layoutImages(small.get('index.json')!, path);
+    for (const img of images) await checkComplete(store, img.desc, path, signal);
+    return { format: 'oci-archive', images };
+  }
+  if (small.has('manifest.json')) return { format: 'docker-archive', images: await convertDockerArchive(path, small, files, store, signal) };
+  throw invalidArgument(`${path}: neither an OCI archive (index.json + oci-layout) nor a docker-archive (manifest.json)`);
+}
+
+async function convertDockerArchive(
+  path: string,
+  small: Map<string, Buffer>,
+  files: Map<string, { digest: string; size: number; gzip: boolean }>,
+  store: ContentStore,
+  signal?: AbortSignal,
+): Promise<LayoutImage[]> {
+  let entries: any;
+  try {
+    entries = JSON.parse(small.get('manifest.json')!.toString('utf8'));
+  } catch (err: any) {
+    throw invalidArgument(`${path}: manifest.json is not valid JSON: ${err.message}`);
+  }
+  if (!Array.isArray(entries)) throw invalidArgument(`${path}: manifest.json is not a list`);
+  const out: LayoutImage[] = [];
+  for (const [i, e] of entries.entries()) {
+    const where = `${path}: manifest.json[${i}]`;
+    if (typeof e?.Config !== 'string' || !Array.isArray(e?.Layers)) throw invalidArgument(`${where}: needs "Config" and "Layers"`);
+    const configBytes = small.get(e.Config);
+    if (!configBytes) throw notFound(`${where}: config ${e.Config} is not in the archive`);
+    const config = parseImageConfig(configBytes, `${where} ${e.Config}`);
+    const configDigest = sha256Digest(configBytes);
+    const named = /([a-f0-9]{64})\.json$/.exec(e.Config);
+    if (named && `sha256:${named[1]}` !== configDigest) throw corrupt(`${where}: config ${e.Config} hashes to ${configDigest}`);
+    if (config.rootfs.diff_ids.length !== e.Layers.length) {
+      throw invalidArgument(`${where}: ${e.Layers.length} layers but the config lists ${config.rootfs.diff_ids.length} diff_ids`);
+    }
+    const layers: Descriptor[] = e.Layers.map((name: string, li: number) => {
+      const f = files.get(name) ?? (small.has(name) ? undefined : undefined);
+      if (!f) throw notFound(`${where}: layer ${name} is not in the archive`);
+      // An uncompressed layer's digest is its diff_id; check it now (gzip ones are checked at unpack).
+      if (!f.gzip && f.digest !== config.rootfs.diff_ids[li]) {
+        throw corrupt(`${where}: layer ${name} hashes to ${f.digest}, the config's diff_id[${li}] is ${config.rootfs.diff_ids[li]}`);
+      }
+      return { mediaType: f.gzip ? MediaTypes.dockerLayerGzip : MediaTypes.dockerLayer, digest: f.digest, size: f.size };
+    });
+    const configDesc: Descriptor = { mediaType: MediaTypes.dockerConfig, digest: configDigest, size: configBytes.length };
+    await storeBlob(store, ingestRef(configDesc), configDigest, configBytes, signal);
+    const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.dockerManifest, config: configDesc, layers }));
+    const desc: Descriptor = {
+      mediaType: MediaTypes.dockerManifest,
+      digest: sha256Digest(manifestBytes),
+      size: manifestBytes.length,
+      platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
+    };
+    await storeBlob(store, ingestRef(desc), desc.digest, manifestBytes, signal);
+    const tags: string[] = Array.isArray(e.RepoTags) && e.RepoTags.length ? e.RepoTags : [undefined];
+    for (const name of tags) out.push({ name, desc });
+  }
+  return out;
+}
+
+/** Import a layout dir, OCI archive or docker-archive, whichever `path` is. */
+export async function importFromDisk(path: string, store: ContentStore, signal?: AbortSignal): Promise<ImportedLayout> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    throw notFound(`${path}: no such file or directory`);
+  }
+  return st.isDirectory() ? importOciLayoutDir(path, store, signal) : importArchive(path, store, signal);
+}
+
