@@ -79,7 +79,9 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     if (!a) [why, changes] = ['not present', true];
     else if (!a.blobsPresent) [why, repair] = ['repair: blobs missing', true];
     else if (!a.unpacked) [why, repair] = ['repair: snapshots missing', true];
-    else if (want.pullPolicy === 'Always' && a.remoteDigest !== undefined && a.remoteDigest !== a.targetDigest) {
+    else if (want.platform !== undefined && a.platform !== undefined && want.platform !== a.platform) {
+      [why, changes] = [`platform ${a.platform} → ${want.platform}`, true];
+    } else if (want.pullPolicy === 'Always' && a.remoteDigest !== undefined && a.remoteDigest !== a.targetDigest) {
       [why, changes] = [`tag moved to ${short(a.remoteDigest)}`, true];
     }
     const standing: ImageStanding = { ref, name: want.name, usable: a !== undefined && a.blobsPresent && a.unpacked, changes, actual: a };

@@ -18,6 +18,8 @@ export interface ActualImage {
   blobsPresent: boolean;
   /** Every layer's snapshot is committed. */
   unpacked: boolean;
+  /** `os/arch[/variant]` of the manifest chosen, as the image record has it. */
+  platform?: string;
   /**
    * What the registry says the reference points to now (an index or manifest digest), when observe
    * asked it: only for `pullPolicy: Always` images whose registry is reachable. Undefined = not asked.

@@ -147,6 +147,19 @@ describe('plan()', () => {
     expect(planOf(pinned, actual)).toEqual([]);
   });
 
+  it('another platform asked of a present image: pull it, then recreate its containers', () => {
+    const d = desiredOf(docs(img('busybox', BB, ', platform: linux/arm64'), ctr('web', ['image: busybox'])));
+    const actual = converged(d);
+    actual.images[0]!.platform = 'linux/amd64';
+    expect(brief(planOf(d, actual)).slice(0, 2)).toEqual([
+      [`pull:${BB}`, 'busybox: pull (platform linux/amd64 → linux/arm64)', []],
+      ['container:web', 'web: recreate (image busybox updated)', [`pull:${BB}`]],
+    ]);
+    expect(planOf(d, actual)[0]).toMatchObject({ kind: 'pull', platform: 'linux/arm64', repair: false });
+    actual.images[0]!.platform = 'linux/arm64';
+    expect(planOf(d, actual)).toEqual([]);
+  });
+
   it('an image digest that differs from the one the container was made from: recreate, saying so', () => {
     const d = desiredOf(DEMO());
     const actual = converged(d);
