@@ -141,7 +141,7 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
     s.add(to);
   };
   const roots: string[] = [];
-  const manifestsToRead: Array<{ digest: string; mediaType?: string; required: boolean; owner: string }> = [];
+  const manifestsToRead: ManifestQueue = [];
 
   for (const img of images) linkImage(img, roots, link, manifestsToRead);
   const imagesByName = new Map(images.map((i) => [i.name, i]));
@@ -150,31 +150,41 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   for (const [node, { sn, info }] of snapshots) if (info.parent) link(node, snapNode(sn.name, info.parent));
 
   let contentComplete = true;
-  const read = new Set<string>();
+  const followed = new Set<string>();
+  const unreadable = new Map<string, string>(); // digest → why
+  const cannotFollow = (m: ManifestQueue[number], why: string) => {
+    unreadable.set(m.digest, why);
+    // An index's other platforms were never pulled: absent is normal unless the image needs it.
+    if (!m.required) return;
+    contentComplete = false;
+    warnings.push(`${m.owner}: cannot ${why}; no blob swept this time`);
+  };
   while (manifestsToRead.length > 0) {
     signal?.throwIfAborted();
     const m = manifestsToRead.pop()!;
-    if (read.has(m.digest)) continue;
-    read.add(m.digest);
+    if (followed.has(m.digest)) continue;
+    const known = unreadable.get(m.digest);
+    if (known !== undefined) {
+      if (m.required) cannotFollow(m, known);
+      continue;
+    }
     let bytes: Buffer;
     try {
       bytes = await content.readBlob(m.digest, signal);
     } catch (err) {
-      // An index's other platforms were never pulled: absent is normal unless the image needs it.
-      if (isKind(err, 'NotFound') && !m.required) continue;
-      contentComplete = false;
-      warnings.push(`${m.owner}: cannot read ${m.digest} (${errorMessage(err)}); no blob swept this time`);
+      if (!isKind(err, 'NotFound')) throw err; // an I/O error: stop rather than guess
+      cannotFollow(m, `read ${m.digest} (${errorMessage(err)})`);
       continue;
     }
     let parsed: ReturnType<typeof parseManifestOrIndex>;
     try {
       parsed = parseManifestOrIndex(bytes, m.mediaType, `${m.owner}: ${m.digest}`);
     } catch (err) {
-      if (!m.required) continue; // e.g. an unknown artifact type in an index: not ours to follow
-      contentComplete = false;
-      warnings.push(`${m.owner}: cannot parse ${m.digest} (${errorMessage(err)}); no blob swept this time`);
+      // e.g. an artifact type in an index that is not ours to follow, or a damaged manifest
+      cannotFollow(m, `parse ${m.digest} (${errorMessage(err)})`);
       continue;
     }
+    followed.add(m.digest);
     const from = blobNode(m.digest);
     if (parsed.kind === 'index') {
       for (const d of parsed.index.manifests) {

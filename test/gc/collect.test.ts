@@ -217,6 +217,9 @@ describe('collectGarbage on a real content store', () => {
     const img = await putImage('broken');
     record('reg/broken:1', img);
     const orphan = await put('orphan', OCI_LAYER);
+    // A container of the same image is followed first (without requiring the manifest): the
+    // image's requirement must still count.
+    md.putContainer({ name: 'c', specHash: 'h', spec: {}, image: 'reg/broken:1', imageDigest: img.manifest.digest, snapshotter: 'native', snapshotKey: 'c', generation: 1 });
     await store.delete(img.manifest.digest);
     const r = await collectGarbage({ metadata: md, content: store, snapshotters: [] });
     expect(r.items).toEqual([]);
