@@ -118,6 +118,8 @@ export function buildSpec(input: SpecInput): OciSpec {
       // No rlimits: the task inherits the supervisor's, as Docker leaves them to the daemon's defaults.
       rlimits: [],
       noNewPrivileges: true,
+      // Explicit, so a task never inherits berth's (or its unit's) protective negative score.
+      oomScoreAdj: 0,
     },
     root: { path: 'rootfs', readonly: spec.readOnlyRootfs },
     hostname: name,
