@@ -14,9 +14,10 @@ export const register: RegisterVerb = (program: Command, run) => {
     .command('validate')
     .description('check manifests against the schema and each other; print every problem as file:line:col')
     .requiredOption('-f, --file <path>', 'manifests directory or file')
+    .option('--allow-empty', 'accept a set with no documents (it would remove every container)')
     .action(
-      run(async (ctx, opts: { file: string }) => {
-        const result = await checkManifests(opts.file, { signal: ctx.signal, revision: false });
+      run(async (ctx, opts: { file: string; allowEmpty?: boolean }) => {
+        const result = await checkManifests(opts.file, { signal: ctx.signal, revision: false, allowEmpty: opts.allowEmpty });
         if (!result.state) {
           for (const p of result.problems) process.stderr.write(`${formatProblem(p)}\n`);
           const n = result.problems.length;

@@ -42,6 +42,12 @@ export interface LoadOptions {
   validator?: DocumentValidator;
   /** Record the git revision of the manifests (default true). */
   revision?: boolean;
+  /**
+   * Accept a set with no documents (default false). An empty set would remove every container, and
+   * on an unattended device it is far more often a half-finished checkout or a mount gone missing
+   * than a wish (Argo CD's automated sync refuses it the same way unless `allowEmpty`).
+   */
+  allowEmpty?: boolean;
 }
 
 /** Loads and validates; throws `ManifestSetError` (InvalidArgument) carrying every problem. */
@@ -67,6 +73,11 @@ export async function checkManifests(path: string, opts: LoadOptions = {}): Prom
   const validator = opts.validator ?? (await createDocumentValidator(opts.signal));
   const result = parseManifestSources(sources, validator);
   if (unreadable.length > 0) return { problems: sortProblems([...unreadable, ...result.problems]), files };
+  const s = result.state;
+  if (s && !opts.allowEmpty && s.containers.length + s.images.length + s.volumes.length === 0) {
+    const message = `no documents in ${path}: an empty desired state would remove every container; refusing it unless explicitly allowed`;
+    return { problems: [{ place: { file: path }, message }], files };
+  }
   if (result.state && opts.revision !== false) {
     const revision = await manifestRevision(path, opts.signal);
     if (revision) result.state.revision = revision;

@@ -232,8 +232,12 @@ describe('which files are read', () => {
     expect(r.problems.map(formatProblem)).toEqual([expect.stringMatching(/dangling\.yaml: cannot read: ENOENT/)]);
   });
 
-  it('an empty directory is a valid, empty desired state', async () => {
-    const state = await loadManifests(await setOf({}), { validator, revision: false });
+  it('an empty set is refused unless allowed (it would remove every container)', async () => {
+    const dir = await setOf({ 'empty.yaml': '# nothing yet\n', 'notes.txt': 'x' });
+    const r = await checkManifests(dir, { validator, revision: false });
+    expect(r.state).toBeUndefined();
+    expect(r.problems.map(formatProblem)).toEqual([`${dir}: no documents in ${dir}: an empty desired state would remove every container; refusing it unless explicitly allowed`]);
+    const state = await loadManifests(dir, { validator, revision: false, allowEmpty: true });
     expect(state).toEqual({ containers: [], images: [], volumes: [] });
   });
 });
