@@ -75,7 +75,7 @@ export async function checkManifests(path: string, opts: LoadOptions = {}): Prom
   if (unreadable.length > 0) return { problems: sortProblems([...unreadable, ...result.problems]), files };
   const s = result.state;
   if (s && !opts.allowEmpty && s.containers.length + s.images.length + s.volumes.length === 0) {
-    const message = `no documents in ${path}: an empty desired state would remove every container; refusing it unless explicitly allowed`;
+    const message = `no documents: an empty desired state would remove every container; refusing it unless explicitly allowed`;
     return { problems: [{ place: { file: path }, message }], files };
   }
   if (result.state && opts.revision !== false) {

@@ -236,7 +236,7 @@ describe('which files are read', () => {
     const dir = await setOf({ 'empty.yaml': '# nothing yet\n', 'notes.txt': 'x' });
     const r = await checkManifests(dir, { validator, revision: false });
     expect(r.state).toBeUndefined();
-    expect(r.problems.map(formatProblem)).toEqual([`${dir}: no documents in ${dir}: an empty desired state would remove every container; refusing it unless explicitly allowed`]);
+    expect(r.problems.map(formatProblem)).toEqual([`${dir}: no documents: an empty desired state would remove every container; refusing it unless explicitly allowed`]);
     const state = await loadManifests(dir, { validator, revision: false, allowEmpty: true });
     expect(state).toEqual({ containers: [], images: [], volumes: [] });
   });
