@@ -188,6 +188,8 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     outcome.set(name, 'starting');
     const id = `container:${name}`;
     if (intent.kind === 'start') {
+      // A new task mounts the image's layer snapshots under its writable layer: a repair comes first.
+      if (image.pullId && image.actual && !image.actual.unpacked) after.push(image.pullId);
       steps.push({ kind: 'start', id, after, container: name, restartCount: intent.restartCount, reason: intent.reason });
       continue;
     }

@@ -341,6 +341,17 @@ describe('plan()', () => {
     }
   });
 
+  it('a restart waits for the repair of its image\'s snapshots (its writable layer sits on them)', () => {
+    const d = desiredOf(ctr('web', ['image: busybox:1']));
+    const actual = converged(d);
+    actual.images[0] = { ...actual.images[0]!, unpacked: false };
+    actual.containers[0] = { ...actual.containers[0]!, state: 'exited', exitCode: 1, finishedAt: NOW - MIN };
+    expect(brief(planOf(d, actual))).toEqual([
+      ['pull:docker.io/library/busybox:1', 'docker.io/library/busybox:1: pull (repair: snapshots missing)', []],
+      ['container:web', 'web: restart (exited with code 1; restartPolicy Always; restart 1)', ['pull:docker.io/library/busybox:1']],
+    ]);
+  });
+
   it('an image record deleted behind berth\'s back: pulled again, containers left alone', () => {
     const d = desiredOf(DEMO());
     const actual = converged(d);
