@@ -11,6 +11,8 @@ import { register as ps } from './ps.ts';
 import { register as logs } from './logs.ts';
 import { register as inspect } from './inspect.ts';
 
+import { register as snapshots } from './snapshots.ts';
+import { register as mount } from './mount.ts';
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, inspect];
+export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, inspect, snapshots, mount];

@@ -21,6 +21,7 @@ import { chainIds } from '../oci/chain-id.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { OWNER_PID_LABEL } from '../snapshots/dir-snapshotter.ts';
 import type { Mount, Snapshotter } from '../snapshots/snapshotter.ts';
+import type { UnpackContext, UnpackResult } from './pull.ts';
 
 export interface LayerEvent {
   index: number;
@@ -206,4 +207,35 @@ export function applyTarget(mounts: Mount[]): { dir: string; parents: string[] }
     return { dir: mounts[0]!.source, parents: [] };
   }
   throw new BerthError('Unimplemented', `cannot apply a layer to mounts ${JSON.stringify(mounts)}`);
+}
+
+/**
+ * The adapter `pull()` takes as `opts.unpack` (src/images/pull.ts): layers are applied as soon as
+ * each is committed in the content store, while later ones still download.
+ *
+ * @example
+ *   const sn = await openSnapshotter(config.root, config.snapshotter);
+ *   await pull({ ...opts, unpack: pullUnpacker(sn) });
+ */
+export function pullUnpacker(
+  snapshotter: Snapshotter,
+  opts: Pick<UnpackOptions, 'parallelism' | 'sync' | 'labels' | 'onLayer' | 'warn'> = {},
+): (ctx: UnpackContext) => Promise<UnpackResult> {
+  return async (ctx) => {
+    const layers = ctx.manifest.layers;
+    const chainIds = await unpackImage({
+      ...opts,
+      layers,
+      diffIds: ctx.config.rootfs.diff_ids,
+      snapshotter,
+      signal: ctx.signal,
+      open: async (desc, signal) => {
+        let i = layers.indexOf(desc);
+        if (i < 0) i = layers.findIndex((l) => l.digest === desc.digest);
+        await ctx.whenLayerCommitted(i);
+        return ctx.store.open(desc.digest, { signal });
+      },
+    });
+    return { snapshotter: snapshotter.name, chainIds };
+  };
 }
