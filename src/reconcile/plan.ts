@@ -26,6 +26,34 @@ import { decideRestart } from '../runtime/restart-policy.ts';
 import type { ActualContainer, ActualImage, ActualState, PullStep, Step, WaitStep } from './types.ts';
 
 
+/** An image the desired state needs: an Image object, or a reference a container names directly. */
+export interface DesiredImage {
+  /** Normalised reference. */
+  ref: string;
+  /** The Image object's name, or the reference. */
+  name: string;
+  pullPolicy: PullPolicy;
+  platform?: string;
+}
+
+/**
+ * Every image the desired state needs, once each (Image objects first, then references containers
+ * name directly, which are IfNotPresent). observe() uses it to know which images to look at and
+ * which `Always` tags to resolve at their registry.
+ */
+export function desiredImages(desired: DesiredState): DesiredImage[] {
+  const wanted = new Map<string, DesiredImage>();
+  for (const img of desired.images) {
+    const d: DesiredImage = { ref: img.spec.ref, name: img.metadata.name, pullPolicy: img.spec.pullPolicy };
+    if (img.spec.platform !== undefined) d.platform = img.spec.platform;
+    wanted.set(img.spec.ref, d);
+  }
+  for (const c of desired.containers) {
+    if (!wanted.has(c.imageRef)) wanted.set(c.imageRef, { ref: c.imageRef, name: c.imageRef, pullPolicy: 'IfNotPresent' });
+  }
+  return [...wanted.values()];
+}
+
 /** How one desired image stands. */
 interface ImageStanding {
   ref: string;
@@ -63,15 +91,9 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
   // ------------------------------------------------------------------------------------- images
   const actualImages = new Map(actual.images.map((i) => [i.ref, i] as const));
   const unreachable = new Set(actual.unreachableRegistries);
-  const wanted = new Map<string, { name: string; pullPolicy: PullPolicy; platform?: string }>();
-  for (const img of desired.images) {
-    wanted.set(img.spec.ref, { name: img.metadata.name, pullPolicy: img.spec.pullPolicy, platform: img.spec.platform });
-  }
-  for (const c of desired.containers) {
-    if (!wanted.has(c.imageRef)) wanted.set(c.imageRef, { name: c.imageRef, pullPolicy: 'IfNotPresent' });
-  }
   const images = new Map<string, ImageStanding>();
-  for (const [ref, want] of wanted) {
+  for (const want of desiredImages(desired)) {
+    const ref = want.ref;
     const a = actualImages.get(ref);
     let why: string | undefined;
     let repair = false;

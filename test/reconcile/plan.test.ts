@@ -7,7 +7,7 @@ import { parseManifestSources } from '../../src/manifest/load.ts';
 import { createDocumentValidator, type DocumentValidator } from '../../src/manifest/schema.ts';
 import { containerSpecHash, normaliseContainerSpec } from '../../src/manifest/spec-hash.ts';
 import type { DesiredState } from '../../src/manifest/types.ts';
-import { describePlan, plan } from '../../src/reconcile/plan.ts';
+import { describePlan, desiredImages, plan } from '../../src/reconcile/plan.ts';
 import { isChange, type ActualContainer, type ActualImage, type ActualState, type Step } from '../../src/reconcile/types.ts';
 
 let validator: DocumentValidator;
@@ -378,6 +378,14 @@ describe('plan()', () => {
     const actual = converged(before);
     delete actual.containers[0]!.appliedSpec;
     expect(planOf(desiredOf(DEMO('bye')), actual)[0]!.reason).toBe('web: recreate (spec changed)');
+  });
+
+  it('desiredImages lists each needed image once: Image objects, then direct references', () => {
+    const d = desiredOf(docs(img('bb', BB, ', pullPolicy: Always, platform: linux/arm64'), ctr('a', ['image: bb']), ctr('b', [`image: "${BB}"`]), ctr('c', ['image: alpine:3'])));
+    expect(desiredImages(d)).toEqual([
+      { ref: BB, name: 'bb', pullPolicy: 'Always', platform: 'linux/arm64' },
+      { ref: 'docker.io/library/alpine:3', name: 'docker.io/library/alpine:3', pullPolicy: 'IfNotPresent' },
+    ]);
   });
 
   it('ids are stable across plans, and describePlan prints one line per step', () => {
