@@ -4,7 +4,9 @@
  * when asked, named volumes no container or current generation uses).
  *
  * Also kept: active snapshots labelled (`berth.dev/owner-pid`) by a live process (an unpack in
- * progress), anything younger than `graceMs`, and every ancestor of a kept snapshot.
+ * progress); snapshots created or committed since the oldest live lease began (an unpack commits
+ * chain IDs before the image record names them, and the pull's lease covers that window);
+ * anything younger than `graceMs`; and every ancestor of a kept snapshot.
  *
  * Roots (containerd's, adapted):
  *  - every image record: its target (index or manifest) → manifests → config + layers, plus its
@@ -213,10 +215,16 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   const items: GcItem[] = [];
   const kept: Record<GcItemKind, number> = { blob: 0, snapshot: 0, ingest: 0, volume: 0 };
 
+  // Snapshots made or committed since the oldest live lease began may be that work's (an unpack
+  // commits chain IDs before the image record names them): kept while the lease lives.
+  const leaseEpoch = leases.length > 0 ? Math.min(...leases.map((l) => l.createdAt.getTime())) : Number.POSITIVE_INFINITY;
+  const sinceLease = (info: SnapshotInfo) => Math.max(info.created.getTime(), info.updated.getTime()) >= leaseEpoch;
   // Kept snapshots keep their ancestors too (remove would refuse a parent anyway).
   const keptSnapshots = new Set(
     mark(
-      [...snapshots].filter(([node, { info }]) => reachable.has(node) || young(info.created) || ownedByLiveProcess(info)).map(([node]) => node),
+      [...snapshots]
+        .filter(([node, { info }]) => reachable.has(node) || young(info.created) || ownedByLiveProcess(info) || sinceLease(info))
+        .map(([node]) => node),
       (n) => edges.get(n) ?? [],
     ),
   );
