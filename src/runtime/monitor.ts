@@ -131,6 +131,7 @@ export class TaskMonitor {
         exitCode: exit.exitCode,
         ranForMs: Math.max(0, exit.exitedAtMs - exit.startedAtMs),
         streak: r.backoffStreak,
+        lost: exit.lost,
       });
       const now = this.clock.now();
       await this.rt.updateRecord(st.name, (rec) => {

@@ -16,6 +16,11 @@ export interface TaskEnd {
   ranForMs: number;
   /** Consecutive restarts so far without a 10-minute run in between. */
   streak: number;
+  /**
+   * The exit status was lost with the supervisor: the machine rebooted (power cut) under the task.
+   * Not the task's fault: restart at once (Always, OnFailure) without growing the backoff.
+   */
+  lost?: boolean;
 }
 
 export type RestartDecision =
@@ -28,9 +33,10 @@ export function backoffDelay(streak: number): number {
 
 export function decideRestart(end: TaskEnd): RestartDecision {
   const streak = end.ranForMs >= BACKOFF_RESET_AFTER_MS ? 0 : end.streak;
-  const how = end.exitCode === 0 ? 'exited 0' : `failed with exit code ${end.exitCode}`;
+  const how = end.lost ? 'exit status lost' : end.exitCode === 0 ? 'exited 0' : `failed with exit code ${end.exitCode}`;
   if (end.policy === 'Never') return { restart: false, streak, reason: `${how}; restartPolicy Never` };
   if (end.policy === 'OnFailure' && end.exitCode === 0) return { restart: false, streak, reason: `${how}; restartPolicy OnFailure` };
+  if (end.lost) return { restart: true, delayMs: 0, streak, reason: `exit status lost (reboot?); restartPolicy ${end.policy}: restart now` };
   const delayMs = backoffDelay(streak);
   return { restart: true, delayMs, streak: streak + 1, reason: `${how}; restartPolicy ${end.policy}: restart in ${delayMs / 1000}s` };
 }

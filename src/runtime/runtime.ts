@@ -156,7 +156,11 @@ export class Runtime {
     const reader = RootfsReader.fromMounts(req.mounts);
     const passwd = await reader.readText('/etc/passwd');
     const group = await reader.readText('/etc/group');
-    const input = { name: req.name, spec: req.spec, image: req.imageConfig, passwd, group, root: this.root, cgroupParent: this.cgroupParent };
+    const hostNetworkFiles = {
+      resolvConf: existsSync('/etc/resolv.conf') ? '/etc/resolv.conf' : undefined,
+      hosts: existsSync('/etc/hosts') ? '/etc/hosts' : undefined,
+    };
+    const input = { name: req.name, spec: req.spec, image: req.imageConfig, passwd, group, root: this.root, cgroupParent: this.cgroupParent, hostNetworkFiles };
     const proc = resolveProcess(input);
     const candidates = executableCandidates(proc);
     let found = false;

@@ -30,7 +30,7 @@ export interface OciSpec {
     oomScoreAdj?: number;
   };
   root: { path: string; readonly: boolean };
-  hostname: string;
+  hostname?: string;
   mounts: OciMount[];
   linux: {
     namespaces: { type: string; path?: string }[];
@@ -80,6 +80,11 @@ export interface SpecInput {
   root: string;
   /** cgroup parent, default `/berth`. */
   cgroupParent?: string;
+  /**
+   * Host files bind-mounted read-only into a `network: host` container so it resolves names like
+   * the host does (Docker does the same); only those that exist on the host.
+   */
+  hostNetworkFiles?: { resolvConf?: string; hosts?: string };
 }
 
 /** The resolved process: what will run, as whom, where. Also used to check the command exists. */
@@ -96,8 +101,10 @@ export function buildSpec(input: SpecInput): OciSpec {
   const { spec, name } = input;
   const proc = resolveProcess(input);
   const caps = [...DEFAULT_CAPABILITIES];
-  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
-  if (spec.network === 'none') namespaces.push({ type: 'network' });
+  // network host shares the host's network and, as Docker does, its hostname (UTS namespace);
+  // network none gets a namespace of each, with the container name as hostname.
+  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'mount' }];
+  if (spec.network === 'none') namespaces.push({ type: 'uts' }, { type: 'network' });
 
   const resources: OciSpec['linux']['resources'] = { devices: [{ allow: false, access: 'rwm' }] };
   const r = spec.resources ?? {};
@@ -122,8 +129,8 @@ export function buildSpec(input: SpecInput): OciSpec {
       oomScoreAdj: 0,
     },
     root: { path: 'rootfs', readonly: spec.readOnlyRootfs },
-    hostname: name,
-    mounts: [...defaultMounts(), ...userMounts(input)],
+    ...(spec.network === 'none' ? { hostname: name } : {}),
+    mounts: [...defaultMounts(), ...hostNetworkMounts(input), ...userMounts(input)],
     linux: {
       namespaces,
       cgroupsPath: `${input.cgroupParent ?? '/berth'}/${name}`,
@@ -143,6 +150,17 @@ function defaultMounts(): OciMount[] {
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
   ];
+}
+
+function hostNetworkMounts(input: SpecInput): OciMount[] {
+  if (input.spec.network !== 'host') return [];
+  const f = input.hostNetworkFiles ?? {};
+  const targets = new Set(input.spec.mounts.map((m) => m.target));
+  const out: OciMount[] = [];
+  // A user mount of the same target wins.
+  if (f.resolvConf && !targets.has('/etc/resolv.conf')) out.push({ destination: '/etc/resolv.conf', type: 'bind', source: f.resolvConf, options: ['rbind', 'ro'] });
+  if (f.hosts && !targets.has('/etc/hosts')) out.push({ destination: '/etc/hosts', type: 'bind', source: f.hosts, options: ['rbind', 'ro'] });
+  return out;
 }
 
 /** Where a named volume lives. Never removed implicitly. */
@@ -189,7 +207,7 @@ export function resolveProcess(input: SpecInput): ResolvedProcess {
   for (const [k, v] of Object.entries(spec.env ?? {})) env.set(k, v);
   if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
   if (!env.has('HOME')) env.set('HOME', user.home ?? '/');
-  if (!env.has('HOSTNAME')) env.set('HOSTNAME', name);
+  if (!env.has('HOSTNAME') && spec.network === 'none') env.set('HOSTNAME', name);
 
   const cwd = spec.workingDir || img.WorkingDir || '/';
   if (!path.posix.isAbsolute(cwd)) throw invalidArgument(`container ${name}: workingDir "${cwd}" must be an absolute path`);

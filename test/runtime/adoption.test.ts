@@ -69,4 +69,32 @@ describe('tasks outlive berth and are adopted by the next berth', () => {
       mon.stop();
     }
   });
+
+  it('after a "reboot" (supervisor and task gone, rootfs unmounted) the task is found lost and restarted at once in its container', async () => {
+    rt ??= await openRuntime(path.join(root, 'berth'));
+    const name = `${prefix}-long`;
+    const before = await rt.status(name);
+    expect(before.state).toBe('running');
+    // What a power cut does: every process dies, mounts vanish; only the disk stays.
+    process.kill(before.record.task!.shimPid!, 'SIGKILL');
+    process.kill(before.pid!, 'SIGKILL');
+    await until(async () => !alive(before.pid!), 5000, 'task death');
+    execFileSync('umount', [path.join(rt.containerDir(name), 'rootfs')]);
+    const lost = await rt.status(name);
+    expect(lost.state).toBe('exited');
+    expect(lost.exit).toMatchObject({ lost: true });
+    const events: MonitorEvent[] = [];
+    const mon = new TaskMonitor({ runtime: rt, watch: false, pollIntervalMs: 3_600_000, onEvent: (e) => events.push(e) });
+    await mon.start();
+    try {
+      await until(async () => events.some((e) => e.type === 'restarted' && e.name === name), 10_000, 'restart');
+      const after = await rt.status(name);
+      expect(after.state).toBe('running');
+      expect(after.pid).not.toBe(before.pid);
+      expect(after.record.restartCount).toBe(1);
+      expect(events.find((e) => e.type === 'exit' && e.name === name)).toMatchObject({ decision: { restart: true, delayMs: 0 } });
+    } finally {
+      mon.stop();
+    }
+  });
 });

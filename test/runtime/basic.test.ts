@@ -35,11 +35,11 @@ for (const which of ['runc', 'crun'] as const) {
       expect(log).toContain('to-stderr\n');
     });
 
-    it('merges image config and spec: env, workingDir, user names, hostname', async () => {
+    it('merges image config and spec: env, workingDir, user names; network none has its own hostname', async () => {
       const name = `env-${id}`;
       await rt.create(request(name, bindRootfs(rootfs), {
         args: ['/bin/sh', '-c', 'echo "G=$GREETING P=$PATH H=$HOME"; pwd; id -u; id -g; hostname'],
-        env: { GREETING: 'hello' }, workingDir: '/tmp', user: 'app',
+        env: { GREETING: 'hello' }, workingDir: '/tmp', user: 'app', network: 'none',
       }));
       await rt.start(name);
       const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });

@@ -37,6 +37,12 @@ describe('decideRestart (pure)', () => {
     expect(e).toMatchObject({ restart: true, delayMs: 300_000, streak: 7 });
   });
 
+  it('a lost exit status (reboot) restarts at once without growing the backoff, unless Never', () => {
+    expect(decideRestart({ policy: 'Always', exitCode: 255, ranForMs: 1000, streak: 3, lost: true })).toMatchObject({ restart: true, delayMs: 0, streak: 3 });
+    expect(decideRestart({ policy: 'OnFailure', exitCode: 255, ranForMs: 1000, streak: 0, lost: true })).toMatchObject({ restart: true, delayMs: 0 });
+    expect(decideRestart({ policy: 'Never', exitCode: 255, ranForMs: 1000, streak: 0, lost: true }).restart).toBe(false);
+  });
+
   it('says why it does not restart', () => {
     expect(decideRestart({ policy: 'OnFailure', exitCode: 0, ranForMs: 1, streak: 0 }).reason).toBe('exited 0; restartPolicy OnFailure');
   });

@@ -31,7 +31,7 @@ describe('buildSpec: Docker merge rules', () => {
   });
   it('env: image first, spec overrides, HOME from passwd, PATH default only when absent', () => {
     const p = resolveProcess(input({ env: { A: 'spec', B: 'b' }, user: 'app' }));
-    expect(p.env).toEqual(['PATH=/usr/bin:/bin', 'A=spec', 'B=b', 'HOME=/home/app', 'HOSTNAME=web']);
+    expect(p.env).toEqual(['PATH=/usr/bin:/bin', 'A=spec', 'B=b', 'HOME=/home/app']);
     expect(resolveProcess(input({}, { Env: [] })).env[0]).toBe(`PATH=${DEFAULT_PATH}`);
   });
   it('workingDir: spec, else image, else /', () => {
@@ -49,10 +49,20 @@ describe('buildSpec: Docker merge rules', () => {
     expect(s.linux.readonlyPaths).toContain('/proc/sys');
     expect(s.mounts.find((m) => m.destination === '/sys')!.options).toContain('ro');
     for (const d of ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue']) expect(s.mounts.some((m) => m.destination === d)).toBe(true);
-    expect(s.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'uts', 'mount']);
   });
-  it('network none gets its own network namespace', () => {
-    expect(buildSpec(input({ network: 'none' })).linux.namespaces.map((n) => n.type)).toContain('network');
+  it('network none gets its own network and UTS namespaces, hostname = name', () => {
+    const s = buildSpec(input({ network: 'none' }));
+    expect(s.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'mount', 'uts', 'network']);
+    expect(s.hostname).toBe('web');
+  });
+  it("network host shares the host's network and hostname and binds its resolv.conf and hosts read-only", () => {
+    const s = buildSpec({ ...input(), hostNetworkFiles: { resolvConf: '/etc/resolv.conf', hosts: '/etc/hosts' } });
+    expect(s.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'mount']);
+    expect(s.hostname).toBeUndefined();
+    expect(s.mounts.find((m) => m.destination === '/etc/resolv.conf')).toEqual({ destination: '/etc/resolv.conf', type: 'bind', source: '/etc/resolv.conf', options: ['rbind', 'ro'] });
+    expect(s.mounts.some((m) => m.destination === '/etc/hosts')).toBe(true);
+    const none = buildSpec({ ...input({ network: 'none' }), hostNetworkFiles: { resolvConf: '/etc/resolv.conf' } });
+    expect(none.mounts.some((m) => m.destination === '/etc/resolv.conf')).toBe(false);
   });
   it('resources: memory (no swap on top), cpu quota from cpus, pids', () => {
     const s = buildSpec(input({ resources: { memoryBytes: 64 << 20, cpus: 0.5, pids: 128 } }));
