@@ -60,7 +60,8 @@ export const register: RegisterVerb = (program, run) => {
               volumesDir: join(root, 'volumes'),
               force: flags.force ?? false,
               signal,
-              log: ctx.log,
+              // The report is printed; its info-level log line would only repeat it on stderr.
+              log: ctx.log.level === 'info' ? ctx.log.child({}, { level: 'warn' }) : ctx.log,
             });
           const report = flags.dryRun
             ? await collect(ctx.signal)
