@@ -271,12 +271,12 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   // 6. Sweep, unless only reporting. A metadata that remembers nothing while the disk holds
   // content looks exactly like a lost or replaced metadata.db: refuse unless forced.
   let reportOnly = dryRun;
-  if (amnesia && (blobs.size > 0 || snapshots.size > 0) && !opts.force && !dryRun) {
+  if (amnesia && (blobs.size > 0 || snapshots.size > 0) && !opts.force) {
     reportOnly = true;
     warnings.push(
       `the metadata (${metadata.path}) holds no image, container, lease or generation while the disk holds ` +
         `${blobs.size} blobs and ${snapshots.size} snapshots: if it was lost or replaced, sweeping would delete every image; ` +
-        'nothing removed (re-import or apply first, or force)',
+        `${dryRun ? 'a real run removes' : 'removed'} nothing (re-import or apply first, or force)`,
     );
   }
   // Expired lease records go first (best effort: on a full disk a metadata write may fail, while
