@@ -1,6 +1,6 @@
 /** `berth logs NAME [-f] [--tail N]`: a container's output (stdout and stderr, as written), across rotated files. */
 import { invalidArgument } from '../errors.ts';
-import { followLog, readLogTailAt } from '../runtime/logs.ts';
+import { followLog, readLogAll, readLogTailAt } from '../runtime/logs.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import type { RegisterVerb } from './verbs.ts';
 
@@ -21,16 +21,25 @@ export const register: RegisterVerb = (program, run) => {
         const rt = Runtime.forReading({ root: ctx.config.root, binary: ctx.config.runtime.binary });
         await rt.readRecord(name); // NotFound names the container
         const dir = rt.containerDir(name);
-        const { data, logOffset } = await readLogTailAt(dir, tail);
-        ctx.out.write(data);
+        const write = async (b: Buffer) => {
+          if (!ctx.out.write(b)) await new Promise((r) => ctx.out.once('drain', r));
+        };
+        let logOffset: number;
+        if (tail === undefined) {
+          const all = readLogAll(dir);
+          for await (const chunk of all.chunks) await write(chunk);
+          logOffset = all.offset();
+        } else {
+          const t = await readLogTailAt(dir, tail);
+          await write(t.data);
+          logOffset = t.logOffset;
+        }
         if (!flags.follow) return;
         const done = async () => {
           const st = await rt.status(name).catch(() => undefined);
           return !st || (st.state !== 'running' && st.state !== 'unknown' && !(st.state === 'created' && st.detail));
         };
-        for await (const chunk of followLog(dir, { fromOffset: logOffset, signal: ctx.signal, done })) {
-          if (!ctx.out.write(chunk)) await new Promise((r) => ctx.out.once('drain', r));
-        }
+        for await (const chunk of followLog(dir, { fromOffset: logOffset, signal: ctx.signal, done })) await write(chunk);
       }),
     );
 };

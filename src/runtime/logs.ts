@@ -74,6 +74,39 @@ function cutToLastLines(buf: Buffer, lines: number): Buffer {
   return buf;
 }
 
+/**
+ * Every byte of the container's logs, oldest file first, streamed (never the whole history in
+ * memory). `offset()` then says how much of `log` was read, to follow on from there.
+ */
+export function readLogAll(containerDir: string): { chunks: AsyncGenerator<Buffer>; offset: () => number } {
+  let logOffset = 0;
+  async function* gen(): AsyncGenerator<Buffer> {
+    for (const f of await logFiles(containerDir)) {
+      let fh: FileHandle;
+      try {
+        fh = await open(f, 'r');
+      } catch {
+        continue; // rotated away meanwhile
+      }
+      try {
+        const end = (await fh.stat()).size; // only what was there: the rest is for follow
+        const isCurrent = path.basename(f) === LOG_FILE;
+        const buf = Buffer.alloc(64 * 1024);
+        for (let pos = 0; pos < end; ) {
+          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+          if (bytesRead === 0) break;
+          pos += bytesRead;
+          if (isCurrent) logOffset = pos;
+          yield Buffer.from(buf.subarray(0, bytesRead));
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+  return { chunks: gen(), offset: () => logOffset };
+}
+
 export interface FollowOptions {
   signal?: AbortSignal;
   /** Start reading `log` at this byte offset; default: its current end. */

@@ -8,6 +8,7 @@
  * a backoff that was pending when berth died is resumed from `nextRestartAt`.
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { isKind } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import { decideRestart, type RestartDecision } from './restart-policy.ts';
@@ -162,6 +163,7 @@ export class TaskMonitor {
           const status = await this.rt.start(name, { restart: true });
           this.onEvent({ type: 'restarted', name, status });
         } catch (err) {
+          if (isKind(err, 'NotFound')) return; // deleted while waiting: nothing to restart
           this.log.error({ err, container: name }, 'restart failed');
           this.onEvent({ type: 'restart-failed', name, error: err });
         } finally {

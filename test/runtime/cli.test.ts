@@ -58,6 +58,16 @@ describe('berth ps / logs / inspect', () => {
     expect((await berth('logs', 'web', '--tail', '2')).stdout).toBe('two\nthree\n');
   });
 
+  it('logs -f prints what was there, follows new output, and ends when the task exits', async () => {
+    await rt.create(request('slow', bindRootfs(rootfs), { args: ['/bin/sh', '-c', 'echo first; sleep 0.5; echo second; sleep 0.5; echo third'] }));
+    await rt.start('slow');
+    await until(async () => (await berth('logs', 'slow')).stdout.includes('first'));
+    const t0 = Date.now();
+    const { stdout } = await berth('logs', '-f', 'slow');
+    expect(stdout).toBe('first\nsecond\nthird\n');
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
   it('inspect --json shows image digest, snapshot key and the overlay rootfs mount', async () => {
     const v = JSON.parse((await berth('inspect', 'web', '--json')).stdout);
     expect(v.image.digest).toBe('sha256:' + '0'.repeat(64));
