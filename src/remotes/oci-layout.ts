@@ -27,7 +27,7 @@ const SMALL_FILE = 8 << 20;
 
 /** One image found in the layout: the name it was tagged with (if any) and its root descriptor. */
 export interface LayoutImage {
-  /** `org.opencontainers.image.ref.name` (OCI) or a RepoTag (docker-archive), as written. */
+  /** `io.containerd.image.name`, else `org.opencontainers.image.ref.name` (OCI), or a RepoTag (docker-archive), as written. */
   name?: string;
   desc: Descriptor;
 }
@@ -86,7 +86,12 @@ async function checkComplete(store: ContentStore, desc: Descriptor, where: strin
 
 function layoutImages(indexBytes: Buffer, where: string): LayoutImage[] {
   const index = parseIndex(indexBytes, `${where}/index.json`);
-  return index.manifests.map((desc) => ({ name: desc.annotations?.['org.opencontainers.image.ref.name'], desc }));
+  // containerd's `ctr export` writes the full name in `io.containerd.image.name` and only the tag in
+  // the OCI annotation: prefer the full name, as `ctr import` does.
+  return index.manifests.map((desc) => ({
+    name: desc.annotations?.['io.containerd.image.name'] ?? desc.annotations?.['org.opencontainers.image.ref.name'],
+    desc,
+  }));
 }
 
 /** Import an OCI image layout directory. */
