@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { Metadata } from '../../src/metadata/metadata.ts';
+import { SCHEMA_VERSION } from '../../src/metadata/schema.ts';
 
 const WRITER = join(import.meta.dirname, 'fixtures', 'crash-writer.ts');
 
@@ -87,5 +88,28 @@ test('a lock held by a process that was kill -9ed is taken over at once', async 
   await killHard(c);
   const second = md.tryAcquireLock('reconcile', { holder: 'test', ttlMs: 60_000 });
   expect(second.acquired).toBe(true);
+  md.close();
+});
+
+test('eight processes opening a fresh database at once all get the migrated schema and can write', async () => {
+  const dbPath = join(dir, 'metadata.db');
+  const runs = Array.from({ length: 8 }, () =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const c = spawn(process.execPath, [WRITER, dbPath, 'open'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      c.stdout!.on('data', (d) => (out += d));
+      c.stderr!.on('data', (d) => (err += d));
+      c.on('exit', (code) => resolve({ code, out, err }));
+    }),
+  );
+  const results = await Promise.all(runs);
+  for (const r of results) {
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.trim()).toBe(`version ${SCHEMA_VERSION}`);
+  }
+  const md = Metadata.open(dbPath);
+  expect(md.listImages()).toHaveLength(8);
+  expect(md.checkIntegrity()).toEqual([]);
   md.close();
 });
