@@ -58,5 +58,12 @@ function reportError(err: unknown): number {
 }
 
 if (import.meta.main) {
+  // `berth status | head` closes the pipe early: that is not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -13,6 +13,10 @@ import { register as inspect } from './inspect.ts';
 
 import { register as snapshots } from './snapshots.ts';
 import { register as mount } from './mount.ts';
+import { register as plan } from './plan.ts';
+import { register as apply } from './apply.ts';
+import { register as runVerb } from './run.ts';
+import { register as status } from './status.ts';
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, inspect, snapshots, mount];
+export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, inspect, snapshots, mount, plan, apply, runVerb, status];

@@ -1,0 +1,53 @@
+/**
+ * `berth apply -f DIR`: converge once: import what is in the import directory, plan, execute, and
+ * print what was done. Exit 0 only if the device converged; 1 otherwise (each failure printed).
+ */
+import { formatProblem } from '../manifest/problems.ts';
+import type { StepOutcome } from '../reconcile/execute.ts';
+import { ExitCode } from './context.ts';
+import type { RegisterVerb } from './verbs.ts';
+
+const MARK: Record<StepOutcome['result'], string> = { ok: 'done', failed: 'FAILED', waiting: 'waiting', blocked: 'blocked' };
+
+export function formatOutcome(o: StepOutcome): string {
+  const secs = o.ms >= 100 ? ` (${(o.ms / 1000).toFixed(1)}s)` : '';
+  return `${MARK[o.result].padEnd(7)} ${o.step.reason}${o.result === 'ok' ? secs : `: ${o.message}`}`;
+}
+
+export const register: RegisterVerb = (program, run) => {
+  program
+    .command('apply')
+    .description('converge the device to the manifests once; exit 0 only if converged')
+    .requiredOption('-f, --file <path>', 'manifests directory or file')
+    .option('--allow-empty', 'accept a set with no documents (removes every container)')
+    .action(
+      run(async (ctx, opts: { file: string; allowEmpty?: boolean }) => {
+        const [{ openReconcileDeps }, { Reconciler }, { importDirectory }] = await Promise.all([
+          import('./daemon-deps.ts'),
+          import('../reconcile/reconciler.ts'),
+          import('../reconcile/import-dir.ts'),
+        ]);
+        const deps = await openReconcileDeps(ctx);
+        try {
+          await importDirectory(deps, ctx.config.reconcile.importDir, ctx.signal);
+          const reconciler = new Reconciler(deps, {
+            manifests: opts.file,
+            holder: `berth apply (pid ${process.pid})`,
+            allowEmpty: opts.allowEmpty,
+            onOutcome: (o) => ctx.out.write(`${formatOutcome(o)}\n`),
+          });
+          const report = await reconciler.turn(ctx.signal);
+          if (report.problems.length) {
+            for (const p of report.problems) process.stderr.write(`${formatProblem(p)}\n`);
+            process.stderr.write('nothing applied: the manifests have problems\n');
+            throw new ExitCode(1);
+          }
+          if (report.steps.length === 0) ctx.out.write('no changes: the device is in the desired state\n');
+          else ctx.out.write(`${report.converged ? 'converged' : 'NOT converged'} in ${(report.durationMs / 1000).toFixed(1)}s (generation ${report.generation?.id ?? '-'})\n`);
+          if (!report.converged) throw new ExitCode(1);
+        } finally {
+          await deps.close();
+        }
+      }),
+    );
+};

@@ -1,0 +1,43 @@
+/**
+ * `berth run -f DIR`: the daemon. Stops cleanly on SIGTERM/SIGINT; containers keep running (they
+ * are supervised by their own shims) and the next `berth run` adopts them.
+ */
+import { join } from 'node:path';
+import { Metrics } from '../reconcile/metrics.ts';
+import { formatOutcome } from './apply.ts';
+import { statusTable } from './status-table.ts';
+import type { RegisterVerb } from './verbs.ts';
+
+export const register: RegisterVerb = (program, run) => {
+  program
+    .command('run')
+    .description('the daemon: watch the manifests, converge, repair drift, collect garbage')
+    .requiredOption('-f, --file <path>', 'manifests directory or file')
+    .option('--allow-empty', 'accept a set with no documents (removes every container)')
+    .action(
+      run(async (ctx, opts: { file: string; allowEmpty?: boolean }) => {
+        const [{ openReconcileDeps }, { runDaemon }] = await Promise.all([import('./daemon-deps.ts'), import('../reconcile/daemon.ts')]);
+        const deps = await openReconcileDeps(ctx, { metrics: new Metrics() });
+        const tty = Boolean(ctx.out.isTTY);
+        let lastTable = '';
+        try {
+          await runDaemon(deps, {
+            manifests: opts.file,
+            allowEmpty: opts.allowEmpty,
+            signal: ctx.signal,
+            onTurn: (report) => {
+              for (const o of report.outcomes) if (o.result !== 'waiting' || tty) ctx.out.write(`${formatOutcome(o)}\n`);
+              // Show where things stand whenever it changed: the containers coming up, then their status.
+              const table = statusTable(deps.metadata.listStatus());
+              if (table !== lastTable) {
+                ctx.out.write(`\n${table}(root ${join(ctx.config.root)}; berth status for details, berth ps for tasks)\n\n`);
+                lastTable = table;
+              }
+            },
+          });
+        } finally {
+          await deps.close();
+        }
+      }),
+    );
+};

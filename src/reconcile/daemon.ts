@@ -1,0 +1,85 @@
+/**
+ * `berth run`: the daemon. Start-up is recovery (each part's `recover()` ran when it was opened)
+ * plus the import directory; then the level-triggered loop runs until SIGTERM. chokidar events on
+ * the manifests (debounced), task exits (the runtime's monitor), back-off deadlines from the plan
+ * and the resync timer only make the next turn come sooner.
+ */
+import { watch } from 'chokidar';
+import { isManifestFileName } from '../manifest/files.ts';
+import { TaskMonitor } from '../runtime/monitor.ts';
+import type { ReconcileDeps } from './deps.ts';
+import { importDirectory } from './import-dir.ts';
+import { ReconcileLoop } from './loop.ts';
+import { serveMetrics } from './metrics.ts';
+import { Reconciler, type TurnReport } from './reconciler.ts';
+
+export interface DaemonOptions {
+  manifests: string;
+  allowEmpty?: boolean;
+  signal: AbortSignal;
+  /** Called after every turn (the CLI prints status on a terminal). */
+  onTurn?: (report: TurnReport) => void;
+  debounceMs?: number;
+}
+
+export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promise<void> {
+  const { config, log, signal } = { ...deps, signal: opts.signal };
+  if (deps.metrics && config.metrics.address) {
+    await serveMetrics(deps.metrics, config.metrics.address, signal);
+    log.info({ address: config.metrics.address }, 'serving /healthz and /metrics');
+  }
+  await importDirectory(deps, config.reconcile.importDir, signal);
+
+  const reconciler = new Reconciler(deps, { manifests: opts.manifests, allowEmpty: opts.allowEmpty, holder: `berth run (pid ${process.pid})` });
+  let wakeTimer: NodeJS.Timeout | undefined;
+  const loop: ReconcileLoop = new ReconcileLoop({
+    resyncIntervalMs: config.reconcile.resyncIntervalMs,
+    debounceMs: opts.debounceMs ?? 150,
+    onError: (err) => {
+      if (deps.metrics) deps.metrics.healthy = false;
+      log.error({ error: (err as Error).message }, 'reconcile turn failed');
+    },
+    turn: async (reasons, s) => {
+      log.debug({ reasons }, 'reconcile turn');
+      const report = await reconciler.turn(s);
+      if (deps.metrics) {
+        deps.metrics.healthy = true;
+        const counts: Record<string, number> = {};
+        for (const c of report.actual.containers) counts[c.state] = (counts[c.state] ?? 0) + 1;
+        deps.metrics.setContainerCounts(counts);
+      }
+      // A back-off ends by itself: wake up for the earliest one.
+      const until = Math.min(...report.steps.flatMap((st) => (st.kind === 'wait' && st.until ? [st.until] : [])));
+      clearTimeout(wakeTimer);
+      if (Number.isFinite(until)) wakeTimer = setTimeout(() => loop.trigger('back-off ended', { immediate: true }), Math.max(0, until - Date.now()) + 50);
+      // Something was done: look again at once, so a turn that made changes is followed by one that confirms them.
+      if (report.outcomes.some((o) => o.result === 'ok' && o.step.kind !== 'gc')) loop.trigger('confirm changes', { immediate: true });
+      opts.onTurn?.(report);
+    },
+  });
+
+  const watcher = watch(opts.manifests, {
+    ignoreInitial: true,
+    ignored: (p, stats) => !!stats?.isFile() && !isManifestFileName(p.split('/').pop() ?? ''),
+  });
+  watcher.on('all', (event, path) => loop.trigger(`manifests ${event} ${path}`));
+
+  const monitor = new TaskMonitor({
+    runtime: deps.runtime,
+    applyPolicy: false,
+    log,
+    onEvent: (e) => {
+      if (e.type === 'exit') loop.trigger(`task ${e.name} exited`, { immediate: true });
+    },
+  });
+  await monitor.start();
+  log.info({ manifests: opts.manifests, root: config.root, snapshotter: deps.snapshotter.name }, 'berth is running');
+  try {
+    await loop.run(signal);
+  } finally {
+    clearTimeout(wakeTimer);
+    monitor.stop();
+    await watcher.close();
+    log.info('berth stopped; containers keep running');
+  }
+}

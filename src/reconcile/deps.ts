@@ -1,0 +1,33 @@
+/**
+ * What a reconcile turn works on: the stores, the snapshotter, the runtime and the registry client.
+ * Built by the composition root (src/cli/daemon-deps.ts) and passed in; tests build their own.
+ */
+import type { Config } from '../config/config.ts';
+import type { LocalContentStore } from '../content/local-store.ts';
+import type { BlobFetches } from '../images/blob-fetches.ts';
+import type { Logger } from '../log.ts';
+import type { Metadata } from '../metadata/metadata.ts';
+import type { FetchResult, RegistryClient } from '../remotes/registry.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import type { Snapshotter } from '../snapshots/snapshotter.ts';
+import type { Metrics } from './metrics.ts';
+
+export interface ReconcileDeps {
+  config: Config;
+  log: Logger;
+  metadata: Metadata;
+  content: LocalContentStore;
+  snapshotter: Snapshotter;
+  runtime: Runtime;
+  client: RegistryClient;
+  /** Shared so that concurrent pulls in one process never download a blob twice. */
+  fetches: BlobFetches<FetchResult>;
+  metrics?: Metrics;
+  /** The clock, for tests. */
+  now?: () => number;
+}
+
+/** `<root>/volumes/<name>`: named volumes, which survive their containers. */
+export function volumesDir(root: string): string {
+  return `${root}/volumes`;
+}

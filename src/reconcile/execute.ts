@@ -1,0 +1,159 @@
+/**
+ * Executing a plan: every step runs on a p-queue as soon as the steps in its `after` have
+ * succeeded (independent steps in parallel, dependent ones in order). A step whose prerequisite
+ * failed or waits is not run, and says which one held it. Each outcome is timed and counted.
+ */
+import { mkdir } from 'node:fs/promises';
+import PQueue from 'p-queue';
+import { isKind } from '../errors.ts';
+import { collectGarbage, type GcReport } from '../gc/collect.ts';
+import { ensureFreeSpace } from '../gc/free-space.ts';
+import { pull } from '../images/pull.ts';
+import { pullUnpacker } from '../images/unpack.ts';
+import { unpackStoredImage } from '../images/unpack-stored.ts';
+import { parseReference } from '../oci/reference.ts';
+import { createContainer, removeContainer, restartContainer } from './containers.ts';
+import { volumesDir, type ReconcileDeps } from './deps.ts';
+import type { RegistryHealth } from './observe.ts';
+import type { ActualState, PullStep, Step } from './types.ts';
+
+export type StepResult = 'ok' | 'failed' | 'waiting' | 'blocked';
+
+export interface StepOutcome {
+  step: Step;
+  result: StepResult;
+  /** Why it failed, waits or was blocked; what it did when ok. */
+  message: string;
+  error?: unknown;
+  ms: number;
+}
+
+export interface ExecuteContext {
+  deps: ReconcileDeps;
+  actual: ActualState;
+  generation: number;
+  health: RegistryHealth;
+  signal: AbortSignal;
+  /** Steps running at once (default 4). */
+  concurrency?: number;
+  onOutcome?: (o: StepOutcome) => void;
+}
+
+export async function executePlan(steps: Step[], ctx: ExecuteContext): Promise<StepOutcome[]> {
+  const queue = new PQueue({ concurrency: ctx.concurrency ?? 4 });
+  const outcomes = new Map<string, Promise<StepOutcome>>();
+  for (const step of steps) {
+    const outcome = (async (): Promise<StepOutcome> => {
+      const before = await Promise.all(step.after.map((id) => outcomes.get(id)).filter((p) => p !== undefined));
+      const held = before.find((o) => o.result !== 'ok');
+      if (held) return { step, result: 'blocked', message: `waits for ${held.step.id} (${held.result}: ${held.message})`, ms: 0 };
+      if (step.kind === 'wait') return { step, result: 'waiting', message: step.reason, ms: 0 };
+      return (await queue.add(() => runStep(step, ctx), { signal: ctx.signal }))!;
+    })();
+    outcome.then((o) => ctx.onOutcome?.(o), () => {});
+    outcomes.set(step.id, outcome);
+  }
+  return Promise.all(outcomes.values());
+}
+
+async function runStep(step: Step, ctx: ExecuteContext): Promise<StepOutcome> {
+  const started = performance.now();
+  const { deps, signal } = ctx;
+  try {
+    const message = await STEP_HANDLERS[step.kind](step as never, ctx);
+    deps.metrics?.steps.inc({ kind: step.kind, result: 'ok' });
+    return { step, result: 'ok', message, ms: performance.now() - started };
+  } catch (error) {
+    if (signal.aborted) throw error;
+    deps.metrics?.steps.inc({ kind: step.kind, result: 'failed' });
+    return { step, result: 'failed', message: (error as Error).message, error, ms: performance.now() - started };
+  }
+}
+
+type Handler<S extends Step> = (step: S, ctx: ExecuteContext) => Promise<string>;
+type Handlers = { [K in Step['kind']]: Handler<Extract<Step, { kind: K }>> };
+
+/** One handler per step kind: the compiler checks that every kind has one. */
+const STEP_HANDLERS: Handlers = {
+  pull: pullImage,
+  'create-volume': async (step, { deps }) => {
+    await mkdir(`${volumesDir(deps.config.root)}/${step.volume}`, { recursive: true, mode: 0o755 });
+    return `volume ${step.volume} created`;
+  },
+  create: async (step, { deps, generation, signal }) => {
+    await createContainer(deps, step.doc, step.spec, generation, signal);
+    return `${step.container} created and started`;
+  },
+  start: async (step, { deps, signal }) => {
+    await restartContainer(deps, step.container, step.restartCount, signal);
+    return `${step.container} started`;
+  },
+  recreate: async (step, { deps, generation, signal }) => {
+    await createContainer(deps, step.doc, step.spec, generation, signal);
+    return `${step.container} recreated (${step.changes.join(', ')})`;
+  },
+  remove: async (step, { deps, signal }) => {
+    await removeContainer(deps, step.container, signal);
+    return `${step.container} stopped and removed`;
+  },
+  gc: async (_step, { deps, signal }) => describeGc(await collect(deps, signal)),
+  wait: async (step) => step.reason,
+};
+
+export function collect(deps: ReconcileDeps, signal: AbortSignal): Promise<GcReport> {
+  return collectGarbage({
+    metadata: deps.metadata,
+    content: deps.content,
+    snapshotters: [deps.snapshotter],
+    signal,
+    log: deps.log,
+    // Work in flight holds leases; the grace covers writers between their first byte and their lease.
+    graceMs: 60_000,
+  });
+}
+
+function describeGc(report: GcReport): string {
+  const mib = (report.removedBytes / 1048576).toFixed(1);
+  return `garbage collected: ${report.items.length} objects, ${mib} MiB freed${report.warnings.length ? ` (${report.warnings.join('; ')})` : ''}`;
+}
+
+/**
+ * Pull (fetch + unpack) an image. A repair of an image whose blobs are all present only unpacks
+ * again, from the local content store: it needs no registry, so it works offline.
+ */
+async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
+  const { deps, signal, health } = ctx;
+  const present = ctx.actual.images.find((i) => i.ref === step.ref);
+  const record = deps.metadata.getImage(step.ref);
+  if (record && present?.blobsPresent && step.repair) {
+    await unpackStoredImage({ record, content: deps.content, snapshotter: deps.snapshotter, metadata: deps.metadata, signal });
+    return `${step.ref} unpacked from the content store`;
+  }
+  const host = parseReference(step.ref).domain;
+  try {
+    const result = await pull({
+      ref: step.ref,
+      platform: step.platform,
+      config: deps.config,
+      log: deps.log,
+      store: deps.content,
+      metadata: deps.metadata,
+      client: deps.client,
+      fetches: deps.fetches,
+      signal,
+      unpack: pullUnpacker(deps.snapshotter),
+      beforeFetch: async (totalBytes: number) => {
+        await ensureFreeSpace(deps.config.root, totalBytes, deps.config.gc.reserveBytes, () => collect(deps, signal));
+      },
+      onProgress: (e) => {
+        if (e.type === 'blob-done') deps.metrics?.bytesPulled.inc(e.transferred);
+      },
+    });
+    health.markUp(host);
+    const fetched = result.blobs.filter((b) => !b.skipped).length;
+    return `${step.ref} pulled (${fetched} of ${result.blobs.length} blobs fetched), ${result.record.manifestDigest}`;
+  } catch (err) {
+    if (isKind(err, 'Unavailable')) health.markDown(host, deps.now?.() ?? Date.now());
+    throw err;
+  }
+}

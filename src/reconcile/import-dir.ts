@@ -1,0 +1,62 @@
+/**
+ * The import directory (config `reconcile.import_dir`, default `<root>/import`): OCI archives, OCI
+ * layout directories and docker-archives dropped there are imported at start-up, every digest
+ * verified, as k3s does with its air-gap images. An archive already imported (same size and
+ * mtime) is not read again; one that fails is reported and the others still go in.
+ */
+import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { importImages } from '../images/import.ts';
+import type { ReconcileDeps } from './deps.ts';
+
+interface Seen {
+  size: number;
+  mtimeMs: number;
+  images: string[];
+}
+
+const IMPORTABLE = /\.(tar|tar\.gz|tgz|oci)$/;
+
+export async function importDirectory(deps: ReconcileDeps, dir: string, signal: AbortSignal): Promise<{ imported: string[]; failed: string[] }> {
+  const statePath = path.join(deps.config.root, 'import-state.json');
+  let seen: Record<string, Seen> = {};
+  try {
+    seen = JSON.parse(await readFile(statePath, 'utf8'));
+  } catch {
+    // first start, or a state file lost in a crash: importing again is safe (content is deduplicated)
+  }
+  let entries: string[];
+  try {
+    entries = (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
+  } catch (err: any) {
+    if (err?.code === 'ENOENT') return { imported: [], failed: [] };
+    throw err;
+  }
+  const imported: string[] = [];
+  const failed: string[] = [];
+  for (const name of entries) {
+    const file = path.join(dir, name);
+    const st = await stat(file);
+    const isLayout = st.isDirectory() && (await stat(path.join(file, 'oci-layout')).then(() => true, () => false));
+    if (!isLayout && !(st.isFile() && IMPORTABLE.test(name))) continue;
+    const prev = seen[name];
+    const images = prev?.images ?? [];
+    if (prev && prev.size === st.size && prev.mtimeMs === st.mtimeMs && images.every((i) => deps.metadata.getImage(i))) continue;
+    try {
+      const result = await importImages({ path: file, store: deps.content, metadata: deps.metadata, signal });
+      const names = result.records.map((r) => r.name);
+      seen[name] = { size: st.size, mtimeMs: st.mtimeMs, images: names };
+      imported.push(...names);
+      deps.log.info({ file, images: names }, 'imported images from the import directory');
+      for (const n of names) deps.metadata.addEvent({ object: { kind: 'Image', name: n }, type: 'Normal', reason: 'Imported', message: `imported from ${file}` });
+    } catch (err) {
+      signal.throwIfAborted();
+      failed.push(file);
+      deps.log.error({ file, error: (err as Error).message }, 'cannot import from the import directory');
+      deps.metadata.addEvent({ object: { kind: 'Import', name: file }, type: 'Warning', reason: 'ImportFailed', message: (err as Error).message });
+    }
+  }
+  await writeFile(`${statePath}.tmp`, JSON.stringify(seen, null, 2));
+  await rename(`${statePath}.tmp`, statePath);
+  return { imported, failed };
+}

@@ -1,0 +1,177 @@
+/**
+ * observe(): the actual state, read fresh each turn from the metadata, the content store, the
+ * snapshotter and the runtime (runc + supervisor files), in the plain-data form plan() takes.
+ * Reads only; never repairs (repairs are plan steps, so they are explained and recorded).
+ */
+import { access, readdir } from 'node:fs/promises';
+import { isKind } from '../errors.ts';
+import type { NormalisedContainerSpec } from '../manifest/spec-hash.ts';
+import type { DesiredState } from '../manifest/types.ts';
+import type { ImageRecord } from '../metadata/metadata.ts';
+import { parseManifest } from '../oci/types.ts';
+import { parseReference } from '../oci/reference.ts';
+import type { ContainerStatus } from '../runtime/runtime.ts';
+import { volumesDir, type ReconcileDeps } from './deps.ts';
+import { desiredImages } from './plan.ts';
+import type { ActualContainer, ActualImage, ActualState, TaskState } from './types.ts';
+
+/** Registries that failed recently, so plan() waits on them instead of pulling (offline first). */
+export class RegistryHealth {
+  private readonly downUntil = new Map<string, number>();
+  private readonly holdMs: number;
+  constructor(holdMs = 30_000) {
+    this.holdMs = holdMs;
+  }
+
+  markDown(host: string, now: number): void {
+    this.downUntil.set(host, now + this.holdMs);
+  }
+  markUp(host: string): void {
+    this.downUntil.delete(host);
+  }
+  unreachable(now: number): string[] {
+    return [...this.downUntil].filter(([, until]) => until > now).map(([host]) => host);
+  }
+}
+
+/** The blobs an image needs, read from its manifest once and cached by manifest digest. */
+const layerDigestsCache = new WeakMap<object, Map<string, string[]>>();
+
+async function imageBlobs(deps: ReconcileDeps, rec: ImageRecord): Promise<string[] | undefined> {
+  let cache = layerDigestsCache.get(deps.content);
+  if (!cache) layerDigestsCache.set(deps.content, (cache = new Map()));
+  const hit = cache.get(rec.manifestDigest);
+  if (hit) return hit;
+  try {
+    const manifest = parseManifest(await deps.content.readBlob(rec.manifestDigest), `image ${rec.name}`);
+    const blobs = [rec.manifestDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+    cache.set(rec.manifestDigest, blobs);
+    return blobs;
+  } catch (err) {
+    if (isKind(err, 'NotFound') || isKind(err, 'Corrupt') || isKind(err, 'InvalidArgument')) return undefined;
+    throw err;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Whether every committed layer snapshot of the image is recorded AND its directory is on disk. */
+async function isUnpacked(deps: ReconcileDeps, rec: ImageRecord): Promise<boolean> {
+  if (!rec.chainIds?.length || rec.snapshotter !== deps.snapshotter.name) return false;
+  for (const chainId of rec.chainIds) {
+    try {
+      const info = await deps.snapshotter.stat(chainId);
+      if (info.kind !== 'committed') return false;
+      if (!(await exists(`${deps.snapshotter.root}/snapshots/${info.id}`))) return false;
+    } catch (err) {
+      if (isKind(err, 'NotFound')) return false;
+      throw err;
+    }
+  }
+  return true;
+}
+
+async function observeImage(deps: ReconcileDeps, rec: ImageRecord): Promise<ActualImage> {
+  const blobs = await imageBlobs(deps, rec);
+  let blobsPresent = blobs !== undefined;
+  for (const digest of blobs ?? []) {
+    if (!(await deps.content.has(digest))) {
+      blobsPresent = false;
+      break;
+    }
+  }
+  return {
+    ref: rec.name,
+    targetDigest: rec.target.digest,
+    manifestDigest: rec.manifestDigest,
+    blobsPresent,
+    unpacked: blobsPresent && (await isUnpacked(deps, rec)),
+    platform: rec.platform,
+  };
+}
+
+function taskState(st: ContainerStatus | undefined): TaskState {
+  if (!st) return 'absent';
+  switch (st.state) {
+    case 'running':
+    case 'unknown': // running without its supervisor: leave it be rather than start a second task
+      return 'running';
+    case 'exited':
+    case 'stopped':
+      return 'exited';
+    case 'created':
+      return 'created';
+  }
+}
+
+export interface ObserveOptions {
+  health: RegistryHealth;
+  signal?: AbortSignal;
+}
+
+export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: ObserveOptions): Promise<ActualState> {
+  const now = deps.now?.() ?? Date.now();
+  const records = deps.metadata.listImages();
+  const images = await Promise.all(records.map((r) => observeImage(deps, r)));
+
+  // `pullPolicy: Always`: ask the registry where the tag points now, unless it is known to be down.
+  const down = new Set(opts.health.unreachable(now));
+  await Promise.all(
+    desiredImages(desired)
+      .filter((d) => d.pullPolicy === 'Always')
+      .map(async (d) => {
+        const host = parseReference(d.ref).domain;
+        const image = images.find((i) => i.ref === d.ref);
+        if (!image || down.has(host)) return;
+        try {
+          const resolved = await deps.client.resolve(d.ref, AbortSignal.any([AbortSignal.timeout(10_000), ...(opts.signal ? [opts.signal] : [])]));
+          image.remoteDigest = resolved.desc.digest;
+          opts.health.markUp(host);
+        } catch (err) {
+          if (opts.signal?.aborted) throw err;
+          deps.log.warn({ image: d.ref, error: (err as Error).message }, 'cannot resolve image; keeping what is present');
+          opts.health.markDown(host, now);
+        }
+      }),
+  );
+
+  const statuses = new Map((await deps.runtime.list()).map((s) => [s.name, s]));
+  const containers: ActualContainer[] = [];
+  for (const rec of deps.metadata.listContainers()) {
+    const st = statuses.get(rec.name);
+    let state = taskState(st);
+    // The writable layer removed behind berth's back: the container must be made again.
+    if (state !== 'absent') {
+      const layer = await deps.snapshotter.stat(rec.snapshotKey).catch(() => undefined);
+      if (!layer || !(await exists(`${deps.snapshotter.root}/snapshots/${layer.id}`))) state = 'absent';
+    }
+    const exit = st?.exit;
+    containers.push({
+      name: rec.name,
+      specHash: rec.specHash,
+      imageRef: rec.image,
+      imageDigest: rec.imageDigest,
+      appliedSpec: rec.spec as NormalisedContainerSpec,
+      state,
+      exitCode: exit?.exitCode,
+      oomKilled: exit?.oomKilled,
+      restartCount: st?.record.backoffStreak ?? 0,
+      startedAt: st?.startedAtMs,
+      finishedAt: st?.finishedAtMs,
+    });
+  }
+
+  let volumes: string[] = [];
+  try {
+    volumes = (await readdir(volumesDir(deps.config.root), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch (err: any) {
+    if (err?.code !== 'ENOENT') throw err;
+  }
+
+  return { images, containers, volumes, unreachableRegistries: opts.health.unreachable(now) };
+}

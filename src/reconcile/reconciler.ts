@@ -1,0 +1,241 @@
+/**
+ * One reconcile turn: load the desired state (or, if the manifests are broken, keep the last good
+ * generation: Stalled, never half-applied), observe, plan, execute, then record what happened:
+ * the generation, per-object status for `berth status`, events, metrics.
+ */
+import { canonicalJson } from '../manifest/spec-hash.ts';
+import { checkManifests } from '../manifest/load.ts';
+import { formatProblem, type ManifestProblem } from '../manifest/problems.ts';
+import { createDocumentValidator, type DocumentValidator } from '../manifest/schema.ts';
+import type { DesiredState } from '../manifest/types.ts';
+import type { Generation, ObjectRef, ObjectState } from '../metadata/metadata.ts';
+import { unavailable } from '../errors.ts';
+import type { ReconcileDeps } from './deps.ts';
+import { executePlan, type StepOutcome } from './execute.ts';
+import { observe, RegistryHealth } from './observe.ts';
+import { plan } from './plan.ts';
+import { isChange, type ActualState, type Step } from './types.ts';
+
+export interface PlanView {
+  desired?: DesiredState;
+  /** Where the desired state came from: the manifests, or (they are broken) the last applied generation. */
+  source: 'manifests' | 'last-applied' | 'none';
+  problems: ManifestProblem[];
+  actual: ActualState;
+  steps: Step[];
+}
+
+export interface TurnReport extends PlanView {
+  generation?: Generation;
+  outcomes: StepOutcome[];
+  /** Nothing failed, waits or was blocked. */
+  converged: boolean;
+  durationMs: number;
+}
+
+export interface ReconcilerOptions {
+  manifests: string;
+  allowEmpty?: boolean;
+  /** Who holds the reconcile lock, for the message another process sees. */
+  holder: string;
+  onOutcome?: (o: StepOutcome) => void;
+}
+
+const LOCK = 'reconcile';
+const LOCK_TTL_MS = 30 * 60_000;
+
+export class Reconciler {
+  readonly health = new RegistryHealth();
+  private validator: DocumentValidator | undefined;
+  private lastProblems = '';
+
+  private readonly deps: ReconcileDeps;
+  private readonly opts: ReconcilerOptions;
+
+  constructor(deps: ReconcileDeps, opts: ReconcilerOptions) {
+    this.deps = deps;
+    this.opts = opts;
+  }
+
+  private now(): number {
+    return this.deps.now?.() ?? Date.now();
+  }
+
+  /** The desired state to converge to: the manifests if valid, else the last applied generation. */
+  async desired(signal: AbortSignal): Promise<Pick<PlanView, 'desired' | 'source' | 'problems'>> {
+    this.validator ??= await createDocumentValidator(signal);
+    const check = await checkManifests(this.opts.manifests, { signal, validator: this.validator, allowEmpty: this.opts.allowEmpty }).catch(
+      (err: Error): { problems: ManifestProblem[]; state?: DesiredState } => ({ problems: [{ place: { file: this.opts.manifests }, message: err.message }] }),
+    );
+    if (check.state) return { desired: check.state, source: 'manifests', problems: [] };
+    const last = this.deps.metadata.currentGeneration();
+    if (last) return { desired: last.desired as DesiredState, source: 'last-applied', problems: check.problems };
+    return { source: 'none', problems: check.problems };
+  }
+
+  /** Observe and plan without changing anything (`berth plan`). */
+  async plan(signal: AbortSignal): Promise<PlanView> {
+    const d = await this.desired(signal);
+    const desired = d.desired ?? { containers: [], images: [], volumes: [] };
+    const actual = await observe(this.deps, desired, { health: this.health, signal });
+    const steps = d.desired ? plan(desired, actual, this.now()) : [];
+    return { ...d, actual, steps };
+  }
+
+  async turn(signal: AbortSignal): Promise<TurnReport> {
+    const { metadata, log, metrics } = this.deps;
+    const started = performance.now();
+    const attempt = metadata.tryAcquireLock(LOCK, { holder: this.opts.holder, ttlMs: LOCK_TTL_MS });
+    if (!attempt.acquired) {
+      const h = attempt.heldBy;
+      throw unavailable(`another berth is reconciling this root (${h.holder}, pid ${h.pid}, since ${h.acquiredAt.toISOString()}); try again when it is done`);
+    }
+    try {
+      const view = await this.plan(signal);
+      this.recordManifestProblems(view.problems, view.source);
+      const generation = view.desired && view.source === 'manifests' ? this.generationFor(view.desired) : metadata.currentGeneration();
+      const outcomes = await executePlan(view.steps, {
+        deps: this.deps,
+        actual: view.actual,
+        generation: generation?.id ?? 0,
+        health: this.health,
+        signal,
+        onOutcome: (o) => {
+          this.logOutcome(o);
+          this.opts.onOutcome?.(o);
+        },
+      });
+      const converged = view.problems.length === 0 && outcomes.every((o) => o.result === 'ok');
+      if (view.desired) this.recordStatus(view.desired, view.actual, outcomes);
+      let finalGeneration = generation;
+      if (generation && generation.result !== 'applied' && view.source === 'manifests') {
+        const failed = outcomes.filter((o) => o.result === 'failed');
+        if (converged) finalGeneration = metadata.setGenerationResult(generation.id, 'applied');
+        else if (failed.length) finalGeneration = metadata.setGenerationResult(generation.id, 'failed', failed.map((o) => `${o.step.reason}: ${o.message}`).join('; '));
+      }
+      const durationMs = performance.now() - started;
+      metrics?.reconcileDuration.observe(durationMs / 1000);
+      if (metrics) metrics.lastTurnAt = new Date();
+      return { ...view, generation: finalGeneration, outcomes, converged, durationMs };
+    } finally {
+      metadata.releaseLock(attempt.lock);
+    }
+  }
+
+  /** The generation for this desired state: the latest if it asked for the same, else a new pending one. */
+  private generationFor(desired: DesiredState): Generation {
+    const { metadata } = this.deps;
+    const latest = metadata.latestGeneration();
+    if (latest && canonicalJson(latest.desired) === canonicalJson(JSON.parse(JSON.stringify(desired)))) return latest;
+    const g = metadata.addGeneration({ revision: desired.revision, desired, result: 'pending' });
+    metadata.addEvent({ object: { kind: 'Generation', name: String(g.id) }, type: 'Normal', reason: 'NewGeneration', message: `desired state changed${desired.revision ? ` (revision ${desired.revision})` : ''}` });
+    return g;
+  }
+
+  private recordManifestProblems(problems: ManifestProblem[], source: PlanView['source']): void {
+    const { metadata, log } = this.deps;
+    const object = { kind: 'Manifests', name: this.opts.manifests };
+    const text = problems.map(formatProblem).join('\n');
+    if (problems.length === 0) {
+      metadata.setStatus({ ...object, state: 'Ready', reason: 'Valid', message: 'manifests are valid' });
+    } else {
+      const keeping = source === 'last-applied' ? 'the last applied generation keeps running' : 'nothing has been applied yet';
+      metadata.setStatus({ ...object, state: 'Stalled', reason: 'InvalidManifests', message: `${text}\n(${keeping})` });
+      if (text !== this.lastProblems) {
+        metadata.addEvent({ object, type: 'Warning', reason: 'InvalidManifests', message: text });
+        log.error({ problems: problems.map(formatProblem) }, `manifests are invalid; ${keeping}`);
+      }
+    }
+    this.lastProblems = text;
+  }
+
+  private logOutcome(o: StepOutcome): void {
+    const { log, metadata } = this.deps;
+    if (o.result === 'ok') log.info({ step: o.step.id, ms: Math.round(o.ms) }, `${o.step.reason}: ${o.message}`);
+    else if (o.result === 'failed') log.error({ step: o.step.id }, `${o.step.reason}: FAILED: ${o.message}`);
+    else log.debug({ step: o.step.id }, `${o.step.reason}: ${o.message}`);
+    if (o.result === 'ok' || o.result === 'failed') {
+      metadata.addEvent({
+        object: objectOf(o.step),
+        type: o.result === 'ok' ? 'Normal' : 'Warning',
+        reason: eventReason(o.step, o.result),
+        message: `${o.step.reason}: ${o.message}`,
+      });
+    }
+  }
+
+  private recordStatus(desired: DesiredState, actual: ActualState, outcomes: StepOutcome[]): void {
+    const { metadata } = this.deps;
+    const byObject = new Map<string, StepOutcome[]>();
+    for (const o of outcomes) {
+      const key = refKey(objectOf(o.step));
+      byObject.set(key, [...(byObject.get(key) ?? []), o]);
+    }
+    const wanted = new Set<string>();
+    const put = (object: ObjectRef, idle: { reason: string; message: string }) => {
+      wanted.add(refKey(object));
+      const mine = byObject.get(refKey(object)) ?? [];
+      const worst = mine.find((o) => o.result === 'failed') ?? mine.find((o) => o.result !== 'ok');
+      let state: ObjectState = 'Ready';
+      let reason = idle.reason;
+      let message = idle.message;
+      if (worst?.result === 'failed') [state, reason, message] = ['Stalled', 'StepFailed', `${worst.step.reason}: ${worst.message}`];
+      else if (worst) [state, reason, message] = ['Reconciling', worst.result === 'waiting' ? 'Waiting' : 'Blocked', worst.message];
+      else if (mine.length) [reason, message] = ['Applied', mine.map((o) => o.message).join('; ')];
+      metadata.setStatus({ ...object, state, reason, message, ...(state === 'Ready' ? { lastAppliedRevision: desired.revision ?? null } : {}) });
+    };
+    for (const img of desired.images) put({ kind: 'Image', name: img.metadata.name }, { reason: 'Present', message: img.spec.ref });
+    for (const v of desired.volumes) put({ kind: 'Volume', name: v.metadata.name }, { reason: 'Present', message: 'exists' });
+    for (const c of desired.containers) {
+      const a = actual.containers.find((x) => x.name === c.metadata.name);
+      const message = a ? `${a.state}${a.state === 'exited' && a.exitCode !== undefined ? ` (exit code ${a.exitCode}${a.oomKilled ? ', OOM-killed' : ''})` : ''}` : 'absent';
+      put({ kind: 'Container', name: c.metadata.name }, { reason: 'UpToDate', message });
+    }
+    for (const s of metadata.listStatus()) {
+      if (['Image', 'Volume', 'Container'].includes(s.kind) && !wanted.has(refKey(s))) metadata.deleteStatus(s.kind, s.name);
+    }
+  }
+}
+
+function refKey(o: ObjectRef): string {
+  return `${o.kind}/${o.name}`;
+}
+
+export function objectOf(step: Step): ObjectRef {
+  switch (step.kind) {
+    case 'pull':
+      return { kind: 'Image', name: step.name };
+    case 'create-volume':
+      return { kind: 'Volume', name: step.volume };
+    case 'gc':
+      return { kind: 'GC', name: 'gc' };
+    case 'wait':
+      return { kind: step.id.startsWith('wait:image:') ? 'Image' : 'Container', name: step.object };
+    default:
+      return { kind: 'Container', name: step.container };
+  }
+}
+
+function eventReason(step: Step, result: 'ok' | 'failed'): string {
+  if (result === 'failed') return 'Failed';
+  switch (step.kind) {
+    case 'pull':
+      return step.repair ? 'Repaired' : 'Pulled';
+    case 'create':
+      return step.reason.includes('outside berth') ? 'Repaired' : 'Created';
+    case 'start':
+      return 'Restarted';
+    case 'recreate':
+      return 'Recreated';
+    case 'remove':
+      return 'Removed';
+    case 'create-volume':
+      return 'Created';
+    case 'gc':
+      return 'GarbageCollected';
+    case 'wait':
+      return 'Waiting';
+  }
+}
+
+export { isChange };
