@@ -25,7 +25,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementResultingChanges } from 'node:sqlite';
 import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
-import { MIGRATIONS, SCHEMA_VERSION } from './schema.ts';
+import { MIGRATIONS, type Migration } from './schema.ts';
 
 // ---------------------------------------------------------------------------------------- records
 
@@ -174,6 +174,8 @@ export interface MetadataOptions {
   now?: () => Date;
   /** Whether a pid is alive (for lock takeover), for tests. Default: `process.kill(pid, 0)`. */
   isProcessAlive?: (pid: number) => boolean;
+  /** The schema's migrations, for tests of the migration machinery. Default: schema.ts's. */
+  migrations?: readonly Migration[];
 }
 
 // ------------------------------------------------------------------------------------------ class
@@ -215,7 +217,7 @@ export class Metadata {
       db.exec('PRAGMA synchronous = FULL');
       db.exec('PRAGMA foreign_keys = ON');
       const md = new Metadata(path, db, opts);
-      md.migrate();
+      md.migrate(opts.migrations ?? MIGRATIONS);
       return md;
     } catch (err) {
       db.close();
@@ -249,18 +251,18 @@ export class Metadata {
     return problems;
   }
 
-  private migrate(): void {
+  private migrate(migrations: readonly Migration[]): void {
     const version = this.schemaVersion();
-    if (version > SCHEMA_VERSION) {
+    if (version > migrations.length) {
       throw failedPrecondition(
-        `metadata database ${this.path} has schema version ${version}, newer than this berth understands (${SCHEMA_VERSION}); upgrade berth`,
+        `metadata database ${this.path} has schema version ${version}, newer than this berth understands (${migrations.length}); upgrade berth`,
       );
     }
-    for (let v = version; v < SCHEMA_VERSION; v++) {
+    for (let v = version; v < migrations.length; v++) {
       this.transaction(() => {
         // Re-read inside the write lock: another process may have migrated meanwhile.
         if (this.schemaVersion() !== v) return;
-        MIGRATIONS[v]!(this.db);
+        migrations[v]!(this.db);
         this.db.exec(`PRAGMA user_version = ${v + 1}`);
       });
     }

@@ -229,3 +229,37 @@ describe('transactions', () => {
     b.close();
   });
 });
+
+describe('migrations', () => {
+  test('a new migration runs once on an existing file and keeps its data; a failing one leaves the old version intact', async () => {
+    const { MIGRATIONS } = await import('../../src/metadata/schema.ts');
+    const md = Metadata.open(dbPath);
+    md.putImage(image('kept'));
+    md.close();
+
+    let runs = 0;
+    const addColumn = (db: DatabaseSync) => {
+      runs++;
+      db.exec("ALTER TABLE images ADD COLUMN note TEXT NOT NULL DEFAULT 'n/a'");
+    };
+    const failing = (db: DatabaseSync) => {
+      db.exec('CREATE TABLE half_done (x INTEGER)');
+      throw new Error('migration bug');
+    };
+
+    expect(() => Metadata.open(dbPath, { migrations: [...MIGRATIONS, failing] })).toThrow('migration bug');
+    const after = Metadata.open(dbPath);
+    expect(after.schemaVersion()).toBe(MIGRATIONS.length);
+    expect((after as any).db.prepare("SELECT name FROM sqlite_master WHERE name = 'half_done'").get()).toBeUndefined();
+    after.close();
+
+    const up = Metadata.open(dbPath, { migrations: [...MIGRATIONS, addColumn] });
+    expect(up.schemaVersion()).toBe(MIGRATIONS.length + 1);
+    expect(up.getImage('kept')?.name).toBe('kept');
+    up.close();
+    Metadata.open(dbPath, { migrations: [...MIGRATIONS, addColumn] }).close();
+    expect(runs).toBe(1);
+    // And the older berth refuses the newer file rather than half-understanding it.
+    expect(() => Metadata.open(dbPath)).toThrow(expect.objectContaining({ kind: 'FailedPrecondition' }));
+  });
+});
