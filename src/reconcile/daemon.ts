@@ -1,12 +1,13 @@
 /**
  * `berth run`: the daemon. Start-up is recovery (each part's `recover()` ran when it was opened)
  * plus the import directory; then the level-triggered loop runs until SIGTERM. chokidar events on
- * the manifests (debounced), task exits (the runtime's monitor), back-off deadlines from the plan
+ * the manifests (debounced), task exits (the shims' exit files), back-off deadlines from the plan
  * and the resync timer only make the next turn come sooner.
  */
 import { watch } from 'chokidar';
 import { isManifestFileName } from '../manifest/files.ts';
-import { TaskMonitor } from '../runtime/monitor.ts';
+import { watch as fsWatch } from 'node:fs';
+import { EXIT_FILE } from '../runtime/state.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { importDirectory } from './import-dir.ts';
 import { ReconcileLoop } from './loop.ts';
@@ -64,21 +65,18 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
   });
   watcher.on('all', (event, path) => loop.trigger(`manifests ${event} ${path}`));
 
-  const monitor = new TaskMonitor({
-    runtime: deps.runtime,
-    applyPolicy: false,
-    log,
-    onEvent: (e) => {
-      if (e.type === 'exit') loop.trigger(`task ${e.name} exited`, { immediate: true });
-    },
+  // berth-shim writes <root>/containers/<name>/exit.json when a task ends. Restarts are planned
+  // (with their back-off) by the loop itself, so this only wakes it; the resync timer covers a
+  // missed event.
+  const exits = fsWatch(deps.runtime.dir, { recursive: true }, (_event, file) => {
+    if (file && String(file).endsWith(EXIT_FILE)) loop.trigger(`task ${String(file).split('/')[0]} exited`, { immediate: true });
   });
-  await monitor.start();
   log.info({ manifests: opts.manifests, root: config.root, snapshotter: deps.snapshotter.name }, 'berth is running');
   try {
     await loop.run(signal);
   } finally {
     clearTimeout(wakeTimer);
-    monitor.stop();
+    exits.close();
     await watcher.close();
     log.info('berth stopped; containers keep running');
   }

@@ -135,6 +135,7 @@ export class Reconciler {
   private recordManifestProblems(problems: ManifestProblem[], source: PlanView['source']): void {
     const { metadata, log } = this.deps;
     const object = { kind: 'Manifests', name: this.opts.manifests };
+    for (const s of metadata.listStatus()) if (s.kind === 'Manifests' && s.name !== object.name) metadata.deleteStatus(s.kind, s.name);
     const text = problems.map(formatProblem).join('\n');
     if (problems.length === 0) {
       metadata.setStatus({ ...object, state: 'Ready', reason: 'Valid', message: 'manifests are valid' });
