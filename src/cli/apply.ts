@@ -34,6 +34,7 @@ export const register: RegisterVerb = (program, run) => {
             manifests: opts.file,
             holder: `berth apply (pid ${process.pid})`,
             allowEmpty: opts.allowEmpty,
+            lockWaitMs: 60_000,
             onOutcome: (o) => ctx.out.write(`${formatOutcome(o)}\n`),
           });
           const report = await reconciler.turn(ctx.signal);

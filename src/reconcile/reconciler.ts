@@ -9,7 +9,7 @@ import { formatProblem, type ManifestProblem } from '../manifest/problems.ts';
 import { createDocumentValidator, type DocumentValidator } from '../manifest/schema.ts';
 import type { DesiredState } from '../manifest/types.ts';
 import type { Generation, ObjectRef, ObjectState } from '../metadata/metadata.ts';
-import { unavailable } from '../errors.ts';
+import { RECONCILE_LOCK, withLock } from '../metadata/lock.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { executePlan, type StepOutcome } from './execute.ts';
 import { observe, RegistryHealth } from './observe.ts';
@@ -39,10 +39,10 @@ export interface ReconcilerOptions {
   /** Who holds the reconcile lock, for the message another process sees. */
   holder: string;
   onOutcome?: (o: StepOutcome) => void;
+  /** How long to wait for another process's turn to finish (default 0: fail at once, naming it). */
+  lockWaitMs?: number;
 }
 
-const LOCK = 'reconcile';
-const LOCK_TTL_MS = 30 * 60_000;
 
 export class Reconciler {
   readonly health = new RegistryHealth();
@@ -83,43 +83,40 @@ export class Reconciler {
   }
 
   async turn(signal: AbortSignal): Promise<TurnReport> {
-    const { metadata, log, metrics } = this.deps;
+    // One reconciler at a time per root (`berth apply` and a `berth run` turn): the lock is renewed
+    // while the turn works, and taken over at once from a holder that died.
+    return withLock(this.deps.metadata, RECONCILE_LOCK, { holder: this.opts.holder, waitMs: this.opts.lockWaitMs ?? 0, signal }, (s) => this.turnLocked(s));
+  }
+
+  private async turnLocked(signal: AbortSignal): Promise<TurnReport> {
+    const { metadata, metrics } = this.deps;
     const started = performance.now();
-    const attempt = metadata.tryAcquireLock(LOCK, { holder: this.opts.holder, ttlMs: LOCK_TTL_MS });
-    if (!attempt.acquired) {
-      const h = attempt.heldBy;
-      throw unavailable(`another berth is reconciling this root (${h.holder}, pid ${h.pid}, since ${h.acquiredAt.toISOString()}); try again when it is done`);
+    const view = await this.plan(signal);
+    this.recordManifestProblems(view.problems, view.source);
+    const generation = view.desired && view.source === 'manifests' ? this.generationFor(view.desired) : metadata.currentGeneration();
+    const outcomes = await executePlan(view.steps, {
+      deps: this.deps,
+      actual: view.actual,
+      generation: generation?.id ?? 0,
+      health: this.health,
+      signal,
+      onOutcome: (o) => {
+        this.logOutcome(o);
+        this.opts.onOutcome?.(o);
+      },
+    });
+    const converged = view.problems.length === 0 && outcomes.every((o) => o.result === 'ok');
+    if (view.desired) this.recordStatus(view.desired, view.actual, outcomes);
+    let finalGeneration = generation;
+    if (generation && generation.result !== 'applied' && view.source === 'manifests') {
+      const failed = outcomes.filter((o) => o.result === 'failed');
+      if (converged) finalGeneration = metadata.setGenerationResult(generation.id, 'applied');
+      else if (failed.length) finalGeneration = metadata.setGenerationResult(generation.id, 'failed', failed.map((o) => `${o.step.reason}: ${o.message}`).join('; '));
     }
-    try {
-      const view = await this.plan(signal);
-      this.recordManifestProblems(view.problems, view.source);
-      const generation = view.desired && view.source === 'manifests' ? this.generationFor(view.desired) : metadata.currentGeneration();
-      const outcomes = await executePlan(view.steps, {
-        deps: this.deps,
-        actual: view.actual,
-        generation: generation?.id ?? 0,
-        health: this.health,
-        signal,
-        onOutcome: (o) => {
-          this.logOutcome(o);
-          this.opts.onOutcome?.(o);
-        },
-      });
-      const converged = view.problems.length === 0 && outcomes.every((o) => o.result === 'ok');
-      if (view.desired) this.recordStatus(view.desired, view.actual, outcomes);
-      let finalGeneration = generation;
-      if (generation && generation.result !== 'applied' && view.source === 'manifests') {
-        const failed = outcomes.filter((o) => o.result === 'failed');
-        if (converged) finalGeneration = metadata.setGenerationResult(generation.id, 'applied');
-        else if (failed.length) finalGeneration = metadata.setGenerationResult(generation.id, 'failed', failed.map((o) => `${o.step.reason}: ${o.message}`).join('; '));
-      }
-      const durationMs = performance.now() - started;
-      metrics?.reconcileDuration.observe(durationMs / 1000);
-      if (metrics) metrics.lastTurnAt = new Date();
-      return { ...view, generation: finalGeneration, outcomes, converged, durationMs };
-    } finally {
-      metadata.releaseLock(attempt.lock);
-    }
+    const durationMs = performance.now() - started;
+    metrics?.reconcileDuration.observe(durationMs / 1000);
+    if (metrics) metrics.lastTurnAt = new Date();
+    return { ...view, generation: finalGeneration, outcomes, converged, durationMs };
   }
 
   /** The generation for this desired state: the latest if it asked for the same, else a new pending one. */
