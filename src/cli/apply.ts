@@ -4,7 +4,7 @@
  */
 import { formatProblem } from '../manifest/problems.ts';
 import type { StepOutcome } from '../reconcile/execute.ts';
-import { ExitCode } from './context.ts';
+import { ExitCode, manifestsPath } from './context.ts';
 import type { RegisterVerb } from './verbs.ts';
 
 const MARK: Record<StepOutcome['result'], string> = { ok: 'done', failed: 'FAILED', waiting: 'waiting', blocked: 'blocked' };
@@ -18,10 +18,10 @@ export const register: RegisterVerb = (program, run) => {
   program
     .command('apply')
     .description('converge the device to the manifests once; exit 0 only if converged')
-    .requiredOption('-f, --file <path>', 'manifests directory or file')
+    .option('-f, --file <path>', 'manifests directory or file (default: reconcile.manifests in the config)')
     .option('--allow-empty', 'accept a set with no documents (removes every container)')
     .action(
-      run(async (ctx, opts: { file: string; allowEmpty?: boolean }) => {
+      run(async (ctx, opts: { file?: string; allowEmpty?: boolean }) => {
         const [{ openReconcileDeps }, { Reconciler }, { importDirectory }] = await Promise.all([
           import('./daemon-deps.ts'),
           import('../reconcile/reconciler.ts'),
@@ -31,7 +31,7 @@ export const register: RegisterVerb = (program, run) => {
         try {
           await importDirectory(deps, ctx.config.reconcile.importDir, ctx.signal);
           const reconciler = new Reconciler(deps, {
-            manifests: opts.file,
+            manifests: manifestsPath(ctx, opts),
             holder: `berth apply (pid ${process.pid})`,
             allowEmpty: opts.allowEmpty,
             lockWaitMs: 60_000,

@@ -40,3 +40,8 @@ export class ExitCode extends Error {
     this.code = code;
   }
 }
+
+/** `-f` if given, else the config's `reconcile.manifests`. */
+export function manifestsPath(ctx: CliContext, opts: { file?: string }): string {
+  return opts.file ?? ctx.config.reconcile.manifests;
+}

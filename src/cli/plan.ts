@@ -5,22 +5,22 @@
 import { formatProblem } from '../manifest/problems.ts';
 import { describePlan } from '../reconcile/plan.ts';
 import { isChange } from '../reconcile/types.ts';
-import { ExitCode } from './context.ts';
+import { ExitCode, manifestsPath } from './context.ts';
 import type { RegisterVerb } from './verbs.ts';
 
 export const register: RegisterVerb = (program, run) => {
   program
     .command('plan')
     .description('show what apply would change and why (exit 0 no change, 2 changes, 1 error)')
-    .requiredOption('-f, --file <path>', 'manifests directory or file')
+    .option('-f, --file <path>', 'manifests directory or file (default: reconcile.manifests in the config)')
     .option('--allow-empty', 'accept a set with no documents')
     .option('--json', 'print the steps as JSON')
     .action(
-      run(async (ctx, opts: { file: string; allowEmpty?: boolean; json?: boolean }) => {
+      run(async (ctx, opts: { file?: string; allowEmpty?: boolean; json?: boolean }) => {
         const [{ openReconcileDeps }, { Reconciler }] = await Promise.all([import('./daemon-deps.ts'), import('../reconcile/reconciler.ts')]);
         const deps = await openReconcileDeps(ctx);
         try {
-          const view = await new Reconciler(deps, { manifests: opts.file, holder: 'berth plan', allowEmpty: opts.allowEmpty }).plan(ctx.signal);
+          const view = await new Reconciler(deps, { manifests: manifestsPath(ctx, opts), holder: 'berth plan', allowEmpty: opts.allowEmpty }).plan(ctx.signal);
           if (view.problems.length) {
             for (const p of view.problems) process.stderr.write(`${formatProblem(p)}\n`);
             throw new ExitCode(1);

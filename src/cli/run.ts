@@ -7,22 +7,23 @@ import { Metrics } from '../reconcile/metrics.ts';
 import { formatOutcome } from './apply.ts';
 import { statusTable } from './status-table.ts';
 import type { RegisterVerb } from './verbs.ts';
+import { manifestsPath } from './context.ts';
 
 export const register: RegisterVerb = (program, run) => {
   program
     .command('run')
     .description('the daemon: watch the manifests, converge, repair drift, collect garbage')
-    .requiredOption('-f, --file <path>', 'manifests directory or file')
+    .option('-f, --file <path>', 'manifests directory or file (default: reconcile.manifests in the config)')
     .option('--allow-empty', 'accept a set with no documents (removes every container)')
     .action(
-      run(async (ctx, opts: { file: string; allowEmpty?: boolean }) => {
+      run(async (ctx, opts: { file?: string; allowEmpty?: boolean }) => {
         const [{ openReconcileDeps }, { runDaemon }] = await Promise.all([import('./daemon-deps.ts'), import('../reconcile/daemon.ts')]);
         const deps = await openReconcileDeps(ctx, { metrics: new Metrics() });
         const tty = Boolean(ctx.out.isTTY);
         let lastTable = '';
         try {
           await runDaemon(deps, {
-            manifests: opts.file,
+            manifests: manifestsPath(ctx, opts),
             allowEmpty: opts.allowEmpty,
             signal: ctx.signal,
             onTurn: (report) => {

@@ -45,6 +45,8 @@ export interface Config {
     logMaxFiles: number;
   };
   reconcile: {
+    /** The desired state: a directory tree of manifests (or one file), used when `-f` is not given. */
+    manifests: string;
     resyncIntervalMs: number;
     importDir: string;
   };
@@ -96,6 +98,7 @@ const SCHEMA = strictObject({
     log_max_files: { type: 'integer', minimum: 1, maximum: 100 },
   }),
   reconcile: strictObject({
+    manifests: { type: 'string' },
     resync_interval: durationOrNumber,
     import_dir: { type: 'string' },
   }),
@@ -154,6 +157,7 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
       logMaxFiles: raw.runtime?.log_max_files ?? 3,
     },
     reconcile: {
+      manifests: raw.reconcile?.manifests ?? '/etc/berth/manifests',
       resyncIntervalMs: parseDuration(raw.reconcile?.resync_interval ?? '30s', at('reconcile.resync_interval')),
       importDir: raw.reconcile?.import_dir ?? `${root}/import`,
     },
