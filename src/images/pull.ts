@@ -126,8 +126,15 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     emit({ type: 'resolved', name, digest: resolved.desc.digest, mediaType: resolved.desc.mediaType });
     log.debug({ name, digest: resolved.desc.digest, mediaType: resolved.desc.mediaType }, 'resolved');
     protect(resolved.desc);
+    // Small blobs are written to the store while the layers download; all are awaited before
+    // the image is recorded.
+    const smallWrites: Promise<void>[] = [];
+    const keep = (p: Promise<void>) => {
+      p.catch(() => {});
+      smallWrites.push(p);
+    };
     const rootBytes = resolved.bytes ?? (await client.fetchSmall(ref, resolved.desc, signal));
-    await storeBlob(store, ingestRef(resolved.desc), resolved.desc.digest, rootBytes, signal);
+    keep(storeBlob(store, ingestRef(resolved.desc), resolved.desc.digest, rootBytes, signal));
 
     let manifestDesc = resolved.desc;
     let manifestBytes = rootBytes;
@@ -136,20 +143,17 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
       manifestDesc = selectManifest(index.manifests, want, name);
       protect(manifestDesc);
       manifestBytes = await client.fetchSmall(ref, manifestDesc, signal);
-      await storeBlob(store, ingestRef(manifestDesc), manifestDesc.digest, manifestBytes, signal);
+      keep(storeBlob(store, ingestRef(manifestDesc), manifestDesc.digest, manifestBytes, signal));
     }
     const manifest = parseManifest(manifestBytes, `${name} (${manifestDesc.digest})`);
     protect(manifest.config);
-    const configBytes = await client.fetchSmall(ref, manifest.config, signal);
-    await storeBlob(store, ingestRef(manifest.config), manifest.config.digest, configBytes, signal);
-    const config = parseImageConfig(configBytes, `${name} config ${manifest.config.digest}`);
-    const platform = formatPlatform(manifestDesc.platform ?? { os: config.os, architecture: config.architecture, variant: config.variant });
-    if (!isIndexType(resolved.desc.mediaType) && (config.os !== want.os || config.architecture !== want.architecture)) {
-      log.warn({ name, platform, wanted: formatPlatform(want) }, 'the image is for another platform than the one asked for');
-    }
-    const totalBytes = manifestBytes.length + configBytes.length + manifest.layers.reduce((n, l) => n + l.size, 0);
-    emit({ type: 'manifest', digest: manifestDesc.digest, platform, layers: manifest.layers, totalBytes });
+    const configFetch = client.fetchSmall(ref, manifest.config, signal).then(async (bytes) => {
+      await storeBlob(store, ingestRef(manifest.config), manifest.config.digest, bytes, signal);
+      return bytes;
+    });
+    configFetch.catch(() => {});
 
+    // Layers start downloading now, while the config is fetched.
     const committed = manifest.layers.map(() => deferred());
     let firstFailure: unknown;
     const queue = new PQueue({ concurrency: opts.config.pull.concurrency });
@@ -181,6 +185,23 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
       }),
     );
 
+    let configBytes: Buffer;
+    let config: ImageConfig;
+    try {
+      configBytes = await configFetch;
+      config = parseImageConfig(configBytes, `${name} config ${manifest.config.digest}`);
+    } catch (err) {
+      if (!signal.aborted) controller.abort(err);
+      await Promise.allSettled(layerJobs);
+      throw firstFailure ?? err;
+    }
+    const platform = formatPlatform(manifestDesc.platform ?? { os: config.os, architecture: config.architecture, variant: config.variant });
+    if (!isIndexType(resolved.desc.mediaType) && (config.os !== want.os || config.architecture !== want.architecture)) {
+      log.warn({ name, platform, wanted: formatPlatform(want) }, 'the image is for another platform than the one asked for');
+    }
+    const totalBytes = manifestBytes.length + configBytes.length + manifest.layers.reduce((n, l) => n + l.size, 0);
+    emit({ type: 'manifest', digest: manifestDesc.digest, platform, layers: manifest.layers, totalBytes });
+
     const unpacking = opts.unpack?.({
       name,
       manifest,
@@ -200,6 +221,7 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
       if (unpacking) await unpacking.catch(() => {});
       throw firstRealError(firstFailure ?? failed.reason, opts.signal);
     }
+    await Promise.all(smallWrites);
     let unpacked: UnpackResult | undefined;
     if (unpacking) {
       unpacked = await unpacking;

@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import type { Config } from '../config/config.ts';
 import type { ContentStore, Writer } from '../content/content.ts';
-import { BerthError, corrupt, failedPrecondition, invalidArgument, notFound, unavailable, unimplemented, isKind } from '../errors.ts';
+import { BerthError, corrupt, failedPrecondition, invalidArgument, notFound, resourceExhausted, unavailable, unimplemented, isKind } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { sha256Digest } from '../oci/digest.ts';
 import { isSchema1Type, MANIFEST_ACCEPT, isIndexType, isManifestType } from '../oci/media-types.ts';
@@ -374,7 +374,9 @@ export class RegistryClient {
         }
       } catch (err: any) {
         res.body.destroy();
-        if (signal?.aborted || err instanceof BerthError || !retryableError(err)) throw err instanceof BerthError ? err : wrapNetworkError(err, what, ep, signal);
+        if (err instanceof BerthError) throw err;
+        if (signal?.aborted) throw wrapNetworkError(err, what, ep, signal);
+        if (!retryableError(err)) throw localError(err, what);
         failuresWithoutProgress = writer.offset > before ? 0 : failuresWithoutProgress + 1;
         if (failuresWithoutProgress > this.config.pull.maxRetries) throw wrapNetworkError(err, what, ep, signal);
         this.log.warn({ digest: desc.digest, offset: writer.offset, error: err.code ?? err.message }, 'blob stream broke; resuming');
@@ -427,6 +429,13 @@ async function readLimited(res: Response, limit: number, what: string): Promise<
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/** An error that is not the network's (the disk, a bug): say so, with the path for disk errors. */
+function localError(err: any, what: string): Error {
+  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') return resourceExhausted(`${what}: disk full writing to the content store${err.path ? ` (${err.path})` : ''}`, { cause: err });
+  if (typeof err?.code === 'string' && err.syscall) return new BerthError('Internal', `${what}: ${err.code} ${err.syscall}${err.path ? ` ${err.path}` : ''}`, { cause: err });
+  return err;
 }
 
 function wrapNetworkError(err: any, what: string, ep: RegistryEndpoint, signal?: AbortSignal, attempts?: number): Error {

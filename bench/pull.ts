@@ -1,0 +1,131 @@
+/**
+ * Pull benchmark: berth against containerd 1.6 on the lab's `debian:multi` (4 layers, 165 MB
+ * gzip) from the same loopback registry (127.0.0.1:5000; started with ../shared/lab/up.sh if it
+ * is not up). Runs alternate (berth, containerd, berth, …), each from an empty root with `sync`
+ * before it; containerd is started fresh before each of its runs (not timed). Prints medians,
+ * the ratio berth/containerd and berth's peak RSS (from /usr/bin/time -v).
+ *
+ *   node_modules/.bin/node bench/pull.ts [--runs N] [--ref debian:multi]
+ *
+ * 1. fetch only:     berth pull --no-unpack      vs  ctr content fetch --plain-http
+ * 2. pull + unpack:  berth pull                  vs  ctr images pull --plain-http
+ *    (until unpacking is wired into `berth pull`, case 2 measures berth fetching only; it says so)
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const flag = (name: string, dflt: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
+};
+const RUNS = Number(flag('--runs', '5'));
+const REF = flag('--ref', 'debian:multi');
+const LAB_SCRIPTS = process.env.LAB_SCRIPTS ?? join(import.meta.dirname, '../../shared/lab');
+const REGISTRY = '127.0.0.1:5000';
+const IMAGE = `${REGISTRY}/${REF}`;
+const WORK = '/tmp/berth-bench-pull';
+const CTRD = join(WORK, 'ctrd');
+const SOCK = join(CTRD, 'containerd.sock');
+const BERTH = join(import.meta.dirname, '../bin/berth');
+
+function sh(cmd: string, argv: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, ...opts.env }, maxBuffer: 64 << 20 });
+  if (r.error) throw r.error;
+  return r;
+}
+
+async function labUp(): Promise<void> {
+  const ok = async () => {
+    try {
+      const r = await fetch(`http://${REGISTRY}/v2/${REF.split(':')[0]}/manifests/${REF.split(':')[1]}`, {
+        method: 'HEAD',
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' },
+      });
+      return r.status === 200;
+    } catch {
+      return false;
+    }
+  };
+  if (await ok()) return;
+  console.log(`lab registry not up: running ${LAB_SCRIPTS}/up.sh (LAB=/tmp/lab) …`);
+  const r = spawnSync('bash', [join(LAB_SCRIPTS, 'up.sh')], { stdio: 'inherit', env: { ...process.env, LAB: '/tmp/lab' } });
+  if (r.status !== 0 || !(await ok())) throw new Error('the lab did not come up');
+}
+
+/** Run under /usr/bin/time -v: wall seconds and peak RSS in MiB. */
+function timed(cmd: string, argv: string[]): { seconds: number; rssMiB: number; out: string } {
+  sh('sync', []);
+  const t0 = process.hrtime.bigint();
+  const r = sh('/usr/bin/time', ['-v', cmd, ...argv]);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
+  return { seconds, rssMiB: rss ? Number(rss[1]) / 1024 : NaN, out: r.stdout };
+}
+
+function berthRun(unpack: boolean) {
+  const root = join(WORK, 'berth-root');
+  rmSync(root, { recursive: true, force: true });
+  const argv = ['--root', root, '--config', join(WORK, 'none.toml'), 'pull', ...(unpack ? [] : ['--no-unpack']), IMAGE];
+  const r = timed(BERTH, argv);
+  const images = JSON.parse(sh(BERTH, ['--root', root, '--config', join(WORK, 'none.toml'), 'images', '--json']).stdout);
+  return { ...r, unpacked: Boolean(images[0]?.unpacked) };
+}
+
+function ctrRun(kind: 'fetch' | 'pull') {
+  const up = sh(join(LAB_SCRIPTS, 'containerd-up.sh'), [CTRD, '--fresh']);
+  if (up.status !== 0) throw new Error(`containerd did not start: ${up.stderr}`);
+  const argv = kind === 'fetch' ? ['--address', SOCK, 'content', 'fetch', '--plain-http', IMAGE] : ['--address', SOCK, 'images', 'pull', '--plain-http', IMAGE];
+  return timed('ctr', argv);
+}
+
+function stopContainerd(): void {
+  const pidFile = join(CTRD, 'pid');
+  if (!existsSync(pidFile)) return;
+  sh('sh', ['-c', `kill "$(cat ${pidFile})" 2>/dev/null; sleep 0.5; grep -o "${CTRD}/root/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null; true`]);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function main(): Promise<void> {
+  await labUp();
+  mkdirSync(WORK, { recursive: true });
+  console.log(`pull benchmark: ${IMAGE}, ${RUNS} alternating runs each, roots on ${WORK} (disk), sync before each run`);
+  try {
+    for (const [label, unpack, ctrKind] of [
+      ['fetch only (berth pull --no-unpack vs ctr content fetch)', false, 'fetch'],
+      ['pull + unpack (berth pull vs ctr images pull)', true, 'pull'],
+    ] as const) {
+      const b: number[] = [];
+      const c: number[] = [];
+      const rss: number[] = [];
+      let unpacked = true;
+      for (let i = 0; i < RUNS; i++) {
+        const br = berthRun(unpack);
+        b.push(br.seconds);
+        rss.push(br.rssMiB);
+        unpacked &&= br.unpacked;
+        c.push(ctrRun(ctrKind).seconds);
+        process.stdout.write(`  run ${i + 1}: berth ${br.seconds.toFixed(2)} s (${br.rssMiB.toFixed(0)} MiB), containerd ${c.at(-1)!.toFixed(2)} s\n`);
+      }
+      const mb = median(b);
+      const mc = median(c);
+      console.log(`${label}${unpack && !unpacked ? '  [berth did not unpack: unpacking is not wired into pull yet]' : ''}`);
+      console.log(`  berth      median ${mb.toFixed(2)} s  (runs: ${b.map((x) => x.toFixed(2)).join(', ')})`);
+      console.log(`  containerd median ${mc.toFixed(2)} s  (runs: ${c.map((x) => x.toFixed(2)).join(', ')})`);
+      console.log(`  ratio berth/containerd ${(mb / mc).toFixed(2)}  ${mb <= mc ? '(berth no slower)' : '(berth slower)'}`);
+      console.log(`  berth peak RSS: max ${Math.max(...rss).toFixed(0)} MiB, median ${median(rss).toFixed(0)} MiB  ${Math.max(...rss) < 150 ? '(< 150 MiB)' : '(over 150 MiB)'}`);
+    }
+  } finally {
+    stopContainerd();
+    rmSync(join(WORK, 'berth-root'), { recursive: true, force: true });
+  }
+}
+
+await main();
