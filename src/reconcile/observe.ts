@@ -91,6 +91,7 @@ async function observeImage(deps: ReconcileDeps, rec: ImageRecord): Promise<Actu
     manifestDigest: rec.manifestDigest,
     blobsPresent,
     unpacked: blobsPresent && (await isUnpacked(deps, rec)),
+    unpackedBefore: Boolean(rec.chainIds?.length) && rec.snapshotter === deps.snapshotter.name,
     platform: rec.platform,
   };
 }

@@ -100,7 +100,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     let changes = false;
     if (!a) [why, changes] = ['not present', true];
     else if (!a.blobsPresent) [why, repair] = ['repair: blobs missing', true];
-    else if (!a.unpacked) [why, repair] = ['repair: snapshots missing', true];
+    else if (!a.unpacked) [why, repair] = [a.unpackedBefore === false ? 'unpack: not unpacked yet' : 'repair: snapshots missing', true];
     else if (want.platform !== undefined && a.platform !== undefined && want.platform !== a.platform) {
       [why, changes] = [`platform ${a.platform} → ${want.platform}`, true];
     } else if (want.pullPolicy === 'Always' && a.remoteDigest !== undefined && a.remoteDigest !== a.targetDigest) {
@@ -108,8 +108,10 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     }
     const standing: ImageStanding = { ref, name: want.name, usable: a !== undefined && a.blobsPresent && a.unpacked, changes, actual: a };
     if (why !== undefined) {
+      // Unpacking blobs that are all present needs no registry (an imported image, offline).
+      const needsRegistry = !a || !a.blobsPresent || changes;
       const registry = registryOf(ref);
-      if (registry !== undefined && unreachable.has(registry)) {
+      if (needsRegistry && registry !== undefined && unreachable.has(registry)) {
         standing.blocked = `registry ${registry} unreachable`;
         wait('image', want.name, `${want.name}: pull waits (${why}; registry ${registry} unreachable)`);
       } else {

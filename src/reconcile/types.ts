@@ -18,6 +18,11 @@ export interface ActualImage {
   blobsPresent: boolean;
   /** Every layer's snapshot is committed. */
   unpacked: boolean;
+  /**
+   * The image record says it was unpacked (into the current snapshotter) before: false for an image
+   * imported or fetched with --no-unpack; when `unpacked` is false but this is true, snapshots were lost.
+   */
+  unpackedBefore?: boolean;
   /** `os/arch[/variant]` of the manifest chosen, as the image record has it. */
   platform?: string;
   /**

@@ -341,6 +341,25 @@ describe('plan()', () => {
     }
   });
 
+  it('an imported image (blobs present, never unpacked) is unpacked, even while its registry is unreachable', () => {
+    const d = desiredOf(DEMO());
+    const actual: ActualState = {
+      images: [image(BB, dg('a'), { unpacked: false, unpackedBefore: false })],
+      containers: [],
+      volumes: ['web-data'],
+      unreachableRegistries: [BB.split('/')[0]!],
+    };
+    const steps = planOf(d, actual);
+    expect(brief(steps)).toEqual([
+      [`pull:${BB}`, 'busybox: pull (unpack: not unpacked yet)', []],
+      ['container:web', 'web: create (not present)', [`pull:${BB}`]],
+      ['container:ticker', 'ticker: create (not present)', ['container:web', `pull:${BB}`]],
+    ]);
+    // A missing blob does need the registry: then the pull waits.
+    actual.images[0] = image(BB, dg('a'), { blobsPresent: false, unpacked: false });
+    expect(planOf(d, actual)[0]).toMatchObject({ kind: 'wait', id: 'wait:image:busybox' });
+  });
+
   it('a restart waits for the repair of its image\'s snapshots (its writable layer sits on them)', () => {
     const d = desiredOf(ctr('web', ['image: busybox:1']));
     const actual = converged(d);
