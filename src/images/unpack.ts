@@ -22,6 +22,8 @@ import type { Descriptor } from '../oci/types.ts';
 import { OWNER_PID_LABEL } from '../snapshots/dir-snapshotter.ts';
 import type { Mount, Snapshotter } from '../snapshots/snapshotter.ts';
 import type { UnpackContext, UnpackResult } from './pull.ts';
+import { ingestRef } from '../remotes/registry.ts';
+import { followBlob } from './live-blob.ts';
 
 export interface LayerEvent {
   index: number;
@@ -39,8 +41,15 @@ export interface UnpackOptions {
   layers: Descriptor[];
   /** The config's `rootfs.diff_ids`, base first; must match `layers` one to one. */
   diffIds: string[];
-  /** Open a layer blob; may wait until it has been downloaded. */
-  open(desc: Descriptor, signal: AbortSignal): Promise<Readable>;
+  /**
+   * Open a layer blob; may wait until it has been downloaded. With `speculative`, attempt 0 may
+   * return the bytes as they download; if applying them fails, the layer is applied again with
+   * attempt 1, which must open the verified blob.
+   */
+  open(desc: Descriptor, signal: AbortSignal, attempt: number): Promise<Readable>;
+  speculative?: boolean;
+  /** Awaited before layer `index` is committed (e.g. until its blob is verified and stored). */
+  beforeCommit?: (index: number) => Promise<void>;
   snapshotter: Snapshotter;
   signal: AbortSignal;
   /** Layers applied at once (overlay-format snapshotters only; native is always 1). Default 2. */
@@ -94,26 +103,36 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
   const pending = new Set<string>(); // extract keys not yet committed or removed
   const sync = opts.sync ?? true;
 
-  const applyOne = async (i: number, parent: string | undefined): Promise<Applied> => {
+  const applyOne = async (i: number, parent: string | undefined, attempt = 0): Promise<Applied> => {
     const t0 = performance.now();
     const desc = layers[i]!;
     const key = `extract-${randomBytes(6).toString('hex')} ${chain[i]}`;
     const mounts = await sn.prepare(key, parent, { labels: { [OWNER_PID_LABEL]: String(process.pid) }, signal });
     pending.add(key);
     const target = applyTarget(mounts);
-    const stream = await opts.open(desc, signal);
-    const res = await applyLayer(stream, {
-      root: target.dir,
-      parents: target.parents,
-      mediaType: desc.mediaType,
-      whiteouts: sn.layerFormat,
-      expectedDiffId: diffIds[i],
-      layerDigest: desc.digest,
-      sync,
-      signal,
-      warn: opts.warn,
-    });
-    return { key, preparedParent: parent, impliedDirs: res.impliedDirs, bytes: res.size, ms: performance.now() - t0 };
+    try {
+      const stream = await opts.open(desc, signal, attempt);
+      const res = await applyLayer(stream, {
+        root: target.dir,
+        parents: target.parents,
+        mediaType: desc.mediaType,
+        whiteouts: sn.layerFormat,
+        expectedDiffId: diffIds[i],
+        layerDigest: desc.digest,
+        sync,
+        signal,
+        warn: opts.warn,
+      });
+      return { key, preparedParent: parent, impliedDirs: res.impliedDirs, bytes: res.size, ms: performance.now() - t0 };
+    } catch (err) {
+      if (!opts.speculative || attempt > 0 || signal.aborted || isKind(err, 'Unimplemented')) throw err;
+      // The bytes read during the download were not the layer (a resumed ingest held garbage,
+      // or the download restarted): start over from the verified blob.
+      opts.warn?.(`layer ${i} (${desc.digest}): applying while downloading failed (${(err as Error).message}); applying the stored blob`);
+      await sn.remove(key);
+      pending.delete(key);
+      return applyOne(i, parent, 1);
+    }
   };
 
   const commit = async (i: number, a: Applied): Promise<void> => {
@@ -169,6 +188,7 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
           throw named(i, err);
         });
       }
+      await opts.beforeCommit?.(i);
       if (await exists(chain[i]!)) {
         await sn.remove(a.key);
         pending.delete(a.key);
@@ -219,19 +239,32 @@ export function applyTarget(mounts: Mount[]): { dir: string; parents: string[] }
  */
 export function pullUnpacker(
   snapshotter: Snapshotter,
-  opts: Pick<UnpackOptions, 'parallelism' | 'sync' | 'labels' | 'onLayer' | 'warn'> = {},
+  opts: Pick<UnpackOptions, 'parallelism' | 'sync' | 'labels' | 'onLayer' | 'warn'> & {
+    /** Start applying each layer with its first downloaded bytes (default true). */
+    applyWhileDownloading?: boolean;
+  } = {},
 ): (ctx: UnpackContext) => Promise<UnpackResult> {
   return async (ctx) => {
     const layers = ctx.manifest.layers;
+    // Applying while downloading needs the store's ingest layout (the local store has it).
+    const store = ctx.store as typeof ctx.store & { ingestPath?: (ref: string) => string };
+    const live = (opts.applyWhileDownloading ?? true) && typeof store.ingestPath === 'function';
     const chainIds = await unpackImage({
       ...opts,
       layers,
       diffIds: ctx.config.rootfs.diff_ids,
       snapshotter,
       signal: ctx.signal,
-      open: async (desc, signal) => {
+      speculative: live,
+      beforeCommit: (i) => ctx.whenLayerCommitted(i),
+      open: async (desc, signal, attempt) => {
         let i = layers.indexOf(desc);
         if (i < 0) i = layers.findIndex((l) => l.digest === desc.digest);
+        if (live && attempt === 0) {
+          const committed = ctx.whenLayerCommitted(i);
+          committed.catch(() => {});
+          return followBlob({ dataPath: `${store.ingestPath!(ingestRef(desc))}/data`, blobPath: ctx.store.blobPath(desc.digest), size: desc.size, committed, signal });
+        }
         await ctx.whenLayerCommitted(i);
         return ctx.store.open(desc.digest, { signal });
       },

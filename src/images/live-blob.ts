@@ -1,0 +1,90 @@
+/**
+ * Reading a layer blob while it is still being downloaded, so its apply starts with the first
+ * bytes instead of after the whole download, its fsync and its commit.
+ *
+ * The content store writes an ingest to `ingest/<key>/data` and commits it by renaming that very
+ * file into `blobs/` (src/content/local-store.ts), so one open file descriptor sees every byte,
+ * before and after the commit. The reader follows the file as it grows until `size` bytes are
+ * read. Anything unexpected (the file shrinks: the ingest restarted; the commit fails) is an error:
+ * the bytes may be wrong, so the caller applies again from the committed blob.
+ *
+ * Speculative bytes are safe because nothing is committed from them unless both hold: the
+ * uncompressed stream matched the config's diff_id (which names the content exactly), and the
+ * blob itself was verified and committed by the content store.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BerthError } from '../errors.ts';
+
+export interface FollowOptions {
+  /** The ingest's `data` file (it may not exist yet). */
+  dataPath: string;
+  /** Where the committed blob lives. */
+  blobPath: string;
+  size: number;
+  /** Settles when the content store committed the blob (or failed to). */
+  committed: Promise<void>;
+  signal?: AbortSignal;
+  /** How often to look for new bytes. */
+  pollMs?: number;
+}
+
+const CHUNK = 1 << 20;
+
+export function followBlob(opts: FollowOptions): Readable {
+  let state: 'pending' | 'ok' | 'failed' = 'pending';
+  let failure: unknown;
+  opts.committed.then(
+    () => (state = 'ok'),
+    (err) => {
+      state = 'failed';
+      failure = err;
+    },
+  );
+  const poll = opts.pollMs ?? 10;
+  async function* gen(): AsyncGenerator<Buffer> {
+    let fh: FileHandle | undefined;
+    try {
+      while (!fh) {
+        opts.signal?.throwIfAborted();
+        if (state === 'failed') throw failure;
+        fh = (await tryOpen(opts.blobPath)) ?? (state === 'ok' ? undefined : await tryOpen(opts.dataPath));
+        if (!fh) {
+          if (state === 'ok') throw new BerthError('NotFound', `blob ${opts.blobPath} is committed but cannot be opened`, { place: { file: opts.blobPath } });
+          await sleep(poll, undefined, { signal: opts.signal });
+        }
+      }
+      let pos = 0;
+      while (pos < opts.size) {
+        opts.signal?.throwIfAborted();
+        const buf = Buffer.allocUnsafe(Math.min(CHUNK, opts.size - pos));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+        if (bytesRead > 0) {
+          pos += bytesRead;
+          yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+          continue;
+        }
+        if (state === 'failed') throw failure;
+        const { size } = await fh.stat();
+        if (size < pos) throw new BerthError('Unavailable', `ingest ${opts.dataPath} restarted while being read`, { place: { file: opts.dataPath } });
+        if (state === 'ok' && size <= pos) {
+          throw new BerthError('Corrupt', `blob ${opts.blobPath} is shorter (${size}) than its descriptor (${opts.size})`, { place: { file: opts.blobPath } });
+        }
+        await sleep(poll, undefined, { signal: opts.signal });
+      }
+    } finally {
+      await fh?.close();
+    }
+  }
+  return Readable.from(gen(), { objectMode: false, highWaterMark: CHUNK });
+}
+
+async function tryOpen(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, 'r');
+  } catch (err: any) {
+    if (err?.code === 'ENOENT') return undefined;
+    throw err;
+  }
+}

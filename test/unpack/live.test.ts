@@ -1,0 +1,103 @@
+import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { followBlob } from '../../src/images/live-blob.ts';
+import { unpackImage } from '../../src/images/unpack.ts';
+import { openSnapshotter } from '../../src/snapshots/select.ts';
+import { compressLayer, makeLayerTar } from '../helpers/layers.ts';
+
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(`${tmpdir()}/berth-live-`);
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const collect = async (r: Readable) => {
+  const out: Buffer[] = [];
+  for await (const c of r) out.push(c as Buffer);
+  return Buffer.concat(out);
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('followBlob: reading a blob while it downloads', () => {
+  it('yields every byte as the ingest grows, across the rename into blobs/', async () => {
+    const dir = `${tmp}/a`;
+    mkdirSync(`${dir}/ingest`, { recursive: true });
+    const data = randomBytes(3 << 20);
+    let commit!: () => void;
+    const committed = new Promise<void>((r) => (commit = r));
+    const reader = collect(followBlob({ dataPath: `${dir}/ingest/data`, blobPath: `${dir}/blob`, size: data.length, committed, pollMs: 2 }));
+    await sleep(20); // the reader waits for the file to appear
+    for (let off = 0; off < data.length; off += 512 * 1024) {
+      appendFileSync(`${dir}/ingest/data`, data.subarray(off, off + 512 * 1024));
+      await sleep(5);
+    }
+    renameSync(`${dir}/ingest/data`, `${dir}/blob`);
+    commit();
+    expect((await reader).equals(data)).toBe(true);
+  });
+
+  it('reads a blob that is already committed', async () => {
+    const dir = `${tmp}/b`;
+    mkdirSync(dir);
+    const data = randomBytes(100_000);
+    writeFileSync(`${dir}/blob`, data);
+    expect((await collect(followBlob({ dataPath: `${dir}/none`, blobPath: `${dir}/blob`, size: data.length, committed: Promise.resolve() }))).equals(data)).toBe(true);
+  });
+
+  it('fails when the ingest restarts (shrinks) or its commit fails', async () => {
+    const dir = `${tmp}/c`;
+    mkdirSync(dir);
+    writeFileSync(`${dir}/data`, randomBytes(2 << 20));
+    const r1 = collect(followBlob({ dataPath: `${dir}/data`, blobPath: `${dir}/blob`, size: 4 << 20, committed: new Promise(() => {}), pollMs: 2 }));
+    await sleep(30);
+    truncateSync(`${dir}/data`, 0);
+    await expect(r1).rejects.toThrow(/restarted/);
+    writeFileSync(`${dir}/data2`, randomBytes(1000));
+    let fail!: (e: Error) => void;
+    const committed = new Promise<void>((_, rej) => (fail = rej));
+    const r2 = collect(followBlob({ dataPath: `${dir}/data2`, blobPath: `${dir}/blob2`, size: 5000, committed, pollMs: 2 }));
+    await sleep(20);
+    fail(new Error('digest mismatch'));
+    await expect(r2).rejects.toThrow(/digest mismatch/);
+  });
+});
+
+describe('unpackImage: speculative apply', () => {
+  it('applies again from the stored blob when the bytes read during the download were wrong', async () => {
+    const sn = await openSnapshotter(`${tmp}/root`, 'overlayfs');
+    try {
+      const l = compressLayer(await makeLayerTar([{ type: 'file', name: 'hello', content: 'right' }]), 'gzip');
+      const wrong = compressLayer(await makeLayerTar([{ type: 'file', name: 'hello', content: 'wrong' }]), 'gzip');
+      const attempts: number[] = [];
+      const warnings: string[] = [];
+      let commitsAwaited = 0;
+      const chain = await unpackImage({
+        layers: [{ mediaType: l.mediaType, digest: l.digest, size: l.size }],
+        diffIds: [l.diffId],
+        snapshotter: sn,
+        signal: AbortSignal.timeout(10_000),
+        speculative: true,
+        beforeCommit: async () => {
+          commitsAwaited++;
+        },
+        open: async (_d, _s, attempt) => {
+          attempts.push(attempt);
+          return Readable.from([attempt === 0 ? wrong.blob : l.blob]);
+        },
+        warn: (m) => warnings.push(m),
+      });
+      expect(attempts).toEqual([0, 1]);
+      expect(commitsAwaited).toBe(1);
+      expect(warnings.join()).toMatch(/applying the stored blob/);
+      expect(chain).toEqual([l.diffId]);
+      const all = [];
+      for await (const s of sn.walk()) all.push(s.kind);
+      expect(all).toEqual(['committed']);
+    } finally {
+      await sn.close();
+    }
+  });
+});
