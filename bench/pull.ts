@@ -5,7 +5,7 @@
  * before it; containerd is started fresh before each of its runs (not timed). Prints medians,
  * the ratio berth/containerd and berth's peak RSS (from /usr/bin/time -v).
  *
- *   node_modules/.bin/node bench/pull.ts [--runs N] [--ref debian:multi]
+ *   node_modules/.bin/node bench/pull.ts [--runs N] [--ref debian:multi] [--only fetch|unpack] [--compile-cache]
  *
  * 1. fetch only:     berth pull --no-unpack      vs  ctr content fetch --plain-http
  * 2. pull + unpack:  berth pull                  vs  ctr images pull --plain-http
@@ -22,6 +22,10 @@ const flag = (name: string, dflt: string) => {
 };
 const RUNS = Number(flag('--runs', '5'));
 const REF = flag('--ref', 'debian:multi');
+/** `fetch`, `unpack` or `all` (default). */
+const ONLY = flag('--only', 'all');
+/** Run berth with NODE_COMPILE_CACHE (warmed first): what bin/berth gains by enabling it. */
+const COMPILE_CACHE = args.includes('--compile-cache');
 const LAB_SCRIPTS = process.env.LAB_SCRIPTS ?? join(import.meta.dirname, '../../shared/lab');
 const REGISTRY = '127.0.0.1:5000';
 const IMAGE = `${REGISTRY}/${REF}`;
@@ -30,8 +34,10 @@ const CTRD = join(WORK, 'ctrd');
 const SOCK = join(CTRD, 'containerd.sock');
 const BERTH = join(import.meta.dirname, '../bin/berth');
 
+const BERTH_ENV: NodeJS.ProcessEnv = COMPILE_CACHE ? { NODE_COMPILE_CACHE: join(WORK, 'compile-cache') } : {};
+
 function sh(cmd: string, argv: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, ...opts.env }, maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, ...BERTH_ENV, ...opts.env }, maxBuffer: 64 << 20 });
   if (r.error) throw r.error;
   return r;
 }
@@ -98,10 +104,15 @@ async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
   console.log(`pull benchmark: ${IMAGE}, ${RUNS} alternating runs each, roots on ${WORK} (disk), sync before each run`);
   try {
-    for (const [label, unpack, ctrKind] of [
+    // berth's fixed cost: starting Node and loading the CLI (an `images` on an empty root).
+    const startup: number[] = [];
+    for (let i = 0; i < 3; i++) startup.push(timed(BERTH, ['--root', join(WORK, 'empty-root'), '--config', join(WORK, 'none.toml'), 'images']).seconds);
+    console.log(`berth start-up (images on an empty root): median ${median(startup).toFixed(2)} s${COMPILE_CACHE ? ' (NODE_COMPILE_CACHE on)' : ''}`);
+    const cases = [
       ['fetch only (berth pull --no-unpack vs ctr content fetch)', false, 'fetch'],
       ['pull + unpack (berth pull vs ctr images pull)', true, 'pull'],
-    ] as const) {
+    ] as const;
+    for (const [label, unpack, ctrKind] of cases.filter((c) => ONLY === 'all' || (ONLY === 'fetch') === !c[1])) {
       const b: number[] = [];
       const c: number[] = [];
       const rss: number[] = [];

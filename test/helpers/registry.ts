@@ -17,7 +17,8 @@
  *   await proxy.stop(); await reg.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -45,8 +46,11 @@ export interface RunningRegistry {
   stop(): Promise<void>;
 }
 
-/** Start Debian's docker-registry on a free loopback port; fails loudly if it cannot. */
-export async function startRegistry(): Promise<RunningRegistry> {
+/**
+ * Start Debian's docker-registry on a free loopback port; fails loudly if it cannot.
+ * With `tls`, it serves HTTPS with that PEM certificate and key (make them with `makeTlsCert`).
+ */
+export async function startRegistry(opts: { tls?: { certFile: string; keyFile: string } } = {}): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-registry-'));
   let lastErr = '';
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -54,18 +58,19 @@ export async function startRegistry(): Promise<RunningRegistry> {
     const cfg = join(dir, 'config.yml');
     await writeFile(
       cfg,
-      `version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage:\n  filesystem: {rootdirectory: ${dir}/data}\n  delete: {enabled: true}\nhttp: {addr: 127.0.0.1:${port}}\n`,
+      `version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage:\n  filesystem: {rootdirectory: ${dir}/data}\n  delete: {enabled: true}\nhttp:\n  addr: 127.0.0.1:${port}\n${opts.tls ? `  tls: {certificate: ${opts.tls.certFile}, key: ${opts.tls.keyFile}}\n` : ''}`,
     );
     const child: ChildProcess = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (b) => (stderr += String(b)));
     let exited = false;
     child.once('exit', () => (exited = true));
-    const url = `http://127.0.0.1:${port}`;
+    const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+    const ca = opts.tls ? await readFile(opts.tls.certFile, 'utf8') : undefined;
     for (let i = 0; i < 100 && !exited; i++) {
       try {
-        const res = await fetch(`${url}/v2/`);
-        if (res.status === 200) {
+        const status = ca ? await httpsStatus(`${url}/v2/`, ca) : (await fetch(`${url}/v2/`)).status;
+        if (status === 200) {
           return {
             host: `127.0.0.1:${port}`,
             url,
@@ -86,6 +91,28 @@ export async function startRegistry(): Promise<RunningRegistry> {
     lastErr = stderr;
   }
   throw new Error(`docker-registry did not start: ${lastErr}`);
+}
+
+function httpsStatus(url: string, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    httpsGet(url, { ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).on('error', reject);
+  });
+}
+
+/** A self-signed certificate for 127.0.0.1 (openssl), written to `dir`: { certFile, keyFile }. */
+export async function makeTlsCert(dir: string): Promise<{ certFile: string; keyFile: string }> {
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  await new Promise<void>((resolve, reject) => {
+    const p = spawn('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr!.on('data', (b) => (err += String(b)));
+    p.on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`openssl failed: ${err}`))));
+  });
+  return { certFile, keyFile };
 }
 
 export type FaultAction =
