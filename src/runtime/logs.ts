@@ -107,6 +107,13 @@ export function readLogAll(containerDir: string): { chunks: AsyncGenerator<Buffe
   return { chunks: gen(), offset: () => logOffset };
 }
 
+/** The rotated files newer than the one with inode `ino` (log.(k-1) … log.1 when it is log.k), oldest first. */
+async function filesAfter(containerDir: string, ino: number): Promise<string[]> {
+  const files = await logFiles(containerDir); // oldest first, `log` last
+  const i = (await Promise.all(files.map((f) => stat(f).then((s) => s.ino, () => -1)))).indexOf(ino);
+  return i < 0 ? [] : files.slice(i + 1, -1);
+}
+
 export interface FollowOptions {
   signal?: AbortSignal;
   /** Start reading `log` at this byte offset; default: its current end. */
@@ -150,8 +157,32 @@ export async function* followLog(containerDir: string, opts: FollowOptions = {})
         }
         const now = await stat(file).catch(() => undefined);
         if (now && now.ino !== ino) {
-          // Rotated: the old inode is fully drained above (the shim never writes to it again).
+          // Rotated. The shim may have written to the old file between our last read and the
+          // rename: drain it again (it is never written after the rename).
+          for (;;) {
+            const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+            if (bytesRead === 0) break;
+            pos += bytesRead;
+            yield Buffer.from(buf.subarray(0, bytesRead));
+          }
           await fh.close();
+          fh = undefined;
+          // More than one rotation since we looked: the old file is now log.k; log.(k-1) … log.1
+          // came after it and are read whole before the current log.
+          for (const older of await filesAfter(containerDir, ino)) {
+            const h = await open(older, 'r').catch(() => undefined);
+            if (!h) continue;
+            try {
+              for (let p = 0; ; ) {
+                const { bytesRead } = await h.read(buf, 0, buf.length, p);
+                if (bytesRead === 0) break;
+                p += bytesRead;
+                yield Buffer.from(buf.subarray(0, bytesRead));
+              }
+            } finally {
+              await h.close();
+            }
+          }
           await openCurrent(0);
           continue;
         }

@@ -48,9 +48,13 @@ export class OciRuntime {
     return new OciRuntime(found, stateRoot);
   }
 
-  /** The argv that creates and starts task `id` from `bundle`, detached (the shim runs it). */
-  runArgv(id: string, bundle: string, pidFile: string): string[] {
-    return [this.binary, '--root', this.stateRoot, 'run', '--detach', '--pid-file', pidFile, '--bundle', bundle, id];
+  /**
+   * The argv that creates and starts task `id` from `bundle`, detached (the shim runs it). The
+   * runtime's own warnings go to `logFile`, not into the container's output; a fatal error is also
+   * printed on stderr, which the shim reports.
+   */
+  runArgv(id: string, bundle: string, pidFile: string, logFile: string): string[] {
+    return [this.binary, '--root', this.stateRoot, '--log', logFile, 'run', '--detach', '--pid-file', pidFile, '--bundle', bundle, id];
   }
 
   private async cmd(args: string[], signal?: AbortSignal): Promise<string> {

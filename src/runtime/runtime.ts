@@ -25,7 +25,7 @@ import { RootfsReader } from './rootfs-reader.ts';
 import { ensureShim, startShim } from './shim.ts';
 import { buildSpec, executableCandidates, resolveProcess, volumePath, type OciSpec } from './spec.ts';
 import {
-  BUNDLE_CONFIG, containersDir, EXIT_FILE, LOG_FILE, PID_FILE, readJson, RECORD_FILE, ROOTFS_DIR, writeFileAtomic,
+  BUNDLE_CONFIG, containersDir, EXIT_FILE, LOG_FILE, PID_FILE, readJson, RECORD_FILE, ROOTFS_DIR, RUNTIME_LOG_FILE, writeFileAtomic,
   type ContainerRecord, type ExitStatus,
 } from './state.ts';
 
@@ -257,7 +257,8 @@ export class Runtime {
       const dir = this.containerDir(name);
       const oci = this.ociFor(r);
       if (st.exit && st.exit.taskId !== r.lastExit?.taskId) r.lastExit = st.exit;
-      await oci.delete(name, { force: true, signal: opts.signal });
+      // The previous task's runtime state and cgroup go first (a first start has none: skip the exec).
+      if (r.task || r.lastExit || st.exit) await oci.delete(name, { force: true, signal: opts.signal });
       const rootfs = path.join(dir, ROOTFS_DIR);
       // After a reboot the rootfs is no longer mounted: mount it again (the writable layer survived).
       if (!(await this.mounter.isMountPoint(rootfs))) await this.mounter.mountAll(r.rootfsMounts, rootfs, opts.signal);
@@ -283,7 +284,7 @@ export class Runtime {
             logMaxFiles: this.logMaxFiles,
             pidFile: path.join(dir, PID_FILE),
             oomFile: oomCounterFile(r.cgroupsPath),
-            runtimeArgv: oci.runArgv(name, dir, path.join(dir, PID_FILE)),
+            runtimeArgv: oci.runArgv(name, dir, path.join(dir, PID_FILE), path.join(dir, RUNTIME_LOG_FILE)),
           },
           opts.signal,
         );
@@ -338,23 +339,31 @@ export class Runtime {
   private async observeTask(r: ContainerRecord): Promise<ContainerStatus> {
     const base = { name: r.name, record: r };
     if (!r.task) return { ...base, state: r.stopped ? 'stopped' : r.lastExit ? 'exited' : 'created', exit: r.lastExit };
-    const exit = await readJson<ExitStatus>(path.join(this.containerDir(r.name), EXIT_FILE));
-    if (exit && exit.taskId === r.task.id) return { ...base, state: r.stopped ? 'stopped' : 'exited', exit };
-    if (r.task.shimPid && (await shimAlive(r.task.shimPid, r.task.id))) return { ...base, state: 'running', pid: r.task.pid };
+    const task = r.task;
+    const exited = async (): Promise<ContainerStatus | undefined> => {
+      const exit = await readJson<ExitStatus>(path.join(this.containerDir(r.name), EXIT_FILE));
+      return exit && exit.taskId === task.id ? { ...base, state: r.stopped ? 'stopped' : 'exited', exit } : undefined;
+    };
+    const done = await exited();
+    if (done) return done;
+    if (task.shimPid && (await shimAlive(task.shimPid, task.id))) return { ...base, state: 'running', pid: task.pid };
+    // The shim may have written exit.json and exited between the two checks above: look again.
+    const doneMeanwhile = await exited();
+    if (doneMeanwhile) return doneMeanwhile;
     // No shim and no exit file: berth died between recording the task and the shim's reply, or the
     // machine rebooted. Ask the runtime.
     const rs = await this.ociFor(r).state(r.name).catch(() => undefined);
     if (rs?.status === 'running') {
       // No shim pid recorded (berth died while the shim was replying): the shim still runs and will write exit.json.
-      if (!r.task.shimPid) return { ...base, state: 'running', pid: rs.pid };
+      if (!task.shimPid) return { ...base, state: 'running', pid: rs.pid };
       return { ...base, state: 'unknown', pid: rs.pid, detail: 'running without its supervisor: its exit status cannot be recorded' };
     }
     // Never confirmed by its shim: being started right now, or berth died before the shim ran it.
-    if (!r.task.shimPid) return { ...base, state: 'created', exit: r.lastExit, detail: 'task starting, or its start was interrupted' };
+    if (!task.shimPid) return { ...base, state: 'created', exit: r.lastExit, detail: 'task starting, or its start was interrupted' };
     // The shim was started but is gone and the task is not running: a reboot, or the shim was killed.
     const lost: ExitStatus = {
-      taskId: r.task.id, pid: r.task.pid ?? 0, exitCode: 255, signal: 0, oomKilled: false,
-      startedAtMs: Date.parse(r.task.startedAt), exitedAtMs: Date.now(), lost: true,
+      taskId: task.id, pid: task.pid ?? 0, exitCode: 255, signal: 0, oomKilled: false,
+      startedAtMs: Date.parse(task.startedAt), exitedAtMs: Date.now(), lost: true,
     };
     return { ...base, state: r.stopped ? 'stopped' : 'exited', exit: lost, detail: 'the supervisor is gone and recorded no exit status (reboot?)' };
   }

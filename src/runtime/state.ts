@@ -5,6 +5,7 @@
  *   exit.json    the last task's ExitStatus (berth-shim writes it, atomically, when the task ends)
  *   init.pid     the task's pid (the OCI runtime writes it)
  *   log, log.1…  the task's stdout+stderr, rotated by berth-shim
+ *   runtime.log  runc/crun's own messages (warnings, errors)
  * `ps`, `logs` and `inspect` read only these files, so they work without a daemon.
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
@@ -72,6 +73,7 @@ export const RECORD_FILE = 'state.json';
 export const EXIT_FILE = 'exit.json';
 export const PID_FILE = 'init.pid';
 export const LOG_FILE = 'log';
+export const RUNTIME_LOG_FILE = 'runtime.log';
 export const BUNDLE_CONFIG = 'config.json';
 export const ROOTFS_DIR = 'rootfs';
 

@@ -48,14 +48,24 @@ for (const which of ['runc', 'crun'] as const) {
       expect(lines).toEqual(['G=hello P=/bin H=/home/app', '/tmp', '1000', '1000', name]);
     });
 
+    it('a task over its memory limit is shown as OOM-killed', async () => {
+      const name = `oom-${id}`;
+      await rt.create(request(name, bindRootfs(rootfs), {
+        args: ['/bin/sh', '-c', 'a=aaaaaaaaaaaaaaaa; while true; do a="$a$a"; done'],
+        resources: { memoryBytes: 24 * 1024 * 1024 },
+      }));
+      await rt.start(name);
+      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; }, 20_000);
+      expect(st.exit, JSON.stringify(st.exit)).toMatchObject({ oomKilled: true, signal: 9, exitCode: 137 });
+    });
+
     it('a task killed by a signal reports 128+signal', async () => {
       const name = `sig-${id}`;
       await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sleep', '60'] }));
       await rt.start(name);
       await rt.kill(name, 'SIGKILL');
       const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });
-      expect(st.exit!.signal).toBe(9);
-      expect(st.exit!.exitCode).toBe(137);
+      expect(st.exit, JSON.stringify(st.exit)).toMatchObject({ signal: 9, exitCode: 137 });
     });
 
     it('start is idempotent while running (no duplicate task); stop sends the stop signal and waits for the exit', async () => {
