@@ -68,6 +68,12 @@ export interface PullOptions {
   onProgress?: (e: PullEvent) => void;
   onLayerCommitted?: (index: number, desc: Descriptor) => void;
   unpack?: (ctx: UnpackContext) => Promise<UnpackResult>;
+  /**
+   * Called once the manifest is known and before any layer is fetched, with the bytes the pull
+   * still has to download (layers not yet in the content store, plus the config): e.g. to make
+   * room on a small disk. Throwing stops the pull.
+   */
+  beforeFetch?: (bytesToFetch: number) => Promise<void>;
   /** Extra labels for the image record. */
   labels?: Record<string, string>;
 }
@@ -120,6 +126,7 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
       metadata.addLeaseResource(leaseId, { type: 'ingest', key: ingestRef(desc) });
     });
   const blobs: PullResult['blobs'] = [];
+  const smallWrites: Promise<void>[] = [];
 
   try {
     const resolved = await client.resolve(ref, signal);
@@ -128,7 +135,6 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     protect(resolved.desc);
     // Small blobs are written to the store while the layers download; all are awaited before
     // the image is recorded.
-    const smallWrites: Promise<void>[] = [];
     const keep = (p: Promise<void>) => {
       p.catch(() => {});
       smallWrites.push(p);
@@ -147,6 +153,13 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     }
     const manifest = parseManifest(manifestBytes, `${name} (${manifestDesc.digest})`);
     protect(manifest.config);
+    if (opts.beforeFetch) {
+      let missing = 0;
+      for (const l of [manifest.config, ...manifest.layers]) {
+        if (!(await store.info(l.digest).then(() => true, () => false))) missing += l.size;
+      }
+      await opts.beforeFetch(missing);
+    }
     const configFetch = client.fetchSmall(ref, manifest.config, signal).then(async (bytes) => {
       await storeBlob(store, ingestRef(manifest.config), manifest.config.digest, bytes, signal);
       return bytes;
@@ -247,6 +260,8 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     throw firstRealError(err, opts.signal);
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
+    // Nothing of this pull may still be writing once it returns (its lease goes next).
+    await Promise.allSettled(smallWrites);
     try {
       metadata.deleteLease(leaseId);
     } catch (err) {

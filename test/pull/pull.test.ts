@@ -155,6 +155,25 @@ describe('pull', () => {
     expect(await store.has(layered.layers![1]!.digest)).toBe(false);
   });
 
+  it('asks beforeFetch for room before fetching layers; a refusal stops the pull', async () => {
+    const asked: number[] = [];
+    const err = await pull({
+      ...base(),
+      ref: `${proxy.host}/layered:v1`,
+      beforeFetch: async (n) => {
+        asked.push(n);
+        throw new Error('disk full');
+      },
+    }).catch((e) => e);
+    expect(err.message).toBe('disk full');
+    const all = layered.config!.size + layered.layers!.reduce((n, l) => n + l.size, 0);
+    expect(asked).toEqual([all]);
+    expect(proxy.requests.filter((q) => q.path.includes('/blobs/'))).toEqual([]);
+    await pull({ ...base(), ref: `${proxy.host}/layered:v1`, beforeFetch: async (n) => void asked.push(n) });
+    await pull({ ...base(), ref: `${proxy.host}/layered:v1`, beforeFetch: async (n) => void asked.push(n) });
+    expect(asked).toEqual([all, all, 0]);
+  });
+
   it('rejects bad references before any network traffic', async () => {
     const err = await pull({ ...base(), ref: 'Bad/Ref' }).catch((e) => e);
     expect(isKind(err, 'InvalidArgument')).toBe(true);
