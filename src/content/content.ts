@@ -50,7 +50,11 @@ export interface WriterOptions {
 
 export interface Writer {
   readonly ref: string;
-  /** Bytes written so far, including those resumed from a previous process. */
+  /**
+   * Bytes accepted so far, including those resumed from a previous process. Writes may be
+   * gathered before they reach `data` (the local store batches ~1 MiB); after a crash, what
+   * resumes is what reached the disk.
+   */
   readonly offset: number;
   write(chunk: Uint8Array): Promise<void>;
   /** Drop the partial data and start again at offset 0 (e.g. the server ignored a Range request). */
