@@ -33,6 +33,7 @@ export async function progressRenderer(stream: NodeJS.WriteStream): Promise<{ on
       cliProgress.Presets.shades_classic,
     );
     const bars = new Map<string, SingleBar>();
+    let stopped = false;
     return {
       onEvent(e) {
         if (e.type === 'blob-start') {
@@ -46,7 +47,11 @@ export async function progressRenderer(stream: NodeJS.WriteStream): Promise<{ on
           else multi.log(`${shortDigest(e.digest)} ${note}\n`);
         }
       },
-      stop: () => multi.stop(),
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        multi.stop();
+      },
     };
   }
   return {

@@ -238,6 +238,13 @@ export class LocalContentStore implements ContentStore {
         await lock.release();
       }
     }
+    // Lock files left by writers killed with -9 whose ingest is gone: taking and releasing the
+    // lock removes them (a live owner keeps its lock).
+    for (const file of await readdir(this.locksDir).catch(() => [] as string[])) {
+      if (!file.endsWith('.lock')) continue;
+      const lock = await tryLock(join(this.locksDir, file));
+      await lock?.release();
+    }
     return removed;
   }
 

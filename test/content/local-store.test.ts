@@ -153,8 +153,13 @@ describe('local content store', () => {
       await writeFile(join(p, 'updatedat'), past.toISOString());
       await utimes(join(p, 'data'), past, past);
     }
+    // A lock left by a dead process (pid 4194305 is above any pid_max, so it never runs).
+    await writeFile(join(store.locksDir, 'dead.lock'), '4194305 1\n');
     const removed = await store.removeStaleIngests(60_000);
     expect(removed).toEqual(['old']);
+    const locks = await readdir(store.locksDir);
+    expect(locks).not.toContain('dead.lock');
+    expect(locks).toContain(`${store.lockPath('live').split('/').pop()}`);
     expect((await store.listIngests()).map((i) => i.ref).sort()).toEqual(['fresh', 'live']);
     await live.close();
   });
