@@ -16,6 +16,8 @@ import { createContainer, removeContainer, restartContainer } from './containers
 import { volumesDir, type ReconcileDeps } from './deps.ts';
 import type { RegistryHealth } from './observe.ts';
 import type { ActualState, PullStep, Step } from './types.ts';
+import type { DesiredState } from '../manifest/types.ts';
+import { pruneImageRecords } from './prune-images.ts';
 
 export type StepResult = 'ok' | 'failed' | 'waiting' | 'blocked';
 
@@ -32,6 +34,8 @@ export interface ExecuteContext {
   deps: ReconcileDeps;
   actual: ActualState;
   generation: number;
+  /** The desired state being applied (the gc step forgets image records no generation kept wants). */
+  desired?: DesiredState;
   health: RegistryHealth;
   signal: AbortSignal;
   /** Steps running at once (default 4). */
@@ -96,7 +100,11 @@ const STEP_HANDLERS: Handlers = {
     await removeContainer(deps, step.container, signal);
     return `${step.container} stopped and removed`;
   },
-  gc: async (_step, { deps, signal }) => describeGc(await collect(deps, signal)),
+  gc: async (_step, { deps, desired, signal }) => {
+    const forgotten = desired ? pruneImageRecords(deps, desired) : [];
+    const report = describeGc(await collect(deps, signal));
+    return forgotten.length ? `${report}; images no longer wanted: ${forgotten.join(', ')}` : report;
+  },
   wait: async (step) => step.reason,
 };
 

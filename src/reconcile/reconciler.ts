@@ -97,6 +97,7 @@ export class Reconciler {
     const outcomes = await executePlan(view.steps, {
       deps: this.deps,
       actual: view.actual,
+      desired: view.desired,
       generation: generation?.id ?? 0,
       health: this.health,
       signal,
