@@ -2,18 +2,19 @@
 import type { ContainerStatus } from '../runtime/runtime.ts';
 import type { Mount } from '../snapshots/snapshotter.ts';
 
-/** `running`, `exited (OOM-killed)`, `exited (code 3)`, `stopped`, … */
-export function describeState(s: ContainerStatus): string {
+/** `running`, `exited (OOM-killed)`, `exited (signal 9), restart in 20s`, `stopped`, … */
+export function describeState(s: ContainerStatus, now = Date.now()): string {
+  let text: string = s.state;
   if (s.state === 'exited' || s.state === 'stopped') {
     const e = s.exit;
-    if (!e) return s.state;
-    if (e.oomKilled) return `${s.state} (OOM-killed)`;
-    if (e.lost) return `${s.state} (status lost)`;
-    if (e.signal) return `${s.state} (signal ${e.signal})`;
-    return s.state;
+    if (e?.oomKilled) text += ' (OOM-killed)';
+    else if (e?.lost) text += ' (status lost)';
+    else if (e?.signal) text += ` (signal ${e.signal})`;
   }
-  if (s.state === 'created' && s.record.nextRestartAt) return 'waiting (restart back-off)';
-  return s.state;
+  if (s.state === 'exited' && s.record.nextRestartAt) {
+    text += `, restart in ${humanDuration(Date.parse(s.record.nextRestartAt) - now)}`;
+  }
+  return text;
 }
 
 /** `5s`, `3m`, `2h`, `4d`: the largest unit only, like `docker ps`. */

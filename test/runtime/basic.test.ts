@@ -59,6 +59,18 @@ for (const which of ['runc', 'crun'] as const) {
       expect(st.exit, JSON.stringify(st.exit)).toMatchObject({ oomKilled: true, signal: 9, exitCode: 137 });
     });
 
+    it('seccomp refuses namespace creation (a user namespace needs no capability, only the filter stops it)', async () => {
+      const name = `seccomp-${id}`;
+      await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sh', '-c', 'unshare -U /bin/echo escaped; echo after'] }));
+      await rt.start(name);
+      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });
+      expect(st.exit!.exitCode).toBe(0);
+      const log = (await readLogTail(rt.containerDir(name))).toString();
+      expect(log).not.toContain('escaped');
+      expect(log).toContain('Operation not permitted');
+      expect(log).toContain('after');
+    });
+
     it('a task killed by a signal reports 128+signal', async () => {
       const name = `sig-${id}`;
       await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sleep', '60'] }));

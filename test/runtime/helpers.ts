@@ -9,7 +9,7 @@ import type { Mount } from '../../src/snapshots/snapshotter.ts';
 import { Runtime, type CreateRequest } from '../../src/runtime/runtime.ts';
 
 export const BUSYBOX = '/bin/busybox';
-const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'id', 'env', 'ls', 'head', 'dd', 'yes', 'seq', 'touch', 'true', 'false', 'pwd', 'mkdir', 'printf', 'tail', 'hostname'];
+const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'id', 'env', 'ls', 'head', 'dd', 'yes', 'seq', 'touch', 'true', 'false', 'pwd', 'mkdir', 'printf', 'tail', 'hostname', 'unshare'];
 
 /** Fail loudly (never skip) when the machine cannot run these tests. */
 export function requireRoot(): void {

@@ -50,6 +50,13 @@ describe('buildSpec: Docker merge rules', () => {
     expect(s.mounts.find((m) => m.destination === '/sys')!.options).toContain('ro');
     for (const d of ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue']) expect(s.mounts.some((m) => m.destination === d)).toBe(true);
   });
+  it('seccomp: default allow, EPERM for the blocked syscalls and namespace flags of clone, ENOSYS for clone3', () => {
+    const sc = buildSpec(input()).linux.seccomp!;
+    expect(sc.defaultAction).toBe('SCMP_ACT_ALLOW');
+    expect(sc.syscalls[0]!.names).toEqual(expect.arrayContaining(['mount', 'unshare', 'setns', 'keyctl', 'bpf', 'kexec_load', 'init_module']));
+    expect(sc.syscalls.filter((r) => r.names[0] === 'clone').map((r) => r.args![0]!.value)).toContain(0x10000000);
+    expect(sc.syscalls.find((r) => r.names[0] === 'clone3')!.errnoRet).toBe(38);
+  });
   it('network none gets its own network and UTS namespaces, hostname = name', () => {
     const s = buildSpec(input({ network: 'none' }));
     expect(s.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'mount', 'uts', 'network']);
