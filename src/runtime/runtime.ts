@@ -83,6 +83,7 @@ export interface ContainerStatus {
   finishedAtMs?: number;
 }
 
+const RUNTIME_LOG_MAX_BYTES = 1024 * 1024;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export function validateName(name: string): void {
@@ -264,6 +265,10 @@ export class Runtime {
       if (!(await this.mounter.isMountPoint(rootfs))) await this.mounter.mountAll(r.rootfsMounts, rootfs, opts.signal);
       await rm(path.join(dir, EXIT_FILE), { force: true });
       await rm(path.join(dir, PID_FILE), { force: true });
+      // runc/crun append to their log on every start: keep a crash-looping container's from growing.
+      if (((await stat(path.join(dir, RUNTIME_LOG_FILE)).catch(() => undefined))?.size ?? 0) > RUNTIME_LOG_MAX_BYTES) {
+        await rm(path.join(dir, RUNTIME_LOG_FILE), { force: true });
+      }
       const taskId = randomBytes(8).toString('hex');
       r.task = { id: taskId, startedAt: new Date().toISOString() };
       if (opts.restartCount !== undefined) r.restartCount = opts.restartCount;

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, constants, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -39,6 +39,7 @@ export async function ensureShim(cacheDir: string, signal?: AbortSignal): Promis
       await run(cc, ['-O2', '-o', tmp, SHIM_SOURCE], { signal });
     }
     await rename(tmp, target);
+    await removeOldShims(cacheDir, path.basename(target));
   } catch (err: any) {
     await rm(tmp, { force: true });
     if (err?.code === 'ENOENT') {
@@ -53,6 +54,13 @@ export async function ensureShim(cacheDir: string, signal?: AbortSignal): Promis
     });
   }
   return target;
+}
+
+/** Shims built from older sources (after an upgrade). Running ones keep their (deleted) binary. */
+async function removeOldShims(cacheDir: string, keep: string): Promise<void> {
+  for (const f of await readdir(cacheDir).catch(() => [] as string[])) {
+    if (f.startsWith('berth-shim-') && f !== keep && !f.includes('.tmp-')) await rm(path.join(cacheDir, f), { force: true });
+  }
 }
 
 export interface ShimArgs {
