@@ -315,6 +315,8 @@ class IngestWriter implements Writer {
       await writeSmallFile(join(dir, 'ref'), opts.ref);
       await fsyncDir(dir);
     }
+    // A crash between the commit's chmod and its rename leaves read-only data behind: reopenable.
+    if (resume) await chmod(dataPath, 0o644).catch(() => {});
     const fh = await open(dataPath, resume ? 'r+' : 'w+', 0o644).catch(async (err: any) => {
       if (err?.code === 'ENOENT') return open(dataPath, 'w+', 0o644);
       throw err;

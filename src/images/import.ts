@@ -6,7 +6,7 @@
  */
 import { basename } from 'node:path';
 import type { ContentStore } from '../content/content.ts';
-import { invalidArgument } from '../errors.ts';
+import { invalidArgument, isKind, notFound } from '../errors.ts';
 import type { ImageRecord, Metadata } from '../metadata/metadata.ts';
 import { isIndexType } from '../oci/media-types.ts';
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../oci/platform.ts';
@@ -51,9 +51,14 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
       const index = parseIndex(await store.readBlob(img.desc.digest, signal), `${opts.path} ${img.desc.digest}`);
       manifestDesc = selectManifest(index.manifests, want, `${opts.path} (${name})`);
     }
-    const manifestBytes = await store.readBlob(manifestDesc.digest, signal);
+    const missing = (d: Descriptor) => (err: unknown) => {
+      if (isKind(err, 'NotFound')) throw notFound(`${opts.path}: ${name} (${formatPlatform(want)}): blob ${d.digest} (${d.mediaType}) is not in the archive`);
+      throw err;
+    };
+    const manifestBytes = await store.readBlob(manifestDesc.digest, signal).catch(missing(manifestDesc));
     const manifest = parseManifest(manifestBytes, `${opts.path} ${manifestDesc.digest}`);
-    const configBytes = await store.readBlob(manifest.config.digest, signal);
+    const configBytes = await store.readBlob(manifest.config.digest, signal).catch(missing(manifest.config));
+    for (const l of manifest.layers) await store.info(l.digest).catch(missing(l));
     const config = parseImageConfig(configBytes, `${opts.path} ${manifest.config.digest}`);
     const platform = formatPlatform(manifestDesc.platform ?? { os: config.os, architecture: config.architecture, variant: config.variant });
     const { platform: _p, annotations: _a, ...target } = img.desc;

@@ -118,7 +118,14 @@ export async function importOciLayoutDir(dir: string, store: ContentStore, signa
     await ingestStream(store, ingestRef(desc), desc.digest, desc.size, createReadStream(path, { highWaterMark: 1 << 20 }), path, signal);
     if (isIndexType(desc.mediaType)) {
       const index = parseIndex(await store.readBlob(desc.digest, signal), path);
-      for (const m of index.manifests) if (m.platform?.os !== 'unknown' && (isIndexType(m.mediaType) || isManifestType(m.mediaType))) await copy(m);
+      for (const m of index.manifests) {
+        if (m.platform?.os === 'unknown' || !(isIndexType(m.mediaType) || isManifestType(m.mediaType))) continue;
+        // Layouts often hold only some platforms of an index (skopeo without --all): the missing
+        // ones are skipped here; the platform actually chosen must be complete (checked on import).
+        await copy(m).catch((err) => {
+          if (!isKind(err, 'NotFound')) throw err;
+        });
+      }
     } else if (isManifestType(desc.mediaType)) {
       const m = parseManifest(await store.readBlob(desc.digest, signal), path);
       for (const d of [m.config, ...m.layers]) await copy(d);
