@@ -146,7 +146,9 @@ export class RegistryClient {
    * (the caller judges 2xx/404/…). `what` names the request in errors.
    */
   private async sendRetrying(ep: RegistryEndpoint, repo: string, method: 'GET' | 'HEAD', rest: string, headers: Record<string, string>, what: string, signal?: AbortSignal): Promise<Response> {
-    const max = this.config.pull.maxRetries;
+    // A failing mirror is given up quickly: the registry itself comes next (containerd retries
+    // errors only on the last host, too).
+    const max = ep.mirror ? Math.min(1, this.config.pull.maxRetries) : this.config.pull.maxRetries;
     for (let attempt = 0; ; attempt++) {
       let res: Response | undefined;
       let failure: string;

@@ -249,6 +249,16 @@ describe('hosts', () => {
     await mirror.stop();
   });
 
+  it('a mirror that is down is given up quickly for the registry itself', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const c = client(config({ pull: { max_retries: 5 }, registry: { hosts: { [reg.host]: { mirrors: [dead] } } } }));
+    const t0 = Date.now();
+    const r = await c.resolve(`${reg.host}/oci:v1`);
+    expect(r.desc.digest).toBe(oci.root.digest);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    await c.close();
+  });
+
   it('uses mirrors and headers from the berth config', async () => {
     const mirror = await startFaultProxy({ target: reg.url });
     const c = client(config({ registry: { hosts: { [reg.host]: { mirrors: [mirror.url], headers: { 'X-Edge': 'yes' } } } } }));
