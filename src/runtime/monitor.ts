@@ -130,7 +130,7 @@ export class TaskMonitor {
       const decision = decideRestart({
         policy: r.spec.restartPolicy,
         exitCode: exit.exitCode,
-        ranForMs: Math.max(0, exit.exitedAtMs - exit.startedAtMs),
+        ranForMs: exit.ranForMs ?? Math.max(0, exit.exitedAtMs - exit.startedAtMs),
         streak: r.backoffStreak,
         lost: exit.lost,
       });

@@ -25,6 +25,8 @@ export interface ExitStatus {
   oomKilled: boolean;
   startedAtMs: number;
   exitedAtMs: number;
+  /** How long the task ran, from a monotonic clock (wall-clock jumps do not distort it). */
+  ranForMs?: number;
   /** The supervisor vanished without recording an exit (e.g. the machine rebooted). */
   lost?: boolean;
 }

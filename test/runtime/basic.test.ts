@@ -71,6 +71,16 @@ for (const which of ['runc', 'crun'] as const) {
       expect(log).toContain('after');
     });
 
+    it('records how long the task ran, from a monotonic clock', async () => {
+      const name = `ran-${id}`;
+      await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sleep', '0.3'] }));
+      await rt.start(name);
+      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });
+      expect(st.exit!.ranForMs).toBeGreaterThanOrEqual(280);
+      expect(st.exit!.ranForMs).toBeLessThan(3000);
+      expect(st.finishedAtMs! - st.startedAtMs!).toBeGreaterThanOrEqual(250);
+    });
+
     it('a task killed by a signal reports 128+signal', async () => {
       const name = `sig-${id}`;
       await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sleep', '60'] }));

@@ -49,6 +49,13 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* For how long the task ran: immune to wall-clock jumps (an RTC-less device setting its clock by NTP). */
+static long long mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void open_log(int trunc) {
   log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (trunc ? O_TRUNC : 0), 0640);
   struct stat st;
@@ -243,7 +250,7 @@ int main(int argc, char **argv) {
 
   int rt_done = 0, task_done = 0, out_eof = 0, task_status = 0;
   pid_t task_pid = 0;
-  long long oom_before = 0, started_ms = 0, exited_ms = 0;
+  long long oom_before = 0, started_ms = 0, exited_ms = 0, started_mono = 0, exited_mono = 0;
   char rt_out[1024];
   size_t rt_out_len = 0;
 
@@ -295,18 +302,21 @@ int main(int argc, char **argv) {
           if (p <= 0) { reply("error %s did not write the pid file %s\n", runtime_argv[0], pid_file); return 1; }
           task_pid = (pid_t)p;
           started_ms = now_ms();
+          started_mono = mono_ms();
           oom_before = read_oom_kills();
           for (int k = 0; k < n_early; k++)
             if (early_pid[k] == task_pid) {
               task_done = 1;
               task_status = early_status[k];
               exited_ms = now_ms();
+              exited_mono = mono_ms();
             }
           reply("ok %d %d\n", (int)getpid(), (int)task_pid);
         } else if (task_pid && w == task_pid) {
           task_done = 1;
           task_status = st;
           exited_ms = now_ms();
+          exited_mono = mono_ms();
         } else if (!task_pid && n_early < EARLY) {
           early_pid[n_early] = w;
           early_status[n_early++] = st;
@@ -321,8 +331,9 @@ int main(int argc, char **argv) {
   char json[1024];
   snprintf(json, sizeof json,
            "{\"taskId\":\"%s\",\"pid\":%d,\"exitCode\":%d,\"signal\":%d,\"oomKilled\":%s,\"startedAtMs\":%lld,"
-           "\"exitedAtMs\":%lld}\n",
-           task_id, (int)task_pid, code, sig, oom_after > oom_before ? "true" : "false", started_ms, exited_ms);
+           "\"exitedAtMs\":%lld,\"ranForMs\":%lld}\n",
+           task_id, (int)task_pid, code, sig, oom_after > oom_before ? "true" : "false", started_ms, exited_ms,
+           exited_mono - started_mono);
   write_file_atomic(exit_file, json);
   return 0;
 }
