@@ -31,7 +31,7 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
   }
   await importDirectory(deps, config.reconcile.importDir, signal);
 
-  const reconciler = new Reconciler(deps, { manifests: opts.manifests, allowEmpty: opts.allowEmpty, holder: `berth run (pid ${process.pid})` });
+  const reconciler = new Reconciler(deps, { manifests: opts.manifests, allowEmpty: opts.allowEmpty, holder: `berth run (pid ${process.pid})`, verifyBlobDigests: true });
   let wakeTimer: NodeJS.Timeout | undefined;
   const loop: ReconcileLoop = new ReconcileLoop({
     resyncIntervalMs: config.reconcile.resyncIntervalMs,

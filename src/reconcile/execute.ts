@@ -18,6 +18,7 @@ import type { RegistryHealth } from './observe.ts';
 import type { ActualState, PullStep, Step } from './types.ts';
 import type { DesiredState } from '../manifest/types.ts';
 import { pruneImageRecords } from './prune-images.ts';
+import { removeBrokenSnapshots } from './repair-snapshots.ts';
 
 export type StepResult = 'ok' | 'failed' | 'waiting' | 'blocked';
 
@@ -133,6 +134,14 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
   const { deps, signal, health } = ctx;
   const present = ctx.actual.images.find((i) => i.ref === step.ref);
   const record = deps.metadata.getImage(step.ref);
+  // Repairs: a present blob is never fetched again, nor a recorded snapshot unpacked again, so
+  // what is broken on disk goes first.
+  for (const digest of present?.corruptBlobs ?? []) {
+    await deps.content.delete(digest).catch((err) => {
+      if (!isKind(err, 'NotFound')) throw err;
+    });
+  }
+  if (record && step.repair) await removeBrokenSnapshots(deps, record, signal);
   if (record && present?.blobsPresent && step.repair) {
     await unpackStoredImage({ record, content: deps.content, snapshotter: deps.snapshotter, metadata: deps.metadata, signal });
     return `${step.ref} unpacked from the content store`;

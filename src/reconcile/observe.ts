@@ -11,6 +11,8 @@ import type { ImageRecord } from '../metadata/metadata.ts';
 import { parseManifest } from '../oci/types.ts';
 import { parseReference } from '../oci/reference.ts';
 import type { ContainerStatus } from '../runtime/runtime.ts';
+import type { SnapshotInfo } from '../snapshots/snapshotter.ts';
+import { BlobChecker } from './blob-check.ts';
 import { volumesDir, type ReconcileDeps } from './deps.ts';
 import { desiredImages } from './plan.ts';
 import type { ActualContainer, ActualImage, ActualState, TaskState } from './types.ts';
@@ -34,17 +36,17 @@ export class RegistryHealth {
   }
 }
 
-/** The blobs an image needs, read from its manifest once and cached by manifest digest. */
-const layerDigestsCache = new WeakMap<object, Map<string, string[]>>();
+/** The blobs an image needs (with their sizes where a descriptor gives one), cached by manifest digest. */
+const layerDigestsCache = new WeakMap<object, Map<string, Array<{ digest: string; size?: number }>>>();
 
-async function imageBlobs(deps: ReconcileDeps, rec: ImageRecord): Promise<string[] | undefined> {
+async function imageBlobs(deps: ReconcileDeps, rec: ImageRecord): Promise<Array<{ digest: string; size?: number }> | undefined> {
   let cache = layerDigestsCache.get(deps.content);
   if (!cache) layerDigestsCache.set(deps.content, (cache = new Map()));
   const hit = cache.get(rec.manifestDigest);
   if (hit) return hit;
   try {
     const manifest = parseManifest(await deps.content.readBlob(rec.manifestDigest), `image ${rec.name}`);
-    const blobs = [rec.manifestDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+    const blobs = [{ digest: rec.manifestDigest }, { digest: manifest.config.digest, size: manifest.config.size }, ...manifest.layers.map((l) => ({ digest: l.digest, size: l.size }))];
     cache.set(rec.manifestDigest, blobs);
     return blobs;
   } catch (err) {
@@ -76,14 +78,21 @@ async function isUnpacked(deps: ReconcileDeps, rec: ImageRecord): Promise<boolea
   return true;
 }
 
-async function observeImage(deps: ReconcileDeps, rec: ImageRecord): Promise<ActualImage> {
+async function observeImage(deps: ReconcileDeps, rec: ImageRecord, checker: BlobChecker, signal?: AbortSignal): Promise<ActualImage> {
   const blobs = await imageBlobs(deps, rec);
   let blobsPresent = blobs !== undefined;
-  for (const digest of blobs ?? []) {
-    if (!(await deps.content.has(digest))) {
-      blobsPresent = false;
-      break;
-    }
+  const corruptBlobs: string[] = [];
+  // An unreadable manifest that is on disk is itself corrupt.
+  if (!blobs && (await checker.check(deps.content, rec.manifestDigest, undefined, signal)) !== 'missing') corruptBlobs.push(rec.manifestDigest);
+  for (const { digest, size } of blobs ?? []) {
+    const condition = await checker.check(deps.content, digest, size, signal);
+    if (condition === 'ok') continue;
+    blobsPresent = false;
+    if (condition === 'corrupt') corruptBlobs.push(digest);
+  }
+  if (corruptBlobs.length) {
+    layerDigestsCache.get(deps.content)?.delete(rec.manifestDigest);
+    deps.log.warn({ image: rec.name, blobs: corruptBlobs }, 'blobs corrupt on disk; they will be fetched again');
   }
   return {
     ref: rec.name,
@@ -93,7 +102,19 @@ async function observeImage(deps: ReconcileDeps, rec: ImageRecord): Promise<Actu
     unpacked: blobsPresent && (await isUnpacked(deps, rec)),
     unpackedBefore: Boolean(rec.chainIds?.length) && rec.snapshotter === deps.snapshotter.name,
     platform: rec.platform,
+    ...(corruptBlobs.length ? { corruptBlobs } : {}),
   };
+}
+
+/** The writable layer's directory and every layer under it are on disk (and recorded). */
+async function rootfsOnDisk(deps: ReconcileDeps, layer: SnapshotInfo): Promise<boolean> {
+  let s: SnapshotInfo | undefined = layer;
+  while (s) {
+    if (!(await exists(`${deps.snapshotter.root}/snapshots/${s.id}`))) return false;
+    if (s.parent === undefined) return true;
+    s = await deps.snapshotter.stat(s.parent).catch(() => undefined);
+  }
+  return false;
 }
 
 function taskState(st: ContainerStatus | undefined): TaskState {
@@ -112,13 +133,16 @@ function taskState(st: ContainerStatus | undefined): TaskState {
 
 export interface ObserveOptions {
   health: RegistryHealth;
+  /** How blobs are checked (default: presence and size only). */
+  blobs?: BlobChecker;
   signal?: AbortSignal;
 }
 
 export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: ObserveOptions): Promise<ActualState> {
   const now = deps.now?.() ?? Date.now();
   const records = deps.metadata.listImages();
-  const images = await Promise.all(records.map((r) => observeImage(deps, r)));
+  const checker = opts.blobs ?? new BlobChecker({ rehash: false });
+  const images = await Promise.all(records.map((r) => observeImage(deps, r, checker, opts.signal)));
 
   // `pullPolicy: Always`: ask the registry where the tag points now, unless it is known to be down.
   const down = new Set(opts.health.unreachable(now));
@@ -149,7 +173,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
     // The writable layer removed behind berth's back: the container must be made again.
     if (state !== 'absent') {
       const layer = await deps.snapshotter.stat(rec.snapshotKey).catch(() => undefined);
-      if (!layer || !(await exists(`${deps.snapshotter.root}/snapshots/${layer.id}`))) state = 'absent';
+      if (!layer || !(await rootfsOnDisk(deps, layer))) state = 'absent';
     }
     const exit = st?.exit;
     containers.push({

@@ -99,7 +99,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     let repair = false;
     let changes = false;
     if (!a) [why, changes] = ['not present', true];
-    else if (!a.blobsPresent) [why, repair] = ['repair: blobs missing', true];
+    else if (!a.blobsPresent) [why, repair] = [a.corruptBlobs?.length ? `repair: ${a.corruptBlobs.length} blob(s) corrupt on disk` : 'repair: blobs missing', true];
     else if (!a.unpacked) [why, repair] = [a.unpackedBefore === false ? 'unpack: not unpacked yet' : 'repair: snapshots missing', true];
     else if (want.platform !== undefined && a.platform !== undefined && want.platform !== a.platform) {
       [why, changes] = [`platform ${a.platform} → ${want.platform}`, true];

@@ -12,6 +12,7 @@ import type { Generation, ObjectRef, ObjectState } from '../metadata/metadata.ts
 import { RECONCILE_LOCK, withLock } from '../metadata/lock.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { executePlan, type StepOutcome } from './execute.ts';
+import { BlobChecker } from './blob-check.ts';
 import { observe, RegistryHealth } from './observe.ts';
 import { plan } from './plan.ts';
 import { isChange, type ActualState, type Step } from './types.ts';
@@ -34,6 +35,11 @@ export interface TurnReport extends PlanView {
 }
 
 export interface ReconcilerOptions {
+  /**
+   * Re-hash each blob once, then whenever its file changed (the daemon: a corrupted blob is found and
+   * fetched again). Without it (one-shot apply, plan) blobs are checked for presence and size only.
+   */
+  verifyBlobDigests?: boolean;
   manifests: string;
   allowEmpty?: boolean;
   /** Who holds the reconcile lock, for the message another process sees. */
@@ -46,6 +52,7 @@ export interface ReconcilerOptions {
 
 export class Reconciler {
   readonly health = new RegistryHealth();
+  private readonly blobs: BlobChecker;
   private validator: DocumentValidator | undefined;
   private lastProblems = '';
 
@@ -55,6 +62,7 @@ export class Reconciler {
   constructor(deps: ReconcileDeps, opts: ReconcilerOptions) {
     this.deps = deps;
     this.opts = opts;
+    this.blobs = new BlobChecker({ rehash: opts.verifyBlobDigests ?? false });
   }
 
   private now(): number {
@@ -77,7 +85,7 @@ export class Reconciler {
   async plan(signal: AbortSignal): Promise<PlanView> {
     const d = await this.desired(signal);
     const desired = d.desired ?? { containers: [], images: [], volumes: [] };
-    const actual = await observe(this.deps, desired, { health: this.health, signal });
+    const actual = await observe(this.deps, desired, { health: this.health, blobs: this.blobs, signal });
     const steps = d.desired ? plan(desired, actual, this.now()) : [];
     return { ...d, actual, steps };
   }

@@ -23,6 +23,11 @@ export interface ActualImage {
    * imported or fetched with --no-unpack; when `unpacked` is false but this is true, snapshots were lost.
    */
   unpackedBefore?: boolean;
+  /**
+   * Blobs on disk whose size or digest is wrong (found by observe's blob check): the pull deletes
+   * them before fetching them again, since a present blob is otherwise never fetched.
+   */
+  corruptBlobs?: string[];
   /** `os/arch[/variant]` of the manifest chosen, as the image record has it. */
   platform?: string;
   /**
