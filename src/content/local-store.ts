@@ -38,13 +38,17 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Write a small file atomically (temp + fsync + rename), as containerd does for timestamps. */
-async function writeSmallFile(path: string, content: string): Promise<void> {
+/**
+ * Write a small file atomically (temp + rename), as containerd does for timestamps; fsynced unless
+ * `durable` is false (`updatedat` while data flows: a lost update only makes the ingest look
+ * older, and an fsync under heavy writes can stall behind the whole journal).
+ */
+async function writeSmallFile(path: string, content: string, durable = true): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w', 0o644);
   try {
     await fh.writeFile(content);
-    await fh.sync();
+    if (durable) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -359,7 +363,7 @@ class IngestWriter implements Writer {
     const now = Date.now();
     if (now - this.lastUpdate > UPDATED_AT_INTERVAL_MS) {
       this.lastUpdate = now;
-      await writeSmallFile(join(this.dir, 'updatedat'), new Date(now).toISOString());
+      await writeSmallFile(join(this.dir, 'updatedat'), new Date(now).toISOString(), false);
     }
   }
 
