@@ -14,6 +14,9 @@ import { configFromObject, type Config } from '../../src/config/config.ts';
 import { silentLogger } from '../../src/log.ts';
 import { hostPlatform, formatPlatform } from '../../src/oci/platform.ts';
 import { isKind } from '../../src/errors.ts';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 
 let reg: RunningRegistry;
 let proxy: FaultProxy;
@@ -22,6 +25,7 @@ let arm: BuiltImage;
 let multi: BuiltImage;
 let dockerMulti: BuiltImage;
 let layered: BuiltImage;
+let big: BuiltImage;
 
 beforeAll(async () => {
   reg = await startRegistry();
@@ -43,6 +47,8 @@ beforeAll(async () => {
   await pushImage(reg.url, 'multi', 'v1', multi);
   await pushImage(reg.url, 'dmulti', 'v1', dockerMulti);
   await pushImage(reg.url, 'layered', 'v1', layered);
+  big = await buildImage({ layers: [{ files: { 'big.bin': randomBytes(3 << 20) }, compression: 'none' }] });
+  await pushImage(reg.url, 'big', 'v1', big);
 });
 afterAll(async () => {
   await proxy?.stop();
@@ -172,6 +178,24 @@ describe('pull', () => {
     await pull({ ...base(), ref: `${proxy.host}/layered:v1`, beforeFetch: async (n) => void asked.push(n) });
     await pull({ ...base(), ref: `${proxy.host}/layered:v1`, beforeFetch: async (n) => void asked.push(n) });
     expect(asked).toEqual([all, all, 0]);
+  });
+
+  it('a full disk is a clear ResourceExhausted error and commits nothing', async () => {
+    const small = join(tmp, 'small');
+    await mkdir(small);
+    // A 1 MiB tmpfs (needs root: the suite runs as root and must fail loudly otherwise).
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+    try {
+      const smallStore = await openContentStore(small);
+      const err = await pull({ ...base(), store: smallStore, ref: `${reg.host}/big:v1` }).catch((e) => e);
+      expect(isKind(err, 'ResourceExhausted')).toBe(true);
+      expect(err.message).toMatch(/disk full writing to the content store/);
+      expect(err.message).toContain(big.layers![0]!.digest);
+      expect(await smallStore.has(big.layers![0]!.digest)).toBe(false);
+      expect(metadata.listImages()).toEqual([]);
+    } finally {
+      execFileSync('umount', [small]);
+    }
   });
 
   it('rejects bad references before any network traffic', async () => {
