@@ -1,8 +1,8 @@
 /**
  * `berth pull [--platform p] [--no-unpack] REF`: fetch an image into the content store and record
- * it. Progress bars (cli-progress) on a TTY, one plain line per blob otherwise; the result line
- * (`NAME DIGEST`) goes to stdout. Unpacking is wired in by the composition root later; until
- * then `--no-unpack` is accepted and pull only fetches.
+ * it, then unpack it into the configured snapshotter (layers are applied while later ones still
+ * download) unless `--no-unpack`. Progress bars (cli-progress) on a TTY, one plain line per blob
+ * otherwise; the result line (`NAME DIGEST`) goes to stdout.
  */
 import type { PullEvent } from '../images/pull.ts';
 import type { SingleBar } from 'cli-progress';
@@ -70,7 +70,7 @@ export async function progressRenderer(stream: NodeJS.WriteStream): Promise<{ on
 export const register: RegisterVerb = (program, run) => {
   program
     .command('pull')
-    .description('fetch an image from a registry into the content store')
+    .description('fetch an image from a registry into the content store and unpack it')
     .argument('<ref>', 'image reference, e.g. alpine, 127.0.0.1:5000/busybox:latest, name@sha256:…')
     .option('--platform <os/arch[/variant]>', 'platform to pull (default: config pull.platform, else the host)')
     .option('--no-unpack', 'only fetch; do not unpack into snapshots')
@@ -78,12 +78,15 @@ export const register: RegisterVerb = (program, run) => {
       run(async (ctx, ref: string, flags: PullFlags) => {
         // Loaded on use: a CLI that imports every verb's dependencies up front pays for them in
         // start-up time and peak RSS on every command.
-        const [{ pull }, { RegistryClient }, { openImageStores }] = await Promise.all([
+        const [{ pull }, { RegistryClient }, { openImageStores }, { pullUnpacker }, { openSnapshotter }] = await Promise.all([
           import('../images/pull.ts'),
           import('../remotes/registry.ts'),
           import('./stores.ts'),
+          import('../images/unpack.ts'),
+          import('../snapshots/select.ts'),
         ]);
         const stores = await openImageStores(ctx);
+        const snapshotter = flags.unpack ? await openSnapshotter(ctx.config.root, ctx.config.snapshotter, { signal: ctx.signal, recover: true }) : undefined;
         const client = new RegistryClient({ config: ctx.config, log: ctx.log });
         const progress = await progressRenderer(process.stderr);
         try {
@@ -97,12 +100,14 @@ export const register: RegisterVerb = (program, run) => {
             client,
             signal: ctx.signal,
             onProgress: (e) => progress.onEvent(e),
+            unpack: snapshotter && pullUnpacker(snapshotter),
           });
           progress.stop();
           ctx.out.write(`${result.record.name} ${result.record.target.digest}\n`);
         } finally {
           progress.stop();
           await client.close();
+          await snapshotter?.close();
           stores.close();
         }
       }),
