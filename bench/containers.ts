@@ -111,21 +111,23 @@ if (process.getuid?.() !== 0) throw new Error('bench/containers.ts needs root');
 const work = await mkdtemp(path.join(os.tmpdir(), 'berth-bench-containers-'));
 try {
   const rootfs = await makeBusyboxRootfs(path.join(work, 'image'));
-  const seq = [], par = [];
-  for (let i = 0; i < RUNS; i++) seq.push(await benchBerth(work, rootfs, false));
-  report('berth (runtime API, sequential)', seq);
-  for (let i = 0; i < RUNS; i++) par.push(await benchBerth(work, rootfs, true));
-  report('berth (runtime API, all at once)', par);
-
-  if (!existsSync('/tmp/lab') || !(await fetch('http://127.0.0.1:5000/v2/').then((r) => r.ok, () => false))) {
-    console.log('containerd: skipped, the lab is not up (bash /work/shared/lab/up.sh)');
-  } else {
+  const haveLab = existsSync('/tmp/lab') && (await fetch('http://127.0.0.1:5000/v2/').then((r) => r.ok, () => false));
+  if (haveLab) {
     await run(path.join(LAB, 'containerd-up.sh'), [CTRD_DIR]);
     await ctr('images', 'pull', '--plain-http', IMAGE);
-    const c = [];
-    for (let i = 0; i < RUNS; i++) c.push(await benchContainerd());
-    report('containerd 1.6 (ctr run -d, sequential)', c);
   }
+  // Runs alternate between the contenders, so a busy machine slows them alike.
+  const seq = [], par = [], ctrd = [];
+  for (let i = 0; i < RUNS; i++) {
+    seq.push(await benchBerth(work, rootfs, false));
+    par.push(await benchBerth(work, rootfs, true));
+    if (haveLab) ctrd.push(await benchContainerd());
+  }
+  console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${os.cpus().length} CPUs`);
+  report('berth (runtime API, sequential)', seq);
+  report('berth (runtime API, all at once)', par);
+  if (haveLab) report('containerd 1.6 (ctr run -d, sequential)', ctrd);
+  else console.log('containerd: skipped, the lab is not up (bash /work/shared/lab/up.sh)');
 } finally {
   await rm(work, { recursive: true, force: true });
 }

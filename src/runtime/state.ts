@@ -83,8 +83,12 @@ export function containersDir(root: string): string {
   return path.join(root, 'containers');
 }
 
-/** Write a file crash-safely: temp, fsync, rename, fsync the directory. */
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
+/**
+ * Write a file crash-safely: temp, fsync, rename, fsync the directory. `syncDir: false` skips the
+ * directory fsync when a later atomic write in the same directory will do it (it persists every
+ * earlier rename there too), or when losing the rename in a power cut is harmless.
+ */
+export async function writeFileAtomic(file: string, data: string, opts: { syncDir?: boolean } = {}): Promise<void> {
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
@@ -101,6 +105,7 @@ export async function writeFileAtomic(file: string, data: string): Promise<void>
     await rm(tmp, { force: true });
     throw err;
   }
+  if (opts.syncDir === false) return;
   const dh = await open(dir, 'r');
   try {
     await dh.sync();
