@@ -11,7 +11,9 @@ const MARK: Record<StepOutcome['result'], string> = { ok: 'done', failed: 'FAILE
 
 export function formatOutcome(o: StepOutcome): string {
   const secs = o.ms >= 100 ? ` (${(o.ms / 1000).toFixed(1)}s)` : '';
-  return `${MARK[o.result].padEnd(7)} ${o.step.reason}${o.result === 'ok' ? secs : `: ${o.message}`}`;
+  // A wait's message is its reason: say it once.
+  const detail = o.result === 'ok' ? secs : o.message === o.step.reason ? '' : `: ${o.message}`;
+  return `${MARK[o.result].padEnd(7)} ${o.step.reason}${detail}`;
 }
 
 export const register: RegisterVerb = (program, run) => {

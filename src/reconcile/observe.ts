@@ -185,6 +185,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
       state,
       exitCode: exit?.exitCode,
       oomKilled: exit?.oomKilled,
+      ...(exit?.lost ? { exitLost: true } : {}),
       restartCount: st?.record.backoffStreak ?? 0,
       startedAt: st?.startedAtMs,
       finishedAt: st?.finishedAtMs,

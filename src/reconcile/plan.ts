@@ -121,6 +121,14 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
         steps.push(step);
       }
     }
+    else if (want.pullPolicy === 'Always' && a !== undefined) {
+      // Nothing to do with what is present, but whether the tag moved is unknown: say so (the
+      // image is not known to be up to date), without holding up anything that uses it.
+      const registry = registryOf(ref);
+      if (registry !== undefined && unreachable.has(registry)) {
+        wait('image', want.name, `${want.name}: update check waits (registry ${registry} unreachable; keeping ${short(a.targetDigest)})`);
+      }
+    }
     images.set(ref, standing);
   }
 
@@ -246,9 +254,10 @@ function restartByPolicy(doc: ContainerDoc, a: ActualContainer): { restart: fals
     exitCode: failed ? (a.exitCode || 255) : 0,
     ranForMs: a.startedAt !== undefined && a.finishedAt !== undefined ? a.finishedAt - a.startedAt : 0,
     streak: a.restartCount,
+    lost: a.exitLost === true,
   });
   if (!d.restart) return { restart: false };
-  const exit = a.oomKilled ? 'OOM-killed' : a.exitCode === undefined ? 'exited (status unknown)' : `exited with code ${a.exitCode}`;
+  const exit = a.exitLost ? 'exit status lost (reboot?)' : a.oomKilled ? 'OOM-killed' : a.exitCode === undefined ? 'exited (status unknown)' : `exited with code ${a.exitCode}`;
   return { restart: true, dueAt: (a.finishedAt ?? 0) + d.delayMs, delayMs: d.delayMs, restartCount: d.streak, why: `${exit}; restartPolicy ${doc.spec.restartPolicy}` };
 }
 

@@ -62,6 +62,8 @@ export interface ActualContainer {
   exitCode?: number;
   /** The kernel's OOM killer ended the task (the memory limit was hit). */
   oomKilled?: boolean;
+  /** The supervisor vanished with the task and recorded no exit (the machine rebooted): restart at once. */
+  exitLost?: boolean;
   /** Restarts by policy since the back-off was last reset (plan sets the next value in its step). */
   restartCount: number;
   startedAt?: number;
