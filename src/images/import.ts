@@ -4,6 +4,7 @@
  * the layout (`org.opencontainers.image.ref.name` or a RepoTag) is normalised as Docker does; a
  * bare tag (`v1`) becomes `import.local/<file name>:v1`; `opts.name` overrides both (one image).
  */
+import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
 import type { ContentStore } from '../content/content.ts';
 import { invalidArgument, isKind, notFound } from '../errors.ts';
@@ -13,6 +14,7 @@ import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../
 import { normalizeReference } from '../oci/reference.ts';
 import { parseImageConfig, parseIndex, parseManifest, type Descriptor } from '../oci/types.ts';
 import { importFromDisk, type ImportedLayout } from '../remotes/oci-layout.ts';
+import { leasedStore } from './leased-store.ts';
 
 export interface ImportOptions {
   path: string;
@@ -38,7 +40,19 @@ function nameFor(raw: string | undefined, path: string, i: number): string {
 }
 
 export async function importImages(opts: ImportOptions): Promise<ImportResult> {
-  const { store, metadata, signal } = opts;
+  const { metadata, signal } = opts;
+  // Blobs land before the records that reference them: a lease keeps GC off them meanwhile.
+  const leaseId = `import-${randomUUID()}`;
+  metadata.createLease(leaseId, { expiresAt: new Date(Date.now() + 3_600_000), labels: { 'berth/import': opts.path } });
+  try {
+    return await importUnderLease(opts, leasedStore(opts.store, metadata, leaseId));
+  } finally {
+    metadata.deleteLease(leaseId);
+  }
+}
+
+async function importUnderLease(opts: ImportOptions, store: ContentStore): Promise<ImportResult> {
+  const { metadata, signal } = opts;
   const layout = await importFromDisk(opts.path, store, signal);
   if (layout.images.length === 0) throw invalidArgument(`${opts.path}: the archive holds no image`);
   if (opts.name && layout.images.length > 1) throw invalidArgument(`${opts.path}: holds ${layout.images.length} images; --name needs exactly one`);

@@ -62,6 +62,28 @@ describe('import', () => {
     expect(manifest.layers[0].mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar');
   });
 
+  it('holds a lease over every blob before it is committed, and drops it at the end', async () => {
+    const img = await buildImage({ layers: [{ files: { a: '1' } }, { files: { b: '2' } }] });
+    await writeDockerArchive(join(tmp, 'd.tar'), img, 'leased:1');
+    const unleasedAtCommit: string[] = [];
+    const spy: typeof store = Object.assign(Object.create(store), {
+      writer: async (o: Parameters<typeof store.writer>[0]) => {
+        const w = await store.writer(o);
+        const commit = w.commit.bind(w);
+        w.commit = async (size: number, digest: string) => {
+          const leased = metadata.listLeases().flatMap((l) => l.resources.filter((r) => r.type === 'content').map((r) => r.key));
+          if (!leased.includes(digest)) unleasedAtCommit.push(digest);
+          await commit(size, digest);
+        };
+        return w;
+      },
+    });
+    await importImages({ path: join(tmp, 'd.tar'), store: spy, metadata });
+    expect(unleasedAtCommit).toEqual([]);
+    expect(metadata.listLeases()).toEqual([]);
+    for (const d of img.diffIds!) expect(await store.has(d)).toBe(true);
+  });
+
   it('refuses what is not an image, naming the path', async () => {
     const err = await importImages({ path: join(tmp, 'nothing-here'), store, metadata }).catch((e) => e);
     expect(isKind(err, 'NotFound')).toBe(true);
