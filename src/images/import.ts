@@ -4,7 +4,6 @@
  * the layout (`org.opencontainers.image.ref.name` or a RepoTag) is normalised as Docker does; a
  * bare tag (`v1`) becomes `import.local/<file name>:v1`; `opts.name` overrides both (one image).
  */
-import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
 import type { ContentStore } from '../content/content.ts';
 import { invalidArgument, isKind, notFound } from '../errors.ts';
@@ -15,6 +14,7 @@ import { normalizeReference } from '../oci/reference.ts';
 import { parseImageConfig, parseIndex, parseManifest, type Descriptor } from '../oci/types.ts';
 import { importFromDisk, type ImportedLayout } from '../remotes/oci-layout.ts';
 import { leasedStore } from './leased-store.ts';
+import { WorkLease } from './work-lease.ts';
 
 export interface ImportOptions {
   path: string;
@@ -42,12 +42,11 @@ function nameFor(raw: string | undefined, path: string, i: number): string {
 export async function importImages(opts: ImportOptions): Promise<ImportResult> {
   const { metadata, signal } = opts;
   // Blobs land before the records that reference them: a lease keeps GC off them meanwhile.
-  const leaseId = `import-${randomUUID()}`;
-  metadata.createLease(leaseId, { expiresAt: new Date(Date.now() + 3_600_000), labels: { 'berth/import': opts.path } });
+  const lease = new WorkLease(metadata, { kind: 'import', labels: { 'berth/import': opts.path } });
   try {
-    return await importUnderLease(opts, leasedStore(opts.store, metadata, leaseId));
+    return await importUnderLease(opts, leasedStore(opts.store, lease));
   } finally {
-    metadata.deleteLease(leaseId);
+    lease.release();
   }
 }
 

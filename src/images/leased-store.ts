@@ -5,10 +5,10 @@
  * referenced by an image record (used by import, whose digests are only known while reading).
  */
 import type { ContentStore, Writer, WriterOptions } from '../content/content.ts';
-import type { Metadata } from '../metadata/metadata.ts';
+import type { WorkLease } from './work-lease.ts';
 
-export function leasedStore(store: ContentStore, metadata: Metadata, leaseId: string): ContentStore {
-  const protect = (type: 'content' | 'ingest', key: string) => metadata.addLeaseResource(leaseId, { type, key });
+export function leasedStore(store: ContentStore, lease: WorkLease): ContentStore {
+  const protect = (type: 'content' | 'ingest', key: string) => lease.add({ type, key });
   return {
     root: store.root,
     info: (digest) => store.info(digest),

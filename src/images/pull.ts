@@ -12,7 +12,6 @@
  *   const rec = await pull({ ref: 'alpine', store, metadata, client, config, log, signal,
  *     onProgress: (e) => e.type === 'blob-progress' && bar.update(e.offset) });
  */
-import { randomUUID } from 'node:crypto';
 import PQueue from 'p-queue';
 import type { Config } from '../config/config.ts';
 import type { ContentStore } from '../content/content.ts';
@@ -26,6 +25,7 @@ import { isIndexType } from '../oci/media-types.ts';
 import { ingestRef, RegistryClient, type FetchResult } from '../remotes/registry.ts';
 import { BlobFetches } from './blob-fetches.ts';
 import { storeBlob } from './store-blob.ts';
+import { WorkLease } from './work-lease.ts';
 
 export type PullEvent =
   | { type: 'resolved'; name: string; digest: string; mediaType: string }
@@ -117,14 +117,10 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     }
   };
 
-  // The lease expires on its own, so a pull killed with -9 cannot pin its blobs for long (#6294).
-  const leaseId = `pull-${randomUUID()}`;
-  metadata.createLease(leaseId, { expiresAt: new Date(Date.now() + 3_600_000), labels: { 'berth/pull': name, 'berth/pid': String(process.pid) } });
-  const protect = (desc: Descriptor) =>
-    metadata.transaction(() => {
-      metadata.addLeaseResource(leaseId, { type: 'content', key: desc.digest });
-      metadata.addLeaseResource(leaseId, { type: 'ingest', key: ingestRef(desc) });
-    });
+  // The lease expires on its own an hour after a pull dies (containerd #6294), and is renewed
+  // while it runs.
+  const lease = new WorkLease(metadata, { kind: 'pull', labels: { 'berth/pull': name } });
+  const protect = (desc: Descriptor) => lease.add({ type: 'content', key: desc.digest }, { type: 'ingest', key: ingestRef(desc) });
   const blobs: PullResult['blobs'] = [];
   const smallWrites: Promise<void>[] = [];
 
@@ -263,9 +259,9 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     // Nothing of this pull may still be writing once it returns (its lease goes next).
     await Promise.allSettled(smallWrites);
     try {
-      metadata.deleteLease(leaseId);
+      lease.release();
     } catch (err) {
-      log.warn({ err, leaseId }, 'could not delete the pull lease (it expires on its own)');
+      log.warn({ err, leaseId: lease.id }, 'could not delete the pull lease (it expires on its own)');
     }
     if (!opts.client) await client.close();
   }
