@@ -9,6 +9,8 @@ import type { SingleBar } from 'cli-progress';
 import type { RegisterVerb } from './verbs.ts';
 import { humanBytes, shortDigest } from './image-format.ts';
 
+const PLAIN_PROGRESS_EVERY_MS = 10_000;
+
 interface PullFlags {
   platform?: string;
   unpack: boolean;
@@ -54,9 +56,19 @@ export async function progressRenderer(stream: NodeJS.WriteStream): Promise<{ on
       },
     };
   }
+  // Plain lines (logs, pipes): one per blob when it is done, and a progress line per blob every
+  // 10 s while it downloads, so a slow pull still says what it is doing.
+  const lastLine = new Map<string, number>();
   return {
     onEvent(e) {
-      if (e.type === 'resolved') stream.write(`resolved ${e.name} to ${e.digest}\n`);
+      if (e.type === 'blob-start') lastLine.set(e.digest, Date.now());
+      else if (e.type === 'blob-progress') {
+        const now = Date.now();
+        if (now - (lastLine.get(e.digest) ?? now) >= PLAIN_PROGRESS_EVERY_MS) {
+          lastLine.set(e.digest, now);
+          stream.write(`${e.digest}: ${humanBytes(e.offset)} of ${humanBytes(e.total)}\n`);
+        }
+      } else if (e.type === 'resolved') stream.write(`resolved ${e.name} to ${e.digest}\n`);
       else if (e.type === 'manifest') stream.write(`platform ${e.platform}: ${e.layers.length} layers, ${humanBytes(e.totalBytes)}\n`);
       else if (e.type === 'blob-done') {
         const what = e.skipped ? 'already present' : `fetched ${humanBytes(e.transferred)}${e.resumedFrom > 0 ? ` (resumed at byte ${e.resumedFrom})` : ''}`;
