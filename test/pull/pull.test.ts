@@ -129,7 +129,7 @@ describe('pull', () => {
   });
 
   it('lets an unpacker apply layer i while later layers download, and records its result', async () => {
-    proxy.faults.push({ match: new RegExp(`^GET .*blobs/${layered.layers![3]!.digest}`), action: { kind: 'slow', bytesPerSec: 400_000 } });
+    proxy.faults.push({ match: new RegExp(`^GET .*blobs/${layered.layers![3]!.digest}`), action: { kind: 'slow', bytesPerSec: 100_000 } });
     const order: string[] = [];
     const committed: number[] = [];
     const r = await pull({

@@ -255,7 +255,7 @@ describe('hosts', () => {
     const t0 = Date.now();
     const r = await c.resolve(`${reg.host}/oci:v1`);
     expect(r.desc.digest).toBe(oci.root.digest);
-    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(Date.now() - t0).toBeLessThan(3000); // vs ~6 s of backoff were the mirror retried 5 times
     await c.close();
   });
 
