@@ -11,7 +11,8 @@ export const register: RegisterVerb = (program, run) => {
     .action(
       run(async (ctx, flags: { json?: boolean }) => {
         const rt = Runtime.forReading({ root: ctx.config.root, binary: ctx.config.runtime.binary });
-        const list = await rt.list();
+        const { containers: list, problems } = await rt.listWithProblems();
+        for (const p of problems) process.stderr.write(`berth: container ${p.name}: ${p.error.message}\n`);
         const now = Date.now();
         if (flags.json) {
           const rows = list.map((s) => ({

@@ -280,21 +280,27 @@ export class Runtime {
       // Recorded before the task starts, so a berth killed right now still knows a task may run.
       await this.writeRecord(r);
       try {
-        const { shimPid, pid } = await startShim(
-          this.shim,
-          {
-            taskId,
-            exitFile: path.join(dir, EXIT_FILE),
-            logFile: path.join(dir, LOG_FILE),
-            logMaxBytes: this.logMaxBytes,
-            logMaxFiles: this.logMaxFiles,
-            pidFile: path.join(dir, PID_FILE),
-            oomFile: oomCounterFile(r.cgroupsPath),
-            runtimeArgv: oci.runArgv(name, dir, path.join(dir, PID_FILE), path.join(dir, RUNTIME_LOG_FILE)),
-          },
-          opts.signal,
-        );
-        r.task = { ...r.task, shimPid, pid };
+        const shimArgs = {
+          taskId,
+          exitFile: path.join(dir, EXIT_FILE),
+          logFile: path.join(dir, LOG_FILE),
+          logMaxBytes: this.logMaxBytes,
+          logMaxFiles: this.logMaxFiles,
+          pidFile: path.join(dir, PID_FILE),
+          oomFile: oomCounterFile(r.cgroupsPath),
+          runtimeArgv: oci.runArgv(name, dir, path.join(dir, PID_FILE), path.join(dir, RUNTIME_LOG_FILE)),
+        };
+        let started: { shimPid: number; pid: number };
+        try {
+          started = await startShim(this.shim, shimArgs, opts.signal);
+        } catch (err) {
+          // A stale runtime task of the same name (its container dir was removed by hand, say): the
+          // first start skipped the delete to save an exec, so delete it now and try once more.
+          if (!/already exists/i.test((err as Error).message)) throw err;
+          await oci.delete(name, { force: true, signal: opts.signal });
+          started = await startShim(this.shim, shimArgs, opts.signal);
+        }
+        r.task = { ...r.task, shimPid: started.shimPid, pid: started.pid };
       } catch (err) {
         r.task = undefined;
         await this.writeRecord(r);
@@ -316,22 +322,33 @@ export class Runtime {
 
   /** Every container under this root, complete ones only (half-made dirs are `recover()`'s). */
   async list(): Promise<ContainerStatus[]> {
+    return (await this.listWithProblems()).containers;
+  }
+
+  /**
+   * Like list(), and the containers that could not be read (an unreadable or corrupt record), so
+   * one bad directory neither hides the others nor goes unexplained.
+   */
+  async listWithProblems(): Promise<{ containers: ContainerStatus[]; problems: { name: string; error: Error }[] }> {
     let names: string[];
     try {
       names = (await readdir(this.dir)).sort();
     } catch (err: any) {
-      if (err?.code === 'ENOENT') return [];
+      if (err?.code === 'ENOENT') return { containers: [], problems: [] };
       throw err;
     }
-    const out: ContainerStatus[] = [];
+    const containers: ContainerStatus[] = [];
+    const problems: { name: string; error: Error }[] = [];
     for (const n of names) {
       try {
-        out.push(await this.status(n));
+        containers.push(await this.status(n));
       } catch (err) {
-        if (!isKind(err, 'NotFound')) throw err;
+        if (isKind(err, 'NotFound')) continue;
+        this.log.error({ container: n, err }, 'cannot read container');
+        problems.push({ name: n, error: err as Error });
       }
     }
-    return out;
+    return { containers, problems };
   }
 
   private async observe(r: ContainerRecord): Promise<ContainerStatus> {
@@ -349,7 +366,18 @@ export class Runtime {
     if (!r.task) return { ...base, state: r.stopped ? 'stopped' : r.lastExit ? 'exited' : 'created', exit: r.lastExit };
     const task = r.task;
     const exited = async (): Promise<ContainerStatus | undefined> => {
-      const exit = await readJson<ExitStatus>(path.join(this.containerDir(r.name), EXIT_FILE));
+      let exit: ExitStatus | undefined;
+      try {
+        exit = await readJson<ExitStatus>(path.join(this.containerDir(r.name), EXIT_FILE));
+      } catch (err) {
+        if (!isKind(err, 'Corrupt')) throw err;
+        // The shim writes it atomically, so only a failing disk gets here: the task ended, its status is lost.
+        const lost: ExitStatus = {
+          taskId: task.id, pid: task.pid ?? 0, exitCode: 255, signal: 0, oomKilled: false,
+          startedAtMs: Date.parse(task.startedAt), exitedAtMs: Date.now(), lost: true,
+        };
+        return { ...base, state: r.stopped ? 'stopped' : 'exited', exit: lost, detail: (err as Error).message };
+      }
       return exit && exit.taskId === task.id ? { ...base, state: r.stopped ? 'stopped' : 'exited', exit } : undefined;
     };
     const done = await exited();

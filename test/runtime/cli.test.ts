@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -75,6 +75,19 @@ describe('berth ps / logs / inspect', () => {
     expect(v.rootfs.mounts[0]).toBe(`overlay lowerdir=${rootfs},upperdir=${path.join(root, 'upper')},workdir=${path.join(root, 'work')}`);
     expect(v.process.args[0]).toBe('/bin/sh');
     expect(v.task.supervisorPid).toBeGreaterThan(0);
+  });
+
+  it('ps still lists the others when one record is corrupt, and names the bad one', async () => {
+    await mkdir(path.join(berthRoot, 'containers', 'broken'), { recursive: true });
+    await writeFile(path.join(berthRoot, 'containers', 'broken', 'state.json'), '{"version": 1, "na');
+    try {
+      const { stdout, stderr } = await berth('ps');
+      expect(stdout).toMatch(/^web\s/m);
+      expect(stderr).toContain('container broken:');
+      expect(stderr).toContain('not valid JSON');
+    } finally {
+      await rm(path.join(berthRoot, 'containers', 'broken'), { recursive: true });
+    }
   });
 
   it('an unknown container is an error naming it', async () => {

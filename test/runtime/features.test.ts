@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -92,6 +93,20 @@ describe('runtime features (runc)', () => {
     }
     const vols = await readdir(path.join(rt.root, 'volumes')).catch(() => []);
     expect(vols.filter((v) => v.startsWith('never-'))).toEqual([]);
+  });
+
+  it('a stale runtime task of the same name does not block the first start', async () => {
+    const name = `stale-${id}`;
+    await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sh', '-c', 'echo fresh'] }));
+    // Left behind by an earlier incarnation whose container dir was removed by hand.
+    // stdio ignored: a created task holds runc's stdio until it starts.
+    const made = spawnSync('runc', ['--root', rt.oci.stateRoot, 'create', '--bundle', rt.containerDir(name), name], { stdio: 'ignore' });
+    expect(made.status).toBe(0);
+    const st = await rt.start(name);
+    expect(st.state).toBe('running');
+    const done = await exited(rt, name);
+    expect(done.exit!.exitCode).toBe(0);
+    expect((await readLogTail(rt.containerDir(name))).toString()).toBe('fresh\n');
   });
 
   it('a missing runtime binary says how to install it', async () => {

@@ -63,7 +63,9 @@ static void open_log(int trunc) {
 }
 
 /* log -> log.1 -> ... -> log.(N-1); the oldest falls off. A reader following `log` sees the inode change. */
+static int rotations;
 static void rotate_log(void) {
+  rotations++;
   if (log_fd >= 0) close(log_fd);
   if (log_files <= 1) {
     open_log(1);
@@ -220,6 +222,7 @@ int main(int argc, char **argv) {
   if (pipe2(out, O_CLOEXEC) != 0) { reply("error pipe: %s\n", strerror(errno)); return 1; }
   open_log(0);
   if (log_fd < 0) { reply("error cannot open log %s: %s\n", log_path, strerror(errno)); return 1; }
+  long long log_size_before = log_size;
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -291,6 +294,8 @@ int main(int argc, char **argv) {
             sanitize(rt_out, clean, sizeof clean);
             reply("error %s failed (%s %d): %s\n", runtime_argv[0], WIFEXITED(st) ? "exit status" : "signal",
                   WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), clean);
+            /* No task ran: what reached the log was the runtime's error, already in the reply. */
+            if (rotations == 0 && ftruncate(log_fd, log_size_before) != 0) { /* keep it then */ }
             return 1;
           }
           FILE *pf = fopen(pid_file, "re");
