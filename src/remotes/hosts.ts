@@ -28,6 +28,8 @@ export interface RegistryEndpoint {
   skipVerify: boolean;
   /** CA bundle paths (PEM). */
   ca: string[];
+  /** Client certificates for mutual TLS: cert path and key path (absent: the key is in the cert file). */
+  client: Array<{ cert: string; key?: string }>;
   headers: Record<string, string>;
   /** True for a mirror: requests get `?ns=<registry>`. */
   mirror: boolean;
@@ -86,8 +88,26 @@ function endpointFromUrl(raw: string, registry: string, file: string, table: any
   for (const c of caps) if (!ALL_CAPS.includes(c as Capability)) throw invalidArgument(`${file}: host "${raw}": unknown capability "${c}"`, { place: { file } });
   const basePath = u.pathname.replace(/\/+$/, '');
   const path = table.override_path ? basePath : basePath.endsWith('/v2') ? basePath : `${basePath}/v2`;
-  const ca = asList(table.ca).map((p) => (isAbsolute(p) ? p : join(dirname(file), p)));
-  return { origin: u.origin, path, registry, capabilities: new Set(caps as Capability[]), skipVerify: table.skip_verify === true, ca, headers: headersOf(table.header), mirror };
+  const abs = (p: string) => (isAbsolute(p) ? p : join(dirname(file), p));
+  const ca = asList(table.ca).map(abs);
+  return { origin: u.origin, path, registry, capabilities: new Set(caps as Capability[]), skipVerify: table.skip_verify === true, ca, client: clientCerts(table.client, file).map((c) => ({ cert: abs(c.cert), ...(c.key ? { key: abs(c.key) } : {}) })), headers: headersOf(table.header), mirror };
+}
+
+/**
+ * containerd's `client` forms: "cert.pem" (key inside), ["cert.pem", "key.pem"] (one pair), or
+ * [["cert", "key"], ["cert2", ""]] (several pairs).
+ */
+function clientCerts(v: unknown, file: string): Array<{ cert: string; key?: string }> {
+  if (v === undefined) return [];
+  if (typeof v === 'string') return [{ cert: v }];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) {
+    const [cert, key] = v as string[];
+    return cert ? [{ cert, ...(key ? { key } : {}) }] : [];
+  }
+  if (Array.isArray(v) && v.every((x) => Array.isArray(x))) {
+    return (v as string[][]).filter((p) => p[0]).map(([cert, key]) => ({ cert: cert!, ...(key ? { key } : {}) }));
+  }
+  throw invalidArgument(`${file}: "client" must be a path, [cert, key], or a list of [cert, key] pairs`, { place: { file } });
 }
 
 /** The endpoints to try for `registry`, best first. */

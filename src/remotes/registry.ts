@@ -103,13 +103,21 @@ export class RegistryClient {
   }
 
   private dispatcher(ep: RegistryEndpoint): Promise<Dispatcher> {
-    const key = `${ep.skipVerify} ${ep.ca.join(',')}`;
+    const key = JSON.stringify([ep.skipVerify, ep.ca, ep.client]);
     let d = this.dispatchers.get(key);
     if (!d) {
       d = (async () => {
-        const ca = ep.ca.length ? await Promise.all(ep.ca.map((p) => readFile(p, 'utf8'))) : undefined;
+        const read = (p: string) =>
+          readFile(p, 'utf8').catch((err) => {
+            throw invalidArgument(`registry ${ep.registry}: cannot read TLS file ${p}: ${err.code ?? err.message}`, { cause: err, place: { file: p } });
+          });
+        const ca = ep.ca.length ? await Promise.all(ep.ca.map(read)) : undefined;
+        // undici takes one client certificate per connection: the first pair configured.
+        const client = ep.client[0];
+        const cert = client ? await read(client.cert) : undefined;
+        const keyPem = client ? (client.key ? await read(client.key) : cert) : undefined;
         const agent = new Agent({
-          connect: { rejectUnauthorized: !ep.skipVerify, ...(ca ? { ca } : {}), timeout: 30_000 },
+          connect: { rejectUnauthorized: !ep.skipVerify, ...(ca ? { ca } : {}), ...(cert ? { cert, key: keyPem } : {}), timeout: 30_000 },
           headersTimeout: 60_000,
           bodyTimeout: 60_000,
           keepAliveTimeout: 10_000,
