@@ -50,7 +50,7 @@ export interface RunningRegistry {
  * Start Debian's docker-registry on a free loopback port; fails loudly if it cannot.
  * With `tls`, it serves HTTPS with that PEM certificate and key (make them with `makeTlsCert`).
  */
-export async function startRegistry(opts: { tls?: { certFile: string; keyFile: string } } = {}): Promise<RunningRegistry> {
+export async function startRegistry(opts: { tls?: { certFile: string; keyFile: string; client?: { certFile: string; keyFile: string } } } = {}): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-registry-'));
   let lastErr = '';
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -58,7 +58,7 @@ export async function startRegistry(opts: { tls?: { certFile: string; keyFile: s
     const cfg = join(dir, 'config.yml');
     await writeFile(
       cfg,
-      `version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage:\n  filesystem: {rootdirectory: ${dir}/data}\n  delete: {enabled: true}\nhttp:\n  addr: 127.0.0.1:${port}\n${opts.tls ? `  tls: {certificate: ${opts.tls.certFile}, key: ${opts.tls.keyFile}}\n` : ''}`,
+      `version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage:\n  filesystem: {rootdirectory: ${dir}/data}\n  delete: {enabled: true}\nhttp:\n  addr: 127.0.0.1:${port}\n${opts.tls ? `  tls: {certificate: ${opts.tls.certFile}, key: ${opts.tls.keyFile}${opts.tls.client ? `, clientcas: [${opts.tls.client.certFile}]` : ''}}\n` : ''}`,
     );
     const child: ChildProcess = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -69,7 +69,8 @@ export async function startRegistry(opts: { tls?: { certFile: string; keyFile: s
     const ca = opts.tls ? await readFile(opts.tls.certFile, 'utf8') : undefined;
     for (let i = 0; i < 100 && !exited; i++) {
       try {
-        const status = ca ? await httpsStatus(`${url}/v2/`, ca) : (await fetch(`${url}/v2/`)).status;
+        const client = opts.tls?.client ? { cert: await readFile(opts.tls.client.certFile, 'utf8'), key: await readFile(opts.tls.client.keyFile, 'utf8') } : {};
+        const status = ca ? await httpsStatus(`${url}/v2/`, { ca, ...client }) : (await fetch(`${url}/v2/`)).status;
         if (status === 200) {
           return {
             host: `127.0.0.1:${port}`,
@@ -93,19 +94,22 @@ export async function startRegistry(opts: { tls?: { certFile: string; keyFile: s
   throw new Error(`docker-registry did not start: ${lastErr}`);
 }
 
-function httpsStatus(url: string, ca: string): Promise<number> {
+function httpsStatus(url: string, tls: { ca: string; cert?: string; key?: string }): Promise<number> {
   return new Promise((resolve, reject) => {
-    httpsGet(url, { ca }, (res) => {
+    httpsGet(url, tls, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     }).on('error', reject);
   });
 }
 
-/** A self-signed certificate for 127.0.0.1 (openssl), written to `dir`: { certFile, keyFile }. */
-export async function makeTlsCert(dir: string): Promise<{ certFile: string; keyFile: string }> {
-  const certFile = join(dir, 'cert.pem');
-  const keyFile = join(dir, 'key.pem');
+/**
+ * A self-signed certificate for 127.0.0.1 (openssl), written to `dir` as `<name>cert.pem` and
+ * `<name>key.pem`. Also usable as a client certificate that is its own CA.
+ */
+export async function makeTlsCert(dir: string, name = ''): Promise<{ certFile: string; keyFile: string }> {
+  const certFile = join(dir, `${name}cert.pem`);
+  const keyFile = join(dir, `${name}key.pem`);
   await new Promise<void>((resolve, reject) => {
     const p = spawn('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
