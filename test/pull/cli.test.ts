@@ -136,6 +136,23 @@ describe('berth pull (CLI)', () => {
     expect(JSON.parse((await berth('images', '--json')).stdout)).toHaveLength(1);
   });
 
+  it('never logs credentials or tokens, even at trace level', async () => {
+    const secure = await startFaultProxy({ target: reg.url, auth: { kind: 'token', username: 'edge', password: 'hunter2-secret' } });
+    try {
+      await writeFile(cfg, `[registry]\nconfig_path = "${tmp}/certs.d"\ndocker_config = "${tmp}/docker.json"\n[registry.hosts."${secure.host}"]\nusername = "edge"\npassword = "hunter2-secret"\n`);
+      const r = await berth('--log-level', 'trace', 'pull', '--no-unpack', `${secure.host}/app:v1`);
+      expect(r.code).toBe(0);
+      expect(secure.tokenRequests.length).toBeGreaterThan(0);
+      const out = r.stdout + r.stderr;
+      expect(out).toContain('registry request'); // trace/debug lines were written
+      expect(out).not.toContain('hunter2-secret');
+      expect(out).not.toContain(Buffer.from('edge:hunter2-secret').toString('base64'));
+      expect(out).not.toMatch(/Bearer [0-9a-f]{8}/);
+    } finally {
+      await secure.stop();
+    }
+  });
+
   it('a registry that is down: clear error, exit code 1', async () => {
     const port = await freePort();
     const r = await berth('pull', `127.0.0.1:${port}/app:v1`);
