@@ -10,6 +10,8 @@ import { BerthError, failedPrecondition } from '../errors.ts';
 
 const run = promisify(execFile);
 
+export const RUNTIME_COMMAND_TIMEOUT_MS = 60_000;
+
 export type TaskRuntimeState = { status: 'created' | 'running' | 'stopped' | 'paused' | string; pid: number };
 
 /** Find an executable on PATH (plus the sbin dirs, where Debian puts runc) or at an explicit path. */
@@ -59,10 +61,11 @@ export class OciRuntime {
 
   private async cmd(args: string[], signal?: AbortSignal): Promise<string> {
     try {
-      const { stdout } = await run(this.binary, ['--root', this.stateRoot, ...args], { signal, maxBuffer: 16 << 20 });
+      // A runtime stuck on a hung mount must not wedge berth: give up after a while.
+      const { stdout } = await run(this.binary, ['--root', this.stateRoot, ...args], { signal, maxBuffer: 16 << 20, timeout: RUNTIME_COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' });
       return stdout;
     } catch (err: any) {
-      const msg = String(err.stderr || err.message).trim();
+      const msg = err.killed && !signal?.aborted ? `timed out after ${RUNTIME_COMMAND_TIMEOUT_MS / 1000}s` : String(err.stderr || err.message).trim();
       const kind = /does not exist|not found|no such file/i.test(msg) ? 'NotFound' : 'FailedPrecondition';
       throw new BerthError(kind, `${path.basename(this.binary)} ${args.join(' ')}: ${msg}`, { cause: err });
     }

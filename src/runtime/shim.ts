@@ -63,6 +63,8 @@ async function removeOldShims(cacheDir: string, keep: string): Promise<void> {
   }
 }
 
+export const START_TIMEOUT_MS = 120_000;
+
 export interface ShimArgs {
   taskId: string;
   exitFile: string;
@@ -85,8 +87,10 @@ export async function startShim(shim: string, a: ShimArgs, signal?: AbortSignal)
   ];
   let stdout: string;
   try {
-    ({ stdout } = await run(shim, args, { signal }));
+    // Only the foreground half is killed on timeout; the runtime's own failure then shows in runtime.log.
+    ({ stdout } = await run(shim, args, { signal, timeout: START_TIMEOUT_MS, killSignal: 'SIGKILL' }));
   } catch (err: any) {
+    if (err.killed && !signal?.aborted) throw new BerthError('Unavailable', `the task did not start within ${START_TIMEOUT_MS / 1000}s (runtime stuck?)`, { cause: err });
     const line = String(err.stdout || err.stderr || err.message).trim();
     throw new BerthError('FailedPrecondition', line.replace(/^error /, ''), { cause: err });
   }
