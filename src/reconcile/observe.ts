@@ -142,6 +142,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
   const now = deps.now?.() ?? Date.now();
   const records = deps.metadata.listImages();
   const checker = opts.blobs ?? new BlobChecker({ rehash: false });
+  checker.beginTurn();
   const images = await Promise.all(records.map((r) => observeImage(deps, r, checker, opts.signal)));
 
   // `pullPolicy: Always`: ask the registry where the tag points now, unless it is known to be down.
