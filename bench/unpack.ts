@@ -5,7 +5,7 @@
  * ratio berth/containerd (goal ≤ 0.5) and peak RSS (berth: the process's maxRSS; containerd: the
  * daemon's VmHWM plus ctr's maxRSS).
  *
- *   node_modules/.bin/node bench/unpack.ts [--runs 5] [--snapshotter overlayfs] [--parallelism 2] [--no-sync] [refs…]
+ *   node_modules/.bin/node bench/unpack.ts [--runs 5] [--tmpfs] [--snapshotter overlayfs] [--parallelism 2] [--no-sync] [refs…]
  *
  * Run with `--child ROOT REF …` it is the berth side of one run (a process of its own, so RSS and
  * start-up are measured as a user would see them).
@@ -119,6 +119,10 @@ async function main(): Promise<void> {
   const refs = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--runs') && !['--snapshotter', '--parallelism'].includes(all[i - 1] ?? ''));
   const list = refs.length ? refs : ['debian:multi', 'debian:multi-zstd'];
   mkdirSync(WORK, { recursive: true });
+  // --tmpfs: both sides on a fresh tmpfs, which measures the software rather than the disk (on
+  // this shared machine ext4 inode allocation dominates and swings run to run; see the report).
+  const tmpfs = process.argv.includes('--tmpfs');
+  if (tmpfs) await run('mount', ['-t', 'tmpfs', '-o', 'size=4g,mode=0700', 'tmpfs', WORK]);
   const summary = [];
   for (const ref of list) {
     const b: number[] = [];
@@ -144,13 +148,15 @@ async function main(): Promise<void> {
     }
     summary.push({ ref, berthMedianS: +(median(b) / 1000).toFixed(2), containerdMedianS: +(median(c) / 1000).toFixed(2), ratio: +(median(b) / median(c)).toFixed(2), berthPeakRssMiB: Math.round(bRss), containerdPeakRssMiB: Math.round(cRss) });
   }
+  console.log(`storage: ${tmpfs ? 'tmpfs' : 'disk'}; runs: ${runs}`);
   console.table(summary);
   // Leave nothing running or mounted.
   try {
     process.kill(Number(readFileSync(`${CTRD}/pid`, 'utf8')), 'SIGTERM');
   } catch {}
   await new Promise((r) => setTimeout(r, 500));
-  await unmountUnder(WORK);
+  await unmountUnder(`${WORK}/`);
+  if (tmpfs) await run('umount', [WORK]).catch(() => run('umount', ['-l', WORK]));
   rmSync(WORK, { recursive: true, force: true });
 }
 

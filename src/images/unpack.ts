@@ -17,13 +17,14 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { BerthError, invalidArgument, isKind } from '../errors.ts';
 import { applyLayer } from '../diff/apply.ts';
+import { applyLayerInWorker, type LayerSource } from '../diff/apply-worker.ts';
 import { chainIds } from '../oci/chain-id.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { OWNER_PID_LABEL } from '../snapshots/dir-snapshotter.ts';
 import type { Mount, Snapshotter } from '../snapshots/snapshotter.ts';
 import type { UnpackContext, UnpackResult } from './pull.ts';
 import { ingestRef } from '../remotes/registry.ts';
-import { followBlob } from './live-blob.ts';
+import { followBlob } from '../diff/live-blob.ts';
 
 export interface LayerEvent {
   index: number;
@@ -48,6 +49,12 @@ export interface UnpackOptions {
    */
   open(desc: Descriptor, signal: AbortSignal, attempt: number): Promise<Readable>;
   speculative?: boolean;
+  /**
+   * Where a worker thread can read layer `desc` itself (a blob file, or an ingest file to follow).
+   * When given, layers are applied on worker threads (`open` is then unused): the main thread
+   * stays free for downloads, and parallel layers use more than one core.
+   */
+  openSource?: (desc: Descriptor, signal: AbortSignal, attempt: number) => Promise<LayerSource>;
   /** Awaited before layer `index` is committed (e.g. until its blob is verified and stored). */
   beforeCommit?: (index: number) => Promise<void>;
   snapshotter: Snapshotter;
@@ -111,8 +118,7 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
     pending.add(key);
     const target = applyTarget(mounts);
     try {
-      const stream = await opts.open(desc, signal, attempt);
-      const res = await applyLayer(stream, {
+      const applyOpts = {
         root: target.dir,
         parents: target.parents,
         mediaType: desc.mediaType,
@@ -122,7 +128,10 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
         sync,
         signal,
         warn: opts.warn,
-      });
+      };
+      const res = opts.openSource
+        ? await applyLayerInWorker(await opts.openSource(desc, signal, attempt), applyOpts)
+        : await applyLayer(await opts.open(desc, signal, attempt), applyOpts);
       return { key, preparedParent: parent, impliedDirs: res.impliedDirs, bytes: res.size, ms: performance.now() - t0 };
     } catch (err) {
       if (!opts.speculative || attempt > 0 || signal.aborted || isKind(err, 'Unimplemented')) throw err;
@@ -242,6 +251,8 @@ export function pullUnpacker(
   opts: Pick<UnpackOptions, 'parallelism' | 'sync' | 'labels' | 'onLayer' | 'warn'> & {
     /** Start applying each layer with its first downloaded bytes (default true). */
     applyWhileDownloading?: boolean;
+    /** Apply on worker threads, reading blobs from the store's files (default true). */
+    workers?: boolean;
   } = {},
 ): (ctx: UnpackContext) => Promise<UnpackResult> {
   return async (ctx) => {
@@ -249,6 +260,10 @@ export function pullUnpacker(
     // Applying while downloading needs the store's ingest layout (the local store has it).
     const store = ctx.store as typeof ctx.store & { ingestPath?: (ref: string) => string };
     const live = (opts.applyWhileDownloading ?? true) && typeof store.ingestPath === 'function';
+    const indexOf = (desc: Descriptor) => {
+      const i = layers.indexOf(desc);
+      return i >= 0 ? i : layers.findIndex((l) => l.digest === desc.digest);
+    };
     const chainIds = await unpackImage({
       ...opts,
       layers,
@@ -257,9 +272,18 @@ export function pullUnpacker(
       signal: ctx.signal,
       speculative: live,
       beforeCommit: (i) => ctx.whenLayerCommitted(i),
+      openSource: opts.workers === false ? undefined : async (desc, _signal, attempt): Promise<LayerSource> => {
+        const i = indexOf(desc);
+        if (live && attempt === 0) {
+          const committed = ctx.whenLayerCommitted(i);
+          committed.catch(() => {});
+          return { kind: 'follow', dataPath: `${store.ingestPath!(ingestRef(desc))}/data`, blobPath: ctx.store.blobPath(desc.digest), size: desc.size, committed };
+        }
+        await ctx.whenLayerCommitted(i);
+        return { kind: 'file', path: ctx.store.blobPath(desc.digest) };
+      },
       open: async (desc, signal, attempt) => {
-        let i = layers.indexOf(desc);
-        if (i < 0) i = layers.findIndex((l) => l.digest === desc.digest);
+        const i = indexOf(desc);
         if (live && attempt === 0) {
           const committed = ctx.whenLayerCommitted(i);
           committed.catch(() => {});

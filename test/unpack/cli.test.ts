@@ -66,8 +66,10 @@ describe('berth snapshots / mount / unmount', () => {
     const json = JSON.parse((await berth('snapshots', 'ls', '--json')).stdout);
     expect(json.snapshotter).toBe('overlayfs');
     expect(json.snapshots).toHaveLength(2);
-    expect(json.snapshots[1].parent).toBe(json.snapshots[0].key);
-    expect(json.snapshots[0].size).toBeGreaterThan(0);
+    const base = json.snapshots.find((s: { parent: string | null }) => s.parent === null);
+    const top = json.snapshots.find((s: { parent: string | null }) => s.parent !== null);
+    expect(top.parent).toBe(base.key);
+    expect(base.size).toBeGreaterThan(0);
   });
 
   it('mount shows the image rootfs read-only; unmount removes the mount and its view', async () => {

@@ -8,7 +8,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -249,7 +249,12 @@ async function containerdTree(img: BuiltImage, opts: { platform?: string } = {})
   return { t, links };
 }
 
-async function berthTree(img: BuiltImage, sn: Snapshotter, parallelism: number): Promise<{ t: Record<string, Node>; links: string[]; chain: string[] }> {
+async function berthTree(img: BuiltImage, sn: Snapshotter, parallelism: number, workers = false): Promise<{ t: Record<string, Node>; links: string[]; chain: string[] }> {
+  const blobDir = `${tmp}/blobs`;
+  if (workers) {
+    mkdirSync(blobDir, { recursive: true });
+    for (const l of img.layers!) writeFileSync(`${blobDir}/${l.digest.slice(7)}`, img.blobs.get(l.digest)!);
+  }
   const chain = await unpackImage({
     layers: img.layers!,
     diffIds: img.diffIds!,
@@ -257,6 +262,7 @@ async function berthTree(img: BuiltImage, sn: Snapshotter, parallelism: number):
     signal: AbortSignal.timeout(60_000),
     parallelism,
     open: async (d) => Readable.from([img.blobs.get(d.digest)!]),
+    openSource: workers ? async (d) => ({ kind: 'file', path: `${blobDir}/${d.digest.slice(7)}` }) : undefined,
   });
   const key = `view-${seq++}`;
   const target = `${tmp}/berth-${key}`;
@@ -294,15 +300,17 @@ describe('unpack equivalence with containerd (ctr images mount)', () => {
     expect(oracle.links).toContain('new-hard-dst=new-hard-src');
   });
 
-  for (const [snName, parallelism] of [
-    ['overlayfs', 1],
-    ['overlayfs', 3],
-    ['native', 1],
+  for (const [snName, parallelism, workers] of [
+    ['overlayfs', 1, false],
+    ['overlayfs', 3, false],
+    ['overlayfs', 2, true],
+    ['native', 1, false],
+    ['native', 1, true],
   ] as const) {
-    it(`berth ${snName} (parallelism ${parallelism}) mounts the same tree as containerd`, async () => {
-      const sn = await openSnapshotter(`${tmp}/berth-${snName}-${parallelism}`, snName);
+    it(`berth ${snName} (parallelism ${parallelism}${workers ? ', worker threads' : ''}) mounts the same tree as containerd`, async () => {
+      const sn = await openSnapshotter(`${tmp}/berth-${snName}-${parallelism}-${workers}`, snName);
       try {
-        const mine = await berthTree(img, sn, parallelism);
+        const mine = await berthTree(img, sn, parallelism, workers);
         expect(mine.chain.length).toBe(3);
         expect(mine.t).toEqual(oracle.t);
         expect(mine.links.sort()).toEqual(oracle.links.sort());

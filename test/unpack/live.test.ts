@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { followBlob } from '../../src/images/live-blob.ts';
+import { followBlob } from '../../src/diff/live-blob.ts';
 import { unpackImage } from '../../src/images/unpack.ts';
 import { openSnapshotter } from '../../src/snapshots/select.ts';
 import { compressLayer, makeLayerTar } from '../helpers/layers.ts';

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,6 +75,41 @@ describe('unpackImage', () => {
     expect(opened.sort()).toEqual([ls[2]!.digest, ls[3]!.digest].sort());
     expect(events.map((e) => `${e.index}:${e.state}`)).toEqual(['0:exists', '1:exists', '2:applied', '3:applied']);
     for (const [i, id] of chain.entries()) expect((await sn.stat(id)).parent).toBe(i === 0 ? undefined : chain[i - 1]);
+  });
+
+  it('applies on worker threads from blob files, with errors keeping their kind', async () => {
+    const ls = await layers(2, 'worker');
+    const dir = `${tmp}/blobs-worker`;
+    mkdirSync(dir, { recursive: true });
+    for (const l of ls) writeFileSync(`${dir}/${l.digest.slice(7)}`, l.blob);
+    const warnings: string[] = [];
+    const chain = await unpackImage({
+      layers: descs(ls),
+      diffIds: ls.map((l) => l.diffId),
+      snapshotter: sn,
+      signal: AbortSignal.timeout(20_000),
+      parallelism: 2,
+      open: async () => {
+        throw new Error('open must not be used when openSource is given');
+      },
+      openSource: async (d) => ({ kind: 'file', path: `${dir}/${d.digest.slice(7)}` }),
+      warn: (m) => warnings.push(m),
+    });
+    expect(chain).toEqual(chainIds(ls.map((l) => l.diffId)));
+    expect((await sn.stat(chain[1]!)).parent).toBe(chain[0]);
+    const bad = await layers(1, 'worker-bad');
+    writeFileSync(`${dir}/${bad[0]!.digest.slice(7)}`, bad[0]!.blob);
+    const err = await unpackImage({
+      layers: descs(bad),
+      diffIds: [`sha256:${'2'.repeat(64)}`],
+      snapshotter: sn,
+      signal: AbortSignal.timeout(20_000),
+      open: opener(bad),
+      openSource: async (d) => ({ kind: 'file', path: `${dir}/${d.digest.slice(7)}` }),
+    }).catch((e) => e);
+    expect(err.kind).toBe('Corrupt');
+    expect(err.message).toMatch(/wrong diff id/);
+    expect((await keys()).filter((k) => k.startsWith('active:'))).toEqual([]);
   });
 
   it('stops on abort and leaves no active snapshot behind', async () => {
