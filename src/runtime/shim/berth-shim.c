@@ -231,6 +231,9 @@ int main(int argc, char **argv) {
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) { reply("error signalfd: %s\n", strerror(errno)); return 1; }
 
+  /* The baseline before the runtime makes the cgroup (0 when it does not exist yet): a task can be
+     OOM-killed before the runtime even exits. */
+  long long oom_before = read_oom_kills();
   pid_t rt = fork();
   if (rt < 0) { reply("error fork: %s\n", strerror(errno)); return 1; }
   if (rt == 0) {
@@ -253,7 +256,7 @@ int main(int argc, char **argv) {
 
   int rt_done = 0, task_done = 0, out_eof = 0, task_status = 0;
   pid_t task_pid = 0;
-  long long oom_before = 0, started_ms = 0, exited_ms = 0, started_mono = 0, exited_mono = 0;
+  long long started_ms = 0, exited_ms = 0, started_mono = 0, exited_mono = 0;
   char rt_out[1024];
   size_t rt_out_len = 0;
 
@@ -308,7 +311,6 @@ int main(int argc, char **argv) {
           task_pid = (pid_t)p;
           started_ms = now_ms();
           started_mono = mono_ms();
-          oom_before = read_oom_kills();
           for (int k = 0; k < n_early; k++)
             if (early_pid[k] == task_pid) {
               task_done = 1;
