@@ -4,6 +4,7 @@
  * reconciler forgets the records of images that neither the desired state being applied nor the
  * last applied generation (kept for a rollback) asks for, and that no container runs.
  */
+import { canonicalJson } from '../manifest/spec-hash.ts';
 import type { DesiredState } from '../manifest/types.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { desiredImages } from './plan.ts';
@@ -13,7 +14,11 @@ export function pruneImageRecords(deps: Pick<ReconcileDeps, 'metadata' | 'log'>,
   const { metadata } = deps;
   return metadata.transaction(() => {
     const keep = new Set(desiredImages(desired).map((d) => d.ref));
-    const previous = metadata.currentGeneration()?.desired as DesiredState | undefined;
+    // The generation before this one: the last applied, unless that is this very desired state
+    // (a later turn of the same generation), then the one applied before it.
+    const current = metadata.currentGeneration();
+    const same = current !== undefined && canonicalJson(current.desired) === canonicalJson(JSON.parse(JSON.stringify(desired)));
+    const previous = (same ? metadata.previousGeneration() : current)?.desired as DesiredState | undefined;
     if (previous?.containers && previous.images) for (const d of desiredImages(previous)) keep.add(d.ref);
     for (const c of metadata.listContainers()) keep.add(c.image);
     const pruned: string[] = [];
