@@ -1,16 +1,16 @@
 /**
- * The task monitor: notices task exits (fs.watch on the containers dir, where berth-shim writes
- * `exit.json`, plus a poll as a fallback for missed events), records each exit once, applies the
+ * The task monitor: notices task exits (watchExits: berth-shim writes `exit.json` in the container
+ * dir; plus a poll as a fallback for missed events), records each exit once, applies the
  * restart policy and starts the new task when the backoff has passed. The clock and timers are
  * injected so tests can run the backoff without waiting.
  *
  * Exits of tasks that ended while no berth was running are found by the first check after start;
  * a backoff that was pending when berth died is resumed from `nextRestartAt`.
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { isKind } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
+import { watchExits, type ExitWatcher } from './exit-watch.ts';
 import { decideRestart, type RestartDecision } from './restart-policy.ts';
 import type { Runtime, ContainerStatus } from './runtime.ts';
 import type { ExitStatus } from './state.ts';
@@ -57,7 +57,7 @@ export class TaskMonitor {
   private readonly applyPolicy: boolean;
   private readonly log: Logger;
   private readonly onEvent: (e: MonitorEvent) => void;
-  private watcher?: FSWatcher;
+  private watcher?: ExitWatcher;
   private pollTimer?: unknown;
   private readonly restartTimers = new Map<string, unknown>();
   private checking?: Promise<void>;
@@ -78,14 +78,11 @@ export class TaskMonitor {
   async start(): Promise<void> {
     this.stopped = false;
     if (this.useWatch) {
-      try {
-        this.watcher = watch(this.rt.dir, { recursive: true }, (_ev, file) => {
-          if (file && String(file).endsWith('exit.json')) void this.check();
-        });
-        this.watcher.on('error', (err) => this.log.warn({ err }, 'exit watcher failed; polling only'));
-      } catch (err) {
-        this.log.warn({ err }, 'cannot watch for exits; polling only');
-      }
+      this.watcher = watchExits(
+        this.rt.dir,
+        () => void this.check(),
+        (err) => this.log.warn({ err }, 'cannot watch for exits; polling only'),
+      );
     }
     await this.check();
     this.schedulePoll();
