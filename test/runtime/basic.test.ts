@@ -98,6 +98,9 @@ for (const which of ['runc', 'crun'] as const) {
       const a = await rt.start(name);
       const b = await rt.start(name);
       expect(b.pid).toBe(a.pid);
+      // The supervisor stays small (the issue's budget: under 2 MiB per container).
+      const rssKiB = Number(/^VmRSS:\s+(\d+) kB/m.exec(await readFile(`/proc/${a.record.task!.shimPid}/status`, 'utf8'))![1]);
+      expect(rssKiB).toBeLessThan(2048);
       await until(async () => (await readLogTail(rt.containerDir(name))).toString().includes('ready'));
       const t0 = Date.now();
       const st = await rt.stop(name, { gracePeriodMs: 5000 });
