@@ -112,6 +112,18 @@ describe('berth apply / plan through the CLI', () => {
     expect((await e.verify()).code).toBe(0);
   });
 
+  it('a tag that cannot be pulled leaves the old container running (nothing is stopped first)', async () => {
+    const before = (await e.running('two'))!;
+    await e.writeManifests({ 'one.yaml': [volumeDoc('data'), one('b')], 'two.yaml': [app('missing'), two('missing')] });
+    const apply = await e.berth('apply', '-f', e.manifests);
+    expect(apply.code).toBe(1);
+    expect(apply.stdout).toMatch(/^FAILED +app: pull \(not present\): .*not found/m);
+    expect(apply.stdout).toMatch(/^blocked +two: recreate .*: waits for pull:/m);
+    const after = (await e.running('two'))!;
+    expect(after.pid).toBe(before.pid);
+    expect(after.imageDigest).toBe(appV2);
+  });
+
   it('a container removed from the manifests is stopped and removed, and garbage is collected', async () => {
     const pid = (await e.running('two'))!.pid!;
     await e.writeManifests({ 'one.yaml': [volumeDoc('data'), one('b')] });

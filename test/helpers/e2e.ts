@@ -99,9 +99,9 @@ export class E2eRoot {
     this.config = join(dir, 'config.toml');
   }
 
-  static async create(name: string, opts: { config?: string; root?: string } = {}): Promise<E2eRoot> {
+  /** `config`: extra TOML for the config file (e.g. `[reconcile]\nresync_interval = "1s"`). */
+  static async create(name: string, opts: { config?: string } = {}): Promise<E2eRoot> {
     const e = new E2eRoot(await mkdtemp(join(tmpdir(), `berth-e2e-${name}-`)));
-    if (opts.root) (e as { root: string }).root = opts.root;
     await mkdir(join(e.root, 'import'), { recursive: true });
     await mkdir(e.manifests, { recursive: true });
     await e.writeConfig(opts.config ?? '');
