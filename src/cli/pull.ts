@@ -4,7 +4,8 @@
  * download) unless `--no-unpack`. Progress bars (cli-progress) on a TTY, one plain line per blob
  * otherwise; the result line (`NAME DIGEST`) goes to stdout.
  */
-import type { PullEvent } from '../images/pull.ts';
+import type { PullEvent, PullOptions } from '../images/pull.ts';
+import type { Snapshotter } from '../snapshots/snapshotter.ts';
 import type { SingleBar } from 'cli-progress';
 import type { RegisterVerb } from './verbs.ts';
 import { humanBytes, shortDigest } from './image-format.ts';
@@ -90,15 +91,20 @@ export const register: RegisterVerb = (program, run) => {
       run(async (ctx, ref: string, flags: PullFlags) => {
         // Loaded on use: a CLI that imports every verb's dependencies up front pays for them in
         // start-up time and peak RSS on every command.
-        const [{ pull }, { RegistryClient }, { openImageStores }, { pullUnpacker }, { openSnapshotter }] = await Promise.all([
+        const [{ pull }, { RegistryClient }, { openImageStores }] = await Promise.all([
           import('../images/pull.ts'),
           import('../remotes/registry.ts'),
           import('./stores.ts'),
-          import('../images/unpack.ts'),
-          import('../snapshots/select.ts'),
         ]);
         const stores = await openImageStores(ctx);
-        const snapshotter = flags.unpack ? await openSnapshotter(ctx.config.root, ctx.config.snapshotter, { signal: ctx.signal, recover: true }) : undefined;
+        // The unpacker and the snapshotters are loaded only to unpack: --no-unpack stays lean.
+        let snapshotter: Snapshotter | undefined;
+        let unpack: PullOptions['unpack'];
+        if (flags.unpack) {
+          const [{ pullUnpacker }, { openSnapshotter }] = await Promise.all([import('../images/unpack.ts'), import('../snapshots/select.ts')]);
+          snapshotter = await openSnapshotter(ctx.config.root, ctx.config.snapshotter, { signal: ctx.signal, recover: true });
+          unpack = pullUnpacker(snapshotter);
+        }
         const client = new RegistryClient({ config: ctx.config, log: ctx.log });
         const progress = await progressRenderer(process.stderr);
         try {
@@ -112,7 +118,7 @@ export const register: RegisterVerb = (program, run) => {
             client,
             signal: ctx.signal,
             onProgress: (e) => progress.onEvent(e),
-            unpack: snapshotter && pullUnpacker(snapshotter),
+            unpack,
           });
           progress.stop();
           ctx.out.write(`${result.record.name} ${result.record.target.digest}\n`);
