@@ -5,7 +5,7 @@
  * ratio berth/containerd (goal ≤ 0.5) and peak RSS (berth: the process's maxRSS; containerd: the
  * daemon's VmHWM plus ctr's maxRSS).
  *
- *   node_modules/.bin/node bench/unpack.ts [--runs 5] [--tmpfs] [--snapshotter overlayfs] [--parallelism 2] [--no-sync] [refs…]
+ *   node_modules/.bin/node bench/unpack.ts [--runs 5] [--tmpfs] [--snapshotter overlayfs] [--parallelism 2] [--no-sync] [--workers] [refs…]
  *
  * Run with `--child ROOT REF …` it is the berth side of one run (a process of its own, so RSS and
  * start-up are measured as a user would see them).
@@ -51,6 +51,7 @@ async function child(): Promise<void> {
     metadata,
     unpack: pullUnpacker(sn, {
       parallelism: Number(arg('--parallelism', '2')),
+      workers: process.argv.includes('--workers'),
       sync: !process.argv.includes('--no-sync'),
       onLayer: (e) => e.ms !== undefined && layers.push({ i: e.index, ms: Math.round(e.ms) }),
     }),
@@ -89,6 +90,7 @@ async function berthRun(ref: string): Promise<{ ms: number; rssMiB: number; laye
   const passthrough: string[] = [];
   for (const flag of ['--snapshotter', '--parallelism']) if (process.argv.includes(flag)) passthrough.push(flag, arg(flag, ''));
   if (extra.includes('--no-sync')) passthrough.push('--no-sync');
+  if (extra.includes('--workers')) passthrough.push('--workers');
   const r = await timed(process.execPath, [new URL(import.meta.url).pathname, '--child', ROOT, `${REGISTRY}/${ref}`, ...passthrough]);
   const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
   return { ms: r.ms, rssMiB: out.maxRssKiB / 1024, layers: out.layers };

@@ -263,6 +263,7 @@ async function berthTree(img: BuiltImage, sn: Snapshotter, parallelism: number, 
     parallelism,
     open: async (d) => Readable.from([img.blobs.get(d.digest)!]),
     openSource: workers ? async (d) => ({ kind: 'file', path: `${blobDir}/${d.digest.slice(7)}` }) : undefined,
+    workerMinBytes: 0,
   });
   const key = `view-${seq++}`;
   const target = `${tmp}/berth-${key}`;

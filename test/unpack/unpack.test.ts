@@ -93,6 +93,7 @@ describe('unpackImage', () => {
         throw new Error('open must not be used when openSource is given');
       },
       openSource: async (d) => ({ kind: 'file', path: `${dir}/${d.digest.slice(7)}` }),
+      workerMinBytes: 0,
       warn: (m) => warnings.push(m),
     });
     expect(chain).toEqual(chainIds(ls.map((l) => l.diffId)));
@@ -106,6 +107,7 @@ describe('unpackImage', () => {
       signal: AbortSignal.timeout(20_000),
       open: opener(bad),
       openSource: async (d) => ({ kind: 'file', path: `${dir}/${d.digest.slice(7)}` }),
+      workerMinBytes: 0,
     }).catch((e) => e);
     expect(err.kind).toBe('Corrupt');
     expect(err.message).toMatch(/wrong diff id/);
