@@ -6,8 +6,7 @@
  */
 import { watch } from 'chokidar';
 import { isManifestFileName } from '../manifest/files.ts';
-import { watch as fsWatch } from 'node:fs';
-import { EXIT_FILE } from '../runtime/state.ts';
+import { watchExits } from '../runtime/exit-watch.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { importDirectory } from './import-dir.ts';
 import { ReconcileLoop } from './loop.ts';
@@ -68,9 +67,11 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
   // berth-shim writes <root>/containers/<name>/exit.json when a task ends. Restarts are planned
   // (with their back-off) by the loop itself, so this only wakes it; the resync timer covers a
   // missed event.
-  const exits = fsWatch(deps.runtime.dir, { recursive: true }, (_event, file) => {
-    if (file && String(file).endsWith(EXIT_FILE)) loop.trigger(`task ${String(file).split('/')[0]} exited`, { immediate: true });
-  });
+  const exits = watchExits(
+    deps.runtime.dir,
+    (name) => loop.trigger(`task ${name} exited`, { immediate: true }),
+    (err) => log.warn({ error: (err as Error).message }, 'cannot watch for task exits; the resync timer will notice them'),
+  );
   log.info({ manifests: opts.manifests, root: config.root, snapshotter: deps.snapshotter.name }, 'berth is running');
   try {
     await loop.run(signal);
