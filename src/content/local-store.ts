@@ -13,7 +13,7 @@ import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { corrupt, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
+import { corrupt, resourceExhausted, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
 import { assertDigest, digestHex } from '../oci/digest.ts';
 import type { ContentStore, Info, IngestStatus, Writer, WriterOptions } from './content.ts';
 import { acquireLock, isLocked, tryLock, type HeldLock } from './ref-lock.ts';
@@ -53,6 +53,14 @@ async function writeSmallFile(path: string, content: string, durable = true): Pr
     await fh.close();
   }
   await rename(tmp, path);
+}
+
+/** A full disk (or quota) is ResourceExhausted naming what was being written; other errors pass. */
+function storeError(err: any, what: string): unknown {
+  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') {
+    return resourceExhausted(`content store: disk full writing ${what}${err.path ? ` (${err.path})` : ''}`, { cause: err });
+  }
+  return err;
 }
 
 async function readText(path: string): Promise<string | undefined> {
@@ -255,12 +263,14 @@ export class LocalContentStore implements ContentStore {
   async writer(opts: WriterOptions): Promise<Writer> {
     if (!opts.ref) throw invalidArgument('content writer: empty ref');
     if (opts.expected !== undefined) assertDigest(opts.expected, `ref ${opts.ref}: expected digest`);
-    const lock = await acquireLock(this.lockPath(opts.ref), `ingest ${opts.ref}`, { signal: opts.signal });
+    const lock = await acquireLock(this.lockPath(opts.ref), `ingest ${opts.ref}`, { signal: opts.signal }).catch((err) => {
+      throw storeError(err, `ingest ${opts.ref}`);
+    });
     try {
       return await IngestWriter.open(this, opts, lock);
     } catch (err) {
       await lock.release();
-      throw err;
+      throw storeError(err, `ingest ${opts.ref}`);
     }
   }
 }
@@ -357,7 +367,9 @@ class IngestWriter implements Writer {
     this.pendingBytes += chunk.byteLength;
     this.#offset += chunk.byteLength;
     if (this.pendingBytes >= WRITE_BATCH_BYTES) {
-      await this.flush();
+      await this.flush().catch((err) => {
+        throw storeError(err, `ingest ${this.ref}`);
+      });
       this.startBackgroundSync();
     }
     const now = Date.now();
@@ -436,7 +448,7 @@ class IngestWriter implements Writer {
     } catch (err: any) {
       if (err?.kind === 'Corrupt') await this.cleanup();
       else await this.close();
-      throw err;
+      throw storeError(err, `ingest ${this.ref}`);
     }
   }
 

@@ -104,7 +104,8 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
   const name = formatReference(ref);
   const controller = new AbortController();
   const onAbort = () => controller.abort(opts.signal?.reason);
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) controller.abort(opts.signal.reason);
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
   const signal = controller.signal;
   const client = opts.client ?? new RegistryClient({ config: opts.config, log });
   const fetches = opts.fetches ?? new BlobFetches<FetchResult>();
@@ -166,8 +167,8 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     const committed = manifest.layers.map(() => deferred());
     let firstFailure: unknown;
     const queue = new PQueue({ concurrency: opts.config.pull.concurrency });
-    const layerJobs = manifest.layers.map((desc, index) =>
-      queue.add(async () => {
+    const layerJobs = manifest.layers.map((desc, index) => {
+      const job = queue.add(async () => {
         signal.throwIfAborted();
         protect(desc);
         const { promise, joined } = fetches.run(desc.digest, async () => {
@@ -191,8 +192,10 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
           controller.abort(err);
         }
         throw err;
-      }),
-    );
+      });
+      job.catch(() => {}); // settled below with allSettled; a failure must not count as unhandled meanwhile
+      return job;
+    });
 
     let configBytes: Buffer;
     let config: ImageConfig;
