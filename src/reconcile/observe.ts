@@ -15,6 +15,7 @@ import type { SnapshotInfo } from '../snapshots/snapshotter.ts';
 import { BlobChecker } from './blob-check.ts';
 import { volumesDir, type ReconcileDeps } from './deps.ts';
 import { desiredImages } from './plan.ts';
+import { retiredImages } from './prune-images.ts';
 import type { ActualContainer, ActualImage, ActualState, TaskState } from './types.ts';
 
 /** Registries that failed recently, so plan() waits on them instead of pulling (offline first). */
@@ -200,5 +201,6 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
     if (err?.code !== 'ENOENT') throw err;
   }
 
-  return { images, containers, volumes, unreachableRegistries: opts.health.unreachable(now) };
+  const retired = retiredImages(deps.metadata, desired);
+  return { images, containers, volumes, unreachableRegistries: opts.health.unreachable(now), ...(retired.length ? { retiredImages: retired } : {}) };
 }

@@ -236,8 +236,10 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     }
   }
 
-  if (replaced) {
-    steps.push({ kind: 'gc', id: 'gc', after: steps.map((s) => s.id), reason: 'collect garbage (containers removed or replaced)' });
+  const retired = actual.retiredImages ?? [];
+  if (replaced || retired.length > 0) {
+    const why = [...(replaced ? ['containers removed or replaced'] : []), ...(retired.length ? [`images no longer wanted: ${retired.join(', ')}`] : [])];
+    steps.push({ kind: 'gc', id: 'gc', after: steps.map((s) => s.id), reason: `collect garbage (${why.join('; ')})` });
   }
   return [...steps, ...waits];
 }

@@ -77,6 +77,11 @@ export interface ActualState {
   volumes: string[];
   /** Registry hosts (`docker.io`, `127.0.0.1:5000`) known to be unreachable right now. */
   unreachableRegistries: string[];
+  /**
+   * Image records an older generation asked for that neither this desired state nor the
+   * generation before it wants, and no container runs (reconcile/prune-images): garbage to collect.
+   */
+  retiredImages?: string[];
 }
 
 // ------------------------------------------------------------------------------------------ steps

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pushImage } from '../helpers/images.ts';
+import { pushImage, type BuiltImage } from '../helpers/images.ts';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
 import { busyboxImage, containerDoc, DEMO_REF, E2eRoot, imageDoc, requireE2e, volumeDoc } from '../helpers/e2e.ts';
 
@@ -16,6 +16,7 @@ let reg: RunningRegistry;
 let e: E2eRoot;
 let appV1: string;
 let appV2: string;
+let v1Image: BuiltImage;
 
 beforeAll(async () => {
   requireE2e();
@@ -25,6 +26,7 @@ beforeAll(async () => {
   await pushImage(reg.url, 'app', 'v1', v1);
   await pushImage(reg.url, 'app', 'v2', v2);
   appV1 = v1.root.digest;
+  v1Image = v1;
   appV2 = v2.root.digest;
   e = await E2eRoot.create('lifecycle');
   await e.importDemo();
@@ -156,6 +158,25 @@ describe('berth apply / plan through the CLI', () => {
     expect((await e.verify()).code).toBe(0);
   });
 
+  it('an image only an older generation wanted is collected even when no container changes; one pulled by hand is kept', async () => {
+    await pushImage(reg.url, 'app', 'hand', v1Image);
+    const pulled = await e.berth('pull', `${reg.host}/app:hand`);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    // A new generation that changes no container: app:v2 (kept so far for a rollback) retires.
+    await e.writeManifests({ 'one.yaml': [volumeDoc('data'), volumeDoc('extra'), one('b')] });
+    const plan = await e.berth('plan', '-f', e.manifests);
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toContain(`collect garbage (images no longer wanted: ${reg.host}/app:v2)`);
+    const apply = await e.berth('apply', '-f', e.manifests);
+    expect(apply.code, apply.stdout + apply.stderr).toBe(0);
+    expect(apply.stdout).toMatch(/done +collect garbage \(images no longer wanted: .*app:v2\)/);
+    expect(apply.stdout).not.toMatch(/one: /);
+    const images = (await e.berth('images', '--json')).stdout;
+    expect(images).not.toContain('app:v2');
+    expect(images).toContain(`${reg.host}/app:hand`);
+    expect((await e.berth('apply', '-f', e.manifests)).stdout).toContain('no changes');
+  });
+
   it('a bad manifest: apply exits 1 naming file:line:col, nothing changes, status shows Manifests Stalled', async () => {
     const before = (await e.running('one'))!;
     const bad = `apiVersion: berth.dev/v1alpha1
@@ -165,7 +186,7 @@ spec:
   image: ${DEMO_REF}
   restartPolicy: Sometimes
 `;
-    await e.writeManifests({ 'one.yaml': [volumeDoc('data'), one('c')], 'bad.yaml': bad });
+    await e.writeManifests({ 'one.yaml': [volumeDoc('data'), volumeDoc('extra'), one('c')], 'bad.yaml': bad });
     const apply = await e.berth('apply', '-f', e.manifests);
     expect(apply.code).toBe(1);
     expect(apply.stderr).toMatch(new RegExp(`${e.manifests}/bad\\.yaml:6:\\d+`));
