@@ -182,6 +182,21 @@ describe('fetching blobs', () => {
     await proxy.stop();
   });
 
+  it('garbage left in an ingest (a power cut) never needs a manual wipe: verified, discarded, fetched afresh', async () => {
+    const proxy = await startFaultProxy({ target: reg.url });
+    const w = await store.writer({ ref: `layer-${layer().digest}`, expected: layer().digest, total: layer().size });
+    await w.write(Buffer.alloc(1 << 20, 0)); // zeros where data should be, as after a lost page cache
+    await w.close();
+    const r = await client().fetchBlob(ref(proxy), layer(), store);
+    const gets = proxy.requests.filter((q) => q.method === 'GET');
+    expect(gets[0]!.range).toBe(`bytes=${1 << 20}-`); // it resumed first…
+    expect(gets.at(-1)!.range).toBeUndefined(); // …then, the digest being wrong, started over
+    expect(r.resumedFrom).toBe(0);
+    expect(await store.has(layer().digest)).toBe(true);
+    expect(await readdir(store.ingestDir)).toEqual([]);
+    await proxy.stop();
+  });
+
   it('a connection cut mid-blob resumes with Range, without starting over', async () => {
     const proxy = await startFaultProxy({ target: reg.url });
     proxy.faults.push({ match: /^GET .*blobs/, action: { kind: 'cut', afterBytes: 1_000_000 }, times: 1 });
