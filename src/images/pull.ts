@@ -141,8 +141,10 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
 
     let manifestDesc = resolved.desc;
     let manifestBytes = rootBytes;
-    if (isIndexType(resolved.desc.mediaType)) {
-      const index = parseIndex(rootBytes, name);
+    // An index may point at further indexes (rare, but allowed): follow a few levels.
+    for (let depth = 0; isIndexType(manifestDesc.mediaType); depth++) {
+      if (depth >= 4) throw failedPrecondition(`${name}: indexes nested more than 4 deep`);
+      const index = parseIndex(manifestBytes, `${name} (${manifestDesc.digest})`);
       manifestDesc = selectManifest(index.manifests, want, name);
       protect(manifestDesc);
       manifestBytes = await client.fetchSmall(ref, manifestDesc, signal);

@@ -250,7 +250,14 @@ export async function writeDockerArchive(path: string, img: BuiltImage, repoTag:
  * `registryUrl` is like `http://127.0.0.1:5000`.
  */
 export async function pushImage(registryUrl: string, repo: string, tag: string, img: BuiltImage, headers: Record<string, string> = {}): Promise<void> {
-  const manifests = new Set<string>([img.root.digest, ...(img.images ?? []).map((i) => i.root.digest)]);
+  // Manifests (and nested indexes) go up as manifests, children before their index.
+  const ordered: BuiltImage[] = [];
+  const walk = (i: BuiltImage) => {
+    for (const child of i.images ?? []) walk(child);
+    ordered.push(i);
+  };
+  walk(img);
+  const manifests = new Set<string>(ordered.map((i) => i.root.digest));
   for (const [d, b] of img.blobs) {
     if (manifests.has(d)) continue;
     const head = await request(`${registryUrl}/v2/${repo}/blobs/${d}`, { method: 'HEAD', headers });
@@ -270,6 +277,6 @@ export async function pushImage(registryUrl: string, repo: string, tag: string, 
     const text = await res.body.text();
     if (res.statusCode !== 201) throw new Error(`push ${repo} manifest ${ref}: ${res.statusCode} ${text}`);
   };
-  for (const child of img.images ?? []) await putManifest(child.root.digest, child.root, child.rootBytes);
+  for (const i of ordered.slice(0, -1)) await putManifest(i.root.digest, i.root, i.rootBytes);
   await putManifest(tag, img.root, img.rootBytes);
 }

@@ -210,6 +210,14 @@ describe('pull', () => {
     expect(r.record.manifestDigest).toBe(dup.root.digest);
   });
 
+  it('follows an index nested in an index', async () => {
+    const outer = buildIndex([multi]); // the inner index's entry has no platform, as usual
+    await pushImage(reg.url, 'nested', 'v1', outer);
+    const r = await pull({ ...base(), ref: `${reg.host}/nested:v1`, platform: 'linux/arm64' });
+    expect(r.record.target.digest).toBe(outer.root.digest);
+    expect(r.record.manifestDigest).toBe(arm.root.digest);
+  });
+
   it('an already aborted signal stops the pull at once', async () => {
     const ac = new AbortController();
     ac.abort(new Error('stop'));
