@@ -60,8 +60,8 @@ async function importUnderLease(opts: ImportOptions, store: ContentStore): Promi
   for (const [i, img] of layout.images.entries()) {
     const name = opts.name ? normalizeReference(opts.name) : nameFor(img.name, opts.path, i);
     let manifestDesc: Descriptor = img.desc;
-    if (isIndexType(img.desc.mediaType)) {
-      const index = parseIndex(await store.readBlob(img.desc.digest, signal), `${opts.path} ${img.desc.digest}`);
+    for (let depth = 0; isIndexType(manifestDesc.mediaType) && depth < 4; depth++) {
+      const index = parseIndex(await store.readBlob(manifestDesc.digest, signal), `${opts.path} ${manifestDesc.digest}`);
       manifestDesc = selectManifest(index.manifests, want, `${opts.path} (${name})`);
     }
     const missing = (d: Descriptor) => (err: unknown) => {
