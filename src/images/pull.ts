@@ -24,7 +24,7 @@ import { parseImageConfig, parseIndex, parseManifest, type Descriptor, type Imag
 import { isIndexType } from '../oci/media-types.ts';
 import { ingestRef, RegistryClient, type FetchResult } from '../remotes/registry.ts';
 import { BlobFetches } from './blob-fetches.ts';
-import { storeBlob } from './store-blob.ts';
+import { storeBlob } from '../content/store-blob.ts';
 import { WorkLease } from './work-lease.ts';
 
 export type PullEvent =

@@ -20,7 +20,7 @@ import { corrupt, invalidArgument, isKind, notFound } from '../errors.ts';
 import { assertDigest, sha256Digest } from '../oci/digest.ts';
 import { MediaTypes, isIndexType, isManifestType } from '../oci/media-types.ts';
 import { parseImageConfig, parseIndex, parseManifest, type Descriptor } from '../oci/types.ts';
-import { storeBlob } from '../images/store-blob.ts';
+import { storeBlob } from '../content/store-blob.ts';
 import { ingestRef } from './registry.ts';
 
 const SMALL_FILE = 8 << 20;

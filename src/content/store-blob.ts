@@ -1,5 +1,5 @@
 /** Put a small, already-verified blob (a manifest, index or config) into the content store. */
-import type { ContentStore } from '../content/content.ts';
+import type { ContentStore } from './content.ts';
 import { isKind } from '../errors.ts';
 
 export async function storeBlob(store: ContentStore, ref: string, digest: string, bytes: Buffer, signal?: AbortSignal): Promise<void> {
