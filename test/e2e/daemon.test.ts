@@ -38,11 +38,13 @@ describe('berth run', () => {
     await daemon.waitFor(/berth status for details/, 10_000);
 
     const samples: number[] = [];
+    const docs = [doc('a')];
     for (const name of ['b1', 'b2', 'b3']) {
+      docs.push(doc(name));
       const from = daemon.output().length;
       await new Promise((r) => setTimeout(r, 300)); // let the previous turn's confirmation settle
       const t0 = performance.now();
-      await writeManifest(join(e.manifests, `${name}.yaml`), [doc(name)]);
+      await writeManifest(join(e.manifests, 'a.yaml'), docs); // an edit of an existing file
       await daemon.waitFor(new RegExp(`done +${name}: create \\(not present\\)`), 10_000, from);
       samples.push(performance.now() - t0);
     }
