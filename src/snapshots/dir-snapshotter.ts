@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, lstatSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { BerthError, failedPrecondition, notFound } from '../errors.ts';
 import type { CommitOptions, Mount, SnapshotInfo, SnapshotKind, SnapshotOptions, Snapshotter, Usage } from './snapshotter.ts';
 import { SnapshotStore, type SnapshotRow } from './store.ts';
@@ -67,7 +67,8 @@ export abstract class DirSnapshotter implements Snapshotter {
     if (parent !== undefined && this.store.mustGet(parent).kind !== 'committed') {
       throw failedPrecondition(`parent snapshot ${parent} is not committed`);
     }
-    const tmp = `${this.snapshotsDir}/new-${randomBytes(8).toString('hex')}`;
+    // The pid in the name tells another process's recover() that this build is still going on.
+    const tmp = `${this.snapshotsDir}/new-${process.pid}-${randomBytes(6).toString('hex')}`;
     try {
       await this.build(tmp, kind, parentIds, opts.signal);
       opts.signal?.throwIfAborted();
@@ -118,7 +119,9 @@ export abstract class DirSnapshotter implements Snapshotter {
       }
       fsyncDir(this.snapshotsDir);
     });
-    await rmTree(doomed);
+    // The snapshot is gone once the transaction committed; a failure here leaves an `rm-*`
+    // directory that recover() deletes later.
+    await rmTree(doomed).catch(() => {});
   }
 
   async *walk(): AsyncIterable<SnapshotInfo> {
@@ -145,11 +148,29 @@ export abstract class DirSnapshotter implements Snapshotter {
     for (const r of this.store.all()) {
       if (!exists(this.dirOf(r.idNum)) && this.store.get(r.key)) await this.removeTree(r.key);
     }
-    // 3. Half-made (`new-*`), half-removed (`rm-*`) and unrecorded directories are deleted.
-    const known = new Set(this.store.all().map((r) => String(r.idNum)));
-    for (const name of await readdir(this.snapshotsDir)) {
+    // 3. Half-made (`new-*` of a process that is gone), half-removed (`rm-*`) and unrecorded
+    //    directories are deleted. Decided under the write lock: another process's prepare renames
+    //    its directory and inserts its record in one transaction, so none is caught half-way.
+    const doomed = this.store.transaction(() => {
+      const known = new Set(this.store.all().map((r) => String(r.idNum)));
+      const out: string[] = [];
+      for (const name of readdirSync(this.snapshotsDir)) {
+        if (known.has(name)) continue;
+        const building = /^new-(\d+)-/.exec(name);
+        if (building && processAlive(Number(building[1]))) continue;
+        if (name.startsWith('rm-')) {
+          out.push(`${this.snapshotsDir}/${name}`);
+          continue;
+        }
+        const to = `${this.snapshotsDir}/rm-${name}-${randomBytes(4).toString('hex')}`;
+        renameSync(`${this.snapshotsDir}/${name}`, to);
+        out.push(to);
+      }
+      return out;
+    });
+    for (const d of doomed) {
       signal?.throwIfAborted();
-      if (!known.has(name)) await rmTree(`${this.snapshotsDir}/${name}`);
+      await rmTree(d).catch(() => {}); // another recover() may be deleting it too
     }
   }
 

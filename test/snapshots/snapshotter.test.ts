@@ -156,6 +156,9 @@ for (const [name, make] of kinds) {
       await sn.prepare('extract-live', 'keep', { labels: { [OWNER_PID_LABEL]: String(process.pid) } });
       const dir = `${sn.root}/snapshots`;
       mkdirSync(`${dir}/new-deadbeef/fs`, { recursive: true });
+      mkdirSync(`${dir}/new-999999999-dead/fs`, { recursive: true });
+      // A snapshot another live process is building right now must be left alone.
+      mkdirSync(`${dir}/new-${process.pid}-building/fs`, { recursive: true });
       mkdirSync(`${dir}/rm-7-abcd`, { recursive: true });
       mkdirSync(`${dir}/4242`, { recursive: true });
       // A record whose directory vanished (containerd #3369), with a child.
@@ -164,6 +167,8 @@ for (const [name, make] of kinds) {
       await sn.prepare('gone-child', 'gone');
       rmSync(`${dir}/${(await sn.stat('gone')).id}`, { recursive: true });
       await sn.recover();
+      expect(existsSync(`${dir}/new-${process.pid}-building`)).toBe(true);
+      rmSync(`${dir}/new-${process.pid}-building`, { recursive: true });
       const keys = [];
       for await (const s of sn.walk()) keys.push(s.key);
       expect(keys.sort()).toEqual(['extract-live', 'keep']);
