@@ -30,7 +30,14 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
   }
   await importDirectory(deps, config.reconcile.importDir, signal);
 
-  const reconciler = new Reconciler(deps, { manifests: opts.manifests, allowEmpty: opts.allowEmpty, holder: `berth run (pid ${process.pid})`, verifyBlobDigests: true });
+  const reconciler = new Reconciler(deps, {
+    manifests: opts.manifests,
+    allowEmpty: opts.allowEmpty,
+    holder: `berth run (pid ${process.pid})`,
+    verifyBlobDigests: true,
+    remoteCheckWaitMs: 500,
+    onLateAnswer: () => loop.trigger('a registry answered late', { immediate: true }),
+  });
   let wakeTimer: NodeJS.Timeout | undefined;
   const loop: ReconcileLoop = new ReconcileLoop({
     resyncIntervalMs: config.reconcile.resyncIntervalMs,

@@ -16,6 +16,7 @@ import { BlobChecker } from './blob-check.ts';
 import { volumesDir, type ReconcileDeps } from './deps.ts';
 import { desiredImages } from './plan.ts';
 import { retiredImages } from './prune-images.ts';
+import { RemoteChecks } from './remote-checks.ts';
 import type { ActualContainer, ActualImage, ActualState, TaskState } from './types.ts';
 
 /** Registries that failed recently, so plan() waits on them instead of pulling (offline first). */
@@ -134,6 +135,8 @@ function taskState(st: ContainerStatus | undefined): TaskState {
 
 export interface ObserveOptions {
   health: RegistryHealth;
+  /** How `Always` tags are checked at their registry (default: wait for each answer). */
+  remote?: RemoteChecks;
   /** How blobs are checked (default: presence and size only). */
   blobs?: BlobChecker;
   signal?: AbortSignal;
@@ -155,15 +158,21 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
         const host = parseReference(d.ref).domain;
         const image = images.find((i) => i.ref === d.ref);
         if (!image || down.has(host)) return;
-        try {
-          const resolved = await deps.client.resolve(d.ref, AbortSignal.any([AbortSignal.timeout(10_000), ...(opts.signal ? [opts.signal] : [])]));
-          image.remoteDigest = resolved.desc.digest;
-          opts.health.markUp(host);
-        } catch (err) {
-          if (opts.signal?.aborted) throw err;
-          deps.log.warn({ image: d.ref, error: (err as Error).message }, 'cannot resolve image; keeping what is present');
-          opts.health.markDown(host, now);
-        }
+        const remote = opts.remote ?? new RemoteChecks();
+        const digest = await remote.check(
+          d.ref,
+          async () => (await deps.client.resolve(d.ref, AbortSignal.any([AbortSignal.timeout(10_000), ...(opts.signal ? [opts.signal] : [])]))).desc.digest,
+          {
+            onUp: () => opts.health.markUp(host),
+            onDown: (err) => {
+              if (opts.signal?.aborted) return;
+              deps.log.warn({ image: d.ref, error: (err as Error).message }, 'cannot resolve image; keeping what is present');
+              opts.health.markDown(host, deps.now?.() ?? Date.now());
+            },
+          },
+        );
+        opts.signal?.throwIfAborted();
+        if (digest !== undefined) image.remoteDigest = digest;
       }),
   );
 

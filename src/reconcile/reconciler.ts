@@ -13,6 +13,7 @@ import { RECONCILE_LOCK, withLock } from '../metadata/lock.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { executePlan, type StepOutcome } from './execute.ts';
 import { BlobChecker } from './blob-check.ts';
+import { RemoteChecks } from './remote-checks.ts';
 import { observe, RegistryHealth } from './observe.ts';
 import { plan } from './plan.ts';
 import { isChange, type ActualState, type Step } from './types.ts';
@@ -40,6 +41,13 @@ export interface ReconcilerOptions {
    * fetched again). Without it (one-shot apply, plan) blobs are checked for presence and size only.
    */
   verifyBlobDigests?: boolean;
+  /**
+   * Wait at most this long for a registry to say where an `Always` tag points, then go on with the
+   * last answer (the daemon: a hanging registry never holds a turn); `onLateAnswer` runs when a
+   * late answer brings news. Without it each check waits for its answer (one-shot apply, plan).
+   */
+  remoteCheckWaitMs?: number;
+  onLateAnswer?: () => void;
   manifests: string;
   allowEmpty?: boolean;
   /** Who holds the reconcile lock, for the message another process sees. */
@@ -53,6 +61,7 @@ export interface ReconcilerOptions {
 export class Reconciler {
   readonly health = new RegistryHealth();
   private readonly blobs: BlobChecker;
+  private readonly remote: RemoteChecks;
   private validator: DocumentValidator | undefined;
   private lastProblems = '';
 
@@ -63,6 +72,7 @@ export class Reconciler {
     this.deps = deps;
     this.opts = opts;
     this.blobs = new BlobChecker({ rehash: opts.verifyBlobDigests ?? false });
+    this.remote = new RemoteChecks({ waitMs: opts.remoteCheckWaitMs, onLateAnswer: opts.onLateAnswer });
   }
 
   private now(): number {
@@ -85,7 +95,7 @@ export class Reconciler {
   async plan(signal: AbortSignal): Promise<PlanView> {
     const d = await this.desired(signal);
     const desired = d.desired ?? { containers: [], images: [], volumes: [] };
-    const actual = await observe(this.deps, desired, { health: this.health, blobs: this.blobs, signal });
+    const actual = await observe(this.deps, desired, { health: this.health, blobs: this.blobs, remote: this.remote, signal });
     const steps = d.desired ? plan(desired, actual, this.now()) : [];
     return { ...d, actual, steps };
   }

@@ -6,13 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pushImage } from '../helpers/images.ts';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
-import { busyboxImage, containerDoc, DEMO_REF, E2eRoot, imageDoc, requireE2e, sleep, unmountUnder } from '../helpers/e2e.ts';
+import { busyboxImage, containerDoc, DEMO_REF, E2eRoot, imageDoc, requireE2e, sleep, unmountUnder, until } from '../helpers/e2e.ts';
 
 let reg: RunningRegistry;
 let e: E2eRoot;
+let e2: E2eRoot | undefined;
 
 beforeAll(async () => {
   requireE2e();
@@ -23,14 +25,15 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  await e2?.cleanup();
   await e?.cleanup();
   await reg?.stop();
 });
 
 /** What a power cut does to berth's containers: tasks and supervisors gone, mounts gone. */
-async function simulateReboot(names: string[]): Promise<void> {
+async function simulateReboot(names: string[], root = e.root): Promise<void> {
   for (const name of names) {
-    const rec = JSON.parse(await readFile(join(e.root, 'containers', name, 'state.json'), 'utf8')) as { task?: { pid?: number; shimPid?: number } };
+    const rec = JSON.parse(await readFile(join(root, 'containers', name, 'state.json'), 'utf8')) as { task?: { pid?: number; shimPid?: number } };
     for (const pid of [rec.task?.shimPid, rec.task?.pid]) {
       if (!pid) continue;
       try {
@@ -39,10 +42,71 @@ async function simulateReboot(names: string[]): Promise<void> {
     }
   }
   await sleep(300);
-  await unmountUnder(join(e.root, 'containers'));
+  await unmountUnder(join(root, 'containers'));
+}
+
+/** A TCP forwarder to the registry that can start hanging: connections accepted, never answered. */
+async function hangableRegistry(target: RunningRegistry): Promise<{ host: string; hang(): void; stop(): Promise<void> }> {
+  let hanging = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => {});
+    if (hanging) return;
+    const up = connect(Number(target.host.split(':')[1]), '127.0.0.1');
+    up.on('error', () => client.destroy());
+    client.pipe(up).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${(server.address() as { port: number }).port}`,
+    hang: () => {
+      hanging = true;
+      for (const s of sockets) s.destroy();
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 describe('registry down at boot, images present', () => {
+  it('berth run at boot does not wait on a registry that hangs: containers start, the check finishes later', async () => {
+    // (Before the next test stops the registry.)
+    const hangable = await hangableRegistry(reg);
+    try {
+      e2 = await E2eRoot.create('offline-hang');
+      await e2.importDemo();
+      await e2.writeManifests({
+        'app.yaml': [imageDoc('app', `${hangable.host}/app:v1`, 'Always'), containerDoc('h', { image: 'app' }), containerDoc('local2', { image: DEMO_REF })],
+      });
+      const first = await e2.berth('apply', '-f', e2.manifests);
+      expect(first.code, first.stdout + first.stderr).toBe(0);
+
+      hangable.hang();
+      await simulateReboot(['h', 'local2'], e2.root);
+      const daemon = e2.start('run', '-f', e2.manifests);
+      try {
+        await daemon.waitFor(/done +h: restart \(exit status lost/, 30_000);
+        await daemon.waitFor(/done +local2: restart \(exit status lost/, 30_000);
+        // The containers were up before the registry check gave up (its timeout is 10 s).
+        expect(daemon.output()).not.toContain('cannot resolve image');
+        const ps = await e2.ps();
+        expect(ps.filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['h', 'local2']);
+        // The check finishes in the background and marks the registry down.
+        await daemon.waitFor(/cannot resolve image/, 20_000);
+      } finally {
+        daemon.child.kill('SIGTERM');
+        await daemon.done;
+      }
+    } finally {
+      await hangable.stop();
+    }
+  }, 90_000);
+
   it('containers start, the Always image waits on its registry, nothing else is blocked', async () => {
     await e.writeManifests({
       'app.yaml': [imageDoc('app', `${reg.host}/app:v1`, 'Always'), containerDoc('remote', { image: 'app' }), containerDoc('local', { image: DEMO_REF })],
@@ -76,4 +140,5 @@ describe('registry down at boot, images present', () => {
     for (const name of ['local', 'remote']) expect(status.objects.find((o) => o.kind === 'Container' && o.name === name)!.state).toBe('Ready');
     expect((await e.verify()).code).toBe(0);
   });
+
 });
