@@ -1,7 +1,7 @@
 /**
  * Registry authentication from `WWW-Authenticate` challenges, as containerd's docker authorizer
  * does: Bearer → a token from the realm (POST OAuth2 password grant with credentials, falling back
- * to GET with basic auth; anonymous GET without), cached per host and scope until it expires;
+ * to GET with basic auth; refresh-token grant with an identity token; anonymous GET without), cached per host and scope until it expires;
  * Basic → the credentials on every request to that host. Tokens and passwords are never logged.
  */
 import { request, type Dispatcher } from 'undici';
@@ -109,11 +109,14 @@ export class Authorizer {
     let res: Dispatcher.ResponseData | undefined;
     if (creds) {
       // OAuth2 password grant (what containerd tries first with credentials).
-      const form = new URLSearchParams({ grant_type: 'password', username: creds.username, password: creds.password, client_id: 'berth' });
+      const form = creds.identityToken
+        ? new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'berth' })
+        : new URLSearchParams({ grant_type: 'password', username: creds.username, password: creds.password, client_id: 'berth' });
       if (service) form.set('service', service);
       if (scopes.length) form.set('scope', scopes.join(' '));
       res = await this.send(realm, 'POST', { 'content-type': 'application/x-www-form-urlencoded' }, form.toString(), signal);
-      if (res.statusCode === 404 || res.statusCode === 405 || res.statusCode === 401 || res.statusCode === 400) {
+      // A refresh token has no GET fallback (it is not a password); other grants fall back to GET.
+      if (!creds.identityToken && (res.statusCode === 404 || res.statusCode === 405 || res.statusCode === 401 || res.statusCode === 400)) {
         await res.body.dump();
         res = undefined;
       }

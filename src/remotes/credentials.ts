@@ -10,6 +10,8 @@ import { invalidArgument } from '../errors.ts';
 export interface Credentials {
   username: string;
   password: string;
+  /** An OAuth2 refresh token (`identitytoken` in config.json, from `docker login` on some registries). */
+  identityToken?: string;
 }
 
 /** Docker's keys for docker.io in config.json. */
@@ -49,6 +51,10 @@ export class CredentialStore {
     for (const k of keys) {
       const e = auths[k];
       if (!e) continue;
+      if (typeof e.identitytoken === 'string' && e.identitytoken !== '') {
+        const decoded = typeof e.auth === 'string' ? Buffer.from(e.auth, 'base64').toString('utf8') : '';
+        return { username: decoded.split(':')[0] || e.username || '<token>', password: '', identityToken: e.identitytoken };
+      }
       if (typeof e.auth === 'string' && e.auth !== '') {
         const decoded = Buffer.from(e.auth, 'base64').toString('utf8');
         const i = decoded.indexOf(':');

@@ -192,6 +192,10 @@ export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
       if (form.get('grant_type') === 'password') {
         user = form.get('username') ?? undefined;
         ok = user === auth?.username && form.get('password') === auth?.password;
+      } else if (form.get('grant_type') === 'refresh_token') {
+        // The test's refresh token is the password.
+        user = `refresh:${auth?.username}`;
+        ok = form.get('refresh_token') === auth?.password;
       }
     } else if (req.headers.authorization) {
       const c = credsOk(req.headers.authorization);

@@ -143,6 +143,14 @@ describe('auth', () => {
     await proxy.stop();
   });
 
+  it('uses an identity token (refresh token) from a Docker config.json', async () => {
+    const proxy = await startFaultProxy({ target: reg.url, auth: { kind: 'token', username: 'edge', password: 'refresh-me' } });
+    await writeFile(join(tmp, 'docker.json'), JSON.stringify({ auths: { [proxy.host]: { auth: Buffer.from('edge:').toString('base64'), identitytoken: 'refresh-me' } } }));
+    await client().resolve(`${proxy.host}/oci:v1`);
+    expect(proxy.tokenRequests.at(-1)).toMatchObject({ method: 'POST', user: 'refresh:edge' });
+    await proxy.stop();
+  });
+
   it('does basic auth', async () => {
     const proxy = await startFaultProxy({ target: reg.url, auth: { kind: 'basic', username: 'u', password: 'p' } });
     const c = client(config({ registry: { hosts: { [proxy.host]: { username: 'u', password: 'p' } } } }));
