@@ -16,6 +16,9 @@ import { importFromDisk, type ImportedLayout } from '../remotes/oci-layout.ts';
 import { leasedStore } from './leased-store.ts';
 import { WorkLease } from './work-lease.ts';
 
+/** Label on an imported image's record: the archive or layout it came from (a repair re-imports it). */
+export const IMPORTED_FROM_LABEL = 'berth/imported-from';
+
 export interface ImportOptions {
   path: string;
   store: ContentStore;
@@ -85,7 +88,7 @@ async function importUnderLease(opts: ImportOptions, store: ContentStore): Promi
         platform,
         size: manifestBytes.length + configBytes.length + manifest.layers.reduce((n, l) => n + l.size, 0),
         ...(previous?.manifestDigest === manifestDesc.digest && previous.snapshotter ? { snapshotter: previous.snapshotter, chainIds: previous.chainIds } : {}),
-        labels: { ...(previous?.labels ?? {}), 'berth/imported-from': opts.path },
+        labels: { ...(previous?.labels ?? {}), [IMPORTED_FROM_LABEL]: opts.path },
       }),
     );
   }

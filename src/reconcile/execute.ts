@@ -11,6 +11,8 @@ import { ensureFreeSpace } from '../gc/free-space.ts';
 import { pull } from '../images/pull.ts';
 import { pullUnpacker } from '../images/unpack.ts';
 import { unpackStoredImage } from '../images/unpack-stored.ts';
+import { importImages, IMPORTED_FROM_LABEL } from '../images/import.ts';
+import { access } from 'node:fs/promises';
 import { parseReference } from '../oci/reference.ts';
 import { createContainer, removeContainer, restartContainer } from './containers.ts';
 import { volumesDir, type ReconcileDeps } from './deps.ts';
@@ -74,6 +76,8 @@ async function runStep(step: Step, ctx: ExecuteContext): Promise<StepOutcome> {
     return { step, result: 'failed', message: (error as Error).message, error, ms: performance.now() - started };
   }
 }
+
+const exists = (path: string) => access(path).then(() => true, () => false);
 
 type Handler<S extends Step> = (step: S, ctx: ExecuteContext) => Promise<string>;
 type Handlers = { [K in Step['kind']]: Handler<Extract<Step, { kind: K }>> };
@@ -145,6 +149,14 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
   if (record && present?.blobsPresent && step.repair) {
     await unpackStoredImage({ record, content: deps.content, snapshotter: deps.snapshotter, metadata: deps.metadata, signal });
     return `${step.ref} unpacked from the content store`;
+  }
+  // An air-gapped image has no registry to fetch a lost blob from: its archive, if still there, does.
+  const archive = record?.labels[IMPORTED_FROM_LABEL];
+  if (record && step.repair && archive && (await exists(archive))) {
+    await importImages({ path: archive, store: deps.content, metadata: deps.metadata, signal });
+    const reimported = deps.metadata.getImage(step.ref) ?? record;
+    await unpackStoredImage({ record: reimported, content: deps.content, snapshotter: deps.snapshotter, metadata: deps.metadata, signal });
+    return `${step.ref} imported again from ${archive} and unpacked`;
   }
   const host = parseReference(step.ref).domain;
   try {
