@@ -294,6 +294,23 @@ describe('plan()', () => {
     expect(planOf(d, actual).map((s) => s.reason)).toEqual(['web: restart (OOM-killed; restartPolicy Always; restart 2)']);
   });
 
+  it('an exit status lost with its supervisor (a reboot) restarts at once, without growing the back-off', () => {
+    const d = desiredOf(ctr('web', ['image: busybox:1']));
+    const actual = converged(d);
+    actual.containers[0] = { ...actual.containers[0]!, state: 'exited', exitCode: 255, exitLost: true, restartCount: 3, finishedAt: NOW - 1, startedAt: NOW - 5 * MIN };
+    const steps = planOf(d, actual);
+    expect(steps).toMatchObject([{ kind: 'start', restartCount: 3 }]);
+    expect(steps[0]!.reason).toContain('exit status lost');
+  });
+
+  it('pullPolicy Always with its registry unreachable: the update check waits, the containers on the present image run', () => {
+    const d = desiredOf(img('app', `${REG}/app:1`, ', pullPolicy: Always') + ctr('web', ['image: app']));
+    const actual = { ...converged(d), unreachableRegistries: [REG] };
+    const steps = planOf(d, actual);
+    expect(brief(steps)).toEqual([['wait:image:app', `app: update check waits (registry ${REG} unreachable; keeping sha256:${'a'.repeat(12)})`, []]]);
+    expect(steps.filter(isChange)).toEqual([]);
+  });
+
   it('registry unreachable: only the steps needing it wait; everything else converges', () => {
     const far = 'registry.example.com/acme/app:2';
     const d = desiredOf(
