@@ -304,7 +304,7 @@ describe('plan()', () => {
   });
 
   it('pullPolicy Always with its registry unreachable: the update check waits, the containers on the present image run', () => {
-    const d = desiredOf(img('app', `${REG}/app:1`, ', pullPolicy: Always') + ctr('web', ['image: app']));
+    const d = desiredOf(docs(img('app', `${REG}/app:1`, ', pullPolicy: Always'), ctr('web', ['image: app'])));
     const actual = { ...converged(d), unreachableRegistries: [REG] };
     const steps = planOf(d, actual);
     expect(brief(steps)).toEqual([['wait:image:app', `app: update check waits (registry ${REG} unreachable; keeping sha256:${'a'.repeat(12)})`, []]]);
