@@ -28,3 +28,8 @@ if [ ! -x node_modules/.bin/node ] || [ ! -f "$stamp" ] || [ package-lock.json -
   touch "$stamp"
 fi
 node_modules/.bin/node --version >/dev/null
+
+# Compile src/ to dist/ (bin/berth runs it when it is up to date, the sources otherwise).
+if [ ! -f dist/.build-stamp ] || [ -n "$(find src -newer dist/.build-stamp -print -quit)" ]; then
+  sh scripts/build.sh
+fi

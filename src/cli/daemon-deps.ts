@@ -6,7 +6,7 @@
 import { BlobFetches } from '../images/blob-fetches.ts';
 import type { ReconcileDeps } from '../reconcile/deps.ts';
 import type { Metrics } from '../reconcile/metrics.ts';
-import { RegistryClient, type FetchResult } from '../remotes/registry.ts';
+import type { FetchResult, RegistryClient } from '../remotes/registry.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { openSnapshotter } from '../snapshots/select.ts';
 import type { CliContext } from './context.ts';
@@ -21,7 +21,7 @@ export async function openReconcileDeps(ctx: CliContext, opts: { metrics?: Metri
   if (recovered.length) log.info({ containers: recovered }, 'removed half-made containers');
   const expired = stores.metadata.deleteExpiredLeases();
   if (expired.length) log.info({ leases: expired }, 'removed expired leases');
-  const client = new RegistryClient({ config, log });
+  let client: Promise<RegistryClient> | undefined;
   return {
     config,
     log,
@@ -29,11 +29,11 @@ export async function openReconcileDeps(ctx: CliContext, opts: { metrics?: Metri
     content: stores.store,
     snapshotter,
     runtime,
-    client,
+    registry: () => (client ??= import('../remotes/registry.ts').then((m) => new m.RegistryClient({ config, log }))),
     fetches: new BlobFetches<FetchResult>(),
     metrics: opts.metrics,
     async close() {
-      await client.close();
+      if (client) await (await client).close();
       await snapshotter.close();
       stores.close();
     },

@@ -3,7 +3,6 @@
  * are supervised by their own shims) and the next `berth run` adopts them.
  */
 import { join } from 'node:path';
-import { Metrics } from '../reconcile/metrics.ts';
 import { formatOutcome } from './apply.ts';
 import { statusTable } from './status-table.ts';
 import type { RegisterVerb } from './verbs.ts';
@@ -18,7 +17,9 @@ export const register: RegisterVerb = (program, run) => {
     .action(
       run(async (ctx, opts: { file?: string; allowEmpty?: boolean }) => {
         const [{ openReconcileDeps }, { runDaemon }] = await Promise.all([import('./daemon-deps.ts'), import('../reconcile/daemon.ts')]);
-        const deps = await openReconcileDeps(ctx, { metrics: new Metrics() });
+        // prom-client (and the OpenTelemetry API it brings) is loaded only when metrics are served.
+        const metrics = ctx.config.metrics.address ? new (await import('../reconcile/metrics.ts')).Metrics() : undefined;
+        const deps = await openReconcileDeps(ctx, { metrics });
         const tty = Boolean(ctx.out.isTTY);
         let lastTable = '';
         try {

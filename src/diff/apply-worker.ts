@@ -29,7 +29,9 @@ type FromWorker =
 export function applyLayerInWorker(source: LayerSource, opts: ApplyOptions): Promise<ApplyResult> {
   opts.signal?.throwIfAborted();
   const { signal, warn, ...plain } = opts;
-  const worker = new Worker(new URL('./apply-worker-main.ts', import.meta.url), {
+  // `.ts` when run from source, `.js` when run from the build in dist/.
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const worker = new Worker(new URL(`./apply-worker-main${ext}`, import.meta.url), {
     workerData: { source: source.kind === 'file' ? source : { ...source, committed: undefined }, opts: plain satisfies WorkerOptions },
   });
   return new Promise<ApplyResult>((resolve, reject) => {

@@ -23,7 +23,7 @@ import type { Descriptor } from '../oci/types.ts';
 import { OWNER_PID_LABEL } from '../snapshots/dir-snapshotter.ts';
 import type { Mount, Snapshotter } from '../snapshots/snapshotter.ts';
 import type { UnpackContext, UnpackResult } from './pull.ts';
-import { ingestRef } from '../remotes/registry.ts';
+import { ingestRef } from '../remotes/ingest-ref.ts';
 import { followBlob } from '../diff/live-blob.ts';
 
 export interface LayerEvent {

@@ -10,7 +10,6 @@ import { watchExits } from '../runtime/exit-watch.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { importDirectory } from './import-dir.ts';
 import { ReconcileLoop } from './loop.ts';
-import { serveMetrics } from './metrics.ts';
 import { Reconciler, type TurnReport } from './reconciler.ts';
 
 export interface DaemonOptions {
@@ -25,6 +24,7 @@ export interface DaemonOptions {
 export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promise<void> {
   const { config, log, signal } = { ...deps, signal: opts.signal };
   if (deps.metrics && config.metrics.address) {
+    const { serveMetrics } = await import('./metrics.ts');
     await serveMetrics(deps.metrics, config.metrics.address, signal);
     log.info({ address: config.metrics.address }, 'serving /healthz and /metrics');
   }

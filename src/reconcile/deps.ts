@@ -19,7 +19,11 @@ export interface ReconcileDeps {
   content: LocalContentStore;
   snapshotter: Snapshotter;
   runtime: Runtime;
-  client: RegistryClient;
+  /**
+   * The registry client, made on first use: a device that runs imported images never loads the
+   * HTTP client (undici costs ~20 MiB of resident memory).
+   */
+  registry(): Promise<RegistryClient>;
   /** Shared so that concurrent pulls in one process never download a blob twice. */
   fetches: BlobFetches<FetchResult>;
   metrics?: Metrics;

@@ -8,7 +8,6 @@ import PQueue from 'p-queue';
 import { isKind } from '../errors.ts';
 import { collectGarbage, type GcReport } from '../gc/collect.ts';
 import { ensureFreeSpace } from '../gc/free-space.ts';
-import { pull } from '../images/pull.ts';
 import { pullUnpacker } from '../images/unpack.ts';
 import { unpackStoredImage } from '../images/unpack-stored.ts';
 import { importImages, IMPORTED_FROM_LABEL } from '../images/import.ts';
@@ -160,6 +159,7 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
   }
   const host = parseReference(step.ref).domain;
   try {
+    const { pull } = await import('../images/pull.ts');
     const result = await pull({
       ref: step.ref,
       platform: step.platform,
@@ -167,7 +167,7 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
       log: deps.log,
       store: deps.content,
       metadata: deps.metadata,
-      client: deps.client,
+      client: await deps.registry(),
       fetches: deps.fetches,
       signal,
       unpack: pullUnpacker(deps.snapshotter),

@@ -161,7 +161,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
         const remote = opts.remote ?? new RemoteChecks();
         const digest = await remote.check(
           d.ref,
-          async () => (await deps.client.resolve(d.ref, AbortSignal.any([AbortSignal.timeout(10_000), ...(opts.signal ? [opts.signal] : [])]))).desc.digest,
+          async () => (await (await deps.registry()).resolve(d.ref, AbortSignal.any([AbortSignal.timeout(10_000), ...(opts.signal ? [opts.signal] : [])]))).desc.digest,
           {
             onUp: () => opts.health.markUp(host),
             onDown: (err) => {

@@ -21,7 +21,7 @@ import { assertDigest, sha256Digest } from '../oci/digest.ts';
 import { MediaTypes, isIndexType, isManifestType } from '../oci/media-types.ts';
 import { parseImageConfig, parseIndex, parseManifest, type Descriptor } from '../oci/types.ts';
 import { storeBlob } from '../content/store-blob.ts';
-import { ingestRef } from './registry.ts';
+import { ingestRef } from './ingest-ref.ts';
 
 const SMALL_FILE = 8 << 20;
 

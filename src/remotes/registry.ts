@@ -61,13 +61,9 @@ export interface RegistryClientOptions {
   gcEveryBytes?: number;
 }
 
-/** containerd's ref keys for ingests: the same blob has the same key in every process. */
-export function ingestRef(desc: Descriptor): string {
-  if (isIndexType(desc.mediaType)) return `index-${desc.digest}`;
-  if (isManifestType(desc.mediaType)) return `manifest-${desc.digest}`;
-  if (desc.mediaType.includes('config')) return `config-${desc.digest}`;
-  return `layer-${desc.digest}`;
-}
+import { ingestRef } from './ingest-ref.ts';
+
+export { ingestRef };
 
 type Response = Dispatcher.ResponseData;
 
