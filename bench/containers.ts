@@ -7,8 +7,9 @@
  *   node_modules/.bin/node bench/containers.ts [N] [RUNS]
  *
  * Needs root, runc, and for the comparison the lab (/work/shared/lab/up.sh: registry with
- * busybox:latest on 127.0.0.1:5000, containerd). The integrator will switch berth's side to
- * `berth apply` once the reconciler exists.
+ * busybox:latest on 127.0.0.1:5000, containerd). With the lab up it also times the whole product
+ * path: `berth apply` of N Container documents on the (already pulled) lab busybox image, through
+ * the CLI (plan, writable snapshots, bundles, shims, records), from none running to all running.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -68,6 +69,35 @@ async function benchBerth(work: string, rootfs: string, parallel: boolean): Prom
   }
 }
 
+const BERTH = path.resolve(import.meta.dirname, '../bin/berth');
+
+/** `berth apply` of N containers on the lab busybox image (pulled before the clock starts). */
+async function benchBerthApply(work: string): Promise<{ ms: number; rssKiB: number[]; pssKiB: number[] }> {
+  const root = await mkdtemp(path.join(work, 'apply-'));
+  const manifests = path.join(root, 'manifests');
+  const empty = path.join(root, 'empty');
+  await mkdir(manifests, { recursive: true });
+  await mkdir(empty, { recursive: true });
+  const berth = (...args: string[]) => run(BERTH, ['--root', root, '--log-level', 'warn', ...args], { maxBuffer: 16 << 20 });
+  await berth('pull', IMAGE);
+  const docs = Array.from({ length: N }, (_, i) =>
+    `apiVersion: berth.dev/v1alpha1\nkind: Container\nmetadata: {name: bench-${i}}\nspec:\n  image: "${IMAGE}"\n  command: [/bin/sh, -c, "while true; do sleep 3600; done"]\n  network: none\n`);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(path.join(manifests, 'bench.yaml'), docs.join('---\n'));
+  try {
+    const t0 = performance.now();
+    await berth('apply', '-f', manifests);
+    const ms = performance.now() - t0;
+    const ps = JSON.parse((await berth('ps', '--json')).stdout) as Array<{ state: string }>;
+    if (ps.filter((c) => c.state === 'running').length !== N) throw new Error('berth apply: not every container is running');
+    const shims = await pgrep(`berth-shim.*${root}`);
+    return { ms, rssKiB: shims.map((p) => kib(p, 'VmRSS')), pssKiB: shims.map((p) => kib(p, 'Pss')) };
+  } finally {
+    await berth('apply', '-f', empty, '--allow-empty').catch(() => {});
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
 async function ctr(...args: string[]) {
   return run('ctr', ['--address', SOCK, '--namespace', NS, ...args], { maxBuffer: 64 << 20 });
 }
@@ -117,16 +147,19 @@ try {
     await ctr('images', 'pull', '--plain-http', IMAGE);
   }
   // Runs alternate between the contenders, so a busy machine slows them alike.
-  const seq = [], par = [], ctrd = [];
+  const seq = [], par = [], ctrd = [], apply = [];
   for (let i = 0; i < RUNS; i++) {
     seq.push(await benchBerth(work, rootfs, false));
     par.push(await benchBerth(work, rootfs, true));
+    if (haveLab) apply.push(await benchBerthApply(work));
     if (haveLab) ctrd.push(await benchContainerd());
   }
   console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${os.cpus().length} CPUs`);
   report('berth (runtime API, sequential)', seq);
   report('berth (runtime API, all at once)', par);
+  if (haveLab) report('berth apply (CLI, N documents)', apply);
   if (haveLab) report('containerd 1.6 (ctr run -d, sequential)', ctrd);
+  if (haveLab) console.log(`ratio berth apply / containerd: ${(median(apply.map((r) => r.ms)) / median(ctrd.map((r) => r.ms))).toFixed(2)}`);
   else console.log('containerd: skipped, the lab is not up (bash /work/shared/lab/up.sh)');
 } finally {
   await rm(work, { recursive: true, force: true });
