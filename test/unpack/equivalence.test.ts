@@ -21,7 +21,8 @@ import { buildImage, buildIndex, writeOciArchive, type BuiltImage } from '../hel
 import { makeLayerTar, type LayerEntry } from '../helpers/layers.ts';
 
 const run = promisify(execFile);
-const LAB_UP = '/work/shared/lab/containerd-up.sh';
+// The lab's script (shared/ sits beside the project's checkout, in CI too) starts a containerd with its own root.
+const LAB_UP = new URL('../../../shared/lab/containerd-up.sh', import.meta.url).pathname;
 
 let tmp: string;
 let ctrdDir: string;
