@@ -205,9 +205,26 @@ export class Metadata {
    */
   static open(path: string, opts: MetadataOptions = {}): Metadata {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const timeoutMs = opts.busyTimeoutMs ?? 10_000;
+    const deadline = Date.now() + timeoutMs;
+    // While another process is creating the same new database (two `berth` commands started at
+    // once on a fresh root), SQLite can answer "database is locked" to the journal-mode change or
+    // the first read without calling its busy handler: such an open is retried until the timeout.
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      try {
+        return Metadata.openOnce(path, opts, timeoutMs);
+      } catch (err) {
+        const locked = /database is locked|SQLITE_BUSY/i.test(String((err as Error)?.message)) || /locked|busy/i.test(String((err as any)?.cause?.message));
+        if (!locked || Date.now() + delay > deadline) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
+      }
+    }
+  }
+
+  private static openOnce(path: string, opts: MetadataOptions, timeoutMs: number): Metadata {
     let db: DatabaseSync;
     try {
-      db = new DatabaseSync(path, { timeout: opts.busyTimeoutMs ?? 10_000, enableForeignKeyConstraints: true });
+      db = new DatabaseSync(path, { timeout: timeoutMs, enableForeignKeyConstraints: true });
     } catch (err) {
       throw sqliteError(err, `cannot open metadata database ${path}`);
     }
@@ -830,3 +847,4 @@ function sqliteError(err: unknown, what: string): BerthError {
   if (primary === 19) return new BerthError('InvalidArgument', `${what}: ${e.message}`, { cause: err });
   return new BerthError('Internal', `${what}: ${e?.message ?? String(err)}`, { cause: err });
 }
+
