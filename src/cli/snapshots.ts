@@ -1,6 +1,10 @@
 /** `berth snapshots ls [--json]`: the configured snapshotter's snapshots: key, parent, kind, size. */
-import type { RegisterVerb } from './verbs.ts';
+import { formatBytes } from '../gc/format.ts';
 import { openSnapshotter } from '../snapshots/select.ts';
+import type { RegisterVerb } from './verbs.ts';
+
+/** A usage the snapshotter could not measure is -1. */
+const formatSize = (n: number) => (n < 0 ? '?' : formatBytes(n));
 
 export const register: RegisterVerb = (program, run) => {
   const cmd = program.command('snapshots').description('inspect snapshots (unpacked layers, views)');
@@ -23,7 +27,7 @@ export const register: RegisterVerb = (program, run) => {
             return;
           }
           const short = (k: string | null) => (k === null ? '' : k.startsWith('sha256:') ? k.slice(0, 19) : k);
-          const table = [['KEY', 'PARENT', 'KIND', 'SIZE'], ...rows.map((r) => [short(r.key), short(r.parent), r.kind, human(r.size)])];
+          const table = [['KEY', 'PARENT', 'KIND', 'SIZE'], ...rows.map((r) => [short(r.key), short(r.parent), r.kind, formatSize(r.size)])];
           const w = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
           for (const r of table) ctx.out.write(`${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(w[c]!))).join('  ')}\n`);
         } finally {
@@ -33,14 +37,3 @@ export const register: RegisterVerb = (program, run) => {
     );
 };
 
-function human(n: number): string {
-  if (n < 0) return '?';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
