@@ -20,15 +20,24 @@ export const register: RegisterVerb = (program, run) => {
         // prom-client (and the OpenTelemetry API it brings) is loaded only when metrics are served.
         const metrics = ctx.config.metrics.address ? new (await import('../reconcile/metrics.ts')).Metrics() : undefined;
         const deps = await openReconcileDeps(ctx, { metrics });
-        const tty = Boolean(ctx.out.isTTY);
         let lastTable = '';
+        const shownWaits = new Map<string, string>();
         try {
           await runDaemon(deps, {
             manifests: manifestsPath(ctx, opts),
             allowEmpty: opts.allowEmpty,
             signal: ctx.signal,
+            onBackgroundOutcome: (o) => ctx.out.write(`${formatOutcome(o)}\n`),
             onTurn: (report) => {
-              for (const o of report.outcomes) if (o.result !== 'waiting' || tty) ctx.out.write(`${formatOutcome(o)}\n`);
+              // Done and failed steps always; a step that waits or is blocked only when that changes.
+              for (const o of report.outcomes) {
+                const line = formatOutcome(o);
+                if (o.result === 'ok' || o.result === 'failed') ctx.out.write(`${line}\n`);
+                else if (shownWaits.get(o.step.id) !== line) {
+                  shownWaits.set(o.step.id, line);
+                  ctx.out.write(`${line}\n`);
+                }
+              }
               // Show where things stand whenever it changed: the containers coming up, then their status.
               const table = statusTable(deps.metadata.listStatus());
               if (table !== lastTable) {

@@ -10,6 +10,7 @@ import { watchExits } from '../runtime/exit-watch.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { importDirectory } from './import-dir.ts';
 import { ReconcileLoop } from './loop.ts';
+import type { StepOutcome } from './execute.ts';
 import { Reconciler, type TurnReport } from './reconciler.ts';
 
 export interface DaemonOptions {
@@ -18,6 +19,8 @@ export interface DaemonOptions {
   signal: AbortSignal;
   /** Called after every turn (the CLI prints status on a terminal). */
   onTurn?: (report: TurnReport) => void;
+  /** Called when a pull that outlived its turn ends. */
+  onBackgroundOutcome?: (o: StepOutcome) => void;
   debounceMs?: number;
 }
 
@@ -37,6 +40,13 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
     verifyBlobDigests: true,
     remoteCheckWaitMs: 500,
     onLateAnswer: () => loop.trigger('a registry answered late', { immediate: true }),
+    backgroundPulls: {
+      signal,
+      onPullSettled: (o) => {
+        opts.onBackgroundOutcome?.(o);
+        loop.trigger(`pull of ${o.step.kind === 'pull' ? o.step.ref : o.step.id} ended`, { immediate: true });
+      },
+    },
   });
   let wakeTimer: NodeJS.Timeout | undefined;
   const loop: ReconcileLoop = new ReconcileLoop({

@@ -43,6 +43,47 @@ export interface ExecuteContext {
   /** Steps running at once (default 4). */
   concurrency?: number;
   onOutcome?: (o: StepOutcome) => void;
+  /** The daemon's: pulls outlive the turn that starts them (see BackgroundPulls). */
+  background?: BackgroundPulls;
+}
+
+/**
+ * Pulls that run beyond the turn that started them. A device on a slow link may download for an
+ * hour; its daemon must still restart a crashed container meanwhile. So in `berth run` a pull step
+ * starts its pull here and reports `waiting`: its dependents wait for a later turn, everything else
+ * goes on, and the end of the pull (reported through `onSettled`) wakes the loop. `berth apply`
+ * has none and waits for its pulls.
+ */
+export class BackgroundPulls {
+  private readonly running = new Map<string, number>();
+  private readonly signal: AbortSignal;
+  private readonly onSettled: (o: StepOutcome) => void;
+
+  constructor(signal: AbortSignal, onSettled: (o: StepOutcome) => void) {
+    this.signal = signal;
+    this.onSettled = onSettled;
+  }
+
+  /** Start `step` unless a pull of its image runs already; either way the turn sees it waiting. */
+  start(step: PullStep, ctx: ExecuteContext): StepOutcome {
+    const since = this.running.get(step.ref);
+    if (since !== undefined) {
+      return { step, result: 'waiting', message: `pulling in the background since ${new Date(since).toISOString()}`, ms: 0 };
+    }
+    this.running.set(step.ref, Date.now());
+    void runStep(step, { ...ctx, signal: this.signal }).then(
+      (o) => {
+        this.running.delete(step.ref);
+        this.onSettled(o);
+      },
+      () => this.running.delete(step.ref), // aborted: the daemon is stopping
+    );
+    return { step, result: 'waiting', message: `pulling in the background since ${new Date(Date.now()).toISOString()}`, ms: 0 };
+  }
+
+  get size(): number {
+    return this.running.size;
+  }
 }
 
 export async function executePlan(steps: Step[], ctx: ExecuteContext): Promise<StepOutcome[]> {
@@ -54,6 +95,7 @@ export async function executePlan(steps: Step[], ctx: ExecuteContext): Promise<S
       const held = before.find((o) => o.result !== 'ok');
       if (held) return { step, result: 'blocked', message: `waits for ${held.step.id} (${held.result}: ${held.message})`, ms: 0 };
       if (step.kind === 'wait') return { step, result: 'waiting', message: step.reason, ms: 0 };
+      if (step.kind === 'pull' && ctx.background) return ctx.background.start(step, ctx);
       return (await queue.add(() => runStep(step, ctx), { signal: ctx.signal }))!;
     })();
     outcome.then((o) => ctx.onOutcome?.(o), () => {});

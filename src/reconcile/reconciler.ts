@@ -11,7 +11,7 @@ import type { DesiredState } from '../manifest/types.ts';
 import type { Generation, ObjectRef, ObjectState } from '../metadata/metadata.ts';
 import { RECONCILE_LOCK, withLock } from '../metadata/lock.ts';
 import type { ReconcileDeps } from './deps.ts';
-import { executePlan, type StepOutcome } from './execute.ts';
+import { BackgroundPulls, executePlan, type StepOutcome } from './execute.ts';
 import { BlobChecker } from './blob-check.ts';
 import { RemoteChecks } from './remote-checks.ts';
 import { observe, RegistryHealth } from './observe.ts';
@@ -55,6 +55,11 @@ export interface ReconcilerOptions {
   onOutcome?: (o: StepOutcome) => void;
   /** How long to wait for another process's turn to finish (default 0: fail at once, naming it). */
   lockWaitMs?: number;
+  /**
+   * Run pulls beyond their turn (the daemon), stopping them on this signal; `onPullSettled` is
+   * called when one ends (after its outcome is logged and recorded), to wake the loop.
+   */
+  backgroundPulls?: { signal: AbortSignal; onPullSettled: (o: StepOutcome) => void };
 }
 
 
@@ -62,6 +67,7 @@ export class Reconciler {
   readonly health = new RegistryHealth();
   private readonly blobs: BlobChecker;
   private readonly remote: RemoteChecks;
+  private readonly background: BackgroundPulls | undefined;
   private validator: DocumentValidator | undefined;
   private lastProblems = '';
 
@@ -73,6 +79,12 @@ export class Reconciler {
     this.opts = opts;
     this.blobs = new BlobChecker({ rehash: opts.verifyBlobDigests ?? false });
     this.remote = new RemoteChecks({ waitMs: opts.remoteCheckWaitMs, onLateAnswer: opts.onLateAnswer });
+    const bg = opts.backgroundPulls;
+    this.background = bg && new BackgroundPulls(bg.signal, (o) => {
+      this.logOutcome(o);
+      this.opts.onOutcome?.(o);
+      bg.onPullSettled(o);
+    });
   }
 
   private now(): number {
@@ -123,6 +135,7 @@ export class Reconciler {
         this.logOutcome(o);
         this.opts.onOutcome?.(o);
       },
+      background: this.background,
     });
     const converged = view.problems.length === 0 && outcomes.every((o) => o.result === 'ok');
     if (view.desired) this.recordStatus(view.desired, view.actual, outcomes);
