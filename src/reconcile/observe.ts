@@ -17,7 +17,7 @@ import { volumesDir, type ReconcileDeps } from './deps.ts';
 import { desiredImages } from './plan.ts';
 import { retiredImages } from './prune-images.ts';
 import { RemoteChecks } from './remote-checks.ts';
-import type { ActualContainer, ActualImage, ActualState, TaskState } from './types.ts';
+import { ABSENT_REASON_LABEL, type ActualContainer, type ActualImage, type ActualState, type TaskState } from './types.ts';
 
 /** Registries that failed recently, so plan() waits on them instead of pulling (offline first). */
 export class RegistryHealth {
@@ -193,6 +193,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
       imageRef: rec.image,
       imageDigest: rec.imageDigest,
       appliedSpec: rec.spec as NormalisedContainerSpec,
+      ...(state === 'absent' && rec.labels[ABSENT_REASON_LABEL] ? { absentReason: rec.labels[ABSENT_REASON_LABEL] } : {}),
       state,
       exitCode: exit?.exitCode,
       oomKilled: exit?.oomKilled,

@@ -169,7 +169,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     if (!a) {
       intent = { kind: 'create', reason: `${name}: create (not present)`, spec };
     } else if (a.state === 'absent') {
-      intent = { kind: 'create', reason: `${name}: create (container missing: removed outside berth)`, spec };
+      intent = { kind: 'create', reason: `${name}: create (container missing: ${a.absentReason ?? 'removed outside berth'})`, spec };
     } else {
       const changes = whatChanged(a, spec, image);
       if (changes.length > 0) {

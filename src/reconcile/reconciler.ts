@@ -252,7 +252,7 @@ function eventReason(step: Step, result: 'ok' | 'failed'): string {
     case 'pull':
       return step.repair ? 'Repaired' : 'Pulled';
     case 'create':
-      return step.reason.includes('outside berth') ? 'Repaired' : 'Created';
+      return step.reason.includes('(container missing:') ? 'Repaired' : 'Created';
     case 'start':
       return 'Restarted';
     case 'recreate':

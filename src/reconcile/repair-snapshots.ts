@@ -9,6 +9,7 @@ import { access } from 'node:fs/promises';
 import { isKind } from '../errors.ts';
 import type { ImageRecord } from '../metadata/metadata.ts';
 import type { SnapshotInfo } from '../snapshots/snapshotter.ts';
+import { ABSENT_REASON_LABEL } from './types.ts';
 import type { ReconcileDeps } from './deps.ts';
 
 const exists = (path: string) =>
@@ -56,6 +57,8 @@ export async function removeBrokenSnapshots(deps: ReconcileDeps, record: ImageRe
     } catch (err) {
       if (!isKind(err, 'NotFound')) throw err;
     }
+    const { createdAt: _c, updatedAt: _u, ...kept } = c;
+    metadata.putContainer({ ...kept, labels: { ...c.labels, [ABSENT_REASON_LABEL]: `a layer of image ${record.name} was lost and unpacked again` } });
     log.warn({ container: c.name, image: record.name }, 'container removed: a layer of its image was removed from disk; it will be created again');
   }
 

@@ -59,6 +59,8 @@ export interface ActualContainer {
   /** The normalised spec recorded when it was created, to explain what a recreate changes. */
   appliedSpec?: NormalisedContainerSpec;
   state: TaskState;
+  /** Why an `absent` container is missing, when berth knows (it removed it to repair its layers). */
+  absentReason?: string;
   exitCode?: number;
   /** The kernel's OOM killer ended the task (the memory limit was hit). */
   oomKilled?: boolean;
@@ -69,6 +71,9 @@ export interface ActualContainer {
   startedAt?: number;
   finishedAt?: number;
 }
+
+/** On a container record whose container berth itself removed to repair it: why (for plan's reason). */
+export const ABSENT_REASON_LABEL = 'berth.dev/absent-reason';
 
 export interface ActualState {
   images: ActualImage[];
