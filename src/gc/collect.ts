@@ -24,6 +24,7 @@
  * why; the reconciler re-fetches the manifest). Named volumes are swept only with `volumes: true`
  * and only when a current generation exists to say which are declared.
  */
+import { processAlive } from '../process-alive.ts';
 import { readdir, rm, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/content.ts';
@@ -464,14 +465,6 @@ async function sweep(
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err: any) {
-    return err?.code === 'EPERM';
-  }
-}
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -20,6 +20,7 @@
  *   md.putImage({ name: 'docker.io/library/busybox:latest', target, manifestDigest, configDigest, platform, size, labels: {} });
  *   md.deleteLease('pull-1');
  */
+import { processAlive } from '../process-alive.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -814,14 +815,6 @@ function lockFromRow(row: Row): LockInfo {
 
 // ---------------------------------------------------------------------------------- errors
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err: any) {
-    return err?.code === 'EPERM'; // exists, but not ours to signal
-  }
-}
 
 function isSqliteError(err: unknown): boolean {
   return typeof (err as { errcode?: unknown })?.errcode === 'number';

@@ -12,6 +12,7 @@
  *  - remove: in one transaction the record is deleted and the directory renamed to `rm-<id>-…`
  *    (fsynced); the tree is deleted afterwards, and `recover()` finishes any `rm-*` left.
  */
+import { processAlive } from '../process-alive.ts';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, lstatSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -207,14 +208,6 @@ function exists(p: string): boolean {
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err: any) {
-    return err?.code === 'EPERM';
-  }
-}
 
 /** rm -rf that also works on a tree holding a read-only directory or a mount left behind. */
 export async function rmTree(path: string): Promise<void> {
