@@ -10,4 +10,5 @@ mkdir -p "$root/import"
 chmod 0700 "$root"
 archive="$root/import/berth-demo-busybox.oci.tar"
 [ -f "$archive" ] || node_modules/.bin/node scripts/build-demo-image.ts "$archive"
-exec ./bin/berth --root "$root" run -f manifests/ "$@"
+# Step lines and the status table go to stdout; the log (stderr) shows warnings and errors only.
+exec ./bin/berth --root "$root" --log-level "${BERTH_LOG_LEVEL:-warn}" run -f manifests/ "$@"

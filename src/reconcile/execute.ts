@@ -70,7 +70,8 @@ export class BackgroundPulls {
     if (since !== undefined) {
       return { step, result: 'waiting', message: `pulling in the background since ${new Date(since).toISOString()}`, ms: 0 };
     }
-    this.running.set(step.ref, Date.now());
+    const now = Date.now();
+    this.running.set(step.ref, now);
     void runStep(step, { ...ctx, signal: this.signal }).then(
       (o) => {
         this.running.delete(step.ref);
@@ -78,7 +79,7 @@ export class BackgroundPulls {
       },
       () => this.running.delete(step.ref), // aborted: the daemon is stopping
     );
-    return { step, result: 'waiting', message: `pulling in the background since ${new Date(Date.now()).toISOString()}`, ms: 0 };
+    return { step, result: 'waiting', message: `pulling in the background since ${new Date(now).toISOString()}`, ms: 0 };
   }
 
   get size(): number {
@@ -93,15 +94,24 @@ export async function executePlan(steps: Step[], ctx: ExecuteContext): Promise<S
     const outcome = (async (): Promise<StepOutcome> => {
       const before = await Promise.all(step.after.map((id) => outcomes.get(id)).filter((p) => p !== undefined));
       const held = before.find((o) => o.result !== 'ok');
-      if (held) return { step, result: 'blocked', message: `waits for ${held.step.id} (${held.result}: ${held.message})`, ms: 0 };
+      if (held) {
+        // Name the root cause once, not a chain of "waits for … (blocked: waits for …)".
+        const message = held.result === 'blocked' ? held.message : `waits for ${held.step.id} (${held.result}: ${held.message})`;
+        return { step, result: 'blocked', message, ms: 0 };
+      }
       if (step.kind === 'wait') return { step, result: 'waiting', message: step.reason, ms: 0 };
-      if (step.kind === 'pull' && ctx.background) return ctx.background.start(step, ctx);
+      if (step.kind === 'pull' && ctx.background && !unpacksLocally(step, ctx)) return ctx.background.start(step, ctx);
       return (await queue.add(() => runStep(step, ctx), { signal: ctx.signal }))!;
     })();
     outcome.then((o) => ctx.onOutcome?.(o), () => {});
     outcomes.set(step.id, outcome);
   }
   return Promise.all(outcomes.values());
+}
+
+/** A repair whose blobs are all present only unpacks from the content store: quick, no network. */
+function unpacksLocally(step: PullStep, ctx: ExecuteContext): boolean {
+  return step.repair && ctx.actual.images.some((i) => i.ref === step.ref && i.blobsPresent);
 }
 
 async function runStep(step: Step, ctx: ExecuteContext): Promise<StepOutcome> {

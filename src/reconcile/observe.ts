@@ -181,10 +181,12 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
   for (const rec of deps.metadata.listContainers()) {
     const st = statuses.get(rec.name);
     let state = taskState(st);
-    // The writable layer removed behind berth's back: the container must be made again.
+    // Berth removed it itself (to repair its image's layers), and said why on its record.
+    let absentReason = state === 'absent' ? rec.labels[ABSENT_REASON_LABEL] : undefined;
+    // Its writable layer, or a layer under it, removed behind berth's back: it must be made again.
     if (state !== 'absent') {
       const layer = await deps.snapshotter.stat(rec.snapshotKey).catch(() => undefined);
-      if (!layer || !(await rootfsOnDisk(deps, layer))) state = 'absent';
+      if (!layer || !(await rootfsOnDisk(deps, layer))) [state, absentReason] = ['absent', 'layers of its root filesystem are gone from disk'];
     }
     const exit = st?.exit;
     containers.push({
@@ -193,7 +195,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
       imageRef: rec.image,
       imageDigest: rec.imageDigest,
       appliedSpec: rec.spec as NormalisedContainerSpec,
-      ...(state === 'absent' && rec.labels[ABSENT_REASON_LABEL] ? { absentReason: rec.labels[ABSENT_REASON_LABEL] } : {}),
+      ...(absentReason ? { absentReason } : {}),
       state,
       exitCode: exit?.exitCode,
       oomKilled: exit?.oomKilled,
