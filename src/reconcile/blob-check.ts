@@ -10,12 +10,17 @@
 import { stat } from 'node:fs/promises';
 import type { ContentStore } from '../content/content.ts';
 import { verifyBlob } from '../content/verify.ts';
+import { isKind } from '../errors.ts';
+import type { ImageRecord } from '../metadata/metadata.ts';
+import { parseManifest } from '../oci/types.ts';
 
 export type BlobCondition = 'ok' | 'missing' | 'corrupt';
 
 export class BlobChecker {
   /** digest → stat signature when it last hashed clean. */
   private readonly verified = new Map<string, string>();
+  /** The blobs each image manifest names (manifests are immutable: read each once). */
+  private readonly manifestBlobs = new Map<string, Array<{ digest: string; size?: number }>>();
   readonly rehash: boolean;
   private readonly baselineBytesPerTurn: number;
   private budget: number;
@@ -28,6 +33,29 @@ export class BlobChecker {
   }
 
   /** A new turn: a new budget for first hashes. */
+  /**
+   * The blobs an image needs: its manifest, config and layers (with sizes where a descriptor gives
+   * one). Undefined if the manifest cannot be read or parsed (then the image needs repair).
+   */
+  async blobsOf(store: ContentStore, rec: ImageRecord): Promise<Array<{ digest: string; size?: number }> | undefined> {
+    const hit = this.manifestBlobs.get(rec.manifestDigest);
+    if (hit) return hit;
+    try {
+      const manifest = parseManifest(await store.readBlob(rec.manifestDigest), `image ${rec.name}`);
+      const blobs = [{ digest: rec.manifestDigest }, { digest: manifest.config.digest, size: manifest.config.size }, ...manifest.layers.map((l) => ({ digest: l.digest, size: l.size }))];
+      this.manifestBlobs.set(rec.manifestDigest, blobs);
+      return blobs;
+    } catch (err) {
+      if (isKind(err, 'NotFound') || isKind(err, 'Corrupt') || isKind(err, 'InvalidArgument')) return undefined;
+      throw err;
+    }
+  }
+
+  /** Read the manifest again next time (it, or a blob it names, was found corrupt). */
+  forgetManifest(digest: string): void {
+    this.manifestBlobs.delete(digest);
+  }
+
   beginTurn(): void {
     this.budget = this.baselineBytesPerTurn;
   }

@@ -8,7 +8,6 @@ import { isKind } from '../errors.ts';
 import type { NormalisedContainerSpec } from '../manifest/spec-hash.ts';
 import type { DesiredState } from '../manifest/types.ts';
 import type { ImageRecord } from '../metadata/metadata.ts';
-import { parseManifest } from '../oci/types.ts';
 import { parseReference } from '../oci/reference.ts';
 import type { ContainerStatus } from '../runtime/runtime.ts';
 import type { SnapshotInfo } from '../snapshots/snapshotter.ts';
@@ -38,25 +37,6 @@ export class RegistryHealth {
   }
 }
 
-/** The blobs an image needs (with their sizes where a descriptor gives one), cached by manifest digest. */
-const layerDigestsCache = new WeakMap<object, Map<string, Array<{ digest: string; size?: number }>>>();
-
-async function imageBlobs(deps: ReconcileDeps, rec: ImageRecord): Promise<Array<{ digest: string; size?: number }> | undefined> {
-  let cache = layerDigestsCache.get(deps.content);
-  if (!cache) layerDigestsCache.set(deps.content, (cache = new Map()));
-  const hit = cache.get(rec.manifestDigest);
-  if (hit) return hit;
-  try {
-    const manifest = parseManifest(await deps.content.readBlob(rec.manifestDigest), `image ${rec.name}`);
-    const blobs = [{ digest: rec.manifestDigest }, { digest: manifest.config.digest, size: manifest.config.size }, ...manifest.layers.map((l) => ({ digest: l.digest, size: l.size }))];
-    cache.set(rec.manifestDigest, blobs);
-    return blobs;
-  } catch (err) {
-    if (isKind(err, 'NotFound') || isKind(err, 'Corrupt') || isKind(err, 'InvalidArgument')) return undefined;
-    throw err;
-  }
-}
-
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
     () => true,
@@ -81,7 +61,7 @@ async function isUnpacked(deps: ReconcileDeps, rec: ImageRecord): Promise<boolea
 }
 
 async function observeImage(deps: ReconcileDeps, rec: ImageRecord, checker: BlobChecker, signal?: AbortSignal): Promise<ActualImage> {
-  const blobs = await imageBlobs(deps, rec);
+  const blobs = await checker.blobsOf(deps.content, rec);
   let blobsPresent = blobs !== undefined;
   const corruptBlobs: string[] = [];
   // An unreadable manifest that is on disk is itself corrupt.
@@ -93,7 +73,7 @@ async function observeImage(deps: ReconcileDeps, rec: ImageRecord, checker: Blob
     if (condition === 'corrupt') corruptBlobs.push(digest);
   }
   if (corruptBlobs.length) {
-    layerDigestsCache.get(deps.content)?.delete(rec.manifestDigest);
+    checker.forgetManifest(rec.manifestDigest);
     deps.log.warn({ image: rec.name, blobs: corruptBlobs }, 'blobs corrupt on disk; they will be fetched again');
   }
   return {
