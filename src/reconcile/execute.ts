@@ -8,18 +8,18 @@ import PQueue from 'p-queue';
 import { isKind } from '../errors.ts';
 import { collectGarbage, type GcReport } from '../gc/collect.ts';
 import { ensureFreeSpace } from '../gc/free-space.ts';
+import { importImages, IMPORTED_FROM_LABEL } from '../images/import.ts';
 import { pullUnpacker } from '../images/unpack.ts';
 import { unpackStoredImage } from '../images/unpack-stored.ts';
-import { importImages, IMPORTED_FROM_LABEL } from '../images/import.ts';
-import { access } from 'node:fs/promises';
+import type { DesiredState } from '../manifest/types.ts';
 import { parseReference } from '../oci/reference.ts';
+import { pathExists } from '../path-exists.ts';
 import { createContainer, removeContainer, restartContainer } from './containers.ts';
 import { volumesDir, type ReconcileDeps } from './deps.ts';
 import type { RegistryHealth } from './observe.ts';
-import type { ActualState, PullStep, Step } from './types.ts';
-import type { DesiredState } from '../manifest/types.ts';
 import { pruneImageRecords } from './prune-images.ts';
 import { removeBrokenSnapshots } from './repair-snapshots.ts';
+import type { ActualState, PullStep, Step } from './types.ts';
 
 export type StepResult = 'ok' | 'failed' | 'waiting' | 'blocked';
 
@@ -128,7 +128,6 @@ async function runStep(step: Step, ctx: ExecuteContext): Promise<StepOutcome> {
   }
 }
 
-const exists = (path: string) => access(path).then(() => true, () => false);
 
 type Handler<S extends Step> = (step: S, ctx: ExecuteContext) => Promise<string>;
 type Handlers = { [K in Step['kind']]: Handler<Extract<Step, { kind: K }>> };
@@ -203,7 +202,7 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
   }
   // An air-gapped image has no registry to fetch a lost blob from: its archive, if still there, does.
   const archive = record?.labels[IMPORTED_FROM_LABEL];
-  if (record && step.repair && archive && (await exists(archive))) {
+  if (record && step.repair && archive && (await pathExists(archive))) {
     await importImages({ path: archive, store: deps.content, metadata: deps.metadata, signal });
     const reimported = deps.metadata.getImage(step.ref) ?? record;
     await unpackStoredImage({ record: reimported, content: deps.content, snapshotter: deps.snapshotter, metadata: deps.metadata, signal });

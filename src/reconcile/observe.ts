@@ -3,7 +3,7 @@
  * snapshotter and the runtime (runc + supervisor files), in the plain-data form plan() takes.
  * Reads only; never repairs (repairs are plan steps, so they are explained and recorded).
  */
-import { access, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { isKind } from '../errors.ts';
 import type { NormalisedContainerSpec } from '../manifest/spec-hash.ts';
 import type { DesiredState } from '../manifest/types.ts';
@@ -15,6 +15,7 @@ import { BlobChecker } from './blob-check.ts';
 import { volumesDir, type ReconcileDeps } from './deps.ts';
 import { desiredImages } from './plan.ts';
 import { retiredImages } from './prune-images.ts';
+import { snapshotDirExists } from './repair-snapshots.ts';
 import { RemoteChecks } from './remote-checks.ts';
 import { ABSENT_REASON_LABEL, type ActualContainer, type ActualImage, type ActualState, type TaskState } from './types.ts';
 
@@ -37,12 +38,6 @@ export class RegistryHealth {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Whether every committed layer snapshot of the image is recorded AND its directory is on disk. */
 async function isUnpacked(deps: ReconcileDeps, rec: ImageRecord): Promise<boolean> {
@@ -51,7 +46,7 @@ async function isUnpacked(deps: ReconcileDeps, rec: ImageRecord): Promise<boolea
     try {
       const info = await deps.snapshotter.stat(chainId);
       if (info.kind !== 'committed') return false;
-      if (!(await exists(`${deps.snapshotter.root}/snapshots/${info.id}`))) return false;
+      if (!(await snapshotDirExists(deps, info))) return false;
     } catch (err) {
       if (isKind(err, 'NotFound')) return false;
       throw err;
@@ -92,7 +87,7 @@ async function observeImage(deps: ReconcileDeps, rec: ImageRecord, checker: Blob
 async function rootfsOnDisk(deps: ReconcileDeps, layer: SnapshotInfo): Promise<boolean> {
   let s: SnapshotInfo | undefined = layer;
   while (s) {
-    if (!(await exists(`${deps.snapshotter.root}/snapshots/${s.id}`))) return false;
+    if (!(await snapshotDirExists(deps, s))) return false;
     if (s.parent === undefined) return true;
     s = await deps.snapshotter.stat(s.parent).catch(() => undefined);
   }

@@ -5,22 +5,16 @@
  * containers' writable layers) must go first, deepest first. A container whose writable layer goes
  * keeps its berth record, so the plan sees it `absent` and creates it again.
  */
-import { access } from 'node:fs/promises';
+import { pathExists } from '../path-exists.ts';
 import { isKind } from '../errors.ts';
 import type { ImageRecord } from '../metadata/metadata.ts';
 import type { SnapshotInfo } from '../snapshots/snapshotter.ts';
 import { ABSENT_REASON_LABEL } from './types.ts';
 import type { ReconcileDeps } from './deps.ts';
 
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
-
 /** Whether a snapshot's directory is on disk (the record alone is not enough). */
 export function snapshotDirExists(deps: Pick<ReconcileDeps, 'snapshotter'>, info: SnapshotInfo): Promise<boolean> {
-  return exists(`${deps.snapshotter.root}/snapshots/${info.id}`);
+  return pathExists(`${deps.snapshotter.root}/snapshots/${info.id}`);
 }
 
 /**

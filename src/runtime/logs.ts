@@ -123,6 +123,16 @@ export interface FollowOptions {
   done?: () => Promise<boolean>;
 }
 
+/** Yield `fh`'s bytes from `pos` to its current end (through `buf`); returns the new position. */
+async function* drainFrom(fh: FileHandle, pos: number, buf: Buffer): AsyncGenerator<Buffer, number> {
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) return pos;
+    pos += bytesRead;
+    yield Buffer.from(buf.subarray(0, bytesRead));
+  }
+}
+
 /** Yield what gets appended to the container's log, across rotations, until aborted or `done()`. */
 export async function* followLog(containerDir: string, opts: FollowOptions = {}): AsyncGenerator<Buffer> {
   const file = path.join(containerDir, LOG_FILE);
@@ -149,22 +159,12 @@ export async function* followLog(containerDir: string, opts: FollowOptions = {})
       if (opts.signal?.aborted) return;
       if (fh) {
         // Drain what is there now.
-        for (;;) {
-          const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-          if (bytesRead === 0) break;
-          pos += bytesRead;
-          yield Buffer.from(buf.subarray(0, bytesRead));
-        }
+        pos = yield* drainFrom(fh, pos, buf);
         const now = await stat(file).catch(() => undefined);
         if (now && now.ino !== ino) {
           // Rotated. The shim may have written to the old file between our last read and the
           // rename: drain it again (it is never written after the rename).
-          for (;;) {
-            const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-            if (bytesRead === 0) break;
-            pos += bytesRead;
-            yield Buffer.from(buf.subarray(0, bytesRead));
-          }
+          pos = yield* drainFrom(fh, pos, buf);
           await fh.close();
           fh = undefined;
           // More than one rotation since we looked: the old file is now log.k; log.(k-1) … log.1
@@ -173,12 +173,7 @@ export async function* followLog(containerDir: string, opts: FollowOptions = {})
             const h = await open(older, 'r').catch(() => undefined);
             if (!h) continue;
             try {
-              for (let p = 0; ; ) {
-                const { bytesRead } = await h.read(buf, 0, buf.length, p);
-                if (bytesRead === 0) break;
-                p += bytesRead;
-                yield Buffer.from(buf.subarray(0, bytesRead));
-              }
+              yield* drainFrom(h, 0, buf);
             } finally {
               await h.close();
             }
@@ -193,14 +188,7 @@ export async function* followLog(containerDir: string, opts: FollowOptions = {})
       }
       if (opts.done && (await opts.done())) {
         // One last drain: output written between the read above and the exit.
-        if (fh) {
-          for (;;) {
-            const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-            if (bytesRead === 0) break;
-            pos += bytesRead;
-            yield Buffer.from(buf.subarray(0, bytesRead));
-          }
-        }
+        if (fh) yield* drainFrom(fh, pos, buf);
         return;
       }
       await new Promise<void>((resolve) => {
