@@ -75,6 +75,19 @@ async function ingestBytes(): Promise<number> {
 }
 
 describe('berth pull (CLI)', () => {
+  it('unpacks into snapshots by default; --no-unpack only fetches', async () => {
+    const fetched = await berth('pull', '--no-unpack', `${reg.host}/app:v1`);
+    expect(fetched.code, fetched.stderr).toBe(0);
+    expect(JSON.parse((await berth('images', '--json')).stdout)[0].unpacked).toBe(false);
+    expect(JSON.parse((await berth('snapshots', 'ls', '--json')).stdout).snapshots).toEqual([]);
+
+    const pulled = await berth('pull', `${reg.host}/app:v1`);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(JSON.parse((await berth('images', '--json')).stdout)[0].unpacked).toBe(true);
+    const snaps = JSON.parse((await berth('snapshots', 'ls', '--json')).stdout).snapshots as Array<{ kind: string }>;
+    expect(snaps.map((x) => x.kind)).toEqual(['committed', 'committed']); // one per layer
+  });
+
   it('pulls, lists (table and JSON), and verifies; verify exits 1 on a corrupted blob', async () => {
     const r = await berth('pull', '--no-unpack', `${reg.host}/app:v1`);
     expect(r.stderr).not.toMatch(/error/i);
