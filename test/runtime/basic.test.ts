@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Runtime } from '../../src/runtime/runtime.ts';
 import { readLogTail } from '../../src/runtime/logs.ts';
-import { bindRootfs, cleanup, makeBusyboxRootfs, openRuntime, request, requireRoot, runtimeBinary, tempDir, until } from './helpers.ts';
+import { bindRootfs, cleanup, request, runtimeBinary, runtimeFixture, until } from './helpers.ts';
 
 for (const which of ['runc', 'crun'] as const) {
   describe(`tasks with ${which}`, () => {
@@ -13,10 +13,7 @@ for (const which of ['runc', 'crun'] as const) {
     const id = `${which}-${process.pid}`;
 
     beforeAll(async () => {
-      requireRoot();
-      root = await tempDir(`basic-${which}`);
-      rootfs = await makeBusyboxRootfs(path.join(root, 'image'));
-      rt = await openRuntime(path.join(root, 'berth'), { binary: await runtimeBinary(which, root) });
+      ({ root, rootfs, rt } = await runtimeFixture(`basic-${which}`, { binary: (dir) => runtimeBinary(which, dir) }));
     });
     afterAll(async () => cleanup(rt, root));
 

@@ -82,6 +82,18 @@ export async function openRuntime(root: string, o: { binary?: string; logMaxByte
   return Runtime.open({ root, binary: o.binary ?? 'runc', logMaxBytes: o.logMaxBytes, logMaxFiles: o.logMaxFiles, cgroupParent: '/berth-test' });
 }
 
+/**
+ * What most runtime tests start from (as root): a temp dir, a busybox rootfs in it and a runtime
+ * over `<dir>/berth`. `binary` picks the OCI runtime (it may need the dir, e.g. crun's wrapper).
+ */
+export async function runtimeFixture(prefix: string, o: { binary?: (root: string) => Promise<string> } = {}): Promise<{ root: string; rootfs: string; rt: Runtime }> {
+  requireRoot();
+  const root = await tempDir(prefix);
+  const rootfs = await makeBusyboxRootfs(path.join(root, 'image'));
+  const rt = await openRuntime(path.join(root, 'berth'), { binary: o.binary && (await o.binary(root)) });
+  return { root, rootfs, rt };
+}
+
 /** Stop and delete every container under the runtime's root, then remove the root. */
 export async function cleanup(rt: Runtime | undefined, root: string): Promise<void> {
   if (rt) {

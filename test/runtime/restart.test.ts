@@ -3,7 +3,7 @@ import path from 'node:path';
 import { backoffDelay, decideRestart } from '../../src/runtime/restart-policy.ts';
 import { TaskMonitor, type Clock, type MonitorEvent } from '../../src/runtime/monitor.ts';
 import type { Runtime } from '../../src/runtime/runtime.ts';
-import { bindRootfs, cleanup, makeBusyboxRootfs, openRuntime, request, requireRoot, tempDir, until } from './helpers.ts';
+import { bindRootfs, cleanup, request, runtimeFixture, until } from './helpers.ts';
 
 describe('decideRestart (pure)', () => {
   it.each([
@@ -72,10 +72,7 @@ describe('TaskMonitor applies the policy with backoff (real runc, injected clock
   const id = String(process.pid);
 
   beforeAll(async () => {
-    requireRoot();
-    root = await tempDir('restart');
-    rootfs = await makeBusyboxRootfs(path.join(root, 'image'));
-    rt = await openRuntime(path.join(root, 'berth'));
+    ({ root, rootfs, rt } = await runtimeFixture('restart'));
   });
   afterAll(async () => cleanup(rt, root));
 
