@@ -25,7 +25,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  daemon?.child.kill('SIGTERM');
+  await daemon?.stop();
   await e?.cleanup();
   await proxy?.stop();
   await reg?.stop();

@@ -21,10 +21,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (daemon) {
-    daemon.child.kill('SIGTERM');
-    await daemon.done;
-  }
+  await daemon?.stop();
   await e?.cleanup();
 });
 
@@ -69,8 +66,7 @@ describe('berth run', () => {
 
   it('SIGTERM stops berth, containers keep running, and a new berth run adopts them', async () => {
     const before = await e.ps();
-    daemon!.child.kill('SIGTERM');
-    const stopped = await daemon!.done;
+    const stopped = await daemon!.stop();
     daemon = undefined;
     expect(stopped.code).toBe(0);
     expect(stopped.stdout + stopped.stderr).toContain('berth stopped; containers keep running');

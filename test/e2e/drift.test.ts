@@ -47,10 +47,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (daemon) {
-    daemon.child.kill('SIGTERM');
-    await daemon.done;
-  }
+  await daemon?.stop();
   await e?.cleanup();
   await reg?.stop();
 });

@@ -99,8 +99,7 @@ describe('registry down at boot, images present', () => {
         // The check finishes in the background and marks the registry down.
         await daemon.waitFor(/cannot resolve image/, 20_000);
       } finally {
-        daemon.child.kill('SIGTERM');
-        await daemon.done;
+        await daemon.stop();
       }
     } finally {
       await hangable.stop();

@@ -47,6 +47,8 @@ export interface Background {
   /** Resolves when stdout+stderr (from `from` on) matches `re`; rejects after `timeoutMs`. */
   waitFor(re: RegExp, timeoutMs?: number, from?: number): Promise<RegExpMatchArray>;
   done: Promise<Run>;
+  /** SIGTERM (a clean stop, as systemd sends) and wait for the process to end. */
+  stop(): Promise<Run>;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -147,6 +149,10 @@ export class E2eRoot {
       child,
       done,
       output: () => out,
+      stop: () => {
+        child.kill('SIGTERM');
+        return done;
+      },
       waitFor: (re, timeoutMs = 20_000, from = 0) => until(`berth output matching ${re}`, () => out.slice(from).match(re) ?? undefined, timeoutMs, 25),
     };
   }
