@@ -381,7 +381,15 @@ class Applier {
       }
       return;
     }
-    const target = parent + '/' + base.slice(WH_PREFIX.length);
+    // `.wh.`, `.wh..` and `.wh...` would name the parent itself or the directory above the
+    // root (a removal there destroys sibling snapshots); containerd refuses them too.
+    const hidden = base.slice(WH_PREFIX.length);
+    if (hidden === '' || hidden === '.' || hidden === '..') {
+      throw new BerthError('InvalidArgument', `layer ${this.opts.layerDigest ?? ''}: invalid whiteout name ${JSON.stringify(h.name)}`, {
+        place: { file: h.name },
+      });
+    }
+    const target = parent + '/' + hidden;
     if (overlay) {
       this.mkparent(parent);
       if (lstatOrUndefined(target)) this.removeAll(target);
@@ -406,9 +414,23 @@ class Applier {
   }
 
   private removeAll(path: string): void {
+    this.assertStrictlyInside(path);
     rmSync(path, { recursive: true, force: true });
     this.dirs.clear(); // a removed dir (or a dir replaced by a symlink) must be resolved afresh
     this.forgetPending(path, true);
+  }
+
+  /**
+   * The last line of defence for every removal: the path must lie strictly below the root, with
+   * no `.` or `..` component, so one name check missed elsewhere cannot reach outside the layer.
+   */
+  private assertStrictlyInside(path: string): void {
+    const rel = path.startsWith(this.root + '/') ? path.slice(this.root.length + 1) : '';
+    if (rel === '' || rel.split('/').some((c) => c === '' || c === '.' || c === '..')) {
+      throw new BerthError('InvalidArgument', `layer ${this.opts.layerDigest ?? ''}: refusing to remove ${path}: not strictly inside ${this.root}`, {
+        place: { file: path },
+      });
+    }
   }
 
   /** Drop deferred mknod/xattr work for a path (and below it) that is being replaced. */

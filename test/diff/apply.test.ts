@@ -343,3 +343,25 @@ describe('applyLayer: verification and media types', () => {
     expect(existsSync(`${root}/f`)).toBe(false);
   });
 });
+
+describe('applyLayer: whiteouts that name the parent itself', () => {
+  for (const whiteouts of ['native', 'overlay'] as const) {
+    for (const hidden of ['..', '.', '']) {
+      it(`refuses .wh.${hidden} (${whiteouts}) and touches nothing beside the root`, async () => {
+        const base = freshRoot();
+        const root = `${base}/layer`;
+        mkdirSync(`${root}/sub`, { recursive: true });
+        mkdirSync(`${base}/sibling`);
+        writeFileSync(`${base}/sibling/data`, 'keep');
+        for (const name of [hidden, `sub/${hidden}`.replace(/\/$/, '/')]) {
+          const err = await apply(root, [{ type: 'whiteout', name }], { whiteouts }).catch((e) => e);
+          expect(err).toBeInstanceOf(BerthError);
+          expect(err.kind).toBe('InvalidArgument');
+          expect(err.message).toMatch(/invalid whiteout name/);
+        }
+        expect(readFileSync(`${base}/sibling/data`, 'utf8')).toBe('keep');
+        expect(existsSync(`${root}/sub`)).toBe(true);
+      });
+    }
+  }
+});
