@@ -6,11 +6,11 @@
  */
 import { basename } from 'node:path';
 import type { ContentStore } from '../content/content.ts';
-import { invalidArgument, isKind, notFound } from '../errors.ts';
+import { corrupt, invalidArgument, isKind, notFound } from '../errors.ts';
 import type { ImageRecord, Metadata } from '../metadata/metadata.ts';
 import { isIndexType } from '../oci/media-types.ts';
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../oci/platform.ts';
-import { normalizeReference } from '../oci/reference.ts';
+import { normalizeReference, parseReference } from '../oci/reference.ts';
 import { parseImageConfig, parseIndex, parseManifest, type Descriptor } from '../oci/types.ts';
 import { importFromDisk, type ImportedLayout } from '../remotes/oci-layout.ts';
 import { leasedStore } from './leased-store.ts';
@@ -59,13 +59,21 @@ async function importUnderLease(opts: ImportOptions, store: ContentStore): Promi
   if (layout.images.length === 0) throw invalidArgument(`${opts.path}: the archive holds no image`);
   if (opts.name && layout.images.length > 1) throw invalidArgument(`${opts.path}: holds ${layout.images.length} images; --name needs exactly one`);
   const want = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
-  const records: ImageRecord[] = [];
+  // Every image is checked before any is recorded: one that lies about its name records none.
+  const pending: Array<Parameters<Metadata['putImage']>[0]> = [];
   for (const [i, img] of layout.images.entries()) {
     const name = opts.name ? normalizeReference(opts.name) : nameFor(img.name, opts.path, i);
     let manifestDesc: Descriptor = img.desc;
     for (let depth = 0; isIndexType(manifestDesc.mediaType) && depth < 4; depth++) {
       const index = parseIndex(await store.readBlob(manifestDesc.digest, signal), `${opts.path} ${manifestDesc.digest}`);
       manifestDesc = selectManifest(index.manifests, want, `${opts.path} (${name})`);
+    }
+    // A name that carries a digest is a promise about the content (`reg/app@sha256:P` is what a
+    // digest-pinned manifest runs): the archive must hold exactly that index or manifest, or it
+    // could replace a pinned image with anything.
+    const pinned = parseReference(name).digest;
+    if (pinned !== undefined && pinned !== img.desc.digest && pinned !== manifestDesc.digest) {
+      throw corrupt(`${opts.path}: names an image ${name}, but its content is ${img.desc.digest}${manifestDesc.digest !== img.desc.digest ? ` (manifest ${manifestDesc.digest})` : ''}`);
     }
     const missing = (d: Descriptor) => (err: unknown) => {
       if (isKind(err, 'NotFound')) throw notFound(`${opts.path}: ${name} (${formatPlatform(want)}): blob ${d.digest} (${d.mediaType}) is not in the archive`);
@@ -79,18 +87,16 @@ async function importUnderLease(opts: ImportOptions, store: ContentStore): Promi
     const platform = formatPlatform(manifestDesc.platform ?? { os: config.os, architecture: config.architecture, variant: config.variant });
     const { platform: _p, annotations: _a, ...target } = img.desc;
     const previous = metadata.getImage(name);
-    records.push(
-      metadata.putImage({
-        name,
-        target: { digest: target.digest, mediaType: target.mediaType, size: target.size },
-        manifestDigest: manifestDesc.digest,
-        configDigest: manifest.config.digest,
-        platform,
-        size: manifestBytes.length + configBytes.length + manifest.layers.reduce((n, l) => n + l.size, 0),
-        ...(previous?.manifestDigest === manifestDesc.digest && previous.snapshotter ? { snapshotter: previous.snapshotter, chainIds: previous.chainIds } : {}),
-        labels: { ...(previous?.labels ?? {}), [IMPORTED_FROM_LABEL]: opts.path },
-      }),
-    );
+    pending.push({
+      name,
+      target: { digest: target.digest, mediaType: target.mediaType, size: target.size },
+      manifestDigest: manifestDesc.digest,
+      configDigest: manifest.config.digest,
+      platform,
+      size: manifestBytes.length + configBytes.length + manifest.layers.reduce((n, l) => n + l.size, 0),
+      ...(previous?.manifestDigest === manifestDesc.digest && previous.snapshotter ? { snapshotter: previous.snapshotter, chainIds: previous.chainIds } : {}),
+      labels: { ...(previous?.labels ?? {}), [IMPORTED_FROM_LABEL]: opts.path },
+    });
   }
-  return { format: layout.format, records };
+  return { format: layout.format, records: pending.map((r) => metadata.putImage(r)) };
 }

@@ -9,21 +9,96 @@
  * Newer `docker save` (Docker 25+) writes an OCI layout and manifest.json in the same tar; the OCI
  * layout is preferred then.
  */
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { constants as fsc, createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import tarStream from 'tar-stream';
 import type { ContentStore } from '../content/content.ts';
-import { corrupt, invalidArgument, isKind, notFound } from '../errors.ts';
+import { corrupt, invalidArgument, isKind, notFound, resourceExhausted } from '../errors.ts';
 import { assertDigest, sha256Digest } from '../oci/digest.ts';
 import { MediaTypes, isIndexType, isManifestType } from '../oci/media-types.ts';
 import { parseImageConfig, parseIndex, parseManifest, type Descriptor } from '../oci/types.ts';
 import { storeBlob } from '../content/store-blob.ts';
 import { ingestRef } from './ingest-ref.ts';
 
+/** An archive entry up to this size that is not a blob is kept in memory (docker-archive configs, index.json, …). */
 const SMALL_FILE = 8 << 20;
+/**
+ * Bounds on what an archive or layout can make berth hold in memory: a hostile archive of a
+ * thousand 8 MiB "configs", or a terabyte `index.json`, must fail rather than exhaust memory.
+ * containerd caps a manifest at 4 MiB too (`remotes/docker` fetcher, `MaxManifestSize`).
+ */
+export const ARCHIVE_LIMITS = {
+  /** `oci-layout` holds one small JSON object. */
+  ociLayoutBytes: 64 << 10,
+  /** `index.json`, `manifest.json`, and every index or manifest blob. */
+  metadataBytes: 4 << 20,
+  /** All small entries of one archive together. */
+  smallTotalBytes: 64 << 20,
+  /** Entries of one archive (each costs a map slot or a content-store writer). */
+  entries: 100_000,
+};
+
+/** Limit for a named metadata file, if it has one of its own. */
+function metadataLimit(name: string): number | undefined {
+  if (name === 'oci-layout') return ARCHIVE_LIMITS.ociLayoutBytes;
+  if (name === 'index.json' || name === 'manifest.json') return ARCHIVE_LIMITS.metadataBytes;
+  return undefined;
+}
+
+function tooLarge(where: string, size: number, limit: number): Error {
+  return resourceExhausted(`${where}: ${size} bytes, more than the ${limit} bytes allowed`);
+}
+
+/** An index or manifest larger than any real one is refused before it is read into memory. */
+function checkMetadataSize(desc: Descriptor, where: string): void {
+  if ((isIndexType(desc.mediaType) || isManifestType(desc.mediaType)) && desc.size > ARCHIVE_LIMITS.metadataBytes) {
+    throw tooLarge(`${where}: ${desc.mediaType} ${desc.digest}`, desc.size, ARCHIVE_LIMITS.metadataBytes);
+  }
+}
+
+/**
+ * Open a file of a layout directory for reading, refusing anything but a regular file of the
+ * expected size: a symlink (to `/dev/zero`, or out of the layout), a FIFO (which would block the
+ * read forever), a device, or a sparse file (a terabyte of holes costs nothing to make and hours
+ * to hash). The checks are on the opened descriptor (O_NOFOLLOW, fstat), so the file cannot be
+ * swapped between the check and the read; O_NONBLOCK keeps the open of a FIFO from hanging.
+ */
+async function openLayoutFile(path: string, expect: { size?: number; maxSize?: number }, what: string) {
+  let fh;
+  try {
+    fh = await open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+  } catch (err: any) {
+    if (err?.code === 'ENOENT') throw notFound(`${what} is missing (${path})`);
+    if (err?.code === 'ELOOP') throw invalidArgument(`${what}: ${path} is a symlink; a layout's files must be regular files`);
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw invalidArgument(`${what}: ${path} is not a regular file`);
+    if (expect.size !== undefined && st.size !== expect.size) throw corrupt(`${what}: ${path} is ${st.size} bytes, the descriptor says ${expect.size}`);
+    if (expect.maxSize !== undefined && st.size > expect.maxSize) throw tooLarge(`${what}: ${path}`, st.size, expect.maxSize);
+    // Allocated blocks cover a regular file's size (rounded up to a block); a file missing more
+    // than a MiB of them is mostly holes.
+    if (st.blocks * 512 + (1 << 20) < st.size) throw invalidArgument(`${what}: ${path} is a sparse file (${st.size} bytes, ${st.blocks * 512} allocated)`);
+    return fh;
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+/** Read a small file of a layout directory, bounded (see openLayoutFile). */
+async function readLayoutFile(path: string, maxSize: number, what: string): Promise<Buffer> {
+  const fh = await openLayoutFile(path, { maxSize }, what);
+  try {
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}
 
 /** One image found in the layout: the name it was tagged with (if any) and its root descriptor. */
 export interface LayoutImage {
@@ -72,6 +147,7 @@ async function checkComplete(store: ContentStore, desc: Descriptor, where: strin
     throw err;
   });
   if (info.size !== desc.size) throw corrupt(`${where}: blob ${desc.digest} is ${info.size} bytes, the descriptor says ${desc.size}`);
+  checkMetadataSize(desc, where);
   if (isIndexType(desc.mediaType)) {
     const index = parseIndex(await store.readBlob(desc.digest, signal), `${where} ${desc.digest}`);
     for (const m of index.manifests) {
@@ -96,26 +172,26 @@ function layoutImages(indexBytes: Buffer, where: string): LayoutImage[] {
 
 /** Import an OCI image layout directory. */
 export async function importOciLayoutDir(dir: string, store: ContentStore, signal?: AbortSignal): Promise<ImportedLayout> {
-  const layoutFile = await readFile(join(dir, 'oci-layout'), 'utf8').catch(() => {
-    throw invalidArgument(`${dir}: not an OCI image layout (no oci-layout file)`);
+  const layoutFile = await readLayoutFile(join(dir, 'oci-layout'), ARCHIVE_LIMITS.ociLayoutBytes, `${dir}: oci-layout`).catch((err) => {
+    if (isKind(err, 'NotFound')) throw invalidArgument(`${dir}: not an OCI image layout (no oci-layout file)`);
+    throw err;
   });
   try {
-    if (JSON.parse(layoutFile).imageLayoutVersion === undefined) throw new Error('no imageLayoutVersion');
+    if (JSON.parse(layoutFile.toString('utf8')).imageLayoutVersion === undefined) throw new Error('no imageLayoutVersion');
   } catch (err: any) {
     throw invalidArgument(`${dir}/oci-layout: ${err.message}`);
   }
-  const images = layoutImages(await readFile(join(dir, 'index.json')), dir);
+  const images = layoutImages(await readLayoutFile(join(dir, 'index.json'), ARCHIVE_LIMITS.metadataBytes, `${dir}: index.json`), dir);
   const seen = new Set<string>();
   const copy = async (desc: Descriptor): Promise<void> => {
     if (seen.has(desc.digest)) return;
     seen.add(desc.digest);
     const path = join(dir, 'blobs', 'sha256', assertDigest(desc.digest).slice(7));
-    try {
-      await stat(path);
-    } catch {
-      throw notFound(`${dir}: blob ${desc.digest} (${desc.mediaType}) is missing (${path})`);
-    }
-    await ingestStream(store, ingestRef(desc), desc.digest, desc.size, createReadStream(path, { highWaterMark: 1 << 20 }), path, signal);
+    checkMetadataSize(desc, dir);
+    const fh = await openLayoutFile(path, { size: desc.size }, `${dir}: blob ${desc.digest} (${desc.mediaType})`);
+    // The stream owns the descriptor from here: it closes it at its end, or when destroyed.
+    const blob = fh.createReadStream({ highWaterMark: 1 << 20 });
+    await ingestStream(store, ingestRef(desc), desc.digest, desc.size, blob, path, signal).finally(() => blob.destroy());
     if (isIndexType(desc.mediaType)) {
       const index = parseIndex(await store.readBlob(desc.digest, signal), path);
       for (const m of index.manifests) {
@@ -145,10 +221,19 @@ export async function importArchive(path: string, store: ContentStore, signal?: 
   const files = new Map<string, { digest: string; size: number; gzip: boolean }>();
   const extract = tarStream.extract();
   const clean = (n: string) => n.replace(/^\.\//, '').replace(/^\/+/, '');
+  let entries = 0;
+  let smallBytes = 0;
 
   extract.on('entry', (header, stream, next) => {
     const name = clean(header.name);
     const done = (err?: unknown) => (err ? next(err as Error) : next());
+    // The entry stream is destroyed with the extractor's error, which the pipeline reports.
+    const refuse = (err: Error) => {
+      stream.on('error', () => {});
+      stream.resume();
+      setImmediate(() => done(err));
+    };
+    if (++entries > ARCHIVE_LIMITS.entries) return refuse(resourceExhausted(`${path}: more than ${ARCHIVE_LIMITS.entries} entries`));
     if (header.type !== 'file' && header.type !== 'contiguous-file') {
       stream.resume();
       stream.once('end', () => done());
@@ -160,7 +245,12 @@ export async function importArchive(path: string, store: ContentStore, signal?: 
       ingestStream(store, `import-${digest}`, digest, header.size, stream, `${path}: ${name}`, signal).then(() => done(), done);
       return;
     }
-    if ((header.size ?? 0) <= SMALL_FILE && !name.endsWith('.tar')) {
+    const size = header.size ?? 0;
+    const ownLimit = metadataLimit(name);
+    if (ownLimit !== undefined && size > ownLimit) return refuse(tooLarge(`${path}: ${name}`, size, ownLimit));
+    if (size <= SMALL_FILE && !name.endsWith('.tar')) {
+      smallBytes += size;
+      if (smallBytes > ARCHIVE_LIMITS.smallTotalBytes) return refuse(tooLarge(`${path}: its small entries together`, smallBytes, ARCHIVE_LIMITS.smallTotalBytes));
       const chunks: Buffer[] = [];
       stream.on('data', (c: unknown) => chunks.push(c as Buffer));
       stream.once('end', () => {
