@@ -22,6 +22,7 @@ import type { Mount } from '../snapshots/snapshotter.ts';
 import { isMountPoint, mountAll, unmount } from '../snapshots/mount.ts';
 import { OciRuntime } from './oci-runtime.ts';
 import { RootfsReader } from './rootfs-reader.ts';
+import { nofileCeiling } from './host-limits.ts';
 import { ensureShim, startShim } from './shim.ts';
 import { buildSpec, executableCandidates, resolveProcess, volumePath, type OciSpec } from './spec.ts';
 import {
@@ -47,6 +48,8 @@ export interface RuntimeOptions {
   logMaxFiles?: number;
   /** cgroup parent of every container (default `/berth`): a task's cgroup is `<parent>/<name>`. */
   cgroupParent?: string;
+  /** Pids limit of a container whose spec sets none (`[runtime] pids_limit`; default 2048, 0: none). */
+  pidsLimit?: number;
   mounter?: RootfsMounter;
   log?: Logger;
 }
@@ -98,6 +101,7 @@ export class Runtime {
   readonly logMaxBytes: number;
   readonly logMaxFiles: number;
   readonly cgroupParent: string;
+  readonly pidsLimit?: number;
   readonly mounter: RootfsMounter;
   readonly log: Logger;
   /** Serialises mutations of one container within this process. */
@@ -111,6 +115,7 @@ export class Runtime {
     this.logMaxBytes = o.logMaxBytes ?? 10 * 1024 * 1024;
     this.logMaxFiles = o.logMaxFiles ?? 3;
     this.cgroupParent = o.cgroupParent ?? '/berth';
+    this.pidsLimit = o.pidsLimit;
     this.mounter = o.mounter ?? defaultMounter;
     this.log = o.log ?? silentLogger();
   }
@@ -161,7 +166,10 @@ export class Runtime {
       resolvConf: existsSync('/etc/resolv.conf') ? '/etc/resolv.conf' : undefined,
       hosts: existsSync('/etc/hosts') ? '/etc/hosts' : undefined,
     };
-    const input = { name: req.name, spec: req.spec, image: req.imageConfig, passwd, group, root: this.root, cgroupParent: this.cgroupParent, hostNetworkFiles };
+    const input = {
+      name: req.name, spec: req.spec, image: req.imageConfig, passwd, group, root: this.root, cgroupParent: this.cgroupParent, hostNetworkFiles,
+      nofileCeiling: await nofileCeiling(), defaultPidsLimit: this.pidsLimit,
+    };
     const proc = resolveProcess(input);
     const candidates = executableCandidates(proc);
     let found = false;

@@ -9,12 +9,14 @@
  *  - User: spec, else image, else root; `name`, `uid`, `name:group`, `uid:gid`; names must exist in
  *    the image's /etc/passwd (/etc/group); a bare uid not in passwd is allowed (gid 0), as Docker does.
  *  - Docker's default capability set, no-new-privileges, its masked and read-only /proc paths, and a
- *    seccomp filter refusing the system calls Docker's default profile blocks.
+ *    seccomp allowlist (seccomp-profile.ts) conditioned on the capabilities, as Docker's profile is.
+ *  - containerd's and Podman's default limits: RLIMIT_NOFILE 1024 soft, 524288 hard, and 2048 pids.
  */
 import path from 'node:path';
 import { invalidArgument } from '../errors.ts';
 import type { ImageConfig } from '../oci/types.ts';
 import type { ContainerSpec } from '../manifest/types.ts';
+import { seccompFilter, type OciSeccomp } from './seccomp.ts';
 
 /** The OCI runtime-spec subset berth writes (config.json). */
 export interface OciSpec {
@@ -48,11 +50,6 @@ export interface OciSpec {
   };
 }
 
-export interface OciSeccomp {
-  defaultAction: string;
-  syscalls: { names: string[]; action: string; errnoRet?: number; args?: { index: number; value: number; valueTwo?: number; op: string }[] }[];
-}
-
 export interface OciMount {
   destination: string;
   type: string;
@@ -72,43 +69,16 @@ export const MASKED_PATHS = [
 ];
 export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
-/**
- * System calls a container has no business making, refused with EPERM: the ones Docker's
- * documentation lists as blocked by its default profile (kernel modules, kexec, keyrings, clock
- * and swap changes, mount/namespace manipulation, reading other processes' memory, bpf, perf…).
- * A denylist rather than Docker's allowlist: shorter, and an unknown new syscall is not refused.
- */
-export const BLOCKED_SYSCALLS = [
-  'acct', 'add_key', 'bpf', 'clock_adjtime', 'clock_settime', 'create_module', 'delete_module', 'finit_module',
-  'get_kernel_syms', 'init_module', 'ioperm', 'iopl', 'kcmp', 'kexec_file_load', 'kexec_load', 'keyctl',
-  'lookup_dcookie', 'mount', 'move_mount', 'fsopen', 'fsmount', 'fsconfig', 'open_tree', 'name_to_handle_at',
-  'nfsservctl', 'open_by_handle_at', 'perf_event_open', 'pivot_root', 'process_vm_readv', 'process_vm_writev',
-  'query_module', 'quotactl', 'reboot', 'request_key', 'setns', 'settimeofday', 'stime', 'swapon', 'swapoff',
-  'sysfs', '_sysctl', 'umount', 'umount2', 'unshare', 'uselib', 'userfaultfd', 'ustat', 'vm86', 'vm86old',
-];
-/** CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET: clone() may not make namespaces. */
-const CLONE_NAMESPACE_FLAGS = [0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000];
-
-export function defaultSeccomp(): OciSeccomp {
-  return {
-    defaultAction: 'SCMP_ACT_ALLOW',
-    syscalls: [
-      { names: BLOCKED_SYSCALLS, action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
-      // One rule per flag: rules for the same syscall are OR'ed, so any namespace flag refuses the call.
-      ...CLONE_NAMESPACE_FLAGS.map((flag) => ({
-        names: ['clone'],
-        action: 'SCMP_ACT_ERRNO',
-        errnoRet: 1,
-        args: [{ index: 0, value: flag, valueTwo: flag, op: 'SCMP_CMP_MASKED_EQ' }],
-      })),
-      // clone3 passes its flags in memory, out of a filter's reach: ENOSYS makes libc fall back to clone.
-      { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
-    ],
-  };
-}
-
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const CPU_PERIOD_US = 100_000;
+/**
+ * Open files: 1024 soft (select(2) breaks above it) and 524288 hard for the programs that raise
+ * their own limit, as containerd and Podman set it; otherwise a task inherits berth's limit, which
+ * a systemd unit may set to anything.
+ */
+export const DEFAULT_NOFILE = { soft: 1024, hard: 524_288 };
+/** Processes per container unless `resources.pids` says otherwise: Podman's default, a fork bomb's end. */
+export const DEFAULT_PIDS_LIMIT = 2048;
 
 export interface SpecInput {
   /** Container name: the hostname and the last part of the cgroup path. */
@@ -127,6 +97,15 @@ export interface SpecInput {
    * the host does (Docker does the same); only those that exist on the host.
    */
   hostNetworkFiles?: { resolvConf?: string; hosts?: string };
+  /**
+   * The highest hard RLIMIT_NOFILE the runtime can set: berth's own hard limit when it lacks
+   * CAP_SYS_RESOURCE (it cannot raise it), undefined when it can set any.
+   */
+  nofileCeiling?: number;
+  /** Default pids limit when `resources.pids` is not set (`DEFAULT_PIDS_LIMIT`); 0: none. */
+  defaultPidsLimit?: number;
+  /** Node's `process.arch` of the host, for the seccomp filter's architectures (default: this process's). */
+  arch?: string;
 }
 
 /** The resolved process: what will run, as whom, where. Also used to check the command exists. */
@@ -153,7 +132,8 @@ export function buildSpec(input: SpecInput): OciSpec {
   // swap == limit: no swap on top of the memory limit, so a memory hog is OOM-killed, not swapped.
   if (r.memoryBytes !== undefined) resources.memory = { limit: r.memoryBytes, swap: r.memoryBytes };
   if (r.cpus !== undefined) resources.cpu = { quota: Math.max(1000, Math.round(r.cpus * CPU_PERIOD_US)), period: CPU_PERIOD_US };
-  if (r.pids !== undefined) resources.pids = { limit: r.pids };
+  const pids = r.pids ?? input.defaultPidsLimit ?? DEFAULT_PIDS_LIMIT;
+  if (pids > 0) resources.pids = { limit: pids };
 
   return {
     ociVersion: '1.0.2',
@@ -164,8 +144,7 @@ export function buildSpec(input: SpecInput): OciSpec {
       env: proc.env,
       cwd: proc.cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
-      // No rlimits: the task inherits the supervisor's, as Docker leaves them to the daemon's defaults.
-      rlimits: [],
+      rlimits: [nofileRlimit(input.nofileCeiling)],
       noNewPrivileges: true,
       // Explicit, so a task never inherits berth's (or its unit's) protective negative score.
       oomScoreAdj: 0,
@@ -179,9 +158,15 @@ export function buildSpec(input: SpecInput): OciSpec {
       resources,
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
-      seccomp: defaultSeccomp(),
+      seccomp: seccompFilter(caps, input.arch ?? process.arch),
     },
   };
+}
+
+/** The default NOFILE, its hard limit lowered to what the runtime can set (the soft one with it if need be). */
+function nofileRlimit(ceiling: number | undefined): { type: string; hard: number; soft: number } {
+  const hard = Math.min(DEFAULT_NOFILE.hard, ceiling ?? Infinity);
+  return { type: 'RLIMIT_NOFILE', hard, soft: Math.min(DEFAULT_NOFILE.soft, hard) };
 }
 
 function defaultMounts(): OciMount[] {

@@ -50,12 +50,22 @@ describe('buildSpec: Docker merge rules', () => {
     expect(s.mounts.find((m) => m.destination === '/sys')!.options).toContain('ro');
     for (const d of ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue']) expect(s.mounts.some((m) => m.destination === d)).toBe(true);
   });
-  it('seccomp: default allow, EPERM for the blocked syscalls and namespace flags of clone, ENOSYS for clone3', () => {
+  it('seccomp: an allowlist; unknown calls ENOSYS, refused ones EPERM, namespace flags of clone EPERM, clone3 ENOSYS', () => {
     const sc = buildSpec(input()).linux.seccomp!;
-    expect(sc.defaultAction).toBe('SCMP_ACT_ALLOW');
-    expect(sc.syscalls[0]!.names).toEqual(expect.arrayContaining(['mount', 'unshare', 'setns', 'keyctl', 'bpf', 'kexec_load', 'init_module']));
-    expect(sc.syscalls.filter((r) => r.names[0] === 'clone').map((r) => r.args![0]!.value)).toContain(0x10000000);
+    expect(sc).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 38 });
+    const refused = sc.syscalls.find((r) => r.action === 'SCMP_ACT_ERRNO' && r.errnoRet === 1 && !r.args)!;
+    expect(refused.names).toEqual(expect.arrayContaining(['mount', 'unshare', 'setns', 'keyctl', 'bpf', 'kexec_load', 'init_module', 'io_uring_setup', 'mbind']));
+    expect(sc.syscalls.filter((r) => r.names[0] === 'clone' && r.action === 'SCMP_ACT_ERRNO').map((r) => r.args![0]!.value)).toContain(0x10000000);
     expect(sc.syscalls.find((r) => r.names[0] === 'clone3')!.errnoRet).toBe(38);
+  });
+  it('limits: RLIMIT_NOFILE 1024:524288 (hard lowered to the ceiling berth can set), pids 2048 unless resources.pids or the runtime default', () => {
+    expect(buildSpec(input()).process.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 524_288 }]);
+    expect(buildSpec({ ...input(), nofileCeiling: 20_000 }).process.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 20_000 }]);
+    expect(buildSpec({ ...input(), nofileCeiling: 512 }).process.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', soft: 512, hard: 512 }]);
+    expect(buildSpec(input()).linux.resources.pids).toEqual({ limit: 2048 });
+    expect(buildSpec({ ...input(), defaultPidsLimit: 100 }).linux.resources.pids).toEqual({ limit: 100 });
+    expect(buildSpec({ ...input(), defaultPidsLimit: 0 }).linux.resources.pids).toBeUndefined();
+    expect(buildSpec({ ...input({ resources: { pids: 7 } }), defaultPidsLimit: 100 }).linux.resources.pids).toEqual({ limit: 7 });
   });
   it('network none gets its own network and UTS namespaces, hostname = name', () => {
     const s = buildSpec(input({ network: 'none' }));
