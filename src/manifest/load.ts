@@ -9,11 +9,16 @@
  * (a bare word such as `busybox` must name an `Image` document; `busybox:latest` is a reference),
  * `dependsOn` to a missing container or to itself, dependency cycles, volume mounts naming an
  * undeclared `Volume` (an error, unlike Docker: see VolumeSpec), two mounts on one target.
+ *
+ * Bounded and linear: a set is refused, as a problem naming the file, past `ManifestLimits` (file
+ * size, total size, files, documents), and every check costs time in proportion to the input (a
+ * 22 MB file once ran for over ten minutes), so a hostile or runaway set cannot wedge the daemon.
  */
-import { readFile } from 'node:fs/promises';
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { open, stat } from 'node:fs/promises';
+import { Composer, isMap, isScalar, LineCounter, Parser, visit, type Document } from 'yaml';
 import { BerthError, formatPlace, type Place } from '../errors.ts';
 import { parseDuration, parseSize } from '../config/units.ts';
+import { formatBytes } from '../gc/format.ts';
 import { formatPlatform, normalizeReference, parsePlatform } from '../oci/index.ts';
 import { listManifestFiles } from './files.ts';
 import { ManifestSetError, sortProblems, type ManifestProblem } from './problems.ts';
@@ -48,7 +53,31 @@ export interface LoadOptions {
    * than a wish (Argo CD's automated sync refuses it the same way unless `allowEmpty`).
    */
   allowEmpty?: boolean;
+  /** Bounds on the set (defaults: `DEFAULT_MANIFEST_LIMITS`). */
+  limits?: Partial<ManifestLimits>;
 }
+
+/** What one load reads at most; past any of these the set is refused with a problem that says which. */
+export interface ManifestLimits {
+  /** Bytes of one file. */
+  fileBytes: number;
+  /** Bytes of every file together. */
+  totalBytes: number;
+  files: number;
+  /** YAML documents in every file together. */
+  documents: number;
+}
+
+/**
+ * Kubernetes caps one object at about 1.5 MB; an edge device's whole desired state is a few dozen
+ * documents, so these leave room for a hundredfold that and still bound memory and time.
+ */
+export const DEFAULT_MANIFEST_LIMITS: ManifestLimits = {
+  fileBytes: 1.5 * 1024 * 1024,
+  totalBytes: 16 * 1024 * 1024,
+  files: 1000,
+  documents: 1000,
+};
 
 /** Loads and validates; throws `ManifestSetError` (InvalidArgument) carrying every problem. */
 export async function loadManifests(path: string, opts: LoadOptions = {}): Promise<DesiredState> {
@@ -59,19 +88,31 @@ export async function loadManifests(path: string, opts: LoadOptions = {}): Promi
 
 /** Loads and validates, returning the problems instead of throwing (for `berth validate`). */
 export async function checkManifests(path: string, opts: LoadOptions = {}): Promise<CheckResult> {
+  const limits = { ...DEFAULT_MANIFEST_LIMITS, ...opts.limits };
   const files = await listManifestFiles(path, opts.signal);
   const sources: ManifestSource[] = [];
   const unreadable: ManifestProblem[] = [];
+  if (files.length > limits.files) {
+    const message = `too many manifest files: ${files.length}, the limit is ${limits.files}`;
+    return { problems: [{ place: { file: path }, message }], files };
+  }
+  let total = 0;
   for (const file of files) {
     try {
-      sources.push({ file, text: await readFile(file, { encoding: 'utf8', signal: opts.signal }) });
+      const text = await readBounded(file, Math.min(limits.fileBytes, limits.totalBytes - total), opts.signal);
+      if (text === undefined) {
+        unreadable.push({ place: { file }, message: tooBig(limits, total) });
+        break; // past the total, nothing more is read
+      }
+      total += Buffer.byteLength(text);
+      sources.push({ file, text });
     } catch (err) {
       opts.signal?.throwIfAborted();
       unreadable.push({ place: { file }, message: `cannot read: ${(err as Error).message}` });
     }
   }
   const validator = opts.validator ?? (await createDocumentValidator(opts.signal));
-  const result = parseManifestSources(sources, validator);
+  const result = parseManifestSources(sources, validator, limits);
   if (unreadable.length > 0) return { problems: sortProblems([...unreadable, ...result.problems]), files };
   const s = result.state;
   if (s && !opts.allowEmpty && s.containers.length + s.images.length + s.volumes.length === 0) {
@@ -85,24 +126,75 @@ export async function checkManifests(path: string, opts: LoadOptions = {}): Prom
   return { ...result, files };
 }
 
+/**
+ * The contents of `file` if it is a regular file of at most `maxBytes`; undefined if it is bigger.
+ * Reads one byte past the limit whatever the size said, in case the file grows meanwhile.
+ */
+async function readBounded(file: string, maxBytes: number, signal?: AbortSignal): Promise<string | undefined> {
+  const st = await stat(file);
+  if (!st.isFile()) throw new Error('not a regular file');
+  if (st.size > maxBytes) return undefined;
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(maxBytes + 1);
+    let len = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await fh.read(buf, len, buf.length - len, null);
+      if (bytesRead === 0) break;
+      len += bytesRead;
+      if (len > maxBytes) return undefined;
+    }
+    return buf.toString('utf8', 0, len);
+  } finally {
+    await fh.close();
+  }
+}
+
+function tooBig(limits: ManifestLimits, readBefore: number): string {
+  if (limits.totalBytes - readBefore < limits.fileBytes) {
+    return `the manifests are too big: more than ${formatBytes(limits.totalBytes)} in all, reached at this file`;
+  }
+  return `file too big: more than ${formatBytes(limits.fileBytes)}, the limit for one manifest file; split it into smaller files`;
+}
+
 /** The pure part: sources in, state or problems out. No disk. */
-export function parseManifestSources(sources: ManifestSource[], validate: DocumentValidator): Omit<CheckResult, 'files'> {
+export function parseManifestSources(
+  sources: ManifestSource[],
+  validate: DocumentValidator,
+  limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS,
+): Omit<CheckResult, 'files'> {
   const problems: ManifestProblem[] = [];
   const problem = (place: Place, message: string) => problems.push({ place, message });
   const parsed: Parsed[] = [];
   // Every document that names itself, valid or not: a reference to a document that has its own
   // problems is not also reported as dangling, and duplicates are found among all of them.
   const declared: Declared[] = [];
+  let documents = 0;
 
-  for (const { file, text } of sources) {
+  sources: for (const { file, text } of sources) {
+    if (Buffer.byteLength(text) > limits.fileBytes) {
+      problem({ file }, tooBig(limits, 0));
+      continue;
+    }
     const lines = new LineCounter();
-    const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
-    if (!Array.isArray(docs)) continue; // an empty stream: nothing declared
-    for (const doc of docs) {
+    // Documents one at a time (parseAllDocuments without building them all first), so a file of
+    // a million `---` stops at the limit.
+    const parser = new Parser(lines.addNewLine);
+    const composer = new Composer({ prettyErrors: false, uniqueKeys: false, merge: true });
+    for (const doc of composer.compose(parser.parse(text))) {
+      if (++documents > limits.documents) {
+        problem(placeOfOffset(file, lines, doc.range[0]), `too many documents: the limit is ${limits.documents} in all the manifests`);
+        break sources;
+      }
       const src: SourceDoc = { file, doc, lines };
       const yamlErrors = [...doc.errors, ...doc.warnings];
       for (const e of yamlErrors) problem(placeOfOffset(file, lines, e.pos[0]), yamlMessage(e.message));
-      if (yamlErrors.length > 0 || doc.contents === null) continue;
+      const duplicates = duplicateKeys(doc);
+      for (const d of duplicates) {
+        problem(placeOfOffset(file, lines, d.offset), `YAML: Map keys must be unique (${d.key} is already at line ${lines.linePos(d.firstOffset).line})`);
+      }
+      if (yamlErrors.length > 0 || duplicates.length > 0 || doc.contents === null) continue;
       let value: unknown;
       try {
         value = doc.toJS({ maxAliasCount: 100 });
@@ -137,6 +229,28 @@ export function parseManifestSources(sources: ManifestSource[], validate: Docume
     else state.volumes.push(p.doc);
   }
   return { state, problems: [] };
+}
+
+/**
+ * Keys that repeat an earlier key of the same map. yaml's own check (`uniqueKeys`) compares each
+ * key with every earlier one: a 20,000-entry `env` took seconds. Same rule in one pass: scalar
+ * keys are equal when their values are (`1` and `"1"` are not).
+ */
+function duplicateKeys(doc: Document.Parsed): Array<{ key: string; offset: number; firstOffset: number }> {
+  const out: Array<{ key: string; offset: number; firstOffset: number }> = [];
+  visit(doc, {
+    Map(_, map) {
+      if (!isMap(map)) return;
+      const seen = new Map<unknown, number>();
+      for (const { key } of map.items) {
+        if (!isScalar(key) || !key.range) continue;
+        const first = seen.get(key.value);
+        if (first === undefined) seen.set(key.value, key.range[0]);
+        else out.push({ key: JSON.stringify(String(key.value)), offset: key.range[0], firstOffset: first });
+      }
+    },
+  });
+  return out;
 }
 
 /** The yaml package's messages end with a code excerpt when pretty; ours are one line. */
