@@ -20,6 +20,7 @@ import type { ContainerSpec } from '../manifest/types.ts';
 import type { ImageConfig } from '../oci/types.ts';
 import type { Mount } from '../snapshots/snapshotter.ts';
 import { isMountPoint, mountAll, unmount } from '../snapshots/mount.ts';
+import { execInTask, type ExecOptions, type ExecResult } from './exec.ts';
 import { OciRuntime } from './oci-runtime.ts';
 import { RootfsReader } from './rootfs-reader.ts';
 import { nofileCeiling } from './host-limits.ts';
@@ -450,6 +451,13 @@ export class Runtime {
       await new Promise((res) => setTimeout(res, 25));
       signal?.throwIfAborted();
     }
+  }
+
+  /** Run a process inside the running task (its namespaces, cgroup, user and security settings): see exec.ts. */
+  async exec(name: string, opts: ExecOptions): Promise<ExecResult> {
+    const st = await this.status(name);
+    if (st.state !== 'running' && st.state !== 'unknown') throw failedPrecondition(`container ${name} is not running (${st.state})`);
+    return execInTask({ id: name, runtime: st.record.runtime, runtimeRoot: st.record.runtimeRoot }, opts);
   }
 
   /** Send a signal to the running task. */
