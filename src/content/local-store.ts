@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import { corrupt, resourceExhausted, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
 import { assertDigest, digestHex } from '../oci/digest.ts';
 import type { ContentStore, Info, IngestStatus, Writer, WriterOptions } from './content.ts';
-import { acquireLock, isLocked, tryLock, type HeldLock } from './ref-lock.ts';
+import { acquireLock, isLocked, LOCK_TMP_SUFFIX, lockTmpIsStale, tryLock, type HeldLock } from './ref-lock.ts';
 
 export const CONTENT_DIR = 'io.containerd.content.v1.content';
 
@@ -253,6 +253,7 @@ export class LocalContentStore implements ContentStore {
     // Lock files left by writers killed with -9 whose ingest is gone: taking and releasing the
     // lock removes them (a live owner keeps its lock).
     for (const file of await readdir(this.locksDir).catch(() => [] as string[])) {
+      if (file.endsWith(LOCK_TMP_SUFFIX) && lockTmpIsStale(file)) await unlink(join(this.locksDir, file)).catch(() => {});
       if (!file.endsWith('.lock')) continue;
       const lock = await tryLock(join(this.locksDir, file));
       await lock?.release();

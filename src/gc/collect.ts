@@ -24,7 +24,6 @@
  * why; the reconciler re-fetches the manifest). Named volumes are swept only with `volumes: true`
  * and only when a current generation exists to say which are declared.
  */
-import { processAlive } from '../process-alive.ts';
 import { readdir, rm, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/content.ts';
@@ -33,7 +32,7 @@ import type { Logger } from '../log.ts';
 import type { ContainerRecord, ImageRecord, Lease, Metadata } from '../metadata/metadata.ts';
 import { isIndexType, isManifestType } from '../oci/media-types.ts';
 import { parseManifestOrIndex } from '../oci/types.ts';
-import { OWNER_PID_LABEL } from '../snapshots/dir-snapshotter.ts';
+import { ownedByLiveProcess } from '../snapshots/dir-snapshotter.ts';
 import type { SnapshotInfo, Snapshotter } from '../snapshots/snapshotter.ts';
 import { mark } from './mark.ts';
 
@@ -208,11 +207,6 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   // 5. What is unreferenced, in sweep order: snapshots (children first), blobs, ingests, volumes.
   const graceMs = opts.graceMs ?? 0;
   const young = (d: Date) => now.getTime() - d.getTime() < graceMs;
-  // An active snapshot labelled with the pid of a live process is an unpack in progress there.
-  const ownedByLiveProcess = (info: SnapshotInfo) => {
-    const pid = Number(info.labels[OWNER_PID_LABEL]);
-    return info.kind === 'active' && Number.isInteger(pid) && pid > 0 && processAlive(pid);
-  };
   const items: GcItem[] = [];
   const kept: Record<GcItemKind, number> = { blob: 0, snapshot: 0, ingest: 0, volume: 0 };
 
@@ -220,7 +214,8 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   // commits chain IDs before the image record names them): kept while the lease lives.
   const leaseEpoch = leases.length > 0 ? Math.min(...leases.map((l) => l.createdAt.getTime())) : Number.POSITIVE_INFINITY;
   const sinceLease = (info: SnapshotInfo) => Math.max(info.created.getTime(), info.updated.getTime()) >= leaseEpoch;
-  // Kept snapshots keep their ancestors too (remove would refuse a parent anyway).
+  // Kept snapshots keep their ancestors too (remove would refuse a parent anyway). An active
+  // snapshot owned by a live process is an unpack in progress there.
   const keptSnapshots = new Set(
     mark(
       [...snapshots]

@@ -20,7 +20,7 @@ import { applyLayer } from '../diff/apply.ts';
 import { applyLayerInWorker, type LayerSource } from '../diff/apply-worker.ts';
 import { chainIds } from '../oci/chain-id.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { OWNER_PID_LABEL } from '../snapshots/dir-snapshotter.ts';
+import { ownedBySelf } from '../snapshots/dir-snapshotter.ts';
 import type { Mount, Snapshotter } from '../snapshots/snapshotter.ts';
 import type { UnpackContext, UnpackResult } from './pull.ts';
 import { ingestRef } from '../remotes/ingest-ref.ts';
@@ -116,7 +116,7 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
     const t0 = performance.now();
     const desc = layers[i]!;
     const key = `extract-${randomBytes(6).toString('hex')} ${chain[i]}`;
-    const mounts = await sn.prepare(key, parent, { labels: { [OWNER_PID_LABEL]: String(process.pid) }, signal });
+    const mounts = await sn.prepare(key, parent, { labels: ownedBySelf(), signal });
     pending.add(key);
     const target = applyTarget(mounts);
     try {

@@ -12,7 +12,7 @@
  *  - remove: in one transaction the record is deleted and the directory renamed to `rm-<id>-…`
  *    (fsynced); the tree is deleted afterwards, and `recover()` finishes any `rm-*` left.
  */
-import { processAlive } from '../process-alive.ts';
+import { formatOwner, ownerTextAlive, selfIdentity } from '../owner-identity.ts';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, lstatSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -20,8 +20,29 @@ import { BerthError, failedPrecondition, notFound } from '../errors.ts';
 import type { CommitOptions, Mount, SnapshotInfo, SnapshotKind, SnapshotOptions, Snapshotter, Usage } from './snapshotter.ts';
 import { SnapshotStore, type SnapshotRow } from './store.ts';
 
-/** Label naming the process that owns an in-progress (active) snapshot; `recover()` removes it once that process is gone. */
-export const OWNER_PID_LABEL = 'berth.dev/owner-pid';
+/**
+ * Label naming the process that owns an in-progress (active) snapshot, as an owner identity
+ * (pid, start time, boot id: src/owner-identity.ts); `recover()` removes the snapshot once that
+ * process is gone. The key is older than the identity and kept, so the work of an older berth
+ * (whose value is a bare pid) is recognised: such a value names no owner.
+ */
+export const OWNER_LABEL = 'berth.dev/owner-pid';
+
+/** The labels that make a snapshot this process's work in progress. */
+export function ownedBySelf(): Record<string, string> {
+  return { [OWNER_LABEL]: formatOwner(selfIdentity()) };
+}
+
+/** Whether an active snapshot is the work in progress of a live process. */
+export function ownedByLiveProcess(info: { kind: SnapshotKind; labels: Record<string, string> }): boolean {
+  return info.kind === 'active' && ownerTextAlive(info.labels[OWNER_LABEL]);
+}
+
+/** A `snapshots/new-<owner>-<random>` directory whose owner is alive: a build in progress. */
+function buildingByLiveProcess(name: string): boolean {
+  const m = /^new-(\d+-\d+-[0-9a-f]{32})-[0-9a-f]+$/.exec(name);
+  return m !== null && ownerTextAlive(m[1]);
+}
 
 export abstract class DirSnapshotter implements Snapshotter {
   abstract readonly name: string;
@@ -68,8 +89,8 @@ export abstract class DirSnapshotter implements Snapshotter {
     if (parent !== undefined && this.store.mustGet(parent).kind !== 'committed') {
       throw failedPrecondition(`parent snapshot ${parent} is not committed`);
     }
-    // The pid in the name tells another process's recover() that this build is still going on.
-    const tmp = `${this.snapshotsDir}/new-${process.pid}-${randomBytes(6).toString('hex')}`;
+    // The owner in the name tells another process's recover() that this build is still going on.
+    const tmp = `${this.snapshotsDir}/new-${formatOwner(selfIdentity())}-${randomBytes(6).toString('hex')}`;
     try {
       await this.build(tmp, kind, parentIds, opts.signal);
       opts.signal?.throwIfAborted();
@@ -101,7 +122,7 @@ export abstract class DirSnapshotter implements Snapshotter {
     }
     const usage = await diskUsage(this.treeDir(row.idNum));
     const labels = { ...row.labels, ...opts.labels };
-    delete labels[OWNER_PID_LABEL]; // a committed snapshot belongs to no process
+    delete labels[OWNER_LABEL]; // a committed snapshot belongs to no process
     this.store.transaction(() => this.store.commit(name, key, usage, labels, opts.parent));
   }
 
@@ -136,10 +157,10 @@ export abstract class DirSnapshotter implements Snapshotter {
   }
 
   async recover(signal?: AbortSignal): Promise<void> {
-    // 1. Active snapshots owned by a process that is gone (a crashed unpack) are removed.
+    // 1. Active snapshots owned by a process that is gone (a crashed unpack, or one from before
+    //    a reboot whose pid is now another process's) are removed.
     for (const r of this.store.all()) {
-      const pid = Number(r.labels[OWNER_PID_LABEL]);
-      if (r.kind === 'active' && pid > 0 && !processAlive(pid)) {
+      if (r.kind === 'active' && OWNER_LABEL in r.labels && !ownedByLiveProcess(r)) {
         signal?.throwIfAborted();
         await this.removeTree(r.key);
       }
@@ -157,8 +178,7 @@ export abstract class DirSnapshotter implements Snapshotter {
       const out: string[] = [];
       for (const name of readdirSync(this.snapshotsDir)) {
         if (known.has(name)) continue;
-        const building = /^new-(\d+)-/.exec(name);
-        if (building && processAlive(Number(building[1]))) continue;
+        if (buildingByLiveProcess(name)) continue;
         if (name.startsWith('rm-')) {
           out.push(`${this.snapshotsDir}/${name}`);
           continue;

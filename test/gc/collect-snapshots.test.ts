@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { openContentStore, type LocalContentStore } from '../../src/content/local-store.ts';
 import { collectGarbage } from '../../src/gc/collect.ts';
 import { Metadata } from '../../src/metadata/metadata.ts';
-import { OWNER_PID_LABEL } from '../../src/snapshots/dir-snapshotter.ts';
+import { OWNER_LABEL, ownedBySelf } from '../../src/snapshots/dir-snapshotter.ts';
+import { bootId, formatOwner } from '../../src/owner-identity.ts';
 import { openSnapshotter } from '../../src/snapshots/select.ts';
 import type { Mount, Snapshotter } from '../../src/snapshots/snapshotter.ts';
 
@@ -107,9 +108,9 @@ describe.each(['native', 'overlayfs'] as const)('collectGarbage with the real %s
   test('an active snapshot owned by a live process (an unpack in progress) is kept with its parents; a dead owner\'s is removed', async () => {
     md.addGeneration({ desired: {}, result: 'applied' });
     await layer('p1', undefined, 10);
-    await sn.prepare('extract-mine c2', 'p1', { labels: { [OWNER_PID_LABEL]: String(process.pid) } });
+    await sn.prepare('extract-mine c2', 'p1', { labels: ownedBySelf() });
     const dead = spawnSync('true').pid!; // exited: its pid is free
-    await sn.prepare('extract-dead c9', undefined, { labels: { [OWNER_PID_LABEL]: String(dead) } });
+    await sn.prepare('extract-dead c9', undefined, { labels: { [OWNER_LABEL]: formatOwner({ pid: dead, start: 1, boot: bootId() }) } });
     const r = await collectGarbage({ metadata: md, content: store, snapshotters: [sn] });
     expect(r.items.map((i) => i.key)).toEqual(['extract-dead c9']);
     expect(await keys()).toEqual(['extract-mine c2', 'p1']);

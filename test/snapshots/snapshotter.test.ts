@@ -8,7 +8,8 @@ import { mountAll, unmount } from '../../src/snapshots/mount.ts';
 import { NativeSnapshotter } from '../../src/snapshots/native/native.ts';
 import { OverlaySnapshotter } from '../../src/snapshots/overlay/overlay.ts';
 import { openSnapshotter, overlaySupported, snapshotterRoot } from '../../src/snapshots/select.ts';
-import { OWNER_PID_LABEL } from '../../src/snapshots/dir-snapshotter.ts';
+import { OWNER_LABEL, ownedBySelf } from '../../src/snapshots/dir-snapshotter.ts';
+import { formatOwner, selfIdentity } from '../../src/owner-identity.ts';
 import type { Mount, Snapshotter } from '../../src/snapshots/snapshotter.ts';
 import { applyTarget } from '../../src/images/unpack.ts';
 
@@ -150,15 +151,16 @@ for (const [name, make] of kinds) {
       const m = await sn.prepare('keep-active');
       writeFileSync(`${dirOf(m)}/k`, 'k');
       await sn.commit('keep', 'keep-active');
-      // An unpack by a process that died: active, labelled with a pid that no longer exists.
-      await sn.prepare('extract-dead', 'keep', { labels: { [OWNER_PID_LABEL]: '999999999' } });
+      // An unpack by an older berth that died: active, labelled with a bare pid (names no owner).
+      await sn.prepare('extract-dead', 'keep', { labels: { [OWNER_LABEL]: '999999999' } });
       // Our own in-progress work must survive.
-      await sn.prepare('extract-live', 'keep', { labels: { [OWNER_PID_LABEL]: String(process.pid) } });
+      await sn.prepare('extract-live', 'keep', { labels: ownedBySelf() });
       const dir = `${sn.root}/snapshots`;
       mkdirSync(`${dir}/new-deadbeef/fs`, { recursive: true });
       mkdirSync(`${dir}/new-999999999-dead/fs`, { recursive: true });
       // A snapshot another live process is building right now must be left alone.
-      mkdirSync(`${dir}/new-${process.pid}-building/fs`, { recursive: true });
+      const building = `new-${formatOwner(selfIdentity())}-b1d`;
+      mkdirSync(`${dir}/${building}/fs`, { recursive: true });
       mkdirSync(`${dir}/rm-7-abcd`, { recursive: true });
       mkdirSync(`${dir}/4242`, { recursive: true });
       // A record whose directory vanished (containerd #3369), with a child.
@@ -167,8 +169,8 @@ for (const [name, make] of kinds) {
       await sn.prepare('gone-child', 'gone');
       rmSync(`${dir}/${(await sn.stat('gone')).id}`, { recursive: true });
       await sn.recover();
-      expect(existsSync(`${dir}/new-${process.pid}-building`)).toBe(true);
-      rmSync(`${dir}/new-${process.pid}-building`, { recursive: true });
+      expect(existsSync(`${dir}/${building}`)).toBe(true);
+      rmSync(`${dir}/${building}`, { recursive: true });
       const keys = [];
       for await (const s of sn.walk()) keys.push(s.key);
       expect(keys.sort()).toEqual(['extract-live', 'keep']);
