@@ -6,12 +6,11 @@
  * and the two trees must be equal on path, type, mode, uid, gid, size, link target, device
  * number, content hash and xattrs.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unpackImage } from '../../src/images/unpack.ts';
 import { mountAll, unmount } from '../../src/snapshots/mount.ts';
@@ -19,19 +18,15 @@ import { openSnapshotter } from '../../src/snapshots/select.ts';
 import type { Snapshotter } from '../../src/snapshots/snapshotter.ts';
 import { buildImage, buildIndex, writeOciArchive, type BuiltImage } from '../helpers/images.ts';
 import { makeLayerTar, type LayerEntry } from '../helpers/layers.ts';
-
-const run = promisify(execFile);
-// The lab's script (shared/ sits beside the project's checkout, in CI too) starts a containerd with its own root.
-const LAB_UP = new URL('../../../shared/lab/containerd-up.sh', import.meta.url).pathname;
+import { startContainerd, type RunningContainerd } from '../lab/containerd.ts';
+import { unmountUnder } from '../lab/mounts.ts';
 
 let tmp: string;
-let ctrdDir: string;
-let sock: string;
+let containerd: RunningContainerd | undefined;
 const mounted: string[] = [];
 
 async function ctr(...args: string[]): Promise<string> {
-  const { stdout } = await run('ctr', ['--address', sock, '--namespace', 'berth-eq', ...args], { maxBuffer: 1 << 24 });
-  return stdout;
+  return containerd!.ctr(args, { namespace: 'berth-eq' });
 }
 
 beforeAll(async () => {
@@ -44,36 +39,14 @@ beforeAll(async () => {
     }
   }
   tmp = mkdtempSync(`${tmpdir()}/berth-eq-`);
-  ctrdDir = `${tmp}/ctrd`;
-  sock = `${ctrdDir}/containerd.sock`;
-  await run(LAB_UP, [ctrdDir], { timeout: 30_000 });
+  containerd = await startContainerd(`${tmp}/ctrd`, { signal: AbortSignal.timeout(30_000) });
 }, 60_000);
 
 afterAll(async () => {
   for (const m of mounted.reverse()) await unmount(m).catch(() => {});
-  const pidFile = `${ctrdDir}/pid`;
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8'));
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {}
-    for (let i = 0; i < 50; i++) {
-      try {
-        process.kill(pid, 0);
-        await new Promise((r) => setTimeout(r, 100));
-      } catch {
-        break;
-      }
-    }
-  }
-  // containerd may leave its own mounts under its root
-  const mounts = readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((p) => p.startsWith(tmp))
-    .sort()
-    .reverse();
-  for (const m of mounts) await unmount(m).catch(() => {});
+  // Stops containerd and unmounts what it left under its root.
+  await containerd?.stop();
+  await unmountUnder(tmp);
   rmSync(tmp, { recursive: true, force: true });
 });
 
