@@ -20,6 +20,7 @@ import { BerthError, formatPlace, type Place } from '../errors.ts';
 import { parseDuration, parseSize } from '../config/units.ts';
 import { formatBytes } from '../gc/format.ts';
 import { formatPlatform, normalizeReference, parsePlatform } from '../oci/index.ts';
+import { buildContainerOptions } from './container-options.ts';
 import { listManifestFiles } from './files.ts';
 import { ManifestSetError, sortProblems, type ManifestProblem } from './problems.ts';
 import { manifestRevision } from './revision.ts';
@@ -344,6 +345,11 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
   if (spec.args !== undefined) c.args = [...spec.args];
   if (spec.workingDir !== undefined) c.workingDir = spec.workingDir;
   if (spec.user !== undefined) c.user = String(spec.user);
+  const options = buildContainerOptions(spec, c.network, (path, message) => {
+    ok = false;
+    problem(placeAt(src, path), message);
+  });
+  Object.assign(c, options);
   // imageRef is resolved in crossCheck, once every Image document is known.
   return { doc: { kind: 'Container', metadata, place, spec: c, imageRef: '' }, src };
 }

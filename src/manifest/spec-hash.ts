@@ -4,14 +4,18 @@
  * order, a default written out, `64Mi` instead of `67108864`, `TERM` instead of `SIGTERM`, mounts
  * listed in another order) gives the same hash; any change that reaches the runtime bundle does not.
  *
+ * The host-access options (devices, capabilities, init…: container-options.ts) are in it when set,
+ * and absent when they say nothing beyond the default, so older specs keep their hash.
+ *
  * `restartPolicy` and `dependsOn` are left out on purpose: they are berth's own decisions (when to
  * restart, in which order to start), applied without recreating the container.
  */
 import { createHash } from 'node:crypto';
-import type { ContainerDoc, MountSpec, ResourceSpec } from './types.ts';
+import { normaliseContainerOptions } from './container-options.ts';
+import type { ContainerDoc, ContainerOptions, MountSpec, ResourceSpec } from './types.ts';
 
 /** What the runtime bundle is made from; stored with the container so a later plan can diff it. */
-export interface NormalisedContainerSpec {
+export interface NormalisedContainerSpec extends ContainerOptions {
   /** The normalised image reference (not the `Image` object's name: renaming one changes nothing). */
   image: string;
   command?: string[];
@@ -45,6 +49,7 @@ export function normaliseContainerSpec(doc: ContainerDoc): NormalisedContainerSp
   if (s.args !== undefined) out.args = [...s.args];
   if (s.workingDir !== undefined) out.workingDir = s.workingDir;
   if (s.user !== undefined) out.user = s.user;
+  Object.assign(out, normaliseContainerOptions(s));
   return out;
 }
 

@@ -26,7 +26,55 @@ export interface ResourceSpec {
   pids?: number;
 }
 
-export interface ContainerSpec {
+/** A host device given to a container (Compose `devices`): created at `target`, allowed in its device cgroup. */
+export interface DeviceSpec {
+  /** The device node on the host. */
+  path: string;
+  /** Where it appears in the container (default: the same path). */
+  target: string;
+  /** Device cgroup access: some of r (read), w (write), m (mknod); default rwm. */
+  permissions: string;
+}
+
+/** A resource limit (Compose `ulimits`): `nofile: 4096` means soft = hard = 4096. */
+export interface UlimitSpec {
+  soft: number;
+  hard: number;
+}
+
+/**
+ * What a container may reach on the host and how its process is set up (issue 11), with Compose's
+ * and the OCI spec's names and meanings. Every field is optional and absent when it says nothing
+ * beyond the default (false, empty), so a spec without them normalises, and hashes, as before.
+ */
+export interface ContainerOptions {
+  devices?: DeviceSpec[];
+  /** Device cgroup rules as Docker writes them: `c 188:* rmw`. */
+  deviceCgroupRules?: string[];
+  /** Capability names with the CAP_ prefix, upper case; `ALL` for every capability. */
+  capAdd?: string[];
+  capDrop?: string[];
+  /** Every capability and device, no seccomp filter, /sys writable: only when true. */
+  privileged?: boolean;
+  /** A tiny init (tini) as PID 1 that reaps zombies and forwards signals: only when true. */
+  init?: boolean;
+  hostname?: string;
+  /** `host:ip` lines added to /etc/hosts. */
+  extraHosts?: string[];
+  /** Name server addresses for /etc/resolv.conf. */
+  dns?: string[];
+  sysctls?: Record<string, string>;
+  /** By name without the RLIMIT_ prefix, lower case: `nofile`, `nproc`, `core`… */
+  ulimits?: Record<string, UlimitSpec>;
+  /** Size of /dev/shm (default 64 MiB). */
+  shmSizeBytes?: number;
+  /** Supplementary groups of the process: names from the image's /etc/group, or numbers. */
+  groupAdd?: string[];
+  /** Container labels: recorded in the bundle's annotations, shown by inspect. */
+  labels?: Record<string, string>;
+}
+
+export interface ContainerSpec extends ContainerOptions {
   /** An image reference, or the name of an `Image` object (resolved by the loader into `imageRef`). */
   image: string;
   command?: string[]; // replaces the image's Entrypoint
