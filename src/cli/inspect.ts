@@ -1,7 +1,8 @@
-/** `berth inspect NAME [--json]`: a container's spec, image digest, snapshot chain, rootfs mount and task. */
+/** `berth inspect NAME [--json]`: a container's spec, image digest, snapshot chain, rootfs mount, task and health. */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { currentHealth } from '../runtime/health/health-file.ts';
 import { logFiles } from '../runtime/logs.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { describeState, mountLine } from './container-format.ts';
@@ -19,6 +20,7 @@ export const register: RegisterVerb = (program, run) => {
         const s = await rt.status(name);
         const r = s.record;
         const dir = rt.containerDir(name);
+        const health = await currentHealth(rt.root, name, s.state === 'running' ? s.startedAtMs : undefined);
         const oci = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8').catch(() => 'null'));
         const view = {
           name,
@@ -32,6 +34,13 @@ export const register: RegisterVerb = (program, run) => {
           spec: r.spec,
           process: oci ? { args: oci.process.args, env: oci.process.env, cwd: oci.process.cwd, user: oci.process.user } : null,
           task: r.task ? { id: r.task.id, pid: r.task.pid ?? null, supervisorPid: r.task.shimPid ?? null, startedAt: r.task.startedAt } : null,
+          health: health
+            ? {
+                status: health.status, check: health.check, failingStreak: health.failingStreak, retries: health.retries,
+                since: new Date(health.changedAt).toISOString(), lastProbeAt: health.lastProbeAt ? new Date(health.lastProbeAt).toISOString() : null,
+                lastCode: health.code ?? null, lastOutput: health.output,
+              }
+            : null,
           lastExit: s.exit
             ? { ...s.exit, startedAt: new Date(s.exit.startedAtMs).toISOString(), exitedAt: new Date(s.exit.exitedAtMs).toISOString() }
             : null,

@@ -1,4 +1,5 @@
-/** `berth ps [--json]`: every container with its image, state, pid, exit code, restarts, start time and age. */
+/** `berth ps [--json]`: every container with its image, state, health, pid, exit code, restarts, start time and age. */
+import { currentHealth } from '../runtime/health/health-file.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { describeState, humanDuration } from './container-format.ts';
 import type { RegisterVerb } from './verbs.ts';
@@ -6,7 +7,7 @@ import type { RegisterVerb } from './verbs.ts';
 export const register: RegisterVerb = (program, run) => {
   program
     .command('ps')
-    .description('list containers: name, image, state, pid, exit code, restarts, started, age')
+    .description('list containers: name, image, state, health, pid, exit code, restarts, started, age')
     .option('--json', 'print JSON')
     .action(
       run(async (ctx, flags: { json?: boolean }) => {
@@ -14,12 +15,15 @@ export const register: RegisterVerb = (program, run) => {
         const { containers: list, problems } = await rt.listWithProblems();
         for (const p of problems) process.stderr.write(`berth: container ${p.name}: ${p.error.message}\n`);
         const now = Date.now();
+        // The health the daemon's monitor recorded for the running task (none: no check, or not running).
+        const health = await Promise.all(list.map((s) => currentHealth(rt.root, s.name, s.state === 'running' ? s.startedAtMs : undefined)));
         if (flags.json) {
-          const rows = list.map((s) => ({
+          const rows = list.map((s, i) => ({
             name: s.name,
             image: s.record.imageRef,
             imageDigest: s.record.imageDigest,
             state: s.state,
+            health: health[i]?.status ?? null,
             pid: s.state === 'running' ? (s.pid ?? null) : null,
             exitCode: s.exit?.exitCode ?? null,
             signal: s.exit?.signal || null,
@@ -35,11 +39,12 @@ export const register: RegisterVerb = (program, run) => {
           return;
         }
         const rows = [
-          ['NAME', 'IMAGE', 'STATE', 'PID', 'EXIT', 'RESTARTS', 'STARTED', 'AGE'],
-          ...list.map((s) => [
+          ['NAME', 'IMAGE', 'STATE', 'HEALTH', 'PID', 'EXIT', 'RESTARTS', 'STARTED', 'AGE'],
+          ...list.map((s, i) => [
             s.name,
             s.record.imageRef,
             describeState(s),
+            health[i]?.status ?? '-',
             s.state === 'running' && s.pid ? String(s.pid) : '-',
             s.exit && s.state !== 'running' ? String(s.exit.exitCode) : '-',
             String(s.record.restartCount),

@@ -9,6 +9,7 @@ import { register as content } from './content.ts';
 import { register as importVerb } from './import.ts';
 import { register as ps } from './ps.ts';
 import { register as logs } from './logs.ts';
+import { register as execVerb } from './exec.ts';
 import { register as inspect } from './inspect.ts';
 
 import { register as snapshots } from './snapshots.ts';
@@ -19,4 +20,4 @@ import { register as runVerb } from './run.ts';
 import { register as status } from './status.ts';
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, inspect, snapshots, mount, plan, apply, runVerb, status];
+export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, execVerb, inspect, snapshots, mount, plan, apply, runVerb, status];

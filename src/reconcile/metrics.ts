@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { invalidArgument } from '../errors.ts';
+import type { HealthStatus } from '../runtime/health/health-state.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -32,9 +33,21 @@ export class Metrics {
     labelNames: ['state'] as const,
     registers: [this.registry],
   });
+  readonly containerHealthy = new Gauge({
+    name: 'berth_container_healthy',
+    help: 'Health check of each container that has one: 1 healthy, 0 starting or unhealthy',
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
   /** Set by the daemon: false while the last turn failed to run at all. */
   healthy = true;
   lastTurnAt: Date | undefined;
+
+  /** A container's health (src/runtime/health); undefined drops its series (no check, or the container is gone). */
+  setContainerHealth(container: string, status: HealthStatus | undefined): void {
+    if (status === undefined) this.containerHealthy.remove({ container });
+    else this.containerHealthy.set({ container }, status === 'healthy' ? 1 : 0);
+  }
 
   setContainerCounts(counts: Record<string, number>): void {
     this.containers.reset();

@@ -48,9 +48,9 @@ describe('berth ps / logs / inspect', () => {
   it('ps shows a table with OOM-killed spelled out', async () => {
     const { stdout } = await berth('ps');
     const lines = stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^NAME\s+IMAGE\s+STATE\s+PID\s+EXIT\s+RESTARTS\s+STARTED\s+AGE$/);
-    expect(lines.find((l) => l.startsWith('hog'))).toMatch(/exited \(OOM-killed\)\s+-\s+137\s+0/);
-    expect(lines.find((l) => l.startsWith('web'))).toMatch(/running\s+\d+\s+-\s+0/);
+    expect(lines[0]).toMatch(/^NAME\s+IMAGE\s+STATE\s+HEALTH\s+PID\s+EXIT\s+RESTARTS\s+STARTED\s+AGE$/);
+    expect(lines.find((l) => l.startsWith('hog'))).toMatch(/exited \(OOM-killed\)\s+-\s+-\s+137\s+0/);
+    expect(lines.find((l) => l.startsWith('web'))).toMatch(/running\s+-\s+\d+\s+-\s+0/);
   });
 
   it('logs --tail N prints the last lines', async () => {

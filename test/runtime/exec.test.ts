@@ -1,20 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isKind } from '../../src/errors.ts';
 import type { Runtime } from '../../src/runtime/runtime.ts';
-import { bindRootfs, cleanup, request, runtimeFixture } from './helpers.ts';
-
-/** Host pids whose command line contains `marker` (a number no other process uses). */
-async function processesWith(marker: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const e of await readdir('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const cmdline = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.split('\0').includes(marker)) found.push(Number(e));
-  }
-  return found;
-}
+import { bindRootfs, cleanup, processesWith, request, runtimeFixture } from './helpers.ts';
 
 describe('Runtime.exec (real runc)', () => {
   let root: string;

@@ -1,7 +1,7 @@
 /** Real parts for runtime tests: a busybox rootfs, a runtime on a temp root, specs with defaults. */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ContainerSpec } from '../../src/manifest/types.ts';
@@ -117,4 +117,15 @@ export async function until<T>(fn: () => Promise<T | undefined | false>, ms = 10
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Host pids whose command line has `marker` as one argument (a number no other process uses). */
+export async function processesWith(marker: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const cmdline = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').includes(marker)) found.push(Number(e));
+  }
+  return found;
 }
