@@ -18,7 +18,8 @@ export const register: RegisterVerb = (program, run) => {
     .action(
       run(async (ctx, opts: { file?: string; allowEmpty?: boolean; json?: boolean }) => {
         const [{ openReconcileDeps }, { Reconciler }] = await Promise.all([import('./daemon-deps.ts'), import('../reconcile/reconciler.ts')]);
-        const deps = await openReconcileDeps(ctx);
+        // No start-up recovery: what looks half-made may be a running daemon's work in progress.
+        const deps = await openReconcileDeps(ctx, { recovery: false });
         try {
           const view = await new Reconciler(deps, { manifests: manifestsPath(ctx, opts), holder: 'berth plan', allowEmpty: opts.allowEmpty }).plan(ctx.signal);
           if (view.problems.length) {

@@ -16,10 +16,14 @@ export const register: RegisterVerb = (program, run) => {
     .option('--allow-empty', 'accept a set with no documents (removes every container)')
     .action(
       run(async (ctx, opts: { file?: string; allowEmpty?: boolean }) => {
-        const [{ openReconcileDeps }, { runDaemon }] = await Promise.all([import('./daemon-deps.ts'), import('../reconcile/daemon.ts')]);
+        const [{ openReconcileDeps }, { runDaemon }, { DAEMON_LOCK_WAIT_MS }] = await Promise.all([
+          import('./daemon-deps.ts'),
+          import('../reconcile/daemon.ts'),
+          import('../reconcile/start-up-recovery.ts'),
+        ]);
         // prom-client (and the OpenTelemetry API it brings) is loaded only when metrics are served.
         const metrics = ctx.config.metrics.address ? new (await import('../reconcile/metrics.ts')).Metrics() : undefined;
-        const deps = await openReconcileDeps(ctx, { metrics });
+        const deps = await openReconcileDeps(ctx, { metrics, recovery: { holder: `berth run (pid ${process.pid})`, waitMs: DAEMON_LOCK_WAIT_MS } });
         let lastTable = '';
         const shownWaits = new Map<string, string>();
         try {

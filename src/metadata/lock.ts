@@ -23,6 +23,8 @@ export interface AcquireLockOptions {
   waitMs?: number;
   /** Poll interval while waiting. Default 200 ms. */
   pollMs?: number;
+  /** Called once if the lock is held when first tried and this call is going to wait for it. */
+  onWait?: (heldBy: LockInfo) => void;
   signal?: AbortSignal;
 }
 
@@ -31,10 +33,11 @@ export async function acquireLock(md: Metadata, name: string, opts: AcquireLockO
   const ttlMs = opts.ttlMs ?? 60_000;
   const deadline = Date.now() + (opts.waitMs ?? 0);
   const pollMs = opts.pollMs ?? 200;
-  for (;;) {
+  for (let tries = 0; ; tries++) {
     opts.signal?.throwIfAborted();
     const attempt = md.tryAcquireLock(name, { holder: opts.holder, ttlMs });
     if (attempt.acquired) return attempt.lock;
+    if (tries === 0 && Date.now() < deadline) opts.onWait?.(attempt.heldBy);
     if (Date.now() >= deadline) {
       const h = attempt.heldBy;
       throw unavailable(

@@ -1,6 +1,6 @@
 /**
- * `berth run`: the daemon. Start-up is recovery (each part's `recover()` ran when it was opened)
- * plus the import directory; then the level-triggered loop runs until SIGTERM. chokidar events on
+ * `berth run`: the daemon. Start-up is recovery (run under the reconcile lock when the parts were
+ * opened) plus the import directory (under the lock too); then the level-triggered loop runs until SIGTERM. chokidar events on
  * the manifests (debounced), task exits (the shims' exit files), back-off deadlines from the plan
  * and the resync timer only make the next turn come sooner.
  */
@@ -12,6 +12,7 @@ import { importDirectory } from './import-dir.ts';
 import { ReconcileLoop } from './loop.ts';
 import type { StepOutcome } from './execute.ts';
 import { Reconciler, type TurnReport } from './reconciler.ts';
+import { DAEMON_LOCK_WAIT_MS } from './start-up-recovery.ts';
 
 export interface DaemonOptions {
   manifests: string;
@@ -31,12 +32,13 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
     await serveMetrics(deps.metrics, config.metrics.address, signal);
     log.info({ address: config.metrics.address }, 'serving /healthz and /metrics');
   }
-  await importDirectory(deps, config.reconcile.importDir, signal);
+  const holder = `berth run (pid ${process.pid})`;
+  await importDirectory(deps, config.reconcile.importDir, signal, { holder, waitMs: DAEMON_LOCK_WAIT_MS });
 
   const reconciler = new Reconciler(deps, {
     manifests: opts.manifests,
     allowEmpty: opts.allowEmpty,
-    holder: `berth run (pid ${process.pid})`,
+    holder,
     verifyBlobDigests: true,
     remoteCheckWaitMs: 500,
     onLateAnswer: () => loop.trigger('a registry answered late', { immediate: true }),

@@ -7,6 +7,7 @@
 import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { importImages } from '../images/import.ts';
+import { RECONCILE_LOCK, withLock } from '../metadata/lock.ts';
 import type { ReconcileDeps } from './deps.ts';
 
 interface Seen {
@@ -17,7 +18,23 @@ interface Seen {
 
 const IMPORTABLE = /\.(tar|tar\.gz|tgz|oci)$/;
 
-export async function importDirectory(deps: ReconcileDeps, dir: string, signal: AbortSignal): Promise<{ imported: string[]; failed: string[] }> {
+export interface ImportDirectoryOptions {
+  /** Who imports, for the reconcile lock's holder. Default `berth (pid N)`. */
+  holder?: string;
+  /** How long to wait for another holder of the reconcile lock. Default one minute. */
+  waitMs?: number;
+}
+
+/**
+ * Import what is new in `dir`, holding the reconcile lock: an import replaces image records,
+ * which a turn running meanwhile in another process would plan against.
+ */
+export async function importDirectory(deps: ReconcileDeps, dir: string, signal: AbortSignal, opts: ImportDirectoryOptions = {}): Promise<{ imported: string[]; failed: string[] }> {
+  const lock = { holder: opts.holder ?? `berth (pid ${process.pid})`, waitMs: opts.waitMs ?? 60_000, signal };
+  return withLock(deps.metadata, RECONCILE_LOCK, lock, (s) => importNew(deps, dir, s));
+}
+
+async function importNew(deps: ReconcileDeps, dir: string, signal: AbortSignal): Promise<{ imported: string[]; failed: string[] }> {
   const statePath = path.join(deps.config.root, 'import-state.json');
   let seen: Record<string, Seen> = {};
   try {
@@ -36,7 +53,17 @@ export async function importDirectory(deps: ReconcileDeps, dir: string, signal: 
   const failed: string[] = [];
   for (const name of entries) {
     const file = path.join(dir, name);
-    const st = await stat(file);
+    let st;
+    try {
+      st = await stat(file);
+    } catch (err: any) {
+      // A dangling symlink (or an entry removed meanwhile, or unreadable) must not stop start-up:
+      // `berth run` failing here would only be restarted by systemd into the same failure.
+      failed.push(file);
+      deps.log.warn({ file, error: err.message }, 'skipping an unreadable entry of the import directory');
+      deps.metadata.addEvent({ object: { kind: 'Import', name: file }, type: 'Warning', reason: 'ImportSkipped', message: `cannot read ${file}: ${err.message}` });
+      continue;
+    }
     const isLayout = st.isDirectory() && (await stat(path.join(file, 'oci-layout')).then(() => true, () => false));
     if (!isLayout && !(st.isFile() && IMPORTABLE.test(name))) continue;
     const prev = seen[name];
