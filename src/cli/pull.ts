@@ -5,6 +5,7 @@
  * otherwise; the result line (`NAME DIGEST`) goes to stdout.
  */
 import type { PullEvent, PullOptions } from '../images/pull.ts';
+import { applyLimitsFromConfig } from '../diff/limits.ts';
 import type { Snapshotter } from '../snapshots/snapshotter.ts';
 import type { SingleBar } from 'cli-progress';
 import type { RegisterVerb } from './verbs.ts';
@@ -103,7 +104,7 @@ export const register: RegisterVerb = (program, run) => {
         if (flags.unpack) {
           const [{ pullUnpacker }, { openSnapshotter }] = await Promise.all([import('../images/unpack.ts'), import('../snapshots/select.ts')]);
           snapshotter = await openSnapshotter(ctx.config.root, ctx.config.snapshotter, { signal: ctx.signal, recover: true });
-          unpack = pullUnpacker(snapshotter);
+          unpack = pullUnpacker(snapshotter, { limits: applyLimitsFromConfig(ctx.config) });
         }
         const client = new RegistryClient({ config: ctx.config, log: ctx.log });
         const progress = await progressRenderer(process.stderr);

@@ -53,6 +53,13 @@ export interface Config {
   gc: {
     reserveBytes: number;
   };
+  /** Bounds on one layer's apply, against decompression bombs (src/diff/limits.ts). */
+  unpack: {
+    maxLayerBytes: number;
+    maxLayerEntries: number;
+    /** One PAX or GNU long-name header. */
+    maxHeaderBytes: number;
+  };
   metrics: {
     /** `127.0.0.1:9097` or `unix:/run/berth/metrics.sock`; empty disables. */
     address: string;
@@ -103,6 +110,7 @@ const SCHEMA = strictObject({
     import_dir: { type: 'string' },
   }),
   gc: strictObject({ reserve: sizeOrNumber }),
+  unpack: strictObject({ max_layer_size: sizeOrNumber, max_layer_entries: { type: 'integer', minimum: 1 }, max_header_size: sizeOrNumber }),
   metrics: strictObject({ address: { type: 'string' } }),
 });
 
@@ -162,6 +170,11 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
       importDir: raw.reconcile?.import_dir ?? `${root}/import`,
     },
     gc: { reserveBytes: parseSize(raw.gc?.reserve ?? '256Mi', at('gc.reserve')) },
+    unpack: {
+      maxLayerBytes: parseSize(raw.unpack?.max_layer_size ?? '16Gi', at('unpack.max_layer_size')),
+      maxLayerEntries: raw.unpack?.max_layer_entries ?? 1_000_000,
+      maxHeaderBytes: parseSize(raw.unpack?.max_header_size ?? '1Mi', at('unpack.max_header_size')),
+    },
     metrics: { address: raw.metrics?.address ?? '' },
   };
 }

@@ -39,6 +39,7 @@ import { spawn } from 'node:child_process';
 import { BerthError, corrupt } from '../errors.ts';
 import { GcPacer } from '../remotes/gc-pacer.ts';
 import { cleanName, lstatOrUndefined, rootPath } from './confine.ts';
+import { LayerBudget, type ApplyLimits } from './limits.ts';
 import { layerCompression } from './mediatypes.ts';
 import { mknodBatch, setXattrBatch, type NodeOp, type XattrOp } from './syscalls.ts';
 import { createExtract, xattrsOf } from './tar.ts';
@@ -64,6 +65,8 @@ export interface ApplyOptions {
   gcEveryBytes?: number;
   /** Called with diagnostics that do not fail the layer (e.g. unsupported xattrs). */
   warn?: (msg: string) => void;
+  /** Bounds on bytes, entries, header sizes and free space (defaults: DEFAULT_APPLY_LIMITS). */
+  limits?: Partial<ApplyLimits>;
 }
 
 export interface ApplyResult {
@@ -80,6 +83,7 @@ const WH_PREFIX = '.wh.';
 const WH_META_PREFIX = '.wh..wh.';
 const WH_OPAQUE = '.wh..wh..opq';
 const CHUNK = 1 << 20;
+const MAX_PENDING_NODES = 4096;
 
 function decompressor(mediaType: string, digest: string): Transform | undefined {
   switch (layerCompression(mediaType, digest)) {
@@ -101,17 +105,23 @@ export async function applyLayer(source: Readable, opts: ApplyOptions): Promise<
   // Decompressed 1 MiB chunks die young but V8 barely sees them (they live outside its heap):
   // a minor GC every few MiB keeps peak RSS flat (see src/remotes/gc-pacer.ts).
   const pacer = new GcPacer(opts.gcEveryBytes ?? 8 << 20);
+  const budget = new LayerBudget(opts.root, layer, opts.limits);
   const tap = new Transform({
     highWaterMark: CHUNK,
     transform(chunk: Buffer, _enc, cb) {
+      try {
+        budget.addBytes(chunk.length);
+      } catch (err) {
+        return cb(err as Error);
+      }
       hash.update(chunk);
       size += chunk.length;
       pacer.account(chunk.length);
       cb(null, chunk);
     },
   });
-  const extract: any = createExtract();
-  const applier = new Applier(opts);
+  const extract: any = createExtract((bytes, type) => budget.checkHeader(bytes, type));
+  const applier = new Applier(opts, budget);
 
   // source → [decompress] → hash tap → tar parser; any stream error rejects `failed`.
   let fail!: (err: unknown) => void;
@@ -215,14 +225,17 @@ class Applier {
   private xattrs = new Map<string, XattrOp[]>();
   /** Native mode: every path this layer wrote, so an opaque dir keeps them. */
   private unpacked = new Set<string>();
+  private readonly budget: LayerBudget;
 
-  constructor(opts: ApplyOptions) {
+  constructor(opts: ApplyOptions, budget: LayerBudget) {
     this.opts = opts;
+    this.budget = budget;
     this.root = opts.root.replace(/\/+$/, '');
   }
 
   async entry(h: Header, stream: AsyncIterable<Buffer>): Promise<void> {
     this.count++;
+    this.budget.addEntry();
     const rel = cleanName(h.name);
     if (h.pax) {
       if (h.pax.uid) h.uid = parseInt(h.pax.uid, 10);
@@ -317,7 +330,13 @@ class Applier {
       this.opts.warn?.(`layer ${this.opts.layerDigest ?? ''}: ignored xattr ${name} on ${h.name}: admin attributes from archives are not supported`);
       return false;
     });
-    if (xs.length) this.xattrs.set(path, xs.map(([name, value]) => ({ path, name, value })));
+    if (xs.length) {
+      // Held until the end of the layer (a later chown would clear security.capability), so bounded.
+      this.budget.addXattrBytes(xs.reduce((n, [name, value]) => n + name.length + value.length, 0));
+      this.xattrs.set(path, xs.map(([name, value]) => ({ path, name, value })));
+    }
+    // Device nodes wait for one batched mknod; a layer of a million FIFOs must not wait in memory.
+    if (this.nodes.size >= MAX_PENDING_NODES) await this.flushNodes();
   }
 
   /** Run `make`; if the path exists, remove what is there and make again (dirs are merged elsewhere). */

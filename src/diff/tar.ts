@@ -3,6 +3,9 @@
  * every PAX value as UTF-8, which mangles binary extended attributes (`SCHILY.xattr.security.capability`
  * is raw bytes). Here `SCHILY.xattr.*` values are kept as latin1 strings (one char per byte), so
  * `xattrsOf()` gets the exact bytes back; every other record is UTF-8 as the PAX standard says.
+ *
+ * And one bound: a PAX or GNU long-name header is held in memory whole before it is decoded
+ * (tar-stream's own cap is 4 MiB), so its size is checked against the caller's limit first.
  */
 import tar from 'tar-stream';
 import { BerthError } from '../errors.ts';
@@ -27,11 +30,30 @@ export function decodePax(buf: Buffer): Record<string, string> {
   return out;
 }
 
-/** A tar-stream extractor whose PAX headers keep binary xattr values. */
-export function createExtract(): tar.Extract {
+/**
+ * A tar-stream extractor whose PAX headers keep binary xattr values. `checkLongHeader(size, type)`
+ * may throw to refuse a long header before any of it is buffered; the extractor fails with that error.
+ */
+export function createExtract(checkLongHeader?: (size: number, type: string) => void): tar.Extract {
   const ex = tar.extract() as any;
-  if (typeof ex._decodeLongHeader !== 'function') {
-    throw new BerthError('Internal', 'tar-stream changed: _decodeLongHeader is missing (PAX xattr decoding)');
+  if (typeof ex._decodeLongHeader !== 'function' || typeof ex._consumeHeader !== 'function' || typeof ex._continueWrite !== 'function') {
+    throw new BerthError('Internal', 'tar-stream changed: _decodeLongHeader, _consumeHeader or _continueWrite is missing (PAX decoding, header limits)');
+  }
+  if (checkLongHeader) {
+    const consumeHeader = ex._consumeHeader;
+    ex._consumeHeader = function (this: any) {
+      const ok = consumeHeader.call(this);
+      // A long header was just announced: its body (`_missing` bytes) is not buffered yet.
+      if (ok !== false && this._longHeader === true) {
+        try {
+          checkLongHeader(this._missing, this._header?.type ?? 'long');
+        } catch (err) {
+          this._continueWrite(err);
+          return false;
+        }
+      }
+      return ok;
+    };
   }
   const original = ex._decodeLongHeader;
   ex._decodeLongHeader = function (this: any, buf: Buffer) {

@@ -18,6 +18,7 @@ import type { Readable } from 'node:stream';
 import { BerthError, invalidArgument, isKind } from '../errors.ts';
 import { applyLayer } from '../diff/apply.ts';
 import { applyLayerInWorker, type LayerSource } from '../diff/apply-worker.ts';
+import type { ApplyLimits } from '../diff/limits.ts';
 import { chainIds } from '../oci/chain-id.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { ownedBySelf } from '../snapshots/dir-snapshotter.ts';
@@ -69,6 +70,8 @@ export interface UnpackOptions {
   labels?: Record<string, string>;
   onLayer?: (e: LayerEvent) => void;
   warn?: (msg: string) => void;
+  /** Bounds on each layer's apply (decompression bombs, free space); see src/diff/limits.ts. */
+  limits?: Partial<ApplyLimits>;
 }
 
 interface Applied {
@@ -130,6 +133,7 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
         sync,
         signal,
         warn: opts.warn,
+        limits: opts.limits,
       };
       // A worker costs its start-up (~0.1–0.3 s of CPU loading modules): only big layers pay off.
       const res = opts.openSource && desc.size >= (opts.workerMinBytes ?? 16 << 20)
@@ -251,7 +255,7 @@ export function applyTarget(mounts: Mount[]): { dir: string; parents: string[] }
  */
 export function pullUnpacker(
   snapshotter: Snapshotter,
-  opts: Pick<UnpackOptions, 'parallelism' | 'sync' | 'labels' | 'onLayer' | 'warn'> & {
+  opts: Pick<UnpackOptions, 'parallelism' | 'sync' | 'labels' | 'onLayer' | 'warn' | 'limits'> & {
     /** Start applying each layer with its first downloaded bytes (default true). */
     applyWhileDownloading?: boolean;
     /**

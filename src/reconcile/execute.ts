@@ -5,6 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import PQueue from 'p-queue';
+import { applyLimitsFromConfig } from '../diff/limits.ts';
 import { isKind } from '../errors.ts';
 import { collectGarbage, type GcReport } from '../gc/collect.ts';
 import { ensureFreeSpace } from '../gc/free-space.ts';
@@ -221,7 +222,7 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
       client: await deps.registry(),
       fetches: deps.fetches,
       signal,
-      unpack: pullUnpacker(deps.snapshotter),
+      unpack: pullUnpacker(deps.snapshotter, { limits: applyLimitsFromConfig(deps.config) }),
       beforeFetch: async (totalBytes: number) => {
         await ensureFreeSpace(deps.config.root, totalBytes, deps.config.gc.reserveBytes, () => collect(deps, signal));
       },
