@@ -6,27 +6,26 @@
  *
  *   node_modules/.bin/node bench/containers.ts [N] [RUNS]
  *
- * Needs root, runc, and for the comparison the lab (/work/shared/lab/up.sh: registry with
- * busybox:latest on 127.0.0.1:5000, containerd). With the lab up it also times the whole product
- * path: `berth apply` of N Container documents on the (already pulled) lab busybox image, through
- * the CLI (plan, writable snapshots, bundles, shims, records), from none running to all running.
+ * Needs root, runc and containerd (scripts/setup.sh installs them). It starts the lab
+ * (test/lab: a loopback registry with busybox:latest, and a containerd of its own) and also times
+ * the whole product path: `berth apply` of N Container documents on the (already pulled) lab
+ * busybox image, through the CLI (plan, writable snapshots, bundles, shims, records), from none
+ * running to all running.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Runtime } from '../src/runtime/runtime.ts';
+import { startContainerd, type RunningContainerd } from '../test/lab/containerd.ts';
+import { startLab } from '../test/lab/lab.ts';
 import { cleanup, makeBusyboxRootfs, request } from '../test/runtime/helpers.ts';
 
 const run = promisify(execFile);
 const N = Number(process.argv[2] ?? 20);
 const RUNS = Number(process.argv[3] ?? 3);
-const LAB = process.env.LAB_SCRIPTS ?? '/work/shared/lab';
-const CTRD_DIR = '/tmp/lab/ctrd-runtime-bench';
-const SOCK = `${CTRD_DIR}/containerd.sock`;
-const IMAGE = '127.0.0.1:5000/busybox:latest';
 const NS = 'berth-bench';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -72,16 +71,16 @@ async function benchBerth(work: string, rootfs: string, parallel: boolean): Prom
 const BERTH = path.resolve(import.meta.dirname, '../bin/berth');
 
 /** `berth apply` of N containers on the lab busybox image (pulled before the clock starts). */
-async function benchBerthApply(work: string): Promise<{ ms: number; rssKiB: number[]; pssKiB: number[] }> {
+async function benchBerthApply(work: string, image: string): Promise<{ ms: number; rssKiB: number[]; pssKiB: number[] }> {
   const root = await mkdtemp(path.join(work, 'apply-'));
   const manifests = path.join(root, 'manifests');
   const empty = path.join(root, 'empty');
   await mkdir(manifests, { recursive: true });
   await mkdir(empty, { recursive: true });
   const berth = (...args: string[]) => run(BERTH, ['--root', root, '--log-level', 'warn', ...args], { maxBuffer: 16 << 20 });
-  await berth('pull', IMAGE);
+  await berth('pull', image);
   const docs = Array.from({ length: N }, (_, i) =>
-    `apiVersion: berth.dev/v1alpha1\nkind: Container\nmetadata: {name: bench-${i}}\nspec:\n  image: "${IMAGE}"\n  command: [/bin/sh, -c, "while true; do sleep 3600; done"]\n  network: none\n`);
+    `apiVersion: berth.dev/v1alpha1\nkind: Container\nmetadata: {name: bench-${i}}\nspec:\n  image: "${image}"\n  command: [/bin/sh, -c, "while true; do sleep 3600; done"]\n  network: none\n`);
   const { writeFile } = await import('node:fs/promises');
   await writeFile(path.join(manifests, 'bench.yaml'), docs.join('---\n'));
   try {
@@ -98,12 +97,9 @@ async function benchBerthApply(work: string): Promise<{ ms: number; rssKiB: numb
   }
 }
 
-async function ctr(...args: string[]) {
-  return run('ctr', ['--address', SOCK, '--namespace', NS, ...args], { maxBuffer: 64 << 20 });
-}
-
-async function cleanCtr() {
-  const { stdout } = await ctr('containers', 'ls', '-q').catch(() => ({ stdout: '' }));
+async function cleanCtr(ctrd: RunningContainerd) {
+  const ctr = (...args: string[]) => ctrd.ctr(args, { namespace: NS });
+  const stdout = await ctr('containers', 'ls', '-q').catch(() => '');
   for (const id of stdout.trim().split('\n').filter(Boolean)) {
     await ctr('task', 'kill', '-s', 'SIGKILL', id).catch(() => {});
     for (let i = 0; i < 50; i++) {
@@ -115,14 +111,14 @@ async function cleanCtr() {
   }
 }
 
-async function benchContainerd(): Promise<{ ms: number; rssKiB: number[]; pssKiB: number[] }> {
-  await cleanCtr();
+async function benchContainerd(ctrd: RunningContainerd, image: string): Promise<{ ms: number; rssKiB: number[]; pssKiB: number[] }> {
+  await cleanCtr(ctrd);
   const t0 = performance.now();
-  for (let i = 0; i < N; i++) await ctr('run', '-d', IMAGE, `bench-${i}`, '/bin/sh', '-c', 'while true; do sleep 3600; done');
+  for (let i = 0; i < N; i++) await ctrd.ctr(['run', '-d', image, `bench-${i}`, '/bin/sh', '-c', 'while true; do sleep 3600; done'], { namespace: NS });
   const ms = performance.now() - t0;
   const shims = await pgrep(`containerd-shim-runc-v2 -namespace ${NS}`);
   const out = { ms, rssKiB: shims.map((p) => kib(p, 'VmRSS')), pssKiB: shims.map((p) => kib(p, 'Pss')) };
-  await cleanCtr();
+  await cleanCtr(ctrd);
   return out;
 }
 
@@ -139,28 +135,29 @@ function report(label: string, runs: { ms: number; rssKiB: number[]; pssKiB: num
 
 if (process.getuid?.() !== 0) throw new Error('bench/containers.ts needs root');
 const work = await mkdtemp(path.join(os.tmpdir(), 'berth-bench-containers-'));
+const lab = await startLab({ images: ['busybox:latest'] });
+const containerd = await startContainerd(path.join(work, 'ctrd'));
 try {
+  const image = lab.ref('busybox:latest');
   const rootfs = await makeBusyboxRootfs(path.join(work, 'image'));
-  const haveLab = existsSync('/tmp/lab') && (await fetch('http://127.0.0.1:5000/v2/').then((r) => r.ok, () => false));
-  if (haveLab) {
-    await run(path.join(LAB, 'containerd-up.sh'), [CTRD_DIR]);
-    await ctr('images', 'pull', '--plain-http', IMAGE);
-  }
+  await containerd.ctr(['images', 'pull', '--plain-http', image], { namespace: NS });
   // Runs alternate between the contenders, so a busy machine slows them alike.
   const seq = [], par = [], ctrd = [], apply = [];
   for (let i = 0; i < RUNS; i++) {
     seq.push(await benchBerth(work, rootfs, false));
     par.push(await benchBerth(work, rootfs, true));
-    if (haveLab) apply.push(await benchBerthApply(work));
-    if (haveLab) ctrd.push(await benchContainerd());
+    apply.push(await benchBerthApply(work, image));
+    ctrd.push(await benchContainerd(containerd, image));
   }
   console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${os.cpus().length} CPUs`);
   report('berth (runtime API, sequential)', seq);
   report('berth (runtime API, all at once)', par);
-  if (haveLab) report('berth apply (CLI, N documents)', apply);
-  if (haveLab) report('containerd 1.6 (ctr run -d, sequential)', ctrd);
-  if (haveLab) console.log(`ratio berth apply / containerd: ${(median(apply.map((r) => r.ms)) / median(ctrd.map((r) => r.ms))).toFixed(2)}`);
-  else console.log('containerd: skipped, the lab is not up (bash /work/shared/lab/up.sh)');
+  report('berth apply (CLI, N documents)', apply);
+  report('containerd 1.6 (ctr run -d, sequential)', ctrd);
+  console.log(`ratio berth apply / containerd: ${(median(apply.map((r) => r.ms)) / median(ctrd.map((r) => r.ms))).toFixed(2)}`);
 } finally {
+  await cleanCtr(containerd);
+  await containerd.stop();
+  await lab.stop();
   await rm(work, { recursive: true, force: true });
 }

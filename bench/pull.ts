@@ -1,8 +1,8 @@
 /**
  * Pull benchmark: berth against containerd 1.6 on the lab's `debian:multi` (4 layers, 165 MB
- * gzip) from the same loopback registry (127.0.0.1:5000; started with ../shared/lab/up.sh if it
- * is not up). Runs alternate (berth, containerd, berth, …), each from an empty root with `sync`
- * before it; containerd is started fresh before each of its runs (not timed). Prints medians,
+ * gzip) from the same loopback registry (test/lab/lab.ts: a docker-registry on a free loopback
+ * port). Runs alternate (berth, containerd, berth, …), each from an empty root with `sync`
+ * before it; a containerd of its own is started fresh before each of its runs (not timed). Prints medians,
  * the ratio berth/containerd and berth's peak RSS (from /usr/bin/time -v).
  *
  *   node_modules/.bin/node bench/pull.ts [--runs N] [--ref debian:multi] [--only fetch|unpack] [--compile-cache]
@@ -12,8 +12,11 @@
  *    (until unpacking is wired into `berth pull`, case 2 measures berth fetching only; it says so)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startContainerd } from '../test/lab/containerd.ts';
+import { LAB_IMAGES, startLab, type LabImage } from '../test/lab/lab.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, dflt: string) => {
@@ -21,17 +24,14 @@ const flag = (name: string, dflt: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
 };
 const RUNS = Number(flag('--runs', '5'));
-const REF = flag('--ref', 'debian:multi');
+const REF = flag('--ref', 'debian:multi') as LabImage;
+if (!LAB_IMAGES.includes(REF)) throw new Error(`--ref ${REF}: not a lab image (lab images: ${LAB_IMAGES.join(', ')})`);
 /** `fetch`, `unpack` or `all` (default). */
 const ONLY = flag('--only', 'all');
 /** Run berth with NODE_COMPILE_CACHE (warmed first): what bin/berth gains by enabling it. */
 const COMPILE_CACHE = args.includes('--compile-cache');
-const LAB_SCRIPTS = process.env.LAB_SCRIPTS ?? join(import.meta.dirname, '../../shared/lab');
-const REGISTRY = '127.0.0.1:5000';
-const IMAGE = `${REGISTRY}/${REF}`;
-const WORK = '/tmp/berth-bench-pull';
+const WORK = mkdtempSync(join(tmpdir(), 'berth-bench-pull-'));
 const CTRD = join(WORK, 'ctrd');
-const SOCK = join(CTRD, 'containerd.sock');
 const BERTH = join(import.meta.dirname, '../bin/berth');
 
 const BERTH_ENV: NodeJS.ProcessEnv = COMPILE_CACHE ? { NODE_COMPILE_CACHE: join(WORK, 'compile-cache') } : {};
@@ -40,24 +40,6 @@ function sh(cmd: string, argv: string[], opts: { env?: NodeJS.ProcessEnv } = {})
   const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, ...BERTH_ENV, ...opts.env }, maxBuffer: 64 << 20 });
   if (r.error) throw r.error;
   return r;
-}
-
-async function labUp(): Promise<void> {
-  const ok = async () => {
-    try {
-      const r = await fetch(`http://${REGISTRY}/v2/${REF.split(':')[0]}/manifests/${REF.split(':')[1]}`, {
-        method: 'HEAD',
-        headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' },
-      });
-      return r.status === 200;
-    } catch {
-      return false;
-    }
-  };
-  if (await ok()) return;
-  console.log(`lab registry not up: running ${LAB_SCRIPTS}/up.sh (LAB=/tmp/lab) …`);
-  const r = spawnSync('bash', [join(LAB_SCRIPTS, 'up.sh')], { stdio: 'inherit', env: { ...process.env, LAB: '/tmp/lab' } });
-  if (r.status !== 0 || !(await ok())) throw new Error('the lab did not come up');
 }
 
 /** Run under /usr/bin/time -v: wall seconds and peak RSS in MiB. */
@@ -71,26 +53,24 @@ function timed(cmd: string, argv: string[]): { seconds: number; rssMiB: number; 
   return { seconds, rssMiB: rss ? Number(rss[1]) / 1024 : NaN, out: r.stdout };
 }
 
-function berthRun(unpack: boolean) {
+function berthRun(image: string, unpack: boolean) {
   const root = join(WORK, 'berth-root');
   rmSync(root, { recursive: true, force: true });
-  const argv = ['--root', root, '--config', join(WORK, 'none.toml'), 'pull', ...(unpack ? [] : ['--no-unpack']), IMAGE];
+  const argv = ['--root', root, '--config', join(WORK, 'none.toml'), 'pull', ...(unpack ? [] : ['--no-unpack']), image];
   const r = timed(BERTH, argv);
   const images = JSON.parse(sh(BERTH, ['--root', root, '--config', join(WORK, 'none.toml'), 'images', '--json']).stdout);
   return { ...r, unpacked: Boolean(images[0]?.unpacked) };
 }
 
-function ctrRun(kind: 'fetch' | 'pull') {
-  const up = sh(join(LAB_SCRIPTS, 'containerd-up.sh'), [CTRD, '--fresh']);
-  if (up.status !== 0) throw new Error(`containerd did not start: ${up.stderr}`);
-  const argv = kind === 'fetch' ? ['--address', SOCK, 'content', 'fetch', '--plain-http', IMAGE] : ['--address', SOCK, 'images', 'pull', '--plain-http', IMAGE];
-  return timed('ctr', argv);
-}
-
-function stopContainerd(): void {
-  const pidFile = join(CTRD, 'pid');
-  if (!existsSync(pidFile)) return;
-  sh('sh', ['-c', `kill "$(cat ${pidFile})" 2>/dev/null; sleep 0.5; grep -o "${CTRD}/root/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null; true`]);
+/** One containerd run from an empty root: a fresh containerd (not timed), then ctr. */
+async function ctrRun(image: string, kind: 'fetch' | 'pull') {
+  const ctrd = await startContainerd(CTRD);
+  try {
+    const argv = kind === 'fetch' ? ['--address', ctrd.address, 'content', 'fetch', '--plain-http', image] : ['--address', ctrd.address, 'images', 'pull', '--plain-http', image];
+    return timed('ctr', argv);
+  } finally {
+    await ctrd.stop();
+  }
 }
 
 const median = (xs: number[]) => {
@@ -100,9 +80,9 @@ const median = (xs: number[]) => {
 };
 
 async function main(): Promise<void> {
-  await labUp();
-  mkdirSync(WORK, { recursive: true });
-  console.log(`pull benchmark: ${IMAGE}, ${RUNS} alternating runs each, roots on ${WORK} (disk), sync before each run`);
+  const lab = await startLab({ images: [REF], log: (m) => console.log(m) });
+  const image = lab.ref(REF);
+  console.log(`pull benchmark: ${REF}, ${RUNS} alternating runs each, roots on ${WORK} (disk), sync before each run`);
   try {
     // berth's fixed cost: starting Node and loading the CLI (an `images` on an empty root).
     const startup: number[] = [];
@@ -118,11 +98,11 @@ async function main(): Promise<void> {
       const rss: number[] = [];
       let unpacked = true;
       for (let i = 0; i < RUNS; i++) {
-        const br = berthRun(unpack);
+        const br = berthRun(image, unpack);
         b.push(br.seconds);
         rss.push(br.rssMiB);
         unpacked &&= br.unpacked;
-        c.push(ctrRun(ctrKind).seconds);
+        c.push((await ctrRun(image, ctrKind)).seconds);
         process.stdout.write(`  run ${i + 1}: berth ${br.seconds.toFixed(2)} s (${br.rssMiB.toFixed(0)} MiB), containerd ${c.at(-1)!.toFixed(2)} s\n`);
       }
       const mb = median(b);
@@ -134,8 +114,8 @@ async function main(): Promise<void> {
       console.log(`  berth peak RSS: max ${Math.max(...rss).toFixed(0)} MiB, median ${median(rss).toFixed(0)} MiB  ${Math.max(...rss) < 150 ? '(< 150 MiB)' : '(over 150 MiB)'}`);
     }
   } finally {
-    stopContainerd();
-    rmSync(join(WORK, 'berth-root'), { recursive: true, force: true });
+    await lab.stop();
+    rmSync(WORK, { recursive: true, force: true });
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Pull + unpack of the lab's `debian:multi` and `debian:multi-zstd` from an empty root: berth
- * against containerd (`ctr images pull`, started fresh by the lab's containerd-up.sh), same
- * loopback registry, same machine, alternating runs, `sync` before each. Reports medians, the
+ * against containerd (`ctr images pull`, a containerd of its own started fresh before each of its
+ * runs, test/lab/containerd.ts), same loopback registry (test/lab/lab.ts), same machine, alternating runs, `sync` before each. Reports medians, the
  * ratio berth/containerd (goal ≤ 0.5) and peak RSS (berth: the process's maxRSS; containerd: the
  * daemon's VmHWM plus ctr's maxRSS).
  *
@@ -11,15 +11,15 @@
  * start-up are measured as a user would see them).
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { startContainerd, type RunningContainerd } from '../test/lab/containerd.ts';
+import { LAB_IMAGES, startLab, type LabImage } from '../test/lab/lab.ts';
+import { unmountUnder } from '../test/lab/mounts.ts';
 
 const run = promisify(execFile);
-const REGISTRY = '127.0.0.1:5000';
-const LAB = '/work/shared/lab';
-const WORK = '/tmp/lab/berth-bench';
-const ROOT = `${WORK}/root`;
-const CTRD = `${WORK}/ctrd`;
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(name);
@@ -72,43 +72,37 @@ async function timed(cmd: string, args: string[], opts: { cwd?: string } = {}): 
   });
 }
 
-async function unmountUnder(dir: string): Promise<void> {
-  const mounts = readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((p) => p.startsWith(dir))
-    .sort()
-    .reverse();
-  for (const m of mounts) await run('umount', ['-l', m]).catch(() => {});
-}
-
-async function berthRun(ref: string): Promise<{ ms: number; rssMiB: number; layers: unknown }> {
-  await unmountUnder(ROOT);
-  rmSync(ROOT, { recursive: true, force: true });
+async function berthRun(root: string, ref: string): Promise<{ ms: number; rssMiB: number; layers: unknown }> {
+  await unmountUnder(root);
+  rmSync(root, { recursive: true, force: true });
   await run('sync');
   const extra = process.argv.slice(2).filter((a, i, all) => a.startsWith('--') && a !== '--runs' && all[i - 1] !== '--runs');
   const passthrough: string[] = [];
   for (const flag of ['--snapshotter', '--parallelism']) if (process.argv.includes(flag)) passthrough.push(flag, arg(flag, ''));
   if (extra.includes('--no-sync')) passthrough.push('--no-sync');
   if (extra.includes('--workers')) passthrough.push('--workers');
-  const r = await timed(process.execPath, [new URL(import.meta.url).pathname, '--child', ROOT, `${REGISTRY}/${ref}`, ...passthrough]);
+  const r = await timed(process.execPath, [new URL(import.meta.url).pathname, '--child', root, ref, ...passthrough]);
   const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
   return { ms: r.ms, rssMiB: out.maxRssKiB / 1024, layers: out.layers };
 }
 
-async function containerdRun(ref: string): Promise<{ ms: number; rssMiB: number }> {
-  await run(`${LAB}/containerd-up.sh`, [CTRD, '--fresh']);
-  await run('sync');
-  const t0 = performance.now();
-  const r = await new Promise<{ maxRssKiB: number }>((resolve, reject) => {
-    const p = spawn('ctr', ['--address', `${CTRD}/containerd.sock`, 'images', 'pull', '--plain-http', `${REGISTRY}/${ref}`], { stdio: 'ignore' });
-    p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve({ maxRssKiB: 0 }) : reject(new Error(`ctr pull exited ${code}`))));
-  });
-  const ms = performance.now() - t0;
-  const pid = readFileSync(`${CTRD}/pid`, 'utf8').trim();
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { ms, rssMiB: (Number(hwm?.[1] ?? 0) + r.maxRssKiB) / 1024 };
+/** One containerd run, from an empty root: a fresh containerd (not timed), then `ctr images pull`. */
+async function containerdRun(dir: string, ref: string): Promise<{ ms: number; rssMiB: number }> {
+  const ctrd: RunningContainerd = await startContainerd(dir);
+  try {
+    await run('sync');
+    const t0 = performance.now();
+    const r = await new Promise<{ maxRssKiB: number }>((resolve, reject) => {
+      const p = spawn('ctr', ['--address', ctrd.address, 'images', 'pull', '--plain-http', ref], { stdio: 'ignore' });
+      p.on('error', reject);
+      p.on('exit', (code) => (code === 0 ? resolve({ maxRssKiB: 0 }) : reject(new Error(`ctr pull exited ${code}`))));
+    });
+    const ms = performance.now() - t0;
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${ctrd.pid}/status`, 'utf8'));
+    return { ms, rssMiB: (Number(hwm?.[1] ?? 0) + r.maxRssKiB) / 1024 };
+  } finally {
+    await ctrd.stop();
+  }
 }
 
 const median = (xs: number[]) => {
@@ -119,14 +113,32 @@ const median = (xs: number[]) => {
 async function main(): Promise<void> {
   const runs = Number(arg('--runs', '5'));
   const refs = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--runs') && !['--snapshotter', '--parallelism'].includes(all[i - 1] ?? ''));
-  const list = refs.length ? refs : ['debian:multi', 'debian:multi-zstd'];
-  mkdirSync(WORK, { recursive: true });
+  const list = (refs.length ? refs : ['debian:multi', 'debian:multi-zstd']) as LabImage[];
+  const unknown = list.filter((r) => !LAB_IMAGES.includes(r));
+  if (unknown.length) throw new Error(`not a lab image: ${unknown.join(', ')} (lab images: ${LAB_IMAGES.join(', ')})`);
+  const lab = await startLab({ images: list, log: (m) => console.log(m) });
+  const work = mkdtempSync(join(tmpdir(), 'berth-bench-unpack-'));
+  const root = join(work, 'root');
+  const ctrdDir = join(work, 'ctrd');
   // --tmpfs: both sides on a fresh tmpfs, which measures the software rather than the disk (on
   // this shared machine ext4 inode allocation dominates and swings run to run; see the report).
   const tmpfs = process.argv.includes('--tmpfs');
-  if (tmpfs) await run('mount', ['-t', 'tmpfs', '-o', 'size=4g,mode=0700', 'tmpfs', WORK]);
+  if (tmpfs) await run('mount', ['-t', 'tmpfs', '-o', 'size=4g,mode=0700', 'tmpfs', work]);
+  try {
+    await measure(list, runs, lab.ref, root, ctrdDir, tmpfs);
+  } finally {
+    // Leave nothing running or mounted.
+    await lab.stop();
+    await unmountUnder(`${work}/`);
+    if (tmpfs) await run('umount', [work]).catch(() => run('umount', ['-l', work]));
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function measure(list: LabImage[], runs: number, labRef: (image: LabImage) => string, root: string, ctrdDir: string, tmpfs: boolean): Promise<void> {
   const summary = [];
-  for (const ref of list) {
+  for (const image of list) {
+    const ref = labRef(image);
     const b: number[] = [];
     const c: number[] = [];
     let bRss = 0;
@@ -136,30 +148,22 @@ async function main(): Promise<void> {
       const order = i % 2 ? ['c', 'b'] : ['b', 'c'];
       for (const who of order) {
         if (who === 'b') {
-          const r = await berthRun(ref);
+          const r = await berthRun(root, ref);
           b.push(r.ms);
           bRss = Math.max(bRss, r.rssMiB);
-          console.log(`${ref} run ${i + 1} berth       ${(r.ms / 1000).toFixed(2)} s  rss ${r.rssMiB.toFixed(0)} MiB  layers ${JSON.stringify(r.layers)}`);
+          console.log(`${image} run ${i + 1} berth       ${(r.ms / 1000).toFixed(2)} s  rss ${r.rssMiB.toFixed(0)} MiB  layers ${JSON.stringify(r.layers)}`);
         } else {
-          const r = await containerdRun(ref);
+          const r = await containerdRun(ctrdDir, ref);
           c.push(r.ms);
           cRss = Math.max(cRss, r.rssMiB);
-          console.log(`${ref} run ${i + 1} containerd  ${(r.ms / 1000).toFixed(2)} s  rss ${r.rssMiB.toFixed(0)} MiB`);
+          console.log(`${image} run ${i + 1} containerd  ${(r.ms / 1000).toFixed(2)} s  rss ${r.rssMiB.toFixed(0)} MiB`);
         }
       }
     }
-    summary.push({ ref, berthMedianS: +(median(b) / 1000).toFixed(2), containerdMedianS: +(median(c) / 1000).toFixed(2), ratio: +(median(b) / median(c)).toFixed(2), berthPeakRssMiB: Math.round(bRss), containerdPeakRssMiB: Math.round(cRss) });
+    summary.push({ ref: image, berthMedianS: +(median(b) / 1000).toFixed(2), containerdMedianS: +(median(c) / 1000).toFixed(2), ratio: +(median(b) / median(c)).toFixed(2), berthPeakRssMiB: Math.round(bRss), containerdPeakRssMiB: Math.round(cRss) });
   }
   console.log(`storage: ${tmpfs ? 'tmpfs' : 'disk'}; runs: ${runs}`);
   console.table(summary);
-  // Leave nothing running or mounted.
-  try {
-    process.kill(Number(readFileSync(`${CTRD}/pid`, 'utf8')), 'SIGTERM');
-  } catch {}
-  await new Promise((r) => setTimeout(r, 500));
-  await unmountUnder(`${WORK}/`);
-  if (tmpfs) await run('umount', [WORK]).catch(() => run('umount', ['-l', WORK]));
-  rmSync(WORK, { recursive: true, force: true });
 }
 
 if (process.argv.includes('--child')) await child();
