@@ -19,6 +19,11 @@ export interface HostConfig {
   mirrors: string[];
   username?: string;
   password?: string;
+  /**
+   * Token realm hosts (`host[:port]`) that may receive this host's credentials although they are
+   * neither HTTPS nor this host itself (`auth_realms`). See src/remotes/realm-policy.ts.
+   */
+  authRealms: string[];
 }
 
 export interface Config {
@@ -27,7 +32,14 @@ export interface Config {
   logLevel: string;
   pull: {
     concurrency: number;
-    maxRetries: number;
+    /** Failed attempts in a row allowed on top of the retry budget; undefined: the budget alone decides. */
+    maxRetries?: number;
+    /** Time a blob (or manifest) may go without progress, retrying, before the pull gives up. */
+    retryBudgetMs: number;
+    /** First back-off between retries; doubles up to `retryBackoffMaxMs`. */
+    retryBackoffMs: number;
+    /** Longest wait between two attempts (a server's Retry-After is capped to it too). */
+    retryBackoffMaxMs: number;
     /** os/arch[/variant]; empty = the host's */
     platform?: string;
     staleIngestAgeMs: number;
@@ -80,6 +92,9 @@ const SCHEMA = strictObject({
   pull: strictObject({
     concurrency: { type: 'integer', minimum: 1, maximum: 64 },
     max_retries: { type: 'integer', minimum: 0, maximum: 100 },
+    retry_budget: durationOrNumber,
+    retry_backoff: durationOrNumber,
+    retry_backoff_max: durationOrNumber,
     platform: { type: 'string' },
     stale_ingest_age: durationOrNumber,
   }),
@@ -96,6 +111,7 @@ const SCHEMA = strictObject({
         mirrors: { type: 'array', items: { type: 'string' } },
         username: { type: 'string' },
         password: { type: 'string' },
+        auth_realms: { type: 'array', items: { type: 'string', pattern: '^[^/\\s@]+$' } },
       }),
     },
   }),
@@ -141,6 +157,7 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
       mirrors: h.mirrors ?? [],
       username: h.username,
       password: h.password,
+      authRealms: h.auth_realms ?? [],
     };
   }
   const at = (key: string) => `${source}: key "${key}"`;
@@ -150,7 +167,10 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
     logLevel: raw.log_level ?? 'info',
     pull: {
       concurrency: raw.pull?.concurrency ?? 3,
-      maxRetries: raw.pull?.max_retries ?? 5,
+      maxRetries: raw.pull?.max_retries,
+      retryBudgetMs: parseDuration(raw.pull?.retry_budget ?? '10m', at('pull.retry_budget')),
+      retryBackoffMs: parseDuration(raw.pull?.retry_backoff ?? '200ms', at('pull.retry_backoff')),
+      retryBackoffMaxMs: parseDuration(raw.pull?.retry_backoff_max ?? '30s', at('pull.retry_backoff_max')),
       platform: raw.pull?.platform || undefined,
       staleIngestAgeMs: parseDuration(raw.pull?.stale_ingest_age ?? '24h', at('pull.stale_ingest_age')),
     },

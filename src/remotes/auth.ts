@@ -3,10 +3,19 @@
  * does: Bearer → a token from the realm (POST OAuth2 password grant with credentials, falling back
  * to GET with basic auth; refresh-token grant with an identity token; anonymous GET without), cached per host and scope until it expires;
  * Basic → the credentials on every request to that host. Tokens and passwords are never logged.
+ *
+ * The realm is not trusted as it comes: credentials go to it only as realm-policy.ts allows, else
+ * the token is asked for anonymously (what a registry without credentials would get: public images
+ * keep working, and a private one fails naming the realm and the rule). Token requests use the
+ * endpoint's TLS settings, follow no redirects (a redirect could carry the password form
+ * elsewhere) and read at most MAX_TOKEN_BODY bytes.
  */
 import { request, type Dispatcher } from 'undici';
-import { unavailable, BerthError } from '../errors.ts';
+import { unavailable, BerthError, resourceExhausted } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import type { CredentialStore, Credentials } from './credentials.ts';
+import { readBounded } from './read-bounded.ts';
+import { credentialsAllowedAt, parseRealm } from './realm-policy.ts';
 
 export interface Challenge {
   scheme: string;
@@ -29,6 +38,25 @@ export function parseChallenges(header: string): Challenge[] {
   return out;
 }
 
+/** Largest token response read (a token is a few KiB; a hostile realm could stream forever). */
+export const MAX_TOKEN_BODY = 1 << 20;
+
+/** The endpoint asking for auth. */
+export interface AuthTarget {
+  /** `host[:port]` of the endpoint (tokens and challenges are cached per host). */
+  host: string;
+  /** The host whose credentials and config apply (the registry, or a mirror's own host). */
+  credHost: string;
+  /** The endpoint's TLS settings, without redirects: token requests go through it. */
+  dispatcher?: Dispatcher;
+}
+
+export interface AuthorizerOptions {
+  /** The config's `auth_realms` for a credentials host. */
+  allowedRealms(credHost: string): readonly string[];
+  log?: Logger;
+}
+
 interface CachedToken {
   header: string;
   expiresAt: number;
@@ -36,35 +64,43 @@ interface CachedToken {
 
 export class Authorizer {
   private readonly creds: CredentialStore;
-  private readonly dispatcher?: Dispatcher;
+  private readonly opts: AuthorizerOptions;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly basic = new Map<string, string>();
   private readonly inflight = new Map<string, Promise<CachedToken>>();
   /** The last challenge per host, so new scopes fetch tokens without a 401 round trip first. */
   private readonly challenges = new Map<string, Challenge>();
+  /** Why credentials were kept from a host's realm (for access-denied errors), per host. */
+  private readonly withheld = new Map<string, string>();
 
-  constructor(creds: CredentialStore, dispatcher?: Dispatcher) {
+  constructor(creds: CredentialStore, opts: AuthorizerOptions) {
     this.creds = creds;
-    this.dispatcher = dispatcher;
+    this.opts = opts;
   }
 
-  /** The Authorization header to send to `host` for `scope`, if one is known. */
-  async header(host: string, scope: string, credHost: string, signal?: AbortSignal): Promise<string | undefined> {
-    const b = this.basic.get(host);
+  /** Why the credentials for `host` were not sent to its realm, if they were not. */
+  withheldReason(host: string): string | undefined {
+    return this.withheld.get(host);
+  }
+
+  /** The Authorization header to send to `target` for `scope`, if one is known. */
+  async header(target: AuthTarget, scope: string, signal?: AbortSignal): Promise<string | undefined> {
+    const b = this.basic.get(target.host);
     if (b) return b;
-    const key = `${host} ${scope}`;
+    const key = `${target.host} ${scope}`;
     const t = this.tokens.get(key);
     if (t && t.expiresAt > Date.now()) return t.header;
-    const ch = this.challenges.get(host);
-    if (ch) return (await this.fetchTokenOnce(host, ch, scope, credHost, signal)).header;
+    const ch = this.challenges.get(target.host);
+    if (ch) return (await this.fetchTokenOnce(target, ch, scope, signal)).header;
     return undefined;
   }
 
   /**
-   * Handle a 401 from `host`: remember what it asks for and obtain credentials for it. Returns
+   * Handle a 401 from `target`: remember what it asks for and obtain credentials for it. Returns
    * false when nothing new can be tried (the caller reports the 401).
    */
-  async onUnauthorized(host: string, wwwAuthenticate: string | undefined, scope: string, credHost: string, signal?: AbortSignal): Promise<boolean> {
+  async onUnauthorized(target: AuthTarget, wwwAuthenticate: string | undefined, scope: string, signal?: AbortSignal): Promise<boolean> {
+    const { host, credHost } = target;
     const challenges = parseChallenges(wwwAuthenticate ?? '');
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer) {
@@ -74,7 +110,7 @@ export class Authorizer {
       this.challenges.set(host, bearer);
       // A token we just got being refused again: do not loop.
       if (had && had.expiresAt > Date.now() && bearer.params.error !== 'invalid_token') return false;
-      await this.fetchTokenOnce(host, bearer, scope, credHost, signal);
+      await this.fetchTokenOnce(target, bearer, scope, signal);
       return true;
     }
     if (challenges.some((c) => c.scheme === 'basic')) {
@@ -87,11 +123,11 @@ export class Authorizer {
     return false;
   }
 
-  private fetchTokenOnce(host: string, ch: Challenge, scope: string, credHost: string, signal?: AbortSignal): Promise<CachedToken> {
-    const key = `${host} ${scope}`;
+  private fetchTokenOnce(target: AuthTarget, ch: Challenge, scope: string, signal?: AbortSignal): Promise<CachedToken> {
+    const key = `${target.host} ${scope}`;
     let p = this.inflight.get(key);
     if (!p) {
-      p = this.fetchToken(ch, scope, credHost, signal).finally(() => this.inflight.delete(key));
+      p = this.fetchToken(target, ch, scope, signal).finally(() => this.inflight.delete(key));
       this.inflight.set(key, p);
     }
     return p.then((t) => {
@@ -100,12 +136,27 @@ export class Authorizer {
     });
   }
 
-  private async fetchToken(ch: Challenge, scope: string, credHost: string, signal?: AbortSignal): Promise<CachedToken> {
-    const realm = ch.params.realm;
-    if (!realm) throw unavailable(`registry ${credHost}: Bearer challenge without a realm`);
+  /** The credentials that may go to `realm`, or undefined (recording why) when none may. */
+  private async credentialsFor(target: AuthTarget, realm: URL): Promise<Credentials | undefined> {
+    const creds = await this.creds.lookup(target.credHost);
+    if (!creds) return undefined;
+    const verdict = credentialsAllowedAt(realm, { endpointHost: target.host, credHost: target.credHost, allowedRealmHosts: this.opts.allowedRealms(target.credHost) });
+    if (verdict.credentials) {
+      this.withheld.delete(target.host);
+      return creds;
+    }
+    if (this.withheld.get(target.host) !== verdict.reason) this.opts.log?.warn({ registry: target.credHost, realm: realm.origin }, `not sending the credentials for ${target.credHost}: ${verdict.reason}; asking for an anonymous token`);
+    this.withheld.set(target.host, verdict.reason);
+    return undefined;
+  }
+
+  private async fetchToken(target: AuthTarget, ch: Challenge, scope: string, signal?: AbortSignal): Promise<CachedToken> {
+    const { credHost } = target;
+    if (!ch.params.realm) throw unavailable(`registry ${credHost}: Bearer challenge without a realm`);
+    const realm = parseRealm(ch.params.realm, credHost);
     const service = ch.params.service;
     const scopes = [...new Set([scope, ...(ch.params.scope ? [ch.params.scope] : [])])].filter(Boolean);
-    const creds = await this.creds.lookup(credHost);
+    const creds = await this.credentialsFor(target, realm);
     let res: Dispatcher.ResponseData | undefined;
     if (creds) {
       // OAuth2 password grant (what containerd tries first with credentials).
@@ -114,41 +165,47 @@ export class Authorizer {
         : new URLSearchParams({ grant_type: 'password', username: creds.username, password: creds.password, client_id: 'berth' });
       if (service) form.set('service', service);
       if (scopes.length) form.set('scope', scopes.join(' '));
-      res = await this.send(realm, 'POST', { 'content-type': 'application/x-www-form-urlencoded' }, form.toString(), signal);
+      res = await this.send(target, realm, 'POST', { 'content-type': 'application/x-www-form-urlencoded' }, form.toString(), signal);
       // A refresh token has no GET fallback (it is not a password); other grants fall back to GET.
       if (!creds.identityToken && (res.statusCode === 404 || res.statusCode === 405 || res.statusCode === 401 || res.statusCode === 400)) {
         await res.body.dump();
         res = undefined;
       }
     }
-    if (!res) res = await this.getToken(realm, service, scopes, creds, signal);
+    if (!res) res = await this.getToken(target, realm, service, scopes, creds, signal);
     if (res.statusCode !== 200) {
       await res.body.dump();
       const kind = res.statusCode === 401 || res.statusCode === 403 ? 'FailedPrecondition' : 'Unavailable';
-      throw new BerthError(kind, `registry ${credHost}: token server ${new URL(realm).origin} refused ${creds ? 'the configured credentials' : 'anonymous access'} (HTTP ${res.statusCode}) for scope "${scopes.join(' ')}"`);
+      const redirect = res.statusCode >= 300 && res.statusCode < 400 ? ' (berth follows no redirects for token requests)' : '';
+      const withheld = this.withheld.get(target.host);
+      throw new BerthError(kind, `registry ${credHost}: token server ${realm.origin} refused ${creds ? 'the configured credentials' : 'anonymous access'} (HTTP ${res.statusCode})${redirect} for scope "${scopes.join(' ')}"${withheld ? `; ${withheld}` : ''}`);
     }
-    const body: any = await res.body.json().catch(() => ({}));
-    const token = body.token ?? body.access_token;
-    if (typeof token !== 'string' || token === '') throw unavailable(`registry ${credHost}: token server answered without a token`);
+    const text = await readBounded(res, MAX_TOKEN_BODY, () => resourceExhausted(`registry ${credHost}: token server ${realm.origin} answered more than ${MAX_TOKEN_BODY} bytes`));
+    let body: any = {};
+    try {
+      body = JSON.parse(text.toString('utf8'));
+    } catch {}
+    const token = body?.token ?? body?.access_token;
+    if (typeof token !== 'string' || token === '') throw unavailable(`registry ${credHost}: token server ${realm.origin} answered without a token`);
     const ttl = Number(body.expires_in) > 0 ? Number(body.expires_in) : 60;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + Math.max(ttl - 10, 5) * 1000 };
   }
 
-  private getToken(realm: string, service: string | undefined, scopes: string[], creds: Credentials | undefined, signal?: AbortSignal) {
+  private getToken(target: AuthTarget, realm: URL, service: string | undefined, scopes: string[], creds: Credentials | undefined, signal?: AbortSignal) {
     const url = new URL(realm);
     if (service) url.searchParams.set('service', service);
     for (const s of scopes) url.searchParams.append('scope', s);
     const headers: Record<string, string> = {};
     if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
-    return this.send(url.toString(), 'GET', headers, undefined, signal);
+    return this.send(target, url, 'GET', headers, undefined, signal);
   }
 
-  private async send(url: string, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined, signal?: AbortSignal) {
+  private async send(target: AuthTarget, url: URL, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined, signal?: AbortSignal) {
     try {
-      return await request(url, { method, headers, body, signal, dispatcher: this.dispatcher });
+      return await request(url, { method, headers: { 'user-agent': 'berth/0.1', ...headers }, body, signal, dispatcher: target.dispatcher });
     } catch (err: any) {
       if (signal?.aborted) throw err;
-      throw unavailable(`token server ${new URL(url).origin}: ${err.code ?? ''} ${err.message}`.trim(), { cause: err });
+      throw unavailable(`token server ${url.origin}: ${err.code ?? ''} ${err.message}`.trim(), { cause: err });
     }
   }
 }

@@ -5,7 +5,8 @@
  *  - containerd's `hosts.toml` under `<registry.configPath>/<host[:port]>/hosts.toml` (or
  *    `_default/hosts.toml`): `server`, `[host."<url>"]` with `capabilities`, `ca`, `skip_verify`,
  *    `header`, `override_path` (read as containerd does, see core/remotes/docker/config);
- *  - berth's config `registry.hosts["<host>"]`: `mirrors`, `plain_http`, `skip_verify`, `ca`, `headers`.
+ *  - berth's config `registry.hosts["<host>"]`: `mirrors`, `plain_http`, `skip_verify`, `ca`, `headers`
+ *    (a config mirror gets the headers of its own `registry.hosts` entry, never the registry's).
  * Loopback registries (localhost, 127.0.0.0/8, ::1) use plain HTTP unless configured; all else HTTPS.
  */
 import { readFile } from 'node:fs/promises';
@@ -114,11 +115,13 @@ function clientCerts(v: unknown, file: string): Array<{ cert: string; key?: stri
 export async function registryEndpoints(registry: string, config: Config): Promise<RegistryEndpoint[]> {
   const hc = config.registry.hosts[registry];
   const out: RegistryEndpoint[] = [];
-  const configHeaders = Object.fromEntries(Object.entries(hc?.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  const configHeaders = headersOf(hc?.headers);
   for (const m of hc?.mirrors ?? []) {
     const ep = endpointFromUrl(m, registry, `config registry.hosts."${registry}".mirrors`, { capabilities: ['pull', 'resolve'] }, true);
     ep.skipVerify = hc?.skipVerify ?? false;
-    ep.headers = { ...configHeaders };
+    // The registry's headers are for the registry (they may carry secrets): a mirror gets only
+    // the headers configured for the mirror's own host.
+    ep.headers = headersOf(config.registry.hosts[new URL(ep.origin).host]?.headers);
     out.push(ep);
   }
   const toml = await readHostsToml(config.registry.configPath, registry);
