@@ -8,19 +8,15 @@ import { readdir, readFile } from 'node:fs/promises';
 
 /** Every process's parent, from /proc/<pid>/stat (field 4, after the command name in parentheses). */
 async function parentsByPid(): Promise<Map<number, number>> {
+  const pids = (await readdir('/proc')).map(Number).filter((pid) => Number.isInteger(pid));
+  const stats = await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)));
   const parents = new Map<number, number>();
-  for (const entry of await readdir('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      // The command name may itself contain ") ": the fields resume after the last one.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parents.set(pid, ppid);
-    } catch {
-      // It exited while we looked.
-    }
-  }
+  pids.forEach((pid, i) => {
+    const stat = stats[i];
+    if (stat === undefined) return; // it exited while we looked
+    // The command name may itself contain ") ": the fields resume after the last one.
+    parents.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+  });
   return parents;
 }
 

@@ -3,15 +3,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isKind } from '../../src/errors.ts';
 import type { Runtime } from '../../src/runtime/runtime.ts';
-import { bindRootfs, cleanup, processesWith, request, runtimeFixture } from './helpers.ts';
+import { bindRootfs, cleanup, processesWith, request, runtimeBinary, runtimeFixture } from './helpers.ts';
 
-describe('Runtime.exec (real runc)', () => {
+describe.each(['runc', 'crun'] as const)('Runtime.exec (real %s)', (binary) => {
   let root: string;
   let rootfs: string;
   let rt: Runtime;
 
   beforeAll(async () => {
-    ({ root, rootfs, rt } = await runtimeFixture('exec'));
+    ({ root, rootfs, rt } = await runtimeFixture(`exec-${binary}`, { binary: (dir) => runtimeBinary(binary, dir) }));
     await writeFile(path.join(rootfs, 'etc/only-in-image'), 'inside the container rootfs\n');
     await rt.create(request('box', bindRootfs(rootfs), { args: ['/bin/sh', '-c', 'while true; do sleep 1; done'], env: { FROM_SPEC: 'spec-env' } }));
     await rt.start('box');
