@@ -1,7 +1,11 @@
 /**
  * `berth apply -f DIR`: converge once: import what is in the import directory, plan, execute, and
- * print what was done. Exit 0 only if the device converged; 1 otherwise (each failure printed).
+ * print what was done. When the change replaced containers and a confirmed generation exists to fall
+ * back to, it then watches the rollout (unless --no-wait) until the new containers are confirmed or
+ * the generation is rolled back. Exit 0 only if the device converged to the manifests; 1 otherwise
+ * (each failure printed, and a rollback with its reason).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { formatProblem } from '../manifest/problems.ts';
 import type { StepOutcome } from '../reconcile/execute.ts';
 import { ExitCode, manifestsPath } from './context.ts';
@@ -22,8 +26,9 @@ export const register: RegisterVerb = (program, run) => {
     .description('converge the device to the manifests once; exit 0 only if converged')
     .option('-f, --file <path>', 'manifests directory or file (default: reconcile.manifests in the config)')
     .option('--allow-empty', 'accept a set with no documents (removes every container)')
+    .option('--no-wait', 'do not watch the rollout until it is confirmed or rolled back')
     .action(
-      run(async (ctx, opts: { file?: string; allowEmpty?: boolean }) => {
+      run(async (ctx, opts: { file?: string; allowEmpty?: boolean; wait: boolean }) => {
         const [{ openReconcileDeps }, { Reconciler }, { importDirectory }] = await Promise.all([
           import('./daemon-deps.ts'),
           import('../reconcile/reconciler.ts'),
@@ -39,7 +44,7 @@ export const register: RegisterVerb = (program, run) => {
             lockWaitMs: 60_000,
             onOutcome: (o) => ctx.out.write(`${formatOutcome(o)}\n`),
           });
-          const report = await reconciler.turn(ctx.signal);
+          let report = await reconciler.turn(ctx.signal);
           if (report.problems.length) {
             for (const p of report.problems) process.stderr.write(`${formatProblem(p)}\n`);
             process.stderr.write('nothing applied: the manifests have problems\n');
@@ -47,6 +52,20 @@ export const register: RegisterVerb = (program, run) => {
           }
           if (report.steps.length === 0) ctx.out.write('no changes: the device is in the desired state\n');
           else ctx.out.write(`${report.converged ? 'converged' : 'NOT converged'} in ${(report.durationMs / 1000).toFixed(1)}s (generation ${report.generation?.id ?? '-'})\n`);
+          let said = '';
+          while (report.again || (opts.wait && report.rollout?.state === 'progressing')) {
+            const line = report.rollout ? `rollout: generation ${report.rollout.generation} ${report.rollout.state}: ${report.rollout.message}` : '';
+            if (line && line !== said) ctx.out.write(`${(said = line)}\n`);
+            // Poll at least every second: an exit or a probe verdict can come before the deadline.
+            if (!report.again) await sleep(Math.min(1000, Math.max(100, (report.rollout?.wakeAt ?? 0) - Date.now())), undefined, { signal: ctx.signal });
+            report = await reconciler.turn(ctx.signal);
+          }
+          if (report.rollout?.state === 'rolledback') {
+            ctx.out.write(`ROLLED BACK generation ${report.rollout.generation}: ${report.rollout.message}\n`);
+            ctx.out.write(`running generation ${report.generation?.id ?? '-'} (the last confirmed); berth rollout retry tries again\n`);
+            throw new ExitCode(1);
+          }
+          if (report.rollout?.state === 'confirmed') ctx.out.write(`rollout: ${report.rollout.message}\n`);
           if (!report.converged) throw new ExitCode(1);
         } finally {
           await deps.close();

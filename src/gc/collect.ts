@@ -124,9 +124,11 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   const ingests = await content.listIngests();
 
   // 2. Roots, read in one transaction so they are mutually consistent.
-  const { images, containers, leases, desired, anyGeneration, anyLease } = metadata.transaction(() => ({
+  const { images, containers, retired, leases, desired, anyGeneration, anyLease } = metadata.transaction(() => ({
     images: metadata.listImages(),
     containers: metadata.listContainers(),
+    // Containers a rollout replaced stay whole (writable layer, image) until it is confirmed.
+    retired: metadata.listRetiredContainers(),
     leases: metadata.activeLeases(now),
     desired: metadata.currentGeneration()?.desired,
     anyGeneration: metadata.latestGeneration() !== undefined,
@@ -148,6 +150,10 @@ export async function collectGarbage(opts: CollectOptions): Promise<GcReport> {
   for (const img of images) linkImage(img, roots, link, manifestsToRead);
   const imagesByName = new Map(images.map((i) => [i.name, i]));
   for (const c of containers) linkContainer(c, imagesByName, roots, link, manifestsToRead);
+  for (const r of retired) {
+    if (r.image) linkImage(r.image, roots, link, manifestsToRead);
+    linkContainer(r.record, imagesByName, roots, link, manifestsToRead);
+  }
   for (const l of leases) linkLease(l, snapshotters, roots, link);
   for (const [node, { sn, info }] of snapshots) if (info.parent) link(node, snapNode(sn.name, info.parent));
 

@@ -26,7 +26,7 @@ import { ManifestSetError, sortProblems, type ManifestProblem } from './problems
 import { manifestRevision } from './revision.ts';
 import { createDocumentValidator, formatDocPath, type DocumentValidator } from './schema.ts';
 import { placeAt, placeOfOffset, type DocPath, type SourceDoc } from './source.ts';
-import type { ContainerDoc, ContainerSpec, DesiredState, ImageDoc, MountSpec, VolumeDoc } from './types.ts';
+import { DEFAULT_CONFIRM_AFTER_MS, type ContainerDoc, type ContainerSpec, type DesiredState, type HealthcheckSpec, type ImageDoc, type MountSpec, type VolumeDoc } from './types.ts';
 
 export interface ManifestSource {
   /** The path to show in messages. */
@@ -350,6 +350,29 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
     problem(placeAt(src, path), message);
   });
   Object.assign(c, options);
+  if (spec.healthcheck !== undefined) {
+    const h = spec.healthcheck;
+    const ms = (key: string, fallback: number) =>
+      h[key] === undefined ? fallback : at(['spec', 'healthcheck', key], () => parseDuration(h[key], `spec.healthcheck.${key}`));
+    const probe: HealthcheckSpec = {
+      intervalMs: ms('interval', 10_000) ?? 0,
+      timeoutMs: ms('timeout', 3_000) ?? 0,
+      retries: h.retries ?? 3,
+      startPeriodMs: ms('startPeriod', 0) ?? 0,
+    };
+    if (h.exec !== undefined) probe.exec = [...h.exec];
+    if (h.http !== undefined) probe.http = { port: h.http.port, path: h.http.path ?? '/', host: h.http.host ?? '127.0.0.1' };
+    if (h.tcp !== undefined) probe.tcp = { port: h.tcp.port, host: h.tcp.host ?? '127.0.0.1' };
+    c.healthcheck = probe;
+  }
+  if (spec.update !== undefined) {
+    const confirmAfterMs =
+      spec.update.confirmAfter === undefined
+        ? DEFAULT_CONFIRM_AFTER_MS
+        : at(['spec', 'update', 'confirmAfter'], () => parseDuration(spec.update.confirmAfter, 'spec.update.confirmAfter'));
+    c.update = { strategy: spec.update.strategy ?? 'download-then-kill', confirmAfterMs: confirmAfterMs ?? DEFAULT_CONFIRM_AFTER_MS };
+  }
+  if (!ok) return undefined;
   // imageRef is resolved in crossCheck, once every Image document is known.
   return { doc: { kind: 'Container', metadata, place, spec: c, imageRef: '' }, src };
 }

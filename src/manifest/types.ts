@@ -90,7 +90,31 @@ export interface ContainerSpec extends ContainerOptions {
   stopSignal: string; // always with the SIG prefix, e.g. SIGTERM
   stopGracePeriodMs: number;
   dependsOn: string[];
+  /** The probe berth runs; absent: the image's HEALTHCHECK, if any (Docker's rules). */
+  healthcheck?: HealthcheckSpec;
+  /** How a change is rolled out; absent: download-then-kill, confirmed after 5 s. */
+  update?: UpdateSpec;
 }
+
+export interface HealthcheckSpec {
+  exec?: string[];
+  http?: { port: number; path: string; host: string };
+  tcp?: { port: number; host: string };
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
+
+export type UpdateStrategy = 'download-then-kill';
+
+export interface UpdateSpec {
+  strategy: UpdateStrategy;
+  /** How long a new container must run (and be healthy) before its change is confirmed. */
+  confirmAfterMs: number;
+}
+
+export const DEFAULT_CONFIRM_AFTER_MS = 5_000;
 
 export interface ImageSpec {
   /** Normalised Docker-style: `busybox` → `docker.io/library/busybox:latest`. */

@@ -99,7 +99,14 @@ export interface ContainerRecord {
 export type ContainerInput = Omit<ContainerRecord, 'createdAt' | 'updatedAt' | 'labels'> &
   Partial<Pick<ContainerRecord, 'createdAt' | 'labels'>>;
 
-export type GenerationResult = 'pending' | 'applied' | 'failed';
+/**
+ * - `pending`: being applied (steps still to do);
+ * - `progressing`: applied; the containers it changed are not confirmed yet (see reconcile/rollout);
+ * - `applied`: confirmed: the last good desired state, started at boot and rolled back to;
+ * - `failed`: could not be applied and there was nothing confirmed to roll back to;
+ * - `rolledback`: its changes failed and the last confirmed generation was put back.
+ */
+export type GenerationResult = 'pending' | 'progressing' | 'applied' | 'failed' | 'rolledback';
 
 /** One apply of a desired state: what was asked for, from which revision, and how it ended. */
 export interface Generation {
@@ -111,6 +118,26 @@ export interface Generation {
   desired: unknown;
   result: GenerationResult;
   message?: string;
+  /** `canonicalHash` of the desired state: a rolled-back one is not retried until it changes. */
+  desiredHash?: string;
+  /** Containers this generation created or replaced: what must be confirmed before it is. */
+  changed: string[];
+  /** When it became `progressing`. */
+  progressingSince?: Date;
+}
+
+/**
+ * A container a rollout replaced: stopped, its runtime bundle deleted, its writable snapshot kept
+ * (a GC root) until the rollout is confirmed, so that a rollback brings it back as it was.
+ */
+export interface RetiredContainer {
+  /** The container record as it was (name, spec hash, image digest, snapshot key, …). */
+  record: ContainerRecord;
+  /** The image record (by name) as it was, if the rollout moved it to another digest. */
+  image?: ImageRecord;
+  /** The generation whose rollout replaced it. */
+  retiredBy: number;
+  retiredAt: Date;
 }
 
 export interface ObjectRef {
@@ -510,14 +537,15 @@ export class Metadata {
    * Record a generation (typically `pending` before an apply, then `setGenerationResult`). Old
    * generations beyond `maxGenerations` are pruned, but never the current or previous applied one.
    */
-  addGeneration(g: { revision?: string; desired: unknown; result?: GenerationResult; message?: string; appliedAt?: Date }): Generation {
+  addGeneration(g: { revision?: string; desired: unknown; result?: GenerationResult; message?: string; appliedAt?: Date; desiredHash?: string }): Generation {
     return this.transaction(() => {
-      const info = this.stmt('INSERT INTO generations (revision, applied_at, desired, result, message) VALUES (?, ?, ?, ?, ?)').run(
+      const info = this.stmt('INSERT INTO generations (revision, applied_at, desired, result, message, desired_hash) VALUES (?, ?, ?, ?, ?, ?)').run(
         g.revision ?? null,
         (g.appliedAt ?? this.now()).getTime(),
         JSON.stringify(g.desired ?? null),
         g.result ?? 'pending',
         g.message ?? null,
+        g.desiredHash ?? null,
       );
       const id = Number(info.lastInsertRowid);
       this.pruneGenerations();
@@ -533,6 +561,24 @@ export class Metadata {
       this.now().getTime(),
       id,
     );
+    if (Number(info.changes) === 0) throw notFound(`generation ${id} not found`);
+    return this.getGeneration(id)!;
+  }
+
+  /** Add containers to what generation `id` changed (a rollout confirms or rolls back all of them). */
+  addChangedContainers(id: number, names: string[]): Generation {
+    return this.transaction(() => {
+      const g = this.getGeneration(id);
+      if (!g) throw notFound(`generation ${id} not found`);
+      const changed = [...new Set([...g.changed, ...names])].sort();
+      this.stmt('UPDATE generations SET changed = ? WHERE id = ?').run(JSON.stringify(changed), id);
+      return this.getGeneration(id)!;
+    });
+  }
+
+  /** Generation `id` is applied and now waits for its changed containers to be confirmed. */
+  markProgressing(id: number, since: Date = this.now()): Generation {
+    const info = this.stmt("UPDATE generations SET result = 'progressing', progressing_since = ?, message = NULL WHERE id = ?").run(since.getTime(), id);
     if (Number(info.changes) === 0) throw notFound(`generation ${id} not found`);
     return this.getGeneration(id)!;
   }
@@ -571,6 +617,47 @@ export class Metadata {
        WHERE id NOT IN (SELECT id FROM generations ORDER BY id DESC LIMIT ?)
          AND id NOT IN (SELECT id FROM generations WHERE result = 'applied' ORDER BY id DESC LIMIT 2)`,
     ).run(this.maxGenerations);
+  }
+
+  // ------------------------------------------------------------------------ retired containers
+
+  /** Keep (or replace) the retired container of `rec.record.name`. */
+  putRetiredContainer(r: Omit<RetiredContainer, 'retiredAt'> & { retiredAt?: Date }): void {
+    this.stmt('INSERT OR REPLACE INTO retired_containers (name, record, image, retired_by, retired_at) VALUES (?, ?, ?, ?, ?)').run(
+      r.record.name,
+      JSON.stringify(r.record),
+      r.image ? JSON.stringify(r.image) : null,
+      r.retiredBy,
+      (r.retiredAt ?? this.now()).getTime(),
+    );
+  }
+
+  getRetiredContainer(name: string): RetiredContainer | undefined {
+    const row = this.stmt('SELECT * FROM retired_containers WHERE name = ?').get(name);
+    return row ? retiredFromRow(row) : undefined;
+  }
+
+  listRetiredContainers(): RetiredContainer[] {
+    return this.stmt('SELECT * FROM retired_containers ORDER BY name').all().map(retiredFromRow);
+  }
+
+  deleteRetiredContainer(name: string): boolean {
+    return Number(this.stmt('DELETE FROM retired_containers WHERE name = ?').run(name).changes) > 0;
+  }
+
+  // ---------------------------------------------------------------------------------- settings
+
+  getSetting(key: string): string | undefined {
+    const row = this.stmt('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.stmt('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(key, value);
+  }
+
+  deleteSetting(key: string): void {
+    this.stmt('DELETE FROM settings WHERE key = ?').run(key);
   }
 
   // ---------------------------------------------------------------------------- object status
@@ -765,15 +852,32 @@ function containerFromRow(row: Row): ContainerRecord {
   };
 }
 
+function retiredFromRow(row: Row): RetiredContainer {
+  const record = JSON.parse(row.record as string);
+  const r: RetiredContainer = {
+    record: { ...record, createdAt: new Date(record.createdAt), updatedAt: new Date(record.updatedAt) },
+    retiredBy: row.retired_by as number,
+    retiredAt: new Date(row.retired_at as number),
+  };
+  if (row.image != null) {
+    const image = JSON.parse(row.image as string);
+    r.image = { ...image, createdAt: new Date(image.createdAt), updatedAt: new Date(image.updatedAt) };
+  }
+  return r;
+}
+
 function generationFromRow(row: Row): Generation {
   const g: Generation = {
     id: row.id as number,
     appliedAt: new Date(row.applied_at as number),
     desired: JSON.parse(row.desired as string),
     result: row.result as GenerationResult,
+    changed: JSON.parse((row.changed as string | undefined) ?? '[]'),
   };
   if (row.revision != null) g.revision = row.revision as string;
   if (row.message != null) g.message = row.message as string;
+  if (row.desired_hash != null) g.desiredHash = row.desired_hash as string;
+  if (row.progressing_since != null) g.progressingSince = new Date(row.progressing_since as number);
   return g;
 }
 

@@ -101,6 +101,43 @@ export const MIGRATIONS: readonly Migration[] = [
         expires_at  INTEGER NOT NULL
       ) STRICT;
     `),
+
+  // 2: rollouts. Generations may be `progressing` (applied, its changed containers not yet
+  // confirmed) or `rolledback`, and remember which containers they changed and the hash of what
+  // they asked for (a rolled-back desired state is never retried by itself). The containers a
+  // rollout replaced are kept, stopped, with their writable layers, until it is confirmed.
+  // `settings` holds small persistent flags (a rollout held by `berth rollout undo`).
+  (db) =>
+    db.exec(`
+      CREATE TABLE generations_v2 (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        revision          TEXT,
+        applied_at        INTEGER NOT NULL,
+        desired           TEXT NOT NULL,
+        result            TEXT NOT NULL CHECK (result IN ('pending', 'progressing', 'applied', 'failed', 'rolledback')),
+        message           TEXT,
+        desired_hash      TEXT,
+        changed           TEXT NOT NULL DEFAULT '[]',
+        progressing_since INTEGER
+      ) STRICT;
+      INSERT INTO generations_v2 (id, revision, applied_at, desired, result, message)
+        SELECT id, revision, applied_at, desired, result, message FROM generations;
+      DROP TABLE generations;
+      ALTER TABLE generations_v2 RENAME TO generations;
+
+      CREATE TABLE retired_containers (
+        name       TEXT PRIMARY KEY,
+        record     TEXT NOT NULL,
+        image      TEXT,
+        retired_by INTEGER NOT NULL,
+        retired_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+    `),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -2,16 +2,28 @@
  * Making and unmaking containers from plan steps: the writable snapshot on top of the image, the
  * runtime's bundle and task, and the metadata record that ties them together.
  *
- * Order matters for crash safety: the record is written before anything is made (so GC keeps the
- * new writable layer, and a crash leaves a record whose container is `absent`, which the next turn
- * makes again), and removed after everything is unmade.
+ * Order matters for crash safety: the record is written before the task is made (a crash leaves a
+ * record whose container is `absent`, which the next turn makes again), and removed after
+ * everything is unmade.
+ *
+ * Updates never leave the device worse: the new container is checked against its image (command,
+ * user, bind sources, the bundle's spec) on a freshly prepared writable layer BEFORE the old one is
+ * stopped; the old one is then retired, not deleted (its writable layer and image stay, recorded
+ * durably first), so that a rollback can put it back exactly as it was.
  */
 import { randomBytes } from 'node:crypto';
-import { failedPrecondition, isKind } from '../errors.ts';
+import { failedPrecondition, isKind, notFound } from '../errors.ts';
 import { specHash, type NormalisedContainerSpec } from '../manifest/spec-hash.ts';
 import type { ContainerDoc } from '../manifest/types.ts';
-import { parseImageConfig } from '../oci/types.ts';
+import { chainIds } from '../oci/chain-id.ts';
+import { parseImageConfig, parseManifest } from '../oci/types.ts';
+import type { CreateRequest } from '../runtime/runtime.ts';
 import type { ReconcileDeps } from './deps.ts';
+
+export interface CreateOptions {
+  /** Keep the container being replaced (stopped, with its writable layer) for a rollback. */
+  retire?: boolean;
+}
 
 export async function createContainer(
   deps: ReconcileDeps,
@@ -19,16 +31,37 @@ export async function createContainer(
   spec: NormalisedContainerSpec,
   generation: number,
   signal: AbortSignal,
+  opts: CreateOptions = {},
 ): Promise<void> {
   const name = doc.metadata.name;
   const image = deps.metadata.getImage(doc.imageRef);
   if (!image?.chainIds?.length || image.snapshotter !== deps.snapshotter.name) {
     throw failedPrecondition(`container ${name}: image ${doc.imageRef} is not unpacked yet`);
   }
-  await removeContainer(deps, name, signal);
   const config = parseImageConfig(await deps.content.readBlob(image.configDigest, signal), `image ${image.name} config`);
   const snapshotKey = `container/${name}/${randomBytes(6).toString('hex')}`;
   const hash = specHash(spec, image.manifestDigest);
+  const mounts = await deps.snapshotter.prepare(snapshotKey, image.chainIds.at(-1), { labels: { 'berth.dev/container': name }, signal });
+  const request: CreateRequest = {
+    name,
+    spec: doc.spec,
+    imageRef: doc.imageRef,
+    imageDigest: image.manifestDigest,
+    imageConfig: config,
+    snapshotKey,
+    snapshotChain: [...image.chainIds].reverse(),
+    mounts,
+    specHash: hash,
+  };
+  // Everything that can be checked without stopping the old container is checked first.
+  try {
+    await deps.runtime.validate(request);
+  } catch (err) {
+    await deps.snapshotter.remove(snapshotKey).catch(() => {});
+    throw err;
+  }
+  if (opts.retire) await retireContainer(deps, name, generation, signal);
+  await removeContainer(deps, name, signal);
   deps.metadata.putContainer({
     name,
     specHash: hash,
@@ -39,22 +72,65 @@ export async function createContainer(
     snapshotKey,
     generation,
   });
-  const mounts = await deps.snapshotter.prepare(snapshotKey, image.chainIds.at(-1), { labels: { 'berth.dev/container': name }, signal });
+  await deps.runtime.create(request, signal);
+  await deps.runtime.start(name, { signal });
+}
+
+/**
+ * Keep the current container `name` for a rollback: its record (with the image record it ran) is
+ * stored durably first, then its task and bundle are deleted; its writable layer stays. If an older
+ * container is already kept (an unconfirmed rollout is being replaced again), that one, the last
+ * confirmed, stays kept and the current one is simply removed.
+ */
+export async function retireContainer(deps: ReconcileDeps, name: string, generation: number, signal: AbortSignal): Promise<void> {
+  const record = deps.metadata.getContainer(name);
+  if (!record || deps.metadata.getRetiredContainer(name)) return;
+  const image = deps.metadata.getImage(record.image);
+  deps.metadata.putRetiredContainer({ record, retiredBy: generation, ...(image?.manifestDigest === record.imageDigest ? { image } : {}) });
+  try {
+    await deps.runtime.delete(name, { signal });
+  } catch (err) {
+    if (!isKind(err, 'NotFound')) throw err;
+  }
+}
+
+/**
+ * A rollback: remove the current container `name` (the rollout's, with its writable layer) and
+ * start the retired one again on its own writable layer, from the image digest it ran (the image
+ * record goes back to that digest if the rollout had moved it). Re-entrant after a crash at any
+ * point: the retired record is dropped last.
+ */
+export async function restoreContainer(deps: ReconcileDeps, doc: ContainerDoc, generation: number, signal: AbortSignal): Promise<void> {
+  const name = doc.metadata.name;
+  const kept = deps.metadata.getRetiredContainer(name);
+  if (!kept) throw notFound(`container ${name}: no retired container to restore`);
+  await removeContainer(deps, name, signal);
+  const rec = kept.record;
+  if (kept.image && deps.metadata.getImage(kept.image.name)?.manifestDigest !== kept.image.manifestDigest) {
+    const { createdAt: _c, updatedAt: _u, ...image } = kept.image;
+    deps.metadata.putImage(image);
+  }
+  const manifest = parseManifest(await deps.content.readBlob(rec.imageDigest, signal), `image ${rec.image} manifest ${rec.imageDigest}`);
+  const config = parseImageConfig(await deps.content.readBlob(manifest.config.digest, signal), `image ${rec.image} config`);
+  const { createdAt: _c, updatedAt: _u, ...record } = rec;
+  deps.metadata.putContainer({ ...record, generation });
+  const mounts = await deps.snapshotter.mounts(rec.snapshotKey);
   await deps.runtime.create(
     {
       name,
       spec: doc.spec,
       imageRef: doc.imageRef,
-      imageDigest: image.manifestDigest,
+      imageDigest: rec.imageDigest,
       imageConfig: config,
-      snapshotKey,
-      snapshotChain: [...image.chainIds].reverse(),
+      snapshotKey: rec.snapshotKey,
+      snapshotChain: chainIds(config.rootfs.diff_ids).reverse(),
       mounts,
-      specHash: hash,
+      specHash: rec.specHash,
     },
     signal,
   );
   await deps.runtime.start(name, { signal });
+  deps.metadata.deleteRetiredContainer(name);
 }
 
 /** Stop (stop signal, grace, SIGKILL), delete the task and bundle, remove the writable layer and the record. Idempotent. */
@@ -67,7 +143,8 @@ export async function removeContainer(deps: ReconcileDeps, name: string, signal:
   } catch (err) {
     if (!isKind(err, 'NotFound')) throw err;
   }
-  if (snapshotKey) {
+  // A retired container's writable layer is kept for a rollback, whoever asks.
+  if (snapshotKey && snapshotKey !== deps.metadata.getRetiredContainer(name)?.record.snapshotKey) {
     try {
       await deps.snapshotter.remove(snapshotKey);
     } catch (err) {

@@ -15,7 +15,7 @@ import { unpackStoredImage } from '../images/unpack-stored.ts';
 import type { DesiredState } from '../manifest/types.ts';
 import { parseReference } from '../oci/reference.ts';
 import { pathExists } from '../path-exists.ts';
-import { createContainer, removeContainer, restartContainer } from './containers.ts';
+import { createContainer, removeContainer, restartContainer, restoreContainer, retireContainer } from './containers.ts';
 import { volumesDir, type ReconcileDeps } from './deps.ts';
 import type { RegistryHealth } from './observe.ts';
 import { pruneImageRecords } from './prune-images.ts';
@@ -46,6 +46,11 @@ export interface ExecuteContext {
   onOutcome?: (o: StepOutcome) => void;
   /** The daemon's: pulls outlive the turn that starts them (see BackgroundPulls). */
   background?: BackgroundPulls;
+  /**
+   * A rollout with a confirmed generation to fall back to: containers it replaces or removes are
+   * retired (kept stopped with their writable layers) instead of deleted, until it is confirmed.
+   */
+  retireReplaced?: boolean;
 }
 
 /**
@@ -148,13 +153,18 @@ const STEP_HANDLERS: Handlers = {
     await restartContainer(deps, step.container, step.restartCount, signal);
     return `${step.container} started`;
   },
-  recreate: async (step, { deps, generation, signal }) => {
-    await createContainer(deps, step.doc, step.spec, generation, signal);
-    return `${step.container} recreated (${step.changes.join(', ')})`;
+  recreate: async (step, { deps, generation, signal, retireReplaced }) => {
+    await createContainer(deps, step.doc, step.spec, generation, signal, { retire: retireReplaced });
+    return `${step.container} recreated (${step.changes.join(', ')})${retireReplaced ? '; the old one is kept until the update is confirmed' : ''}`;
   },
-  remove: async (step, { deps, signal }) => {
+  restore: async (step, { deps, generation, signal }) => {
+    await restoreContainer(deps, step.doc, generation, signal);
+    return `${step.container} restored with its writable layer`;
+  },
+  remove: async (step, { deps, generation, signal, retireReplaced }) => {
+    if (retireReplaced) await retireContainer(deps, step.container, generation, signal);
     await removeContainer(deps, step.container, signal);
-    return `${step.container} stopped and removed`;
+    return `${step.container} stopped and removed${retireReplaced ? ' (kept until the update is confirmed)' : ''}`;
   },
   gc: async (_step, { deps, desired, signal }) => {
     const forgotten = desired ? pruneImageRecords(deps, desired) : [];

@@ -33,6 +33,12 @@ export class Metrics {
     labelNames: ['state'] as const,
     registers: [this.registry],
   });
+  readonly rollouts = new Counter({
+    name: 'berth_rollouts_total',
+    help: 'Rollouts decided, by result (confirmed, rolledback)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly containerHealthy = new Gauge({
     name: 'berth_container_healthy',
     help: 'Health check of each container that has one: 1 healthy, 0 starting or unhealthy',

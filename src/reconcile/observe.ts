@@ -189,5 +189,13 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
   }
 
   const retired = retiredImages(deps.metadata, desired);
-  return { images, containers, volumes, unreachableRegistries: opts.health.unreachable(now), ...(retired.length ? { retiredImages: retired } : {}) };
+  const retiredContainers = deps.metadata.listRetiredContainers().map((r) => ({ name: r.record.name, specHash: r.record.specHash, imageDigest: r.record.imageDigest }));
+  return {
+    images,
+    containers,
+    volumes,
+    unreachableRegistries: opts.health.unreachable(now),
+    ...(retired.length ? { retiredImages: retired } : {}),
+    ...(retiredContainers.length ? { retiredContainers } : {}),
+  };
 }

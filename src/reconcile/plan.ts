@@ -145,6 +145,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
   const actualContainers = new Map(actual.containers.map((c) => [c.name, c] as const));
   const byName = new Map(desired.containers.map((c) => [c.metadata.name, c] as const));
   const outcome = new Map<string, ContainerOutcome>();
+  const kept = new Map((actual.retiredContainers ?? []).map((r) => [r.name, r] as const));
   let replaced = removeIds.length > 0;
 
   for (const doc of dependencyOrder(desired.containers)) {
@@ -158,6 +159,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
       | { kind: 'none'; outcome: 'steady' | 'down' }
       | { kind: 'wait'; reason: string; until?: number }
       | { kind: 'create' | 'recreate'; reason: string; changes?: string[]; spec: NormalisedContainerSpec }
+      | { kind: 'restore'; reason: string }
       | { kind: 'start'; reason: string; restartCount: number };
 
     const needsImage = (verb: string): string | undefined =>
@@ -189,6 +191,11 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
       }
     }
 
+    // A rollback: the container the rollout replaced is still there, exactly as wanted.
+    const retired = kept.get(name);
+    if ((intent.kind === 'create' || intent.kind === 'recreate') && retired && specHash(spec, retired.imageDigest) === retired.specHash) {
+      intent = { kind: 'restore', reason: `${name}: restore the container the rollout replaced (${intent.kind === 'recreate' ? (intent.changes ?? []).join(', ') : 'container missing'})` };
+    }
     if (intent.kind === 'create' || intent.kind === 'recreate') {
       const blocked = needsImage(intent.kind);
       if (blocked) intent = { kind: 'wait', reason: blocked };
@@ -219,6 +226,11 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     }
     outcome.set(name, 'starting');
     const id = `container:${name}`;
+    if (intent.kind === 'restore') {
+      replaced = true;
+      steps.push({ kind: 'restore', id, after: [...after, ...removeIds], container: name, doc, reason: intent.reason });
+      continue;
+    }
     if (intent.kind === 'start') {
       // A new task mounts the image's layer snapshots under its writable layer: a repair comes first.
       if (image.pullId && image.actual && !image.actual.unpacked) after.push(image.pullId);
@@ -334,6 +346,7 @@ const SYMBOL: Record<Step['kind'], string> = {
   create: '+',
   start: '▶',
   recreate: '~',
+  restore: '↺',
   remove: '-',
   gc: '♻',
   wait: '…',

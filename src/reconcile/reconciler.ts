@@ -3,6 +3,8 @@
  * generation: Stalled, never half-applied), observe, plan, execute, then record what happened:
  * the generation, per-object status for `berth status`, events, metrics.
  */
+import { createHash } from 'node:crypto';
+import { isKind } from '../errors.ts';
 import { canonicalJson } from '../manifest/spec-hash.ts';
 import { checkManifests } from '../manifest/load.ts';
 import { formatProblem, type ManifestProblem } from '../manifest/problems.ts';
@@ -16,12 +18,19 @@ import { BlobChecker } from './blob-check.ts';
 import { RemoteChecks } from './remote-checks.ts';
 import { observe, RegistryHealth } from './observe.ts';
 import { plan } from './plan.ts';
+import { judgeRollout, readHold, ROLLOUT_HOLD, type HealthVerdict } from './rollout.ts';
 import { isChange, type ActualState, type Step } from './types.ts';
 
 export interface PlanView {
   desired?: DesiredState;
-  /** Where the desired state came from: the manifests, or (they are broken) the last applied generation. */
-  source: 'manifests' | 'last-applied' | 'none';
+  /**
+   * Where the desired state came from: the manifests; the last applied generation (the manifests
+   * are broken); the last confirmed one because the manifests' desired state was rolled back and is
+   * not retried until it changes (`rolled-back`); or the generation `berth rollout undo` holds.
+   */
+  source: 'manifests' | 'last-applied' | 'none' | 'rolled-back' | 'held';
+  /** Why a rollout chose another desired state than the manifests'. */
+  sourceNote?: string;
   problems: ManifestProblem[];
   actual: ActualState;
   steps: Step[];
@@ -33,6 +42,24 @@ export interface TurnReport extends PlanView {
   /** Nothing failed, waits or was blocked. */
   converged: boolean;
   durationMs: number;
+  /** The rollout of the manifests' generation, when one is being confirmed or was just decided. */
+  rollout?: RolloutReport;
+  /** Another turn is needed at once (a rollout was just rolled back: the restore comes next). */
+  again?: boolean;
+}
+
+export interface RolloutReport {
+  generation: number;
+  state: 'progressing' | 'confirmed' | 'rolledback';
+  /** What is still being confirmed (progressing), or why it rolled back. */
+  message: string;
+  /** When a container can next be confirmed: the daemon wakes then. */
+  wakeAt?: number;
+}
+
+/** The hash a generation records of its desired state (a rolled-back one is not retried until it changes). */
+export function desiredHash(desired: DesiredState): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(JSON.parse(JSON.stringify(desired)))).digest('hex')}`;
 }
 
 export interface ReconcilerOptions {
@@ -53,6 +80,8 @@ export interface ReconcilerOptions {
   /** Who holds the reconcile lock, for the message another process sees. */
   holder: string;
   onOutcome?: (o: StepOutcome) => void;
+  /** The health probes' verdicts, per container (the daemon's and `berth apply`'s HealthMonitor). */
+  probes?: (name: string) => { status: HealthVerdict; output?: string } | undefined;
   /** How long to wait for another process's turn to finish (default 0: fail at once, naming it). */
   lockWaitMs?: number;
   /**
@@ -103,9 +132,35 @@ export class Reconciler {
     return { source: 'none', problems: check.problems };
   }
 
+  /**
+   * The desired state a rollout allows: the manifests', unless `berth rollout undo` holds another
+   * generation (until the manifests change), or the manifests ask for exactly what was rolled back.
+   */
+  private rolloutDesired(d: Pick<PlanView, 'desired' | 'source' | 'problems'>): Pick<PlanView, 'desired' | 'source' | 'problems' | 'sourceNote'> {
+    if (d.source !== 'manifests' || !d.desired) return d;
+    const { metadata } = this.deps;
+    const hash = desiredHash(d.desired);
+    const hold = readHold(metadata.getSetting(ROLLOUT_HOLD));
+    if (hold && hold.manifestsHash === hash) {
+      const held = metadata.getGeneration(hold.generation);
+      if (held) return { ...d, desired: held.desired as DesiredState, source: 'held', sourceNote: `held at generation ${held.id} by berth rollout undo` };
+    }
+    const latest = metadata.latestGeneration();
+    const confirmed = metadata.currentGeneration();
+    if (latest?.result === 'rolledback' && latest.desiredHash === hash && confirmed) {
+      return {
+        ...d,
+        desired: confirmed.desired as DesiredState,
+        source: 'rolled-back',
+        sourceNote: `generation ${latest.id} was rolled back (${latest.message ?? 'no reason recorded'}); running generation ${confirmed.id} until the manifests change or berth rollout retry`,
+      };
+    }
+    return d;
+  }
+
   /** Observe and plan without changing anything (`berth plan`). */
   async plan(signal: AbortSignal): Promise<PlanView> {
-    const d = await this.desired(signal);
+    const d = this.rolloutDesired(await this.desired(signal));
     const desired = d.desired ?? { containers: [], images: [], volumes: [] };
     const actual = await observe(this.deps, desired, { health: this.health, blobs: this.blobs, remote: this.remote, signal });
     const steps = d.desired ? plan(desired, actual, this.now()) : [];
@@ -121,9 +176,40 @@ export class Reconciler {
   private async turnLocked(signal: AbortSignal): Promise<TurnReport> {
     const { metadata, metrics } = this.deps;
     const started = performance.now();
-    const view = await this.plan(signal);
+    let view = await this.plan(signal);
     this.recordManifestProblems(view.problems, view.source);
-    const generation = view.desired && view.source === 'manifests' ? this.generationFor(view.desired) : metadata.currentGeneration();
+    const hold = readHold(metadata.getSetting(ROLLOUT_HOLD));
+    if (hold && view.source === 'manifests') metadata.deleteSetting(ROLLOUT_HOLD); // the manifests changed: the hold ends
+    let generation = view.desired && view.source === 'manifests' ? this.generationFor(view.desired) : metadata.currentGeneration();
+    const confirmed = metadata.currentGeneration();
+    // A rollout is under way when the manifests' generation is newer than the confirmed one.
+    const inRollout = (g: Generation | undefined): g is Generation =>
+      view.source === 'manifests' && g !== undefined && (g.result === 'pending' || g.result === 'progressing') && confirmed !== undefined && confirmed.id < g.id;
+
+    let rollout: RolloutReport | undefined;
+    if (inRollout(generation) && view.desired) {
+      const verdict = judgeRollout({
+        generation,
+        desired: view.desired,
+        containers: view.actual.containers,
+        health: (name) => this.opts.probes?.(name),
+        failedSteps: new Map(),
+        now: this.now(),
+      });
+      if (verdict.verdict === 'rollback') {
+        rollout = this.rollBack(generation, verdict.reason);
+        view = await this.plan(signal); // now the confirmed generation's desired state: restore it
+        generation = metadata.currentGeneration();
+      } else if (verdict.verdict === 'confirm') {
+        rollout = await this.confirm(generation, signal);
+        generation = metadata.currentGeneration();
+      } else if (generation.result === 'progressing') {
+        const wake = verdict.waiting.flatMap((w) => (w.until !== undefined ? [w.until] : []));
+        rollout = { generation: generation.id, state: 'progressing', message: verdict.waiting.map((w) => w.why).join('; ') || 'confirming' };
+        if (wake.length) rollout.wakeAt = Math.min(...wake);
+      }
+    }
+
     const outcomes = await executePlan(view.steps, {
       deps: this.deps,
       actual: view.actual,
@@ -136,19 +222,86 @@ export class Reconciler {
         this.opts.onOutcome?.(o);
       },
       background: this.background,
+      retireReplaced: inRollout(generation),
     });
     const converged = view.problems.length === 0 && outcomes.every((o) => o.result === 'ok');
     if (view.desired) this.recordStatus(view.desired, view.actual, outcomes);
     let finalGeneration = generation;
-    if (generation && generation.result !== 'applied' && view.source === 'manifests') {
+    let again = false;
+    if (generation && view.source === 'manifests' && (generation.result === 'pending' || generation.result === 'failed')) {
+      const changed = outcomes.filter((o) => o.result === 'ok' && CHANGES_CONTAINER.has(o.step.kind)).map((o) => (o.step as { container: string }).container);
+      if (changed.length) finalGeneration = metadata.addChangedContainers(generation.id, changed);
       const failed = outcomes.filter((o) => o.result === 'failed');
-      if (converged) finalGeneration = metadata.setGenerationResult(generation.id, 'applied');
-      else if (failed.length) finalGeneration = metadata.setGenerationResult(generation.id, 'failed', failed.map((o) => `${o.step.reason}: ${o.message}`).join('; '));
+      const fatal = failed.find(failsRollout);
+      if (inRollout(finalGeneration) && fatal) {
+        rollout = this.rollBack(finalGeneration, `${fatal.step.reason}: ${fatal.message}`);
+        finalGeneration = metadata.currentGeneration();
+        again = true;
+      } else if (converged && inRollout(finalGeneration) && finalGeneration.changed.length > 0) {
+        finalGeneration = metadata.markProgressing(finalGeneration.id);
+        rollout = { generation: finalGeneration.id, state: 'progressing', message: `confirming ${finalGeneration.changed.join(', ')}`, wakeAt: this.now() };
+      } else if (converged) finalGeneration = metadata.setGenerationResult(finalGeneration!.id, 'applied');
+      else if (failed.length && !inRollout(finalGeneration)) {
+        finalGeneration = metadata.setGenerationResult(finalGeneration!.id, 'failed', failed.map((o) => `${o.step.reason}: ${o.message}`).join('; '));
+      }
     }
+    if (view.source === 'rolled-back' && !rollout) {
+      const latest = metadata.latestGeneration();
+      if (latest?.result === 'rolledback') rollout = { generation: latest.id, state: 'rolledback', message: latest.message ?? '' };
+    }
+    this.recordRollout(rollout, view);
     const durationMs = performance.now() - started;
     metrics?.reconcileDuration.observe(durationMs / 1000);
     if (metrics) metrics.lastTurnAt = new Date();
-    return { ...view, generation: finalGeneration, outcomes, converged, durationMs };
+    return { ...view, generation: finalGeneration, outcomes, converged, durationMs, ...(rollout ? { rollout } : {}), ...(again ? { again } : {}) };
+  }
+
+  /** Give up on generation `g`: the last confirmed one comes back (by the next plan). */
+  private rollBack(g: Generation, reason: string): RolloutReport {
+    const { metadata, log, metrics } = this.deps;
+    const confirmed = metadata.currentGeneration();
+    metadata.setGenerationResult(g.id, 'rolledback', reason);
+    const message = `generation ${g.id} rolled back to generation ${confirmed?.id ?? '-'}: ${reason}`;
+    metadata.addEvent({ object: { kind: 'Generation', name: String(g.id) }, type: 'Warning', reason: 'RolledBack', message });
+    log.warn({ generation: g.id, to: confirmed?.id }, message);
+    metrics?.rollouts.inc({ result: 'rolledback' });
+    return { generation: g.id, state: 'rolledback', message: reason };
+  }
+
+  /** Generation `g` proved itself: it becomes the one to fall back to, and what it replaced goes. */
+  private async confirm(g: Generation, signal: AbortSignal): Promise<RolloutReport> {
+    const { metadata, log, metrics } = this.deps;
+    metadata.setGenerationResult(g.id, 'applied');
+    const retired = metadata.listRetiredContainers();
+    for (const r of retired) metadata.deleteRetiredContainer(r.record.name);
+    const message = `generation ${g.id} confirmed (${g.changed.join(', ')})`;
+    metadata.addEvent({ object: { kind: 'Generation', name: String(g.id) }, type: 'Normal', reason: 'Confirmed', message });
+    log.info({ generation: g.id }, message);
+    metrics?.rollouts.inc({ result: 'confirmed' });
+    if (retired.length) {
+      const { collect } = await import('./execute.ts');
+      await collect(this.deps, signal).catch((err) => log.warn({ err }, 'garbage collection after a confirmed rollout failed'));
+    }
+    return { generation: g.id, state: 'confirmed', message };
+  }
+
+  /** The `Rollout` status row, written only when it changes. */
+  private recordRollout(rollout: RolloutReport | undefined, view: PlanView): void {
+    const { metadata } = this.deps;
+    const object = { kind: 'Rollout', name: 'current' };
+    const next = rollout
+      ? {
+          state: rollout.state === 'progressing' ? ('Reconciling' as const) : rollout.state === 'confirmed' ? ('Ready' as const) : ('Stalled' as const),
+          reason: rollout.state === 'progressing' ? 'Progressing' : rollout.state === 'confirmed' ? 'Confirmed' : 'RolledBack',
+          message: `generation ${rollout.generation}: ${rollout.message}`,
+        }
+      : view.source === 'held'
+        ? { state: 'Stalled' as const, reason: 'Held', message: view.sourceNote ?? 'held' }
+        : undefined;
+    if (!next) return;
+    const old = metadata.getStatus(object.kind, object.name);
+    if (old && old.state === next.state && old.reason === next.reason && old.message === next.message) return;
+    metadata.setStatus({ ...object, ...next });
   }
 
   /** The generation for this desired state: the latest if it asked for the same, else a new pending one. */
@@ -156,7 +309,7 @@ export class Reconciler {
     const { metadata } = this.deps;
     const latest = metadata.latestGeneration();
     if (latest && canonicalJson(latest.desired) === canonicalJson(JSON.parse(JSON.stringify(desired)))) return latest;
-    const g = metadata.addGeneration({ revision: desired.revision, desired, result: 'pending' });
+    const g = metadata.addGeneration({ revision: desired.revision, desired, result: 'pending', desiredHash: desiredHash(desired) });
     metadata.addEvent({ object: { kind: 'Generation', name: String(g.id) }, type: 'Normal', reason: 'NewGeneration', message: `desired state changed${desired.revision ? ` (revision ${desired.revision})` : ''}` });
     return g;
   }
@@ -227,6 +380,19 @@ export class Reconciler {
   }
 }
 
+/** Steps that change what runs in a container: a rollout must confirm each. */
+const CHANGES_CONTAINER = new Set<Step['kind']>(['create', 'recreate', 'restore']);
+
+/**
+ * A failure that means the rollout cannot succeed: a container could not be made (bad command,
+ * user, bundle...), or its image does not exist. An unreachable registry only waits.
+ */
+function failsRollout(o: StepOutcome): boolean {
+  if (CHANGES_CONTAINER.has(o.step.kind)) return !isKind(o.error, 'Aborted') && !isKind(o.error, 'Unavailable');
+  if (o.step.kind === 'pull') return isKind(o.error, 'NotFound') || isKind(o.error, 'InvalidArgument') || isKind(o.error, 'Unimplemented');
+  return false;
+}
+
 function refKey(o: ObjectRef): string {
   return `${o.kind}/${o.name}`;
 }
@@ -257,6 +423,8 @@ function eventReason(step: Step, result: 'ok' | 'failed'): string {
       return 'Restarted';
     case 'recreate':
       return 'Recreated';
+    case 'restore':
+      return 'Restored';
     case 'remove':
       return 'Removed';
     case 'create-volume':

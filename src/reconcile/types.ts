@@ -87,6 +87,17 @@ export interface ActualState {
    * generation before it wants, and no container runs (reconcile/prune-images): garbage to collect.
    */
   retiredImages?: string[];
+  /**
+   * Containers an unconfirmed rollout replaced, kept stopped with their writable layers: a plan
+   * that wants one back exactly as it was (same spec hash) restores it instead of making it anew.
+   */
+  retiredContainers?: RetiredContainerView[];
+}
+
+export interface RetiredContainerView {
+  name: string;
+  specHash: string;
+  imageDigest: string;
 }
 
 // ------------------------------------------------------------------------------------------ steps
@@ -155,6 +166,16 @@ export interface RecreateContainerStep extends StepBase {
   changes: string[];
 }
 
+/**
+ * Put back a container a rollout replaced (a rollback): the current one is stopped and removed, and
+ * the retired one starts again on its own writable layer, from the image digest it ran.
+ */
+export interface RestoreContainerStep extends StepBase {
+  kind: 'restore';
+  container: string;
+  doc: ContainerDoc;
+}
+
 /** Stop (stop signal, grace period, SIGKILL) and remove a container no longer desired. */
 export interface RemoveContainerStep extends StepBase {
   kind: 'remove';
@@ -184,6 +205,7 @@ export type Step =
   | CreateContainerStep
   | StartContainerStep
   | RecreateContainerStep
+  | RestoreContainerStep
   | RemoveContainerStep
   | GcStep
   | WaitStep;

@@ -11,7 +11,7 @@
  * elsewhere) and read at most MAX_TOKEN_BODY bytes.
  */
 import { request, type Dispatcher } from 'undici';
-import { unavailable, BerthError, resourceExhausted } from '../errors.ts';
+import { corrupt, unavailable, BerthError, resourceExhausted } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialStore, Credentials } from './credentials.ts';
 import { readBounded } from './read-bounded.ts';
@@ -40,6 +40,11 @@ export function parseChallenges(header: string): Challenge[] {
 
 /** Largest token response read (a token is a few KiB; a hostile realm could stream forever). */
 export const MAX_TOKEN_BODY = 1 << 20;
+
+/** RFC 6750 b64token. */
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+/** A pull-only repository scope: `repository:<name>:pull`. */
+const PULL_SCOPE = /^repository:[^:\s]+:pull$/;
 
 /** The endpoint asking for auth. */
 export interface AuthTarget {
@@ -155,7 +160,10 @@ export class Authorizer {
     if (!ch.params.realm) throw unavailable(`registry ${credHost}: Bearer challenge without a realm`);
     const realm = parseRealm(ch.params.realm, credHost);
     const service = ch.params.service;
-    const scopes = [...new Set([scope, ...(ch.params.scope ? [ch.params.scope] : [])])].filter(Boolean);
+    // berth only pulls: a challenge asking for more (push, another registry-wide scope) does not
+    // make it request a token that could do more, which a hostile registry would then receive.
+    const asked = (ch.params.scope ?? '').split(' ').filter((s) => PULL_SCOPE.test(s));
+    const scopes = [...new Set([scope, ...asked])].filter(Boolean);
     const creds = await this.credentialsFor(target, realm);
     let res: Dispatcher.ResponseData | undefined;
     if (creds) {
@@ -187,6 +195,8 @@ export class Authorizer {
     } catch {}
     const token = body?.token ?? body?.access_token;
     if (typeof token !== 'string' || token === '') throw unavailable(`registry ${credHost}: token server ${realm.origin} answered without a token`);
+    // It goes into an Authorization header: RFC 6750's token characters only (JWTs fit).
+    if (!BEARER_TOKEN.test(token)) throw corrupt(`registry ${credHost}: token server ${realm.origin} answered a token with characters a Bearer token cannot hold`);
     const ttl = Number(body.expires_in) > 0 ? Number(body.expires_in) : 60;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + Math.max(ttl - 10, 5) * 1000 };
   }

@@ -44,6 +44,8 @@ export interface TokenRealmOptions {
   tls?: { certFile: string; keyFile: string };
   /** Bytes of filler in each token answer (a realm that sends too much). */
   padding?: number;
+  /** Answer this token instead of a fresh random one (only this one is then accepted). */
+  token?: string;
 }
 
 export async function startTokenRealm(opts: TokenRealmOptions = {}): Promise<TokenRealm> {
@@ -65,7 +67,7 @@ export async function startTokenRealm(opts: TokenRealmOptions = {}): Promise<Tok
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
       return;
     }
-    const token = randomBytes(16).toString('hex');
+    const token = opts.token ?? randomBytes(16).toString('hex');
     tokens.add(token);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expires_in: 300, ...(opts.padding ? { padding: 'x'.repeat(opts.padding) } : {}) }));
   };
@@ -79,12 +81,16 @@ export async function startTokenRealm(opts: TokenRealmOptions = {}): Promise<Tok
   };
 }
 
-/** A gate (fault-proxy-gate.ts) that forwards only requests carrying a token `realm` issued. */
-export function bearerGate(realm: TokenRealm): Gate {
+/**
+ * A gate (fault-proxy-gate.ts) that forwards only requests carrying a token `realm` issued; its
+ * challenge asks for `scope` (default: pull of the repository in the path).
+ */
+export function bearerGate(realm: TokenRealm, scope?: string): Gate {
   return (req) => {
     const auth = req.headers.authorization;
     if (!req.path.startsWith('/v2') || (auth?.startsWith('Bearer ') && realm.tokens.has(auth.slice(7)))) return undefined;
     const repo = /^\/v2\/(.+?)\/(manifests|blobs)\//.exec(req.path)?.[1];
-    return { status: 401, headers: { 'www-authenticate': `Bearer realm="${realm.realm}",service="berth-test"${repo ? `,scope="repository:${repo}:pull"` : ''}` } };
+    const asked = scope ?? (repo ? `repository:${repo}:pull` : undefined);
+    return { status: 401, headers: { 'www-authenticate': `Bearer realm="${realm.realm}",service="berth-test"${asked ? `,scope="${asked}"` : ''}` } };
   };
 }

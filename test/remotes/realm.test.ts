@@ -122,6 +122,23 @@ describe('credentials and the token realm', () => {
     expect(err.message).toContain(new URL(realm.realm).origin);
   });
 
+  it('a token is only ever asked for pulling, whatever scope the challenge names', async () => {
+    const realm = await track(startTokenRealm({ username: 'edge', password: 's3cret' }));
+    const gate = await track(startGateProxy({ target: reg.url, gate: bearerGate(realm, 'repository:oci:pull,push repository:other:pull registry:catalog:*') }));
+    await client({ [gate.host]: { username: 'edge', password: 's3cret' } }).resolve(`${gate.host}/oci:v1`);
+    const asked = realm.requests.flatMap((q) => q.form.getAll('scope').flatMap((s) => s.split(' ')));
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked.every((s) => /^repository:[^:]+:pull$/.test(s))).toBe(true);
+  });
+
+  it('a token that cannot be a header value is refused naming the realm', async () => {
+    const realm = await track(startTokenRealm({ token: 'abc def\u0001' }));
+    const gate = await gateFor(realm);
+    const err = await client({}).resolve(`${gate.host}/oci:v1`).catch((e) => e);
+    expect(isKind(err, 'Corrupt')).toBe(true);
+    expect(err.message).toContain(new URL(realm.realm).origin);
+  });
+
   it('auth_realms is validated like every key', () => {
     const bad = (v: unknown) => (() => configFromObject({ registry: { hosts: { 'r.lan': { auth_realms: v } } } })) as () => void;
     expect(bad('auth.lan')).toThrow(/"registry\.hosts\.r\.lan\.auth_realms"/);
