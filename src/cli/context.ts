@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig, DEFAULT_CONFIG_PATH, type Config } from '../config/config.ts';
+import { looseSecretFiles } from '../config/secret-files.ts';
 import { createLogger, type Logger } from '../log.ts';
 
 export interface GlobalOptions {
@@ -27,8 +28,12 @@ export async function buildContext(cmd: Command, signal: AbortSignal): Promise<C
   if (g.root) overrides.root = g.root;
   if (g.snapshotter) overrides.snapshotter = g.snapshotter;
   if (g.logLevel) overrides.log_level = g.logLevel;
-  const config = await loadConfig(g.config ?? DEFAULT_CONFIG_PATH, overrides);
+  const configPath = g.config ?? DEFAULT_CONFIG_PATH;
+  const config = await loadConfig(configPath, overrides);
   const log = createLogger({ level: config.logLevel });
+  for (const f of await looseSecretFiles(config, configPath)) {
+    log.warn({ file: f.path, mode: f.mode.toString(8) }, `${f.path} holds ${f.holds} and is not owner-only (mode ${f.mode.toString(8)}): chmod 600 it`);
+  }
   return { config, log, signal, out: process.stdout };
 }
 

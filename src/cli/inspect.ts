@@ -28,6 +28,7 @@ export const register: RegisterVerb = (program, run) => {
           pid: s.state === 'running' ? (s.pid ?? null) : null,
           detail: s.detail ?? r.restartDecision ?? null,
           image: { ref: r.imageRef, digest: r.imageDigest },
+          labels: r.spec.labels ?? {},
           snapshot: { key: r.snapshotKey, chain: r.snapshotChain },
           rootfs: { path: path.join(dir, 'rootfs'), mounts: r.rootfsMounts.map(mountLine) },
           specHash: r.specHash ?? null,

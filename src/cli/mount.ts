@@ -1,5 +1,5 @@
 /**
- * `berth mount REF TARGET`: a read-only view of an unpacked image's rootfs at TARGET;
+ * `berth mount REF TARGET`: a read-only view of an unpacked image's rootfs at TARGET (nosuid, nodev);
  * `berth unmount TARGET` undoes it. The view is a snapshot keyed `berth-mount:<absolute target>`,
  * so unmount finds it again and GC sees it while it exists.
  */
@@ -45,7 +45,8 @@ export const register: RegisterVerb = (program, run) => {
           });
           try {
             if (!existsSync(target)) mkdirSync(target, { recursive: true });
-            await mountAll(mounts, target, ctx.signal);
+            // A view for looking at, from the host: the image's set-uid binaries and device nodes must not work there.
+            await mountAll(mounts.map((m) => ({ ...m, options: [...m.options, 'nosuid', 'nodev'] })), target, ctx.signal);
           } catch (err) {
             await sn.remove(key).catch(() => {});
             throw err;

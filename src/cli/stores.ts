@@ -1,12 +1,13 @@
 /**
  * Open what the image verbs (pull, import, images, content) work on under the berth root: the
- * content store and the metadata record. The root is created 0700. Opening is start-up, so
+ * content store and the metadata record. The root is made 0700, or tightened to it however it was
+ * first created (the overlay probe, an older berth). Opening is start-up, so
  * stale ingests (no live writer, older than `pull.stale_ingest_age`) are removed here.
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openContentStore, type LocalContentStore } from '../content/local-store.ts';
 import { Metadata } from '../metadata/metadata.ts';
+import { ensurePrivateDir } from '../private-file.ts';
 import type { CliContext } from './context.ts';
 
 export interface ImageStores {
@@ -17,7 +18,7 @@ export interface ImageStores {
 
 export async function openImageStores(ctx: CliContext, opts: { cleanStaleIngests?: boolean } = {}): Promise<ImageStores> {
   const root = ctx.config.root;
-  await mkdir(root, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(root);
   const store = await openContentStore(root);
   if (opts.cleanStaleIngests ?? true) {
     const removed = await store.removeStaleIngests(ctx.config.pull.staleIngestAgeMs);

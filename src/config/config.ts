@@ -75,6 +75,8 @@ export interface Config {
   metrics: {
     /** `127.0.0.1:9097` or `unix:/run/berth/metrics.sock`; empty disables. */
     address: string;
+    /** Serve on a TCP address that is not loopback (`allow_remote`); off: such an address is refused. */
+    allowRemote: boolean;
   };
 }
 
@@ -127,7 +129,7 @@ const SCHEMA = strictObject({
   }),
   gc: strictObject({ reserve: sizeOrNumber }),
   unpack: strictObject({ max_layer_size: sizeOrNumber, max_layer_entries: { type: 'integer', minimum: 1 }, max_header_size: sizeOrNumber }),
-  metrics: strictObject({ address: { type: 'string' } }),
+  metrics: strictObject({ address: { type: 'string' }, allow_remote: { type: 'boolean' } }),
 });
 
 const ajv = new Ajv({ allErrors: false, allowUnionTypes: true });
@@ -195,7 +197,7 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
       maxLayerEntries: raw.unpack?.max_layer_entries ?? 1_000_000,
       maxHeaderBytes: parseSize(raw.unpack?.max_header_size ?? '1Mi', at('unpack.max_header_size')),
     },
-    metrics: { address: raw.metrics?.address ?? '' },
+    metrics: { address: raw.metrics?.address ?? '', allowRemote: raw.metrics?.allow_remote ?? false },
   };
 }
 

@@ -21,6 +21,7 @@
  *   md.deleteLease('pull-1');
  */
 import { processAlive } from '../process-alive.ts';
+import { ensurePrivateDatabase } from '../private-file.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -232,7 +233,10 @@ export class Metadata {
    * FailedPrecondition if the file was written by a newer berth; Corrupt if SQLite finds it damaged.
    */
   static open(path: string, opts: MetadataOptions = {}): Metadata {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true });
+      ensurePrivateDatabase(path); // it holds container env values
+    }
     const timeoutMs = opts.busyTimeoutMs ?? 10_000;
     const deadline = Date.now() + timeoutMs;
     // While another process is creating the same new database (two `berth` commands started at

@@ -10,7 +10,9 @@ import { watchExits } from '../runtime/exit-watch.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { importDirectory } from './import-dir.ts';
 import { ReconcileLoop } from './loop.ts';
+import { prepareMetricsAddress, restrictMetricsSocket } from './metrics-address.ts';
 import type { StepOutcome } from './execute.ts';
+import { ContainerProbes } from './container-probes.ts';
 import { Reconciler, type TurnReport } from './reconciler.ts';
 import { DAEMON_LOCK_WAIT_MS } from './start-up-recovery.ts';
 
@@ -29,16 +31,20 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
   const { config, log, signal } = { ...deps, signal: opts.signal };
   if (deps.metrics && config.metrics.address) {
     const { serveMetrics } = await import('./metrics.ts');
+    await prepareMetricsAddress(config.metrics.address, config.metrics.allowRemote);
     await serveMetrics(deps.metrics, config.metrics.address, signal);
+    await restrictMetricsSocket(config.metrics.address);
     log.info({ address: config.metrics.address }, 'serving /healthz and /metrics');
   }
   const holder = `berth run (pid ${process.pid})`;
   await importDirectory(deps, config.reconcile.importDir, signal, { holder, waitMs: DAEMON_LOCK_WAIT_MS });
 
+  const probes = new ContainerProbes(deps, (name, state) => loop.trigger(`health of ${name}: ${state.status}`, { immediate: true }));
   const reconciler = new Reconciler(deps, {
     manifests: opts.manifests,
     allowEmpty: opts.allowEmpty,
     holder,
+    probes: (name) => probes.verdict(name),
     verifyBlobDigests: true,
     remoteCheckWaitMs: 500,
     onLateAnswer: () => loop.trigger('a registry answered late', { immediate: true }),
@@ -67,12 +73,13 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
         for (const c of report.actual.containers) counts[c.state] = (counts[c.state] ?? 0) + 1;
         deps.metrics.setContainerCounts(counts);
       }
-      // A back-off ends by itself: wake up for the earliest one.
-      const until = Math.min(...report.steps.flatMap((st) => (st.kind === 'wait' && st.until ? [st.until] : [])));
+      await probes.sync(report.desired, s);
+      // A back-off ends by itself, and a rollout can be confirmed at a known time: wake up for the earliest.
+      const until = Math.min(...report.steps.flatMap((st) => (st.kind === 'wait' && st.until ? [st.until] : [])), report.rollout?.wakeAt ?? Infinity);
       clearTimeout(wakeTimer);
       if (Number.isFinite(until)) wakeTimer = setTimeout(() => loop.trigger('back-off ended', { immediate: true }), Math.max(0, until - Date.now()) + 50);
       // Something was done: look again at once, so a turn that made changes is followed by one that confirms them.
-      if (report.outcomes.some((o) => o.result === 'ok' && o.step.kind !== 'gc')) loop.trigger('confirm changes', { immediate: true });
+      if (report.again || report.outcomes.some((o) => o.result === 'ok' && o.step.kind !== 'gc')) loop.trigger('confirm changes', { immediate: true });
       opts.onTurn?.(report);
     },
   });
@@ -96,6 +103,7 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
     await loop.run(signal);
   } finally {
     clearTimeout(wakeTimer);
+    await probes.close();
     exits.close();
     await watcher.close();
     log.info('berth stopped; containers keep running');

@@ -1,8 +1,9 @@
 /**
  * Limits of the host process that starts tasks. berth, berth-shim and runc share credentials and
- * rlimits, so what berth itself may set is what a task may be given.
+ * rlimits, so what berth itself may set, or holds, is what a task may be given.
  */
 import { readFile } from 'node:fs/promises';
+import { capabilitiesOfMask } from '../oci/capabilities.ts';
 
 const CAP_SYS_RESOURCE = 24n;
 
@@ -18,4 +19,11 @@ export async function nofileCeiling(procSelf = '/proc/self'): Promise<number | u
   const limits = await readFile(`${procSelf}/limits`, 'utf8');
   const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(limits)?.[1];
   return hard === undefined || hard === 'unlimited' ? undefined : Number(hard);
+}
+
+/** The capabilities berth holds (its bounding set): a task cannot be given any other. */
+export async function hostCapabilities(procSelf = '/proc/self'): Promise<string[] | undefined> {
+  const status = await readFile(`${procSelf}/status`, 'utf8');
+  const capBnd = /^CapBnd:\s*([0-9a-fA-F]+)/m.exec(status)?.[1];
+  return capBnd === undefined ? undefined : capabilitiesOfMask(capBnd);
 }

@@ -31,6 +31,9 @@ import {
   type ContainerRecord, type ExitStatus,
 } from './state.ts';
 
+/** The record and the bundle's config.json hold the container's env values: owner-only. */
+const PRIVATE = 0o600;
+
 /** How the rootfs gets mounted; defaults to src/snapshots/mount.ts (mount(8)). */
 export interface RootfsMounter {
   mountAll(mounts: Mount[], target: string, signal?: AbortSignal): Promise<void>;
@@ -204,7 +207,7 @@ export class Runtime {
       const rootfs = path.join(dir, ROOTFS_DIR);
       await mkdir(rootfs, { recursive: true });
       // The record written below syncs the directory, persisting this rename too.
-      await writeFileAtomic(path.join(dir, BUNDLE_CONFIG), JSON.stringify(spec, null, 2), { syncDir: false });
+      await writeFileAtomic(path.join(dir, BUNDLE_CONFIG), JSON.stringify(spec, null, 2), { syncDir: false, mode: PRIVATE });
       if (!(await this.mounter.isMountPoint(rootfs))) await this.mounter.mountAll(req.mounts, rootfs, signal);
       const record: ContainerRecord = {
         version: 1,
@@ -236,7 +239,7 @@ export class Runtime {
   }
 
   private async writeRecord(r: ContainerRecord, opts: { syncDir?: boolean } = {}): Promise<void> {
-    await writeFileAtomic(path.join(this.containerDir(r.name), RECORD_FILE), JSON.stringify(r, null, 2), opts);
+    await writeFileAtomic(path.join(this.containerDir(r.name), RECORD_FILE), JSON.stringify(r, null, 2), { ...opts, mode: PRIVATE });
   }
 
   /** Update the record (serialised per container). */

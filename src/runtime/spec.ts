@@ -202,7 +202,8 @@ function userMounts(input: SpecInput): OciMount[] {
     switch (m.type) {
       case 'volume':
         if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(m.name)) throw invalidArgument(`container ${input.name}: volume name "${m.name}" is not valid`);
-        return { destination: m.target, type: 'bind', source: volumePath(input.root, m.name), options: ['rbind', m.readOnly ? 'ro' : 'rw'] };
+        // As Podman mounts volumes: a set-uid binary or device node one container leaves in a volume grants nothing.
+        return { destination: m.target, type: 'bind', source: volumePath(input.root, m.name), options: ['rbind', m.readOnly ? 'ro' : 'rw', 'nosuid', 'nodev'] };
       case 'bind':
         if (!path.isAbsolute(m.source)) throw invalidArgument(`container ${input.name}: bind source "${m.source}" must be an absolute path`);
         return { destination: m.target, type: 'bind', source: m.source, options: ['rbind', m.readOnly ? 'ro' : 'rw'] };

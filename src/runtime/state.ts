@@ -86,13 +86,14 @@ export function containersDir(root: string): string {
 /**
  * Write a file crash-safely: temp, fsync, rename, fsync the directory. `syncDir: false` skips the
  * directory fsync when a later atomic write in the same directory will do it (it persists every
- * earlier rename there too), or when losing the rename in a power cut is harmless.
+ * earlier rename there too), or when losing the rename in a power cut is harmless. `mode`
+ * (default 0644): 0600 for what holds env values (the record, the bundle's config.json).
  */
-export async function writeFileAtomic(file: string, data: string, opts: { syncDir?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(file: string, data: string, opts: { syncDir?: boolean; mode?: number } = {}): Promise<void> {
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fh = await open(tmp, 'w', 0o644);
+  const fh = await open(tmp, 'w', opts.mode ?? 0o644);
   try {
     await fh.writeFile(data);
     await fh.sync();

@@ -21,7 +21,8 @@ export function snapshotterRoot(root: string, name: SnapshotterName): string {
 
 /** Whether an overlay mount works on the filesystem holding `dir` (tries one, then removes it). */
 export async function overlaySupported(dir: string, signal?: AbortSignal): Promise<boolean> {
-  await mkdir(dir, { recursive: true });
+  // Often the berth root itself, probed before anything else made it: owner-only, as the root must be.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const t = await mkdtemp(`${dir}/overlay-probe-`);
   try {
     for (const d of ['l1', 'l2', 'u', 'w', 'm']) await mkdir(`${t}/${d}`);

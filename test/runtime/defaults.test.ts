@@ -4,17 +4,14 @@
  * and a pids limit in the container's cgroup.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readLogTail } from '../../src/runtime/logs.ts';
 import type { Runtime } from '../../src/runtime/runtime.ts';
 import { nofileCeiling } from '../../src/runtime/host-limits.ts';
 import { bindRootfs, cleanup, request, runtimeFixture, until } from './helpers.ts';
-
-const SYSPROBE_SOURCE = fileURLToPath(new URL('./fixtures/sysprobe.c', import.meta.url));
+import { installSysprobe } from './probe.ts';
 
 describe('container defaults (runc)', () => {
   let root: string;
@@ -24,7 +21,7 @@ describe('container defaults (runc)', () => {
 
   beforeAll(async () => {
     ({ root, rootfs, rt } = await runtimeFixture('defaults'));
-    execFileSync('cc', ['-O2', '-static', '-o', path.join(rootfs, 'bin/sysprobe'), SYSPROBE_SOURCE]);
+    installSysprobe(rootfs);
     for (const a of ['httpd', 'wget']) await symlink('busybox', path.join(rootfs, 'bin', a));
   });
   afterAll(async () => cleanup(rt, root));
@@ -57,6 +54,8 @@ describe('container defaults (runc)', () => {
     // settimeofday(NULL, NULL) changes nothing; without the capability the filter refuses it first.
     const without = await runToExit(`seccomp-nocap-${id}`, ['/bin/sysprobe', 'settimeofday']);
     expect(without).toBe('settimeofday=EPERM\n');
+    const withCap = await runToExit(`seccomp-cap-${id}`, ['/bin/sysprobe', 'settimeofday'], { capAdd: ['CAP_SYS_TIME'] });
+    expect(withCap).toBe('settimeofday=ok\n');
   });
 
   it('RLIMIT_NOFILE is 1024 soft and 524288 hard (or the hard limit berth itself is held to)', async () => {

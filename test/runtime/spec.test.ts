@@ -99,7 +99,7 @@ describe('buildSpec: Docker merge rules', () => {
     }));
     expect(s.root.readonly).toBe(true);
     const user = s.mounts.slice(-3);
-    expect(user[0]).toEqual({ destination: '/data', type: 'bind', source: '/var/lib/berth/volumes/web-data', options: ['rbind', 'rw'] });
+    expect(user[0]).toEqual({ destination: '/data', type: 'bind', source: '/var/lib/berth/volumes/web-data', options: ['rbind', 'rw', 'nosuid', 'nodev'] });
     expect(user[1]).toEqual({ destination: '/etc/ssl/certs', type: 'bind', source: '/etc/ssl/certs', options: ['rbind', 'ro'] });
     expect(user[2]!.options).toContain(`size=${16 << 20}`);
   });
