@@ -23,7 +23,10 @@ import { isMountPoint, mountAll, unmount } from '../snapshots/mount.ts';
 import { execInTask, type ExecOptions, type ExecResult } from './exec.ts';
 import { OciRuntime } from './oci-runtime.ts';
 import { RootfsReader } from './rootfs-reader.ts';
-import { nofileCeiling } from './host-limits.ts';
+import { hostDevices, resolveDevices } from './devices.ts';
+import { etcFiles, type EtcFiles } from './etc-files.ts';
+import { hostCapabilities, nofileCeiling } from './host-limits.ts';
+import type { HostOptionInputs } from './spec-options.ts';
 import { ensureShim, startShim } from './shim.ts';
 import { buildSpec, executableCandidates, resolveProcess, volumePath, type OciSpec } from './spec.ts';
 import {
@@ -54,6 +57,8 @@ export interface RuntimeOptions {
   cgroupParent?: string;
   /** Pids limit of a container whose spec sets none (`[runtime] pids_limit`; default 2048, 0: none). */
   pidsLimit?: number;
+  /** A static init for `init: true` containers (default: Debian tini's /usr/bin/tini-static). */
+  initBinary?: string;
   mounter?: RootfsMounter;
   log?: Logger;
 }
@@ -91,6 +96,10 @@ export interface ContainerStatus {
 }
 
 const RUNTIME_LOG_MAX_BYTES = 1024 * 1024;
+/** Debian's `tini` package: a static tini, which works in any image. */
+const DEFAULT_INIT_BINARY = '/usr/bin/tini-static';
+/** The /etc files berth writes for a container (etc-files.ts), in its directory. */
+const ETC_FILE_NAMES: Record<keyof EtcFiles, string> = { hostname: 'hostname', hosts: 'hosts', resolvConf: 'resolv.conf' };
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export function validateName(name: string): void {
@@ -106,6 +115,7 @@ export class Runtime {
   readonly logMaxFiles: number;
   readonly cgroupParent: string;
   readonly pidsLimit?: number;
+  readonly initBinary: string;
   readonly mounter: RootfsMounter;
   readonly log: Logger;
   /** Serialises mutations of one container within this process. */
@@ -120,6 +130,7 @@ export class Runtime {
     this.logMaxFiles = o.logMaxFiles ?? 3;
     this.cgroupParent = o.cgroupParent ?? '/berth';
     this.pidsLimit = o.pidsLimit;
+    this.initBinary = o.initBinary ?? DEFAULT_INIT_BINARY;
     this.mounter = o.mounter ?? defaultMounter;
     this.log = o.log ?? silentLogger();
   }
@@ -159,7 +170,8 @@ export class Runtime {
 
   /**
    * Check a request against the image without creating anything: the command exists in the image,
-   * the user and group exist, bind sources exist. Returns the OCI spec that `create` would write.
+   * the user and group exist, bind sources exist; then the devices it names are present (a missing
+   * one is FailedPrecondition: wait for it). Returns the OCI spec that `create` would write.
    */
   async validate(req: CreateRequest): Promise<OciSpec> {
     validateName(req.name);
@@ -190,7 +202,26 @@ export class Runtime {
         throw invalidArgument(`container ${req.name}: bind mount source ${m.source} does not exist`);
       }
     }
-    return buildSpec(input);
+    return buildSpec({ ...input, ...(await this.hostOptionInputs(req)) });
+  }
+
+  /** What the spec's options take from the host: devices as they are now, capabilities, the init binary, /etc files. */
+  private async hostOptionInputs(req: CreateRequest): Promise<HostOptionInputs> {
+    const s = req.spec;
+    const files = await this.etcFilesFor(req);
+    const dir = this.containerDir(req.name);
+    return {
+      availableCapabilities: await hostCapabilities(),
+      devices: s.devices?.length ? await resolveDevices(req.name, s.devices) : undefined,
+      hostDevices: s.privileged ? await hostDevices() : undefined,
+      initBinary: s.init && existsSync(this.initBinary) ? this.initBinary : undefined,
+      etcFilePaths: Object.fromEntries(Object.keys(files).map((f) => [f, path.join(dir, ETC_FILE_NAMES[f as keyof EtcFiles])])),
+    };
+  }
+
+  private async etcFilesFor(req: CreateRequest): Promise<EtcFiles> {
+    const read = (f: string) => readFile(f, 'utf8').catch(() => undefined);
+    return etcFiles(req.spec, { hosts: await read('/etc/hosts'), resolvConf: await read('/etc/resolv.conf') });
   }
 
   /**
@@ -206,6 +237,9 @@ export class Runtime {
       for (const m of req.spec.mounts) if (m.type === 'volume') await mkdir(volumePath(this.root, m.name), { recursive: true });
       const rootfs = path.join(dir, ROOTFS_DIR);
       await mkdir(rootfs, { recursive: true });
+      for (const [f, text] of Object.entries(await this.etcFilesFor(req))) {
+        await writeFileAtomic(path.join(dir, ETC_FILE_NAMES[f as keyof EtcFiles]), text, { syncDir: false });
+      }
       // The record written below syncs the directory, persisting this rename too.
       await writeFileAtomic(path.join(dir, BUNDLE_CONFIG), JSON.stringify(spec, null, 2), { syncDir: false, mode: PRIVATE });
       if (!(await this.mounter.isMountPoint(rootfs))) await this.mounter.mountAll(req.mounts, rootfs, signal);

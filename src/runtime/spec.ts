@@ -17,6 +17,8 @@ import { invalidArgument } from '../errors.ts';
 import type { ImageConfig } from '../oci/types.ts';
 import type { ContainerSpec } from '../manifest/types.ts';
 import { seccompFilter, type OciSeccomp } from './seccomp.ts';
+import type { DeviceCgroupRule } from './devices.ts';
+import { applyContainerOptions, containerCapabilities, type HostOptionInputs } from './spec-options.ts';
 
 /** The OCI runtime-spec subset berth writes (config.json). */
 export interface OciSpec {
@@ -34,12 +36,14 @@ export interface OciSpec {
   };
   root: { path: string; readonly: boolean };
   hostname?: string;
+  /** The container's labels. */
+  annotations?: Record<string, string>;
   mounts: OciMount[];
   linux: {
     namespaces: { type: string; path?: string }[];
     cgroupsPath: string;
     resources: {
-      devices: { allow: boolean; access: string }[];
+      devices: DeviceCgroupRule[];
       memory?: { limit: number; swap: number };
       cpu?: { quota: number; period: number };
       pids?: { limit: number };
@@ -47,6 +51,9 @@ export interface OciSpec {
     maskedPaths: string[];
     readonlyPaths: string[];
     seccomp?: OciSeccomp;
+    /** Device nodes runc creates in the container. */
+    devices?: { path: string; type: string; major: number; minor: number; fileMode: number; uid: number; gid: number }[];
+    sysctl?: Record<string, string>;
   };
 }
 
@@ -57,11 +64,7 @@ export interface OciMount {
   options: string[];
 }
 
-/** Docker's default capabilities (moby oci/caps/defaults.go). */
-export const DEFAULT_CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
-  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
-];
+export { DEFAULT_CAPABILITIES } from './spec-options.ts';
 
 export const MASKED_PATHS = [
   '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
@@ -80,7 +83,7 @@ export const DEFAULT_NOFILE = { soft: 1024, hard: 524_288 };
 /** Processes per container unless `resources.pids` says otherwise: Podman's default, a fork bomb's end. */
 export const DEFAULT_PIDS_LIMIT = 2048;
 
-export interface SpecInput {
+export interface SpecInput extends HostOptionInputs {
   /** Container name: the hostname and the last part of the cgroup path. */
   name: string;
   spec: ContainerSpec;
@@ -121,7 +124,7 @@ export interface ResolvedProcess {
 export function buildSpec(input: SpecInput): OciSpec {
   const { spec, name } = input;
   const proc = resolveProcess(input);
-  const caps = [...DEFAULT_CAPABILITIES];
+  const caps = containerCapabilities(spec, input.availableCapabilities);
   // network host shares the host's network and, as Docker does, its hostname (UTS namespace);
   // network none gets a namespace of each, with the container name as hostname.
   const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'mount' }];
@@ -135,7 +138,7 @@ export function buildSpec(input: SpecInput): OciSpec {
   const pids = r.pids ?? input.defaultPidsLimit ?? DEFAULT_PIDS_LIMIT;
   if (pids > 0) resources.pids = { limit: pids };
 
-  return {
+  const oci: OciSpec = {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
@@ -161,6 +164,7 @@ export function buildSpec(input: SpecInput): OciSpec {
       seccomp: seccompFilter(caps, input.arch ?? process.arch),
     },
   };
+  return applyContainerOptions(oci, input);
 }
 
 /** The default NOFILE, its hard limit lowered to what the runtime can set (the soft one with it if need be). */
@@ -236,7 +240,8 @@ export function resolveProcess(input: SpecInput): ResolvedProcess {
   for (const [k, v] of Object.entries(spec.env ?? {})) env.set(k, v);
   if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
   if (!env.has('HOME')) env.set('HOME', user.home ?? '/');
-  if (!env.has('HOSTNAME') && spec.network === 'none') env.set('HOSTNAME', name);
+  const hostname = spec.hostname ?? (spec.network === 'none' ? name : undefined);
+  if (!env.has('HOSTNAME') && hostname) env.set('HOSTNAME', hostname);
 
   const cwd = spec.workingDir || img.WorkingDir || '/';
   if (!path.posix.isAbsolute(cwd)) throw invalidArgument(`container ${name}: workingDir "${cwd}" must be an absolute path`);
@@ -246,8 +251,16 @@ export function resolveProcess(input: SpecInput): ResolvedProcess {
     cwd,
     uid: user.uid,
     gid: user.gid,
-    additionalGids: user.additionalGids,
+    additionalGids: [...new Set([...user.additionalGids, ...(spec.groupAdd ?? []).map((g) => groupAddId(g, input.group, name))])].filter((g) => g !== user.gid),
   };
+}
+
+/** A `groupAdd` entry: a number, or a name in the image's /etc/group (where Docker resolves it too). */
+function groupAddId(g: string, group: string | undefined, container: string): number {
+  if (isNumeric(g)) return Number(g);
+  const entry = group === undefined ? undefined : parseGroup(group).find((e) => e.name === g);
+  if (!entry) throw invalidArgument(`container ${container}: groupAdd: group "${g}" does not exist in the image's /etc/group`);
+  return entry.gid;
 }
 
 interface PasswdEntry { name: string; uid: number; gid: number; home: string }
