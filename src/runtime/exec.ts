@@ -16,7 +16,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BerthError } from '../errors.ts';
+import { BerthError, invalidArgument } from '../errors.ts';
 import { killProcessTree } from './process-tree.ts';
 
 export const EXEC_OUTPUT_LIMIT_BYTES = 4096;
@@ -39,6 +39,11 @@ export interface ExecOptions {
    * `inherit`: the process gets this process's stdin, stdout and stderr (for `berth exec`).
    */
   stdio?: 'capture' | 'inherit';
+  /**
+   * With `stdio: 'inherit'`: give the process a terminal (`berth exec -t`). runc in the foreground
+   * makes the pty and relays it to its own stdio (raw mode and window size included).
+   */
+  tty?: boolean;
   outputLimitBytes?: number;
 }
 
@@ -145,12 +150,15 @@ export async function execInTask(target: ExecTarget, opts: ExecOptions): Promise
   const dir = pidFileDir();
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const pidFile = path.join(dir, `${target.id}-${randomBytes(6).toString('hex')}.pid`);
+  const inherit = opts.stdio === 'inherit';
+  if (opts.tty && !inherit) throw invalidArgument('exec: a terminal (tty) needs stdio: inherit');
   const argv = ['--root', target.runtimeRoot, 'exec', '--pid-file', pidFile];
   if (opts.cwd) argv.push('--cwd', opts.cwd);
-  for (const [k, v] of Object.entries(opts.env ?? {})) argv.push('--env', `${k}=${v}`);
+  const env = opts.tty ? { TERM: process.env.TERM || 'xterm', ...opts.env } : (opts.env ?? {});
+  for (const [k, v] of Object.entries(env)) argv.push('--env', `${k}=${v}`);
+  if (opts.tty) argv.push('--tty');
   argv.push(target.id, ...opts.args);
 
-  const inherit = opts.stdio === 'inherit';
   const tail = new OutputTail(opts.outputLimitBytes ?? EXEC_OUTPUT_LIMIT_BYTES);
   const started = Date.now();
   const child = spawn(target.runtime, argv, { stdio: inherit ? 'inherit' : ['ignore', 'pipe', 'pipe'] });

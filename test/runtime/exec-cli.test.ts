@@ -52,6 +52,21 @@ describe('berth exec, and health in ps / inspect', () => {
     expect(r).toMatchObject({ code: 0, stdout: 'hi /etc\n' });
   });
 
+  it('-t gives the command a terminal (under script(1), which gives berth one); the exit code still passes through', async () => {
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const line = [BERTH, ...globals(), 'exec', '-it', 'box', '--', '/bin/sh', '-c', 'tty; exit 5'].map(quote).join(' ');
+    const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const child = spawn('script', ['-qec', line, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (b) => (out += b));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, out }));
+    });
+    expect(r.code).toBe(5);
+    expect(r.out).toMatch(/\/dev\/pts\/\d+/);
+    expect((await berthWithInput('', 'exec', 'box', '--', '/bin/sh', '-c', 'tty')).stdout).toBe('not a tty\n');
+  });
+
   it('names a missing container', async () => {
     const r = await berthWithInput('', 'exec', 'nosuch', '--', 'true');
     expect(r.code).toBe(1);
