@@ -29,12 +29,14 @@ export const register: RegisterVerb = (program, run) => {
     .option('--no-wait', 'do not watch the rollout until it is confirmed or rolled back')
     .action(
       run(async (ctx, opts: { file?: string; allowEmpty?: boolean; wait: boolean }) => {
-        const [{ openReconcileDeps }, { Reconciler }, { importDirectory }] = await Promise.all([
+        const [{ openReconcileDeps }, { Reconciler }, { importDirectory }, { ContainerProbes }] = await Promise.all([
           import('./daemon-deps.ts'),
           import('../reconcile/reconciler.ts'),
           import('../reconcile/import-dir.ts'),
+          import('../reconcile/container-probes.ts'),
         ]);
         const deps = await openReconcileDeps(ctx);
+        const probes = new ContainerProbes(deps, () => {});
         try {
           await importDirectory(deps, ctx.config.reconcile.importDir, ctx.signal);
           const reconciler = new Reconciler(deps, {
@@ -42,6 +44,7 @@ export const register: RegisterVerb = (program, run) => {
             holder: `berth apply (pid ${process.pid})`,
             allowEmpty: opts.allowEmpty,
             lockWaitMs: 60_000,
+            probes: (name) => probes.verdict(name),
             onOutcome: (o) => ctx.out.write(`${formatOutcome(o)}\n`),
           });
           let report = await reconciler.turn(ctx.signal);
@@ -57,6 +60,7 @@ export const register: RegisterVerb = (program, run) => {
             const line = report.rollout ? `rollout: generation ${report.rollout.generation} ${report.rollout.state}: ${report.rollout.message}` : '';
             if (line && line !== said) ctx.out.write(`${(said = line)}\n`);
             // Poll at least every second: an exit or a probe verdict can come before the deadline.
+            await probes.sync(report.desired, ctx.signal);
             if (!report.again) await sleep(Math.min(1000, Math.max(100, (report.rollout?.wakeAt ?? 0) - Date.now())), undefined, { signal: ctx.signal });
             report = await reconciler.turn(ctx.signal);
           }
@@ -68,6 +72,7 @@ export const register: RegisterVerb = (program, run) => {
           if (report.rollout?.state === 'confirmed') ctx.out.write(`rollout: ${report.rollout.message}\n`);
           if (!report.converged) throw new ExitCode(1);
         } finally {
+          await probes.close();
           await deps.close();
         }
       }),

@@ -150,6 +150,7 @@ const STEP_HANDLERS: Handlers = {
     return `${step.container} created and started`;
   },
   start: async (step, { deps, signal }) => {
+    if (step.stopFirst) await deps.runtime.stop(step.container, { signal });
     await restartContainer(deps, step.container, step.restartCount, signal);
     return `${step.container} started`;
   },

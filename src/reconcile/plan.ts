@@ -160,7 +160,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
       | { kind: 'wait'; reason: string; until?: number }
       | { kind: 'create' | 'recreate'; reason: string; changes?: string[]; spec: NormalisedContainerSpec }
       | { kind: 'restore'; reason: string }
-      | { kind: 'start'; reason: string; restartCount: number };
+      | { kind: 'start'; reason: string; restartCount: number; stopFirst?: boolean };
 
     const needsImage = (verb: string): string | undefined =>
       image.blocked !== undefined && (!image.usable || image.changes)
@@ -176,6 +176,12 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
       const changes = whatChanged(a, spec, image);
       if (changes.length > 0) {
         intent = { kind: 'recreate', reason: `${name}: recreate (${changes.join(', ')})`, changes, spec };
+      } else if (a.state === 'running' && a.unhealthySince !== undefined && doc.spec.restartPolicy === 'Always') {
+        // Unhealthy past its retries: restarted like a crashed container, with the same back-off.
+        const d = decideRestart({ policy: 'Always', exitCode: 1, ranForMs: a.unhealthySince - (a.startedAt ?? a.unhealthySince), streak: a.restartCount, lost: false });
+        const dueAt = a.unhealthySince + (d.restart ? d.delayMs : 0);
+        if (dueAt > now) intent = { kind: 'wait', reason: `${name}: restart in ${formatMs(dueAt - now)} (unhealthy; restartPolicy Always)`, until: dueAt };
+        else intent = { kind: 'start', reason: `${name}: restart (unhealthy; restartPolicy Always; restart ${d.restart ? d.streak : a.restartCount + 1})`, restartCount: d.restart ? d.streak : a.restartCount + 1, stopFirst: true };
       } else if (a.state === 'running') {
         intent = { kind: 'none', outcome: 'steady' };
       } else if (a.state === 'created') {
@@ -234,7 +240,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     if (intent.kind === 'start') {
       // A new task mounts the image's layer snapshots under its writable layer: a repair comes first.
       if (image.pullId && image.actual && !image.actual.unpacked) after.push(image.pullId);
-      steps.push({ kind: 'start', id, after, container: name, restartCount: intent.restartCount, reason: intent.reason });
+      steps.push({ kind: 'start', id, after, container: name, restartCount: intent.restartCount, reason: intent.reason, ...(intent.stopFirst ? { stopFirst: true } : {}) });
       continue;
     }
     if (image.pullId) after.push(image.pullId);

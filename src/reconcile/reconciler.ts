@@ -81,7 +81,7 @@ export interface ReconcilerOptions {
   holder: string;
   onOutcome?: (o: StepOutcome) => void;
   /** The health probes' verdicts, per container (the daemon's and `berth apply`'s HealthMonitor). */
-  probes?: (name: string) => { status: HealthVerdict; output?: string } | undefined;
+  probes?: (name: string) => { status: HealthVerdict; output?: string; since: number } | undefined;
   /** How long to wait for another process's turn to finish (default 0: fail at once, naming it). */
   lockWaitMs?: number;
   /**
@@ -163,6 +163,10 @@ export class Reconciler {
     const d = this.rolloutDesired(await this.desired(signal));
     const desired = d.desired ?? { containers: [], images: [], volumes: [] };
     const actual = await observe(this.deps, desired, { health: this.health, blobs: this.blobs, remote: this.remote, signal });
+    for (const c of actual.containers) {
+      const verdict = c.state === 'running' ? this.opts.probes?.(c.name) : undefined;
+      if (verdict?.status === 'unhealthy') c.unhealthySince = verdict.since;
+    }
     const steps = d.desired ? plan(desired, actual, this.now()) : [];
     return { ...d, actual, steps };
   }

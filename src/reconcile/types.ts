@@ -70,6 +70,8 @@ export interface ActualContainer {
   restartCount: number;
   startedAt?: number;
   finishedAt?: number;
+  /** The task runs but its health check says unhealthy, since then (ms since the epoch). */
+  unhealthySince?: number;
 }
 
 /** On a container record whose container berth itself removed to repair it: why (for plan's reason). */
@@ -150,6 +152,8 @@ export interface StartContainerStep extends StepBase {
   container: string;
   /** The value to record as the container's restart count once started. */
   restartCount: number;
+  /** The task still runs (it is unhealthy): stop it first. */
+  stopFirst?: boolean;
 }
 
 /**

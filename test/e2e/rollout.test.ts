@@ -33,6 +33,7 @@ interface WebSpec {
   user?: string;
   image?: string;
   confirmAfter?: string;
+  healthcheck?: object;
 }
 
 /** `web`: writes a marker into its own rootfs once (the writable layer a rollback must keep), then idles. */
@@ -51,6 +52,7 @@ function web(s: WebSpec): object[] {
         restartPolicy: 'Always',
         stopGracePeriod: '2s',
         ...(s.user ? { user: s.user } : {}),
+        ...(s.healthcheck ? { healthcheck: s.healthcheck } : {}),
         update: { confirmAfter: s.confirmAfter ?? '1s' },
       },
     },
@@ -131,13 +133,20 @@ describe('rollouts through berth apply', () => {
     await expectRollback({ version: 'v4', command: ['/bin/sh', '-c', 'sleep 2; exit 3'], confirmAfter: '6s' }, /exited with code 3/, { oldKeepsRunning: false });
   });
 
+  it('unhealthy past its retries: rolled back', async () => {
+    const healthcheck = { exec: ['/bin/cat', '/no-such-file'], interval: '500ms', timeout: '2s', retries: 2 };
+    await expectRollback({ version: 'v4h', healthcheck, confirmAfter: '20s' }, /web: unhealthy/, { oldKeepsRunning: false });
+  });
+
   it('a good update is confirmed after confirmAfter; only then is the old container collected', async () => {
-    await e.writeManifests({ 'web.yaml': web({ version: 'v5', confirmAfter: '2s' }) });
+    const healthcheck = { exec: ['/bin/cat', '/marker'], interval: '500ms', timeout: '2s', retries: 2 };
+    await e.writeManifests({ 'web.yaml': web({ version: 'v5', confirmAfter: '2s', healthcheck }) });
     const r = await apply();
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/rollout: generation \d+ progressing: [^]*rollout: generation \d+ confirmed/);
     expect(await webEnv()).toContain('"VERSION":"v5"');
     expect((await generations())[0]!.result).toBe('Confirmed');
+    expect((await e.ps()).find((c) => c.name === 'web')).toMatchObject({ health: 'healthy' });
     const snaps = await e.berth('snapshots', 'ls', '--json');
     const keys = (JSON.parse(snaps.stdout).snapshots as Array<{ key: string }>).map((s) => s.key).filter((k) => k.startsWith('container/web/'));
     expect(keys).toHaveLength(1);

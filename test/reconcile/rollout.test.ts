@@ -137,3 +137,27 @@ describe('plan: restoring a retired container', () => {
     expect(plan(good, a, NOW)[0]!.kind).toBe('restore');
   });
 });
+
+describe('plan: an unhealthy container', () => {
+  const actualOf = (c: ActualContainer): ActualState => ({
+    images: [{ ref: REF, targetDigest: DIGEST, manifestDigest: DIGEST, blobsPresent: true, unpacked: true }],
+    containers: [c],
+    volumes: [],
+    unreachableRegistries: [],
+  });
+
+  it('is restarted like a crashed one under Always, after the back-off, stopping the task first', () => {
+    const d = desiredOf([]);
+    const waiting = plan(d, actualOf(running(d, { startedAt: NOW - 60_000, unhealthySince: NOW - 1000 })), NOW);
+    expect(waiting).toEqual([{ kind: 'wait', id: 'wait:container:web', after: [], object: 'web', reason: 'web: restart in 9s (unhealthy; restartPolicy Always)', until: NOW + 9000 }]);
+    const [start] = plan(d, actualOf(running(d, { startedAt: NOW - 60_000, unhealthySince: NOW - 10_000 })), NOW);
+    expect(start).toMatchObject({ kind: 'start', container: 'web', stopFirst: true, restartCount: 1 });
+  });
+
+  it('is left running under OnFailure and Never', () => {
+    for (const policy of ['OnFailure', 'Never']) {
+      const d = desiredOf([], policy);
+      expect(plan(d, actualOf(running(d, { unhealthySince: NOW - 60_000 })), NOW)).toEqual([]);
+    }
+  });
+});

@@ -88,6 +88,11 @@ export class HealthMonitor {
     this.watched.delete(name);
   }
 
+  /** The containers being watched. */
+  names(): string[] {
+    return [...this.watched.keys()];
+  }
+
   /** The current health of a watched container. */
   get(name: string): HealthState | undefined {
     const s = this.watched.get(name)?.state;
