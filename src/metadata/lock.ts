@@ -10,9 +10,30 @@
  * `kill -9` never wedges the next berth.
  */
 import { BerthError, unavailable } from '../errors.ts';
+import { formatOwner, ownerTextAlive, selfIdentity } from '../owner-identity.ts';
 import type { LockInfo, Metadata } from './metadata.ts';
 
 export const RECONCILE_LOCK = 'reconcile';
+
+/**
+ * The holder text ends with the holder's owner identity (pid, start time, boot id), so a lock row
+ * left by a process whose pid now belongs to another (after a reboot, its expiry can still lie
+ * ahead: a device without a clock boots into the past) is taken over at once, not only when the
+ * pid is free. A row of an older berth, without it, is judged by its pid and expiry alone.
+ */
+const OWNER_SUFFIX = / \{owner ([^}]*)\}$/;
+
+/** The holder as people read it, without the owner identity. */
+function holderName(holder: string): string {
+  return holder.replace(OWNER_SUFFIX, '');
+}
+
+/** Delete the named lock's row if the owner identity it records is not alive. */
+function releaseIfOwnerGone(md: Metadata, name: string): void {
+  const held = md.getLock(name);
+  const owner = held && OWNER_SUFFIX.exec(held.holder)?.[1];
+  if (held && owner !== undefined && !ownerTextAlive(owner)) md.releaseLock(held); // by its token: a newer row is left alone
+}
 
 export interface AcquireLockOptions {
   /** Who is asking, for the message the other process prints: e.g. `berth apply`. */
@@ -33,13 +54,15 @@ export async function acquireLock(md: Metadata, name: string, opts: AcquireLockO
   const ttlMs = opts.ttlMs ?? 60_000;
   const deadline = Date.now() + (opts.waitMs ?? 0);
   const pollMs = opts.pollMs ?? 200;
+  const holder = `${opts.holder} {owner ${formatOwner(selfIdentity())}}`;
   for (let tries = 0; ; tries++) {
     opts.signal?.throwIfAborted();
-    const attempt = md.tryAcquireLock(name, { holder: opts.holder, ttlMs });
-    if (attempt.acquired) return attempt.lock;
-    if (tries === 0 && Date.now() < deadline) opts.onWait?.(attempt.heldBy);
+    releaseIfOwnerGone(md, name);
+    const attempt = md.tryAcquireLock(name, { holder, ttlMs });
+    if (attempt.acquired) return { ...attempt.lock, holder: opts.holder };
+    const h = { ...attempt.heldBy, holder: holderName(attempt.heldBy.holder) };
+    if (tries === 0 && Date.now() < deadline) opts.onWait?.(h);
     if (Date.now() >= deadline) {
-      const h = attempt.heldBy;
       throw unavailable(
         `${name} lock is held by ${h.holder} (pid ${h.pid}) since ${h.acquiredAt.toISOString()}, until ${h.expiresAt.toISOString()} unless renewed; try again when it finishes`,
       );
