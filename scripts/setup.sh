@@ -2,14 +2,15 @@
 # Installs what berth and its tests need on a fresh Debian bookworm machine, idempotently:
 # Debian packages (runc, crun, a registry, skopeo, umoci, busybox-static, containerd for comparison
 # only, hyperfine, attr, zstd, gcc to build berth-shim, the per-container supervisor, debootstrap for the
-# benchmarks' debian image) and the npm dependencies, which include the pinned Node 24.
+# benchmarks' debian image, tini for `init: true` containers) and the npm dependencies, which include the pinned Node 24.
 set -eu
 cd "$(dirname "$0")/.."
 
 need=""
 for pair in runc:runc crun:crun docker-registry:docker-registry skopeo:skopeo umoci:umoci \
             busybox:busybox-static containerd:containerd ctr:containerd hyperfine:hyperfine \
-            getfattr:attr zstd:zstd mkfs.ext4:e2fsprogs cc:gcc debootstrap:debootstrap; do
+            getfattr:attr zstd:zstd mkfs.ext4:e2fsprogs cc:gcc debootstrap:debootstrap \
+            tini-static:tini; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || [ -x "/sbin/$bin" ] || need="$need $pkg"
 done

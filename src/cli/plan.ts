@@ -3,6 +3,7 @@
  * Exit 0: no change; 2: changes; 1: an error (e.g. invalid manifests, every problem printed).
  */
 import { formatProblem } from '../manifest/problems.ts';
+import { containerWarnings } from '../manifest/warnings.ts';
 import { describePlan } from '../reconcile/plan.ts';
 import { isChange } from '../reconcile/types.ts';
 import { ExitCode, manifestsPath } from './context.ts';
@@ -26,6 +27,8 @@ export const register: RegisterVerb = (program, run) => {
             for (const p of view.problems) process.stderr.write(`${formatProblem(p)}\n`);
             throw new ExitCode(1);
           }
+          const changed = view.steps.flatMap((s) => (s.kind === 'create' || s.kind === 'recreate' ? [s.doc] : []));
+          for (const w of containerWarnings(changed)) process.stderr.write(`${formatProblem(w)}\n`);
           if (opts.json) ctx.out.write(`${JSON.stringify(view.steps.map(({ ...s }) => ('doc' in s ? { ...s, doc: undefined } : s)), null, 2)}\n`);
           else ctx.out.write(`${describePlan(view.steps)}\n`);
           if (view.steps.some(isChange)) throw new ExitCode(2);

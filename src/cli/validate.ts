@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { checkManifests } from '../manifest/load.ts';
 import { formatProblem } from '../manifest/problems.ts';
+import { containerWarnings } from '../manifest/warnings.ts';
 import { ExitCode } from './context.ts';
 import type { RegisterVerb } from './verbs.ts';
 
@@ -25,6 +26,7 @@ export const register: RegisterVerb = (program: Command, run) => {
           throw new ExitCode(1);
         }
         const s = result.state;
+        for (const w of containerWarnings(s.containers)) process.stderr.write(`${formatProblem(w)}\n`);
         const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
         ctx.out.write(
           `${opts.file}: valid (${count(result.files.length, 'file')}: ${count(s.containers.length, 'container')}, ${count(s.images.length, 'image')}, ${count(s.volumes.length, 'volume')})\n`,

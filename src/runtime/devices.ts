@@ -46,13 +46,18 @@ export async function resolveDevices(container: string, devices: readonly Device
       if (err?.code === 'ENOENT' || err?.code === 'ENOTDIR') throw failedPrecondition(`device ${d.path} not present`, { cause: err, place: { file: d.path } });
       throw err;
     }
-    if (!st.isCharacterDevice() && !st.isBlockDevice()) throw invalidArgument(`container ${container}: ${d.path} is not a device node`, { place: { file: d.path } });
+    if (st.isDirectory()) {
+      // A directory (/dev/dri, /dev/snd) gives every device under it, as `docker run --device` does.
+      for (const dev of await hostDevices(d.path)) out.push({ ...dev, path: path.posix.join(d.target, path.relative(d.path, dev.path)), access: d.permissions });
+      continue;
+    }
+    if (!st.isCharacterDevice() && !st.isBlockDevice()) throw invalidArgument(`container ${container}: ${d.path} is not a device node or a directory of them`, { place: { file: d.path } });
     out.push({ path: d.target, type: st.isCharacterDevice() ? 'c' : 'b', ...deviceNumbers(st.rdev), fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid, access: d.permissions });
   }
   return out;
 }
 
-/** Every device node under the host's /dev, for a privileged container (what runc and Docker give one). */
+/** Every device node under the host's /dev (for a privileged container, what runc and Docker give one), or under a directory of it. */
 export async function hostDevices(dev = '/dev'): Promise<ContainerDevice[]> {
   // runc's list of what a host's /dev holds that is not the host's to hand over.
   const skipDirs = new Set(['pts', 'shm', 'fd', 'mqueue', '.lxc', '.lxd-mounts', '.udev']);

@@ -1,6 +1,10 @@
 /** The Container fields of issue 11 (devices, capabilities, init, hostname…): loading, validation with places, spec hash. */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseManifestSources } from '../../src/manifest/load.ts';
+import { loadManifests, parseManifestSources } from '../../src/manifest/load.ts';
 import { formatProblem } from '../../src/manifest/problems.ts';
 import { createDocumentValidator, type DocumentValidator } from '../../src/manifest/schema.ts';
 import { describeSpecChanges } from '../../src/manifest/spec-diff.ts';
@@ -157,5 +161,33 @@ describe('container options: spec hash', () => {
       expect(containerSpecHash(one(change), DIGEST), change.join(' ')).not.toBe(containerSpecHash(before, DIGEST));
     }
     expect(describeSpecChanges(normaliseContainerSpec(before), normaliseContainerSpec(one(['devices: [/dev/ttyUSB1]', 'init: true'])))).toEqual(['devices changed', 'init changed']);
+  });
+});
+
+describe('examples', () => {
+  it('the sensor pipeline passes its serial adapter as a device, and the kiosk its GPU: no /dev bind mounts', async () => {
+    const examples = new URL('../../examples/', import.meta.url).pathname;
+    const sensors = await loadManifests(`${examples}sensor-pipeline`, { validator, revision: false });
+    const collector = sensors.containers.find((c) => c.metadata.name === 'collector')!;
+    expect(collector.spec.devices).toEqual([{ path: '/dev/ttyUSB0', target: '/dev/ttyUSB0', permissions: 'rwm' }]);
+    const kiosk = await loadManifests(`${examples}kiosk`, { validator, revision: false });
+    for (const c of [...sensors.containers, ...kiosk.containers]) {
+      expect(c.spec.mounts.filter((m) => m.type === 'bind' && m.source.startsWith('/dev')), c.metadata.name).toEqual([]);
+    }
+  });
+});
+
+describe('privileged', () => {
+  it('berth validate accepts it and warns, at the document', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-priv-'));
+    try {
+      await writeFile(join(dir, 'p.yaml'), container('probe', ['image: 127.0.0.1:5000/busybox:1.36', 'privileged: true']).slice(4));
+      const bin = new URL('../../bin/berth', import.meta.url).pathname;
+      const r = spawnSync(bin, ['--config', join(dir, 'none.toml'), 'validate', '-f', dir], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`${join(dir, 'p.yaml')}:1:1: warning: container probe is privileged: every capability and host device, no seccomp filter, /sys writable`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

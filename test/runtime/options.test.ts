@@ -62,6 +62,17 @@ describe('container options (runc)', () => {
     expect(bound).not.toContain('opened');
   });
 
+  it('devices: a directory gives every device under it (as docker run --device /dev/dri does)', async () => {
+    const dir = path.join(root, 'dri');
+    execFileSync('mkdir', ['-p', path.join(dir, 'by-path')]);
+    mknod('dri/card0', 1, 5);
+    mknod('dri/by-path/render', 1, 5);
+    const log = await runToExit(`devdir-${id}`, 'for d in /dev/gpu/card0 /dev/gpu/by-path/render; do dd if=$d bs=2 count=1 2>/dev/null | wc -c; done', {
+      devices: [{ path: dir, target: '/dev/gpu', permissions: 'rw' }],
+    });
+    expect(log.trim().split('\n')).toEqual(['2', '2']);
+  });
+
   it('deviceCgroupRules: a node made after start is usable; without the rule it is refused', async () => {
     const script = 'mknod /dev/late c 10 237 && dd if=/dev/late of=/dev/null count=0 2>&1 && echo opened';
     expect(await runToExit(`cgrule-${id}`, script, { deviceCgroupRules: ['c 10:* rwm'] })).toContain('opened');
