@@ -3,9 +3,11 @@
  * an unknown key or a wrong type is an InvalidArgument error naming the key.
  */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import TOML from '@iarna/toml';
 import { Ajv } from 'ajv';
 import { invalidArgument } from '../errors.ts';
+import { parseUpdateWindow, type UpdateWindow } from './update-window.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 export interface HostConfig {
@@ -78,6 +80,14 @@ export interface Config {
     /** Serve on a TCP address that is not loopback (`allow_remote`); off: such an address is refused. */
     allowRemote: boolean;
   };
+  updates: {
+    /** When updates may restart running containers, in local time; empty: any time. */
+    windows: UpdateWindow[];
+    /** A hold of the update lock longer than this no longer delays an update; undefined: no limit. */
+    maxLockHoldMs?: number;
+    /** Where the update lock file appears in every container. */
+    lockPath: string;
+  };
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/berth/config.toml';
@@ -130,6 +140,11 @@ const SCHEMA = strictObject({
   gc: strictObject({ reserve: sizeOrNumber }),
   unpack: strictObject({ max_layer_size: sizeOrNumber, max_layer_entries: { type: 'integer', minimum: 1 }, max_header_size: sizeOrNumber }),
   metrics: strictObject({ address: { type: 'string' }, allow_remote: { type: 'boolean' } }),
+  updates: strictObject({
+    windows: { type: 'array', items: { type: 'string' } },
+    max_lock_hold: durationOrNumber,
+    lock_path: { type: 'string' },
+  }),
 });
 
 const ajv = new Ajv({ allErrors: false, allowUnionTypes: true });
@@ -198,7 +213,20 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
       maxHeaderBytes: parseSize(raw.unpack?.max_header_size ?? '1Mi', at('unpack.max_header_size')),
     },
     metrics: { address: raw.metrics?.address ?? '', allowRemote: raw.metrics?.allow_remote ?? false },
+    updates: {
+      windows: (raw.updates?.windows ?? []).map((w: string, i: number) => parseUpdateWindow(w, at(`updates.windows[${i}]`))),
+      maxLockHoldMs: raw.updates?.max_lock_hold === undefined ? undefined : parseDuration(raw.updates.max_lock_hold, at('updates.max_lock_hold')),
+      lockPath: containerPath(raw.updates?.lock_path ?? '/run/berth/lock', at('updates.lock_path')),
+    },
   };
+}
+
+/** An absolute, normalised path inside a container, not `/` itself. */
+function containerPath(value: string, what: string): string {
+  if (!path.posix.isAbsolute(value) || path.posix.normalize(value) !== value || value === '/') {
+    throw invalidArgument(`${what}: "${value}" must be an absolute, normalised path of a file (like /run/berth/lock)`);
+  }
+  return value;
 }
 
 /** Defaults, as if the config file were empty. */

@@ -28,6 +28,7 @@ import { etcFiles, type EtcFiles } from './etc-files.ts';
 import { hostCapabilities, nofileCeiling } from './host-limits.ts';
 import type { HostOptionInputs } from './spec-options.ts';
 import { ensureShim, startShim } from './shim.ts';
+import { ensureUpdateLock, removeUpdateLock } from './update-lock.ts';
 import { buildSpec, executableCandidates, resolveProcess, volumePath, type OciSpec } from './spec.ts';
 import {
   BUNDLE_CONFIG, containersDir, EXIT_FILE, LOG_FILE, PID_FILE, readJson, RECORD_FILE, ROOTFS_DIR, RUNTIME_LOG_FILE, writeFileAtomic,
@@ -59,6 +60,8 @@ export interface RuntimeOptions {
   pidsLimit?: number;
   /** A static init for `init: true` containers (default: Debian tini's /usr/bin/tini-static). */
   initBinary?: string;
+  /** `[updates] lock_path`: where each container sees its update lock (update-lock.ts); absent: no lock. */
+  updateLockPath?: string;
   mounter?: RootfsMounter;
   log?: Logger;
 }
@@ -116,6 +119,7 @@ export class Runtime {
   readonly cgroupParent: string;
   readonly pidsLimit?: number;
   readonly initBinary: string;
+  readonly updateLockPath?: string;
   readonly mounter: RootfsMounter;
   readonly log: Logger;
   /** Serialises mutations of one container within this process. */
@@ -131,6 +135,7 @@ export class Runtime {
     this.cgroupParent = o.cgroupParent ?? '/berth';
     this.pidsLimit = o.pidsLimit;
     this.initBinary = o.initBinary ?? DEFAULT_INIT_BINARY;
+    this.updateLockPath = o.updateLockPath;
     this.mounter = o.mounter ?? defaultMounter;
     this.log = o.log ?? silentLogger();
   }
@@ -184,7 +189,7 @@ export class Runtime {
     };
     const input = {
       name: req.name, spec: req.spec, image: req.imageConfig, passwd, group, root: this.root, cgroupParent: this.cgroupParent, hostNetworkFiles,
-      nofileCeiling: await nofileCeiling(), defaultPidsLimit: this.pidsLimit,
+      nofileCeiling: await nofileCeiling(), defaultPidsLimit: this.pidsLimit, updateLockPath: this.updateLockPath,
     };
     const proc = resolveProcess(input);
     const candidates = executableCandidates(proc);
@@ -237,6 +242,7 @@ export class Runtime {
       for (const m of req.spec.mounts) if (m.type === 'volume') await mkdir(volumePath(this.root, m.name), { recursive: true });
       const rootfs = path.join(dir, ROOTFS_DIR);
       await mkdir(rootfs, { recursive: true });
+      if (this.updateLockPath) await ensureUpdateLock(this.root, req.name);
       for (const [f, text] of Object.entries(await this.etcFilesFor(req))) {
         await writeFileAtomic(path.join(dir, ETC_FILE_NAMES[f as keyof EtcFiles]), text, { syncDir: false });
       }
@@ -528,6 +534,7 @@ export class Runtime {
     // The record goes first: a crash mid-removal leaves a dir without a record, which recover() finishes.
     await rm(path.join(dir, RECORD_FILE), { force: true });
     await rm(dir, { recursive: true, force: true });
+    await removeUpdateLock(this.root, name);
   }
 
   /**

@@ -19,6 +19,7 @@ import type { ContainerSpec } from '../manifest/types.ts';
 import { seccompFilter, type OciSeccomp } from './seccomp.ts';
 import type { DeviceCgroupRule } from './devices.ts';
 import { applyContainerOptions, containerCapabilities, type HostOptionInputs } from './spec-options.ts';
+import { updateLockFile } from './update-lock.ts';
 
 /** The OCI runtime-spec subset berth writes (config.json). */
 export interface OciSpec {
@@ -109,6 +110,8 @@ export interface SpecInput extends HostOptionInputs {
   defaultPidsLimit?: number;
   /** Node's `process.arch` of the host, for the seccomp filter's architectures (default: this process's). */
   arch?: string;
+  /** `[updates] lock_path`: where `<root>/locks/<name>` (the update lock) appears; absent: not mounted. */
+  updateLockPath?: string;
 }
 
 /** The resolved process: what will run, as whom, where. Also used to check the command exists. */
@@ -154,7 +157,7 @@ export function buildSpec(input: SpecInput): OciSpec {
     },
     root: { path: 'rootfs', readonly: spec.readOnlyRootfs },
     ...(spec.network === 'none' ? { hostname: name } : {}),
-    mounts: [...defaultMounts(), ...hostNetworkMounts(input), ...userMounts(input)],
+    mounts: [...defaultMounts(), ...hostNetworkMounts(input), ...userMounts(input), ...updateLockMount(input)],
     linux: {
       namespaces,
       cgroupsPath: `${input.cgroupParent ?? '/berth'}/${name}`,
@@ -193,6 +196,16 @@ function hostNetworkMounts(input: SpecInput): OciMount[] {
   if (f.resolvConf && !targets.has('/etc/resolv.conf')) out.push({ destination: '/etc/resolv.conf', type: 'bind', source: f.resolvConf, options: ['rbind', 'ro'] });
   if (f.hosts && !targets.has('/etc/hosts')) out.push({ destination: '/etc/hosts', type: 'bind', source: f.hosts, options: ['rbind', 'ro'] });
   return out;
+}
+
+/**
+ * The update lock file, read-only (flock needs no write access). After the user's mounts, so a
+ * tmpfs on /run does not hide it; a user mount of the same target wins.
+ */
+function updateLockMount(input: SpecInput): OciMount[] {
+  const target = input.updateLockPath;
+  if (!target || input.spec.mounts.some((m) => m.target === target)) return [];
+  return [{ destination: target, type: 'bind', source: updateLockFile(input.root, input.name), options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] }];
 }
 
 /** Where a named volume lives. Never removed implicitly. */

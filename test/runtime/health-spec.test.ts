@@ -34,15 +34,15 @@ describe('image config Healthcheck → Healthcheck', () => {
   it("the manifest's check overrides the image's entirely", () => {
     const image = { config: { Healthcheck: { Test: ['CMD', '/bin/image-check'], Interval: 7 * S } } };
     expect(resolveHealthcheck(undefined, image)).toMatchObject({ kind: 'exec', exec: ['/bin/image-check'], intervalMs: 7000 });
-    const manifest = { http: { port: 8080, path: '/healthz' }, intervalMs: 10_000, timeoutMs: 3000, retries: 3, startPeriodMs: 30_000 };
+    const manifest = { http: { port: 8080, path: '/healthz', host: '127.0.0.1' }, intervalMs: 10_000, timeoutMs: 3000, retries: 3, startPeriodMs: 30_000 };
     expect(resolveHealthcheck(manifest, image)).toEqual({
       kind: 'http', http: { port: 8080, path: '/healthz', host: '127.0.0.1' }, intervalMs: 10_000, timeoutMs: 3000, retries: 3, startPeriodMs: 30_000,
     });
-    expect(fromManifest({ tcp: { port: 9000 }, intervalMs: 1, timeoutMs: 1, retries: 1, startPeriodMs: 0 }).tcp).toEqual({ port: 9000, host: '127.0.0.1' });
+    expect(fromManifest({ tcp: { port: 9000, host: '127.0.0.2' }, intervalMs: 1, timeoutMs: 1, retries: 1, startPeriodMs: 0 })).toMatchObject({ kind: 'tcp', tcp: { port: 9000, host: '127.0.0.2' } });
   });
 
   it('http and tcp checks cannot run for a network: none container', () => {
-    const http = fromManifest({ http: { port: 80 }, intervalMs: 1, timeoutMs: 1, retries: 1, startPeriodMs: 0 });
+    const http = fromManifest({ http: { port: 80, path: '/', host: '127.0.0.1' }, intervalMs: 1, timeoutMs: 1, retries: 1, startPeriodMs: 0 });
     expect(healthcheckProblem(http, 'none')).toContain('network: host');
     expect(healthcheckProblem(http, 'host')).toBeUndefined();
     expect(healthcheckProblem(fromManifest({ exec: ['true'], intervalMs: 1, timeoutMs: 1, retries: 1, startPeriodMs: 0 }), 'none')).toBeUndefined();

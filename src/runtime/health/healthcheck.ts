@@ -4,34 +4,17 @@
  * Docker `Healthcheck` (Docker's rules and defaults; `NONE` disables the image's check).
  */
 import { invalidArgument } from '../../errors.ts';
+import type { HealthcheckSpec } from '../../manifest/types.ts';
 
 export type HealthcheckKind = 'exec' | 'http' | 'tcp';
 
-export interface Healthcheck {
+/**
+ * A check to run: the manifest's fields (exactly one of exec, http, tcp; durations in ms) and which
+ * one it is. exec: exit 0 is healthy; http: a GET answered 200-399; tcp: a connection accepted.
+ * `retries` failures in a row (after `startPeriodMs`) make the container unhealthy.
+ */
+export interface Healthcheck extends HealthcheckSpec {
   kind: HealthcheckKind;
-  /** kind exec: the command run inside the container (exit 0 is healthy). */
-  exec?: string[];
-  /** kind http: a GET from the container's network; 200-399 is healthy. */
-  http?: { port: number; path: string; host: string };
-  /** kind tcp: a connection from the container's network is healthy. */
-  tcp?: { port: number; host: string };
-  intervalMs: number;
-  timeoutMs: number;
-  /** Consecutive failures (after the start period) that make the container unhealthy. */
-  retries: number;
-  /** After a task starts, failures do not count this long (a success still makes it healthy). */
-  startPeriodMs: number;
-}
-
-/** The manifest's `spec.healthcheck` as the loader produces it (src/manifest/types.ts), durations in ms. */
-export interface ManifestHealthcheck {
-  exec?: string[];
-  http?: { port: number; path?: string; host?: string };
-  tcp?: { port: number; host?: string };
-  intervalMs: number;
-  timeoutMs: number;
-  retries: number;
-  startPeriodMs: number;
 }
 
 /** The image config's `config.Healthcheck` (Docker's HEALTHCHECK; durations in nanoseconds, 0 = default). */
@@ -47,9 +30,7 @@ export interface DockerHealthcheck {
 /** Docker's defaults for an image HEALTHCHECK that leaves a field out. */
 export const DOCKER_DEFAULTS = { intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 } as const;
 
-const DEFAULT_HOST = '127.0.0.1';
-
-export function fromManifest(h: ManifestHealthcheck): Healthcheck {
+export function fromManifest(h: HealthcheckSpec): Healthcheck {
   const timing = { intervalMs: h.intervalMs, timeoutMs: h.timeoutMs, retries: h.retries, startPeriodMs: h.startPeriodMs };
   const kinds = [h.exec && 'exec', h.http && 'http', h.tcp && 'tcp'].filter(Boolean);
   if (kinds.length !== 1) throw invalidArgument(`healthcheck: give exactly one of exec, http, tcp (got ${kinds.length ? kinds.join(', ') : 'none'})`);
@@ -57,8 +38,8 @@ export function fromManifest(h: ManifestHealthcheck): Healthcheck {
     if (h.exec.length === 0) throw invalidArgument('healthcheck: exec is empty');
     return { kind: 'exec', exec: [...h.exec], ...timing };
   }
-  if (h.http) return { kind: 'http', http: { port: h.http.port, path: h.http.path ?? '/', host: h.http.host ?? DEFAULT_HOST }, ...timing };
-  return { kind: 'tcp', tcp: { port: h.tcp!.port, host: h.tcp!.host ?? DEFAULT_HOST }, ...timing };
+  if (h.http) return { kind: 'http', http: { ...h.http }, ...timing };
+  return { kind: 'tcp', tcp: { ...h.tcp! }, ...timing };
 }
 
 const nsToMs = (ns: number | undefined, fallback: number) => (ns && ns > 0 ? Math.round(ns / 1e6) : fallback);
@@ -93,7 +74,7 @@ export function fromImageConfig(h: DockerHealthcheck | undefined | null): Health
  * fills the manifest's defaults, so there is nothing left to inherit field by field).
  */
 export function resolveHealthcheck(
-  manifest: ManifestHealthcheck | undefined,
+  manifest: HealthcheckSpec | undefined,
   imageConfig: { config?: { Healthcheck?: DockerHealthcheck | null } } | undefined,
 ): Healthcheck | undefined {
   if (manifest) return fromManifest(manifest);
