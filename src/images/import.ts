@@ -6,13 +6,13 @@
  */
 import { basename } from 'node:path';
 import type { ContentStore } from '../content/content.ts';
-import { corrupt, invalidArgument, isKind, notFound } from '../errors.ts';
+import { corrupt, invalidArgument, isKind, notFound, resourceExhausted } from '../errors.ts';
 import type { ImageRecord, Metadata } from '../metadata/metadata.ts';
 import { isIndexType } from '../oci/media-types.ts';
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../oci/platform.ts';
 import { normalizeReference, parseReference } from '../oci/reference.ts';
 import { parseImageConfig, parseIndex, parseManifest, type Descriptor } from '../oci/types.ts';
-import { importFromDisk, type ImportedLayout } from '../remotes/oci-layout.ts';
+import { ARCHIVE_LIMITS, importFromDisk, type ImportedLayout } from '../remotes/oci-layout.ts';
 import { leasedStore } from './leased-store.ts';
 import { WorkLease } from './work-lease.ts';
 
@@ -81,6 +81,9 @@ async function importUnderLease(opts: ImportOptions, store: ContentStore): Promi
     };
     const manifestBytes = await store.readBlob(manifestDesc.digest, signal).catch(missing(manifestDesc));
     const manifest = parseManifest(manifestBytes, `${opts.path} ${manifestDesc.digest}`);
+    if (manifest.config.size > ARCHIVE_LIMITS.configBytes) {
+      throw resourceExhausted(`${opts.path}: ${name}: config ${manifest.config.digest} is ${manifest.config.size} bytes, more than the ${ARCHIVE_LIMITS.configBytes} allowed`);
+    }
     const configBytes = await store.readBlob(manifest.config.digest, signal).catch(missing(manifest.config));
     for (const l of manifest.layers) await store.info(l.digest).catch(missing(l));
     const config = parseImageConfig(configBytes, `${opts.path} ${manifest.config.digest}`);

@@ -35,6 +35,8 @@ export const ARCHIVE_LIMITS = {
   ociLayoutBytes: 64 << 10,
   /** `index.json`, `manifest.json`, and every index or manifest blob. */
   metadataBytes: 4 << 20,
+  /** An image config (read whole into memory; long build histories stay far below this). */
+  configBytes: 16 << 20,
   /** All small entries of one archive together. */
   smallTotalBytes: 64 << 20,
   /** Entries of one archive (each costs a map slot or a content-store writer). */

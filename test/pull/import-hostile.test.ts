@@ -136,6 +136,22 @@ describe('OCI layout blobs are regular files of their declared size', () => {
 });
 
 describe('archive metadata entries are bounded', () => {
+  it('refuses an image config larger than the limit before reading it into memory', async () => {
+    const img = await buildImage({ layers: [{ files: { a: '1' } }] });
+    const small = img.blobs.get(img.config!.digest)!;
+    // Valid JSON, padded with spaces past the limit.
+    const config = Buffer.concat([small, Buffer.alloc(ARCHIVE_LIMITS.configBytes + 1 - small.length, 0x20)]);
+    const configDesc = { ...img.config!, digest: sha256(config), size: config.length };
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: img.root.mediaType, config: configDesc, layers: img.layers }));
+    const root = { mediaType: img.root.mediaType, digest: sha256(manifest), size: manifest.length };
+    const blobs = new Map([...img.blobs, [configDesc.digest, config], [root.digest, manifest]]);
+    await writeOciArchive(join(tmp, 'big-config.tar'), { root, rootBytes: manifest, blobs }, 'registry.example/app:1');
+    const err = await importImages({ path: join(tmp, 'big-config.tar'), store, metadata }).catch((e) => e);
+    expect(isKind(err, 'ResourceExhausted'), String(err)).toBe(true);
+    expect(err.message).toContain(configDesc.digest);
+    expect(metadata.listImages()).toEqual([]);
+  });
+
   it('refuses a manifest.json larger than the limit', async () => {
     await writeTar(join(tmp, 'big.tar'), [{ name: 'manifest.json', data: Buffer.alloc(ARCHIVE_LIMITS.metadataBytes + 1, 0x20) }]);
     const err = await importImages({ path: join(tmp, 'big.tar'), store, metadata }).catch((e) => e);
