@@ -57,6 +57,10 @@ export interface Config {
     binary: string;
     logMaxBytes: number;
     logMaxFiles: number;
+    /** Pids limit of a container whose manifest sets no `resources.pids` (0: none). */
+    pidsLimit: number;
+    /** The static init `init: true` containers run as PID 1 (the runtime's default when unset). */
+    initBinary?: string;
   };
   reconcile: {
     /** The desired state: a directory tree of manifests (or one file), used when `-f` is not given. */
@@ -131,6 +135,8 @@ const SCHEMA = strictObject({
     binary: { type: 'string' },
     log_max_size: sizeOrNumber,
     log_max_files: { type: 'integer', minimum: 1, maximum: 100 },
+    pids_limit: { type: 'integer', minimum: 0 },
+    init_binary: { type: 'string' },
   }),
   reconcile: strictObject({
     manifests: { type: 'string' },
@@ -200,6 +206,8 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
       binary: raw.runtime?.binary ?? 'runc',
       logMaxBytes: parseSize(raw.runtime?.log_max_size ?? '10Mi', at('runtime.log_max_size')),
       logMaxFiles: raw.runtime?.log_max_files ?? 3,
+      pidsLimit: raw.runtime?.pids_limit ?? 2048,
+      initBinary: raw.runtime?.init_binary,
     },
     reconcile: {
       manifests: raw.reconcile?.manifests ?? '/etc/berth/manifests',
