@@ -34,11 +34,11 @@ export interface UpdateWindow {
 
 export type UpdateWindowState = { open: true } | { open: false; opensAt: Date };
 
-const WINDOW_RE = /^\s*(?:(\S+)\s+)?(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$/;
+const WINDOW_RE = /^\s*(?:(.+?)\s+)?(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$/;
 
 /**
  * Parse one window: `[DAYS ]HH:MM-HH:MM`. DAYS is a comma list of days (Mon … Sun, any case) and
- * ranges (`Mon-Fri`, `Fri-Mon` wraps the week); without DAYS the window opens every day. The end
+ * ranges (`Mon-Fri`, `Fri-Mon` wraps the week; spaces around `,` and `-` are allowed); without DAYS the window opens every day. The end
  * may be `24:00`. Throws InvalidArgument naming `what` and the offending text.
  */
 export function parseUpdateWindow(text: string, what = 'update window'): UpdateWindow {
@@ -46,7 +46,7 @@ export function parseUpdateWindow(text: string, what = 'update window'): UpdateW
     invalidArgument(`${what}: "${text}" is not an update window: ${why} (examples: "Mon-Fri 02:00-04:00", "Sun 22:00-02:00", "03:00-05:00")`);
   const m = WINDOW_RE.exec(text);
   if (!m) throw bad('expected [DAYS ]HH:MM-HH:MM');
-  const days = m[1] === undefined ? [1, 2, 3, 4, 5, 6, 7] : parseDays(m[1], bad);
+  const days = m[1] === undefined ? [1, 2, 3, 4, 5, 6, 7] : parseDays(m[1].replace(/\s*([,-])\s*/g, '$1'), bad);
   const startMinute = parseClock(m[2]!, false, bad);
   const endMinute = parseClock(m[3]!, true, bad);
   if (startMinute === endMinute % (24 * 60) && endMinute !== 24 * 60) {

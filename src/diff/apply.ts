@@ -486,7 +486,21 @@ class Applier {
       if (failures) this.opts.warn?.(`layer ${this.opts.layerDigest ?? ''}: some xattrs were not set: ${failures}`);
     }
     for (const [path, mtime] of this.dirTimes) {
-      if (lstatOrUndefined(path)?.isDirectory()) lutimesSync(path, mtime, mtime);
+      if (this.stillResolvesTo(path)) lutimesSync(path, mtime, mtime);
+    }
+  }
+
+  /**
+   * True if `path`, a directory this layer wrote, is still that directory. A later entry may have
+   * replaced one of its parents with a symlink (`a/b/` then `a -> /etc`): the absolute path then
+   * leads out of the root, and setting its times would touch the host (found by test/fuzz/layers).
+   */
+  private stillResolvesTo(path: string): boolean {
+    try {
+      return rootPath(this.root, path.slice(this.root.length + 1)) === path && lstatOrUndefined(path)?.isDirectory() === true;
+    } catch (err) {
+      if (err instanceof BerthError) return false; // a symlink loop where the directory was
+      throw err;
     }
   }
 }

@@ -23,6 +23,7 @@ describe('parseUpdateWindow', () => {
     ['Fri-Mon 00:00-24:00', [1, 5, 6, 7], 0, 1440],
     ['Sun-Sun 23:59-00:00', [7], 1439, 0],
     ['  Tue,Tue-Wed   06:15 - 07:45 ', [2, 3], 375, 465],
+    ['Mon, Wed - Thu 06:00-07:00', [1, 3, 4], 360, 420],
   ])('%s', (text, days, start, end) => {
     expect(parseUpdateWindow(text)).toEqual({ text, days, startMinute: start, endMinute: end });
   });
@@ -38,7 +39,8 @@ describe('parseUpdateWindow', () => {
     ['', 'expected [DAYS ]HH:MM-HH:MM'],
     ['Mon-Tue-Wed 01:00-02:00', '"Mon-Tue-Wed" is not a day or a range of days'],
     ['Mon,,Tue 01:00-02:00', 'unknown day ""'],
-    ['every day 01:00-02:00', 'expected [DAYS ]HH:MM-HH:MM'],
+    ['every day 01:00-02:00', 'unknown day "every day"'],
+    ['Mon 02:00-04:00 UTC', 'expected [DAYS ]HH:MM-HH:MM'],
   ])('refuses %j, naming it and why', (text, why) => {
     let err: unknown;
     try {

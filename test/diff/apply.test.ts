@@ -270,6 +270,17 @@ describe('applyLayer: confinement (hostile layers)', () => {
     expect(lstatSync(`${s2.outside}/secret`).nlink).toBe(1);
   });
 
+  it('never sets a directory time through a parent that a later entry made a symlink (found by test/fuzz/layers)', async () => {
+    for (const [whiteouts, target] of [['native', '../outside'], ['overlay', undefined]] as const) {
+      const s = sandbox();
+      mkdirSync(`${s.outside}/dir`);
+      const mtime = lstatSync(`${s.outside}/dir`).mtimeMs;
+      await apply(s.root, [{ type: 'dir', name: 't/dir', mode: 0o700 }, { type: 'symlink', name: 't', target: target ?? s.outside }], { whiteouts });
+      expect(lstatSync(`${s.outside}/dir`).mtimeMs).toBe(mtime);
+      expect(lstatSync(`${s.outside}/dir`).mode & 0o7777).toBe(0o755);
+    }
+  });
+
   it('keeps whiteouts inside the root (native deletions and overlay devices)', async () => {
     const s = sandbox();
     await apply(s.root, [{ type: 'whiteout', name: '../outside/secret' }, { type: 'symlink', name: 'o', target: s.outside }, { type: 'whiteout', name: 'o/secret' }, { type: 'opaque', name: 'o' }], { whiteouts: 'native' });
