@@ -49,42 +49,25 @@ const wellFormedReference = fc
 const platformPart = fc.constantFrom('linux', 'windows', 'darwin', 'amd64', 'x86_64', 'arm64', 'aarch64', 'arm', 'armhf', 'v7', 'v8', '386', 'riscv64', 'LINUX', 'ppc64le', 's390x');
 const wellFormedPlatform = fc.array(platformPart, { minLength: 1, maxLength: 3 }).map((p) => p.join('/'));
 
-describe('fuzz: references', () => {
-  it(
-    'parse a value or throw a BerthError; what they return parses to itself',
-    () => {
-      fc.assert(
-        fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), wellFormedReference, mutated(wellFormedReference)), (ref) => {
-          const r = outcome(() => parseReference(ref));
-          if (r instanceof BerthError) {
-            expect(r.kind).toBe('InvalidArgument');
-            return;
-          }
-          expect(parseReference(formatReference(r))).toEqual(r);
-        }),
-        fuzzParams(3000, REGRESSIONS.references),
-      );
-    },
-    FUZZ_TIMEOUT,
-  );
-});
+/** Parsing `input` gives a value or an InvalidArgument BerthError; a value formats and parses to itself. */
+function parsesToItself<T>(name: string, input: fc.Arbitrary<string>, parse: (s: string) => T, format: (v: T) => string, runs: number, examples: [string][]) {
+  describe(`fuzz: ${name}`, () => {
+    it(
+      'parse a value or throw a BerthError; what they return parses to itself',
+      () => {
+        fc.assert(
+          fc.property(input, (text) => {
+            const v = outcome(() => parse(text));
+            if (v instanceof BerthError) expect(v.kind).toBe('InvalidArgument');
+            else expect(parse(format(v))).toEqual(v);
+          }),
+          fuzzParams(runs, examples),
+        );
+      },
+      FUZZ_TIMEOUT,
+    );
+  });
+}
 
-describe('fuzz: platforms', () => {
-  it(
-    'parse a value or throw a BerthError; what they return parses to itself',
-    () => {
-      fc.assert(
-        fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), wellFormedPlatform, mutated(wellFormedPlatform)), (spec) => {
-          const p = outcome(() => parsePlatform(spec));
-          if (p instanceof BerthError) {
-            expect(p.kind).toBe('InvalidArgument');
-            return;
-          }
-          expect(parsePlatform(formatPlatform(p))).toEqual(p);
-        }),
-        fuzzParams(3000, REGRESSIONS.platforms),
-      );
-    },
-    FUZZ_TIMEOUT,
-  );
-});
+parsesToItself('references', fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), wellFormedReference, mutated(wellFormedReference)), parseReference, formatReference, 3000, REGRESSIONS.references);
+parsesToItself('platforms', fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), wellFormedPlatform, mutated(wellFormedPlatform)), parsePlatform, formatPlatform, 3000, REGRESSIONS.platforms);
