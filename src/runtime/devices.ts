@@ -3,6 +3,7 @@
  * is created (its type, numbers and mode go into the bundle; runc makes the node), and device cgroup
  * rules are read from Docker's text form. Pure parsing here, plus the two host look-ups.
  */
+import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { failedPrecondition, invalidArgument } from '../errors.ts';
@@ -52,7 +53,7 @@ export async function resolveDevices(container: string, devices: readonly Device
       continue;
     }
     if (!st.isCharacterDevice() && !st.isBlockDevice()) throw invalidArgument(`container ${container}: ${d.path} is not a device node or a directory of them`, { place: { file: d.path } });
-    out.push({ path: d.target, type: st.isCharacterDevice() ? 'c' : 'b', ...deviceNumbers(st.rdev), fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid, access: d.permissions });
+    out.push(deviceNode(d.target, st, d.permissions));
   }
   return out;
 }
@@ -69,12 +70,17 @@ export async function hostDevices(dev = '/dev'): Promise<ContainerDevice[]> {
         if (!skipDirs.has(e.name)) await walk(p);
       } else if ((e.isCharacterDevice() || e.isBlockDevice()) && p !== path.join(dev, 'console')) {
         const st = await stat(p).catch(() => undefined);
-        if (st) out.push({ path: p, type: st.isCharacterDevice() ? 'c' : 'b', ...deviceNumbers(st.rdev), fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid, access: 'rwm' });
+        if (st) out.push(deviceNode(p, st, 'rwm'));
       }
     }
   };
   await walk(dev);
   return out;
+}
+
+/** The node to make at `target` for the host device `st` describes. */
+function deviceNode(target: string, st: Stats, access: string): ContainerDevice {
+  return { path: target, type: st.isCharacterDevice() ? 'c' : 'b', ...deviceNumbers(st.rdev), fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid, access };
 }
 
 /** glibc's major()/minor() of a dev_t. */
