@@ -244,6 +244,10 @@ export class Reconciler {
       } else if (converged && inRollout(finalGeneration) && finalGeneration.changed.length > 0) {
         finalGeneration = metadata.markProgressing(finalGeneration.id);
         rollout = { generation: finalGeneration.id, state: 'progressing', message: `confirming ${finalGeneration.changed.join(', ')}`, wakeAt: this.now() };
+      } else if (converged && inRollout(finalGeneration)) {
+        // Nothing to prove (only removals, or changes that need no new container): confirmed now.
+        rollout = await this.confirm(finalGeneration, signal);
+        finalGeneration = metadata.currentGeneration();
       } else if (converged) finalGeneration = metadata.setGenerationResult(finalGeneration!.id, 'applied');
       else if (failed.length && !inRollout(finalGeneration)) {
         finalGeneration = metadata.setGenerationResult(finalGeneration!.id, 'failed', failed.map((o) => `${o.step.reason}: ${o.message}`).join('; '));
