@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseUpdateWindow, updateWindowState, type UpdateWindow } from '../../src/config/update-window.ts';
 import { BerthError } from '../../src/errors.ts';
@@ -133,18 +134,22 @@ describe('updateWindowState', () => {
   });
 
   /**
-   * A property, checked against an independent oracle (Intl's clock, not Temporal's): for windows
-   * on 15-minute marks and many instants around both 2026 DST changes in Berlin, the answer is
-   * open exactly when the oracle's clock is in a window, and otherwise `opensAt` is the first
-   * 15-minute mark after now at which the oracle says open. (Berlin's offsets are whole hours, so
+   * The property, against an independent oracle (Intl's clock, not Temporal's): for any windows on
+   * 15-minute marks, any zone of a few kinds (whole-hour DST, half-hour DST, a half-hour offset, no
+   * DST) and any instant, mostly around the 2026 DST changes: the state is open exactly when the
+   * oracle's local clock is inside a window, and otherwise `opensAt` is the first 15-minute mark
+   * after now at which the oracle says open. (These zones' offsets are multiples of 30 minutes, so
    * the open state only changes on 15-minute marks.)
    */
-  it('agrees with a brute-force scan of the local clock around DST changes', () => {
-    const fmt = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-    const dayIndex: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
-    const oracleOpen = (windows: UpdateWindow[], t: number) => {
+  it('agrees with a scan of the local clock, for any windows, zone and instant (fast-check)', () => {
+    const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+    const QUARTER = 15 * 60_000;
+    const formats = new Map<string, Intl.DateTimeFormat>();
+    const oracleOpen = (windows: UpdateWindow[], zone: string, t: number) => {
+      let fmt = formats.get(zone);
+      if (!fmt) formats.set(zone, (fmt = new Intl.DateTimeFormat('en-GB', { timeZone: zone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })));
       const parts = Object.fromEntries(fmt.formatToParts(new Date(t)).map((p) => [p.type, p.value]));
-      const day = dayIndex[parts.weekday!]!;
+      const day = DAYS.indexOf(parts.weekday!) + 1;
       const minute = Number(parts.hour) * 60 + Number(parts.minute);
       const prevDay = day === 1 ? 7 : day - 1;
       return windows.some((w) =>
@@ -153,37 +158,31 @@ describe('updateWindowState', () => {
           : (w.days.includes(day) && minute >= w.startMinute) || (w.days.includes(prevDay) && minute < w.endMinute),
       );
     };
-    // A small deterministic generator (no seed drift between runs).
-    let seed = 12345;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
-    const names = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
     const clock = (q: number) => `${String(Math.floor(q / 4)).padStart(2, '0')}:${String((q % 4) * 15).padStart(2, '0')}`;
-    const QUARTER = 15 * 60_000;
-    let checked = 0;
-    for (const around of [Date.parse('2026-03-29T01:00:00Z'), Date.parse('2026-10-25T01:00:00Z')]) {
-      for (let c = 0; c < 30; c++) {
-        const texts = Array.from({ length: 1 + rand(2) }, () => {
-          const a = rand(96);
-          let b = rand(97);
-          if (b === a) b = (a + 1) % 96;
-          const days = rand(3) === 0 ? '' : `${names[rand(7)]}${rand(2) ? `-${names[rand(7)]}` : ''} `;
-          return `${days}${clock(a)}-${clock(b)}`;
-        });
+    const windowText = fc
+      .record({ days: fc.option(fc.subarray(DAYS, { minLength: 1 }), { nil: undefined }), start: fc.integer({ min: 0, max: 95 }), end: fc.integer({ min: 1, max: 96 }) })
+      .filter((w) => w.start !== w.end % 96)
+      .map((w) => `${w.days ? `${w.days.join(',')} ` : ''}${clock(w.start)}-${clock(w.end)}`);
+    const instant = fc.oneof(
+      fc.integer({ min: Date.parse('2026-03-01T00:00:00Z'), max: Date.parse('2026-04-12T00:00:00Z') }),
+      fc.integer({ min: Date.parse('2026-09-25T00:00:00Z'), max: Date.parse('2026-11-08T00:00:00Z') }),
+      fc.integer({ min: Date.parse('2026-01-01T00:00:00Z'), max: Date.parse('2027-01-01T00:00:00Z') }),
+    );
+    const zone = fc.constantFrom('Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata', 'UTC');
+    fc.assert(
+      fc.property(fc.array(windowText, { minLength: 1, maxLength: 3 }), zone, instant, (texts, tz, now) => {
         const windows = parse(...texts);
-        const now = around - 4 * 86_400_000 + rand(8 * 96) * QUARTER + rand(QUARTER);
-        const got = updateWindowState(windows, new Date(now), 'Europe/Berlin');
-        if (oracleOpen(windows, now)) {
-          expect(got, `${texts.join(', ')} at ${new Date(now).toISOString()}`).toEqual({ open: true });
-        } else {
-          let t = Math.ceil(now / QUARTER) * QUARTER;
-          if (t === now) t += QUARTER;
-          while (!oracleOpen(windows, t)) t += QUARTER;
-          expect(got, `${texts.join(', ')} at ${new Date(now).toISOString()}`).toEqual({ open: false, opensAt: new Date(t) });
+        const got = updateWindowState(windows, new Date(now), tz);
+        if (oracleOpen(windows, tz, now)) {
+          expect(got).toEqual({ open: true });
+          return;
         }
-        checked++;
-      }
-    }
-    expect(checked).toBe(60);
+        let t = Math.floor(now / QUARTER) * QUARTER + QUARTER;
+        while (!oracleOpen(windows, tz, t)) t += QUARTER;
+        expect(got).toEqual({ open: false, opensAt: new Date(t) });
+      }),
+      { numRuns: 400 },
+    );
   });
 
   it("reads the device's zone from TZ when none is given", () => {
