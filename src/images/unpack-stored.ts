@@ -3,6 +3,7 @@
  * with --no-unpack, or whose snapshots were lost): no registry involved, so it works offline.
  */
 import type { ContentStore } from '../content/content.ts';
+import type { ApplyLimits } from '../diff/limits.ts';
 import type { ImageRecord, Metadata } from '../metadata/metadata.ts';
 import { parseImageConfig, parseManifest } from '../oci/types.ts';
 import type { Snapshotter } from '../snapshots/snapshotter.ts';
@@ -14,6 +15,8 @@ export async function unpackStoredImage(opts: {
   snapshotter: Snapshotter;
   metadata: Metadata;
   signal: AbortSignal;
+  /** Bounds on each layer's apply (see src/diff/limits.ts); defaults if absent. */
+  limits?: Partial<ApplyLimits>;
 }): Promise<ImageRecord> {
   const { record, content, snapshotter, signal } = opts;
   const manifest = parseManifest(await content.readBlob(record.manifestDigest, signal), `image ${record.name}`);
@@ -24,6 +27,7 @@ export async function unpackStoredImage(opts: {
     snapshotter,
     signal,
     open: (desc, s) => content.open(desc.digest, { signal: s }),
+    limits: opts.limits,
   });
   const { createdAt, updatedAt: _u, ...rest } = record;
   return opts.metadata.putImage({ ...rest, createdAt, snapshotter: snapshotter.name, chainIds });

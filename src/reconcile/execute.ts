@@ -209,7 +209,7 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
   }
   if (record && step.repair) await removeBrokenSnapshots(deps, record, signal);
   if (record && present?.blobsPresent && step.repair) {
-    await unpackStoredImage({ record, content: deps.content, snapshotter: deps.snapshotter, metadata: deps.metadata, signal });
+    await unpackStoredImage({ record, content: deps.content, snapshotter: deps.snapshotter, metadata: deps.metadata, signal, limits: applyLimitsFromConfig(deps.config) });
     return `${step.ref} unpacked from the content store`;
   }
   // An air-gapped image has no registry to fetch a lost blob from: its archive, if still there, does.
@@ -217,7 +217,7 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
   if (record && step.repair && archive && (await pathExists(archive))) {
     await importImages({ path: archive, store: deps.content, metadata: deps.metadata, signal });
     const reimported = deps.metadata.getImage(step.ref) ?? record;
-    await unpackStoredImage({ record: reimported, content: deps.content, snapshotter: deps.snapshotter, metadata: deps.metadata, signal });
+    await unpackStoredImage({ record: reimported, content: deps.content, snapshotter: deps.snapshotter, metadata: deps.metadata, signal, limits: applyLimitsFromConfig(deps.config) });
     return `${step.ref} imported again from ${archive} and unpacked`;
   }
   const host = parseReference(step.ref).domain;
