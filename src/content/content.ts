@@ -84,4 +84,14 @@ export interface ContentStore extends Provider, Ingester {
   listIngests(): Promise<IngestStatus[]>;
   /** Remove an ingest (no live writer). */
   abortIngest(ref: string): Promise<void>;
+  /**
+   * The file an ingest's bytes land in as they are written, for a reader that follows a download
+   * (an unpack applying a layer while it arrives). A store whose ingests are not files leaves it out.
+   */
+  ingestDataPath?(ref: string): string;
+}
+
+/** Start-up recovery's part of a store: drop ingests nobody wrote to for `maxAgeMs`; returns their refs. */
+export interface StaleIngests {
+  removeStaleIngests(maxAgeMs: number): Promise<string[]>;
 }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { corrupt, resourceExhausted, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
 import { assertDigest, digestHex } from '../oci/digest.ts';
-import type { ContentStore, Info, IngestStatus, Writer, WriterOptions } from './content.ts';
+import type { ContentStore, Info, IngestStatus, StaleIngests, Writer, WriterOptions } from './content.ts';
 import { acquireLock, isLocked, LOCK_TMP_SUFFIX, lockTmpIsStale, tryLock, type HeldLock } from './ref-lock.ts';
 
 export const CONTENT_DIR = 'io.containerd.content.v1.content';
@@ -72,7 +72,7 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
-export class LocalContentStore implements ContentStore {
+export class LocalContentStore implements ContentStore, StaleIngests {
   readonly root: string;
   readonly blobsDir: string;
   readonly ingestDir: string;
@@ -96,6 +96,10 @@ export class LocalContentStore implements ContentStore {
 
   ingestPath(ref: string): string {
     return join(this.ingestDir, refKey(ref));
+  }
+
+  ingestDataPath(ref: string): string {
+    return join(this.ingestPath(ref), 'data');
   }
 
   lockPath(ref: string): string {

@@ -267,9 +267,9 @@ export function pullUnpacker(
 ): (ctx: UnpackContext) => Promise<UnpackResult> {
   return async (ctx) => {
     const layers = ctx.manifest.layers;
-    // Applying while downloading needs the store's ingest layout (the local store has it).
-    const store = ctx.store as typeof ctx.store & { ingestPath?: (ref: string) => string };
-    const live = (opts.applyWhileDownloading ?? true) && typeof store.ingestPath === 'function';
+    // Applying while downloading follows the ingest's file, so it needs a store that has one.
+    const ingestDataPath = ctx.store.ingestDataPath?.bind(ctx.store);
+    const live = (opts.applyWhileDownloading ?? true) && ingestDataPath !== undefined;
     const indexOf = (desc: Descriptor) => {
       const i = layers.indexOf(desc);
       return i >= 0 ? i : layers.findIndex((l) => l.digest === desc.digest);
@@ -287,7 +287,7 @@ export function pullUnpacker(
         if (live && attempt === 0) {
           const committed = ctx.whenLayerCommitted(i);
           committed.catch(() => {});
-          return { kind: 'follow', dataPath: `${store.ingestPath!(ingestRef(desc))}/data`, blobPath: ctx.store.blobPath(desc.digest), size: desc.size, committed };
+          return { kind: 'follow', dataPath: ingestDataPath!(ingestRef(desc)), blobPath: ctx.store.blobPath(desc.digest), size: desc.size, committed };
         }
         await ctx.whenLayerCommitted(i);
         return { kind: 'file', path: ctx.store.blobPath(desc.digest) };
@@ -297,7 +297,7 @@ export function pullUnpacker(
         if (live && attempt === 0) {
           const committed = ctx.whenLayerCommitted(i);
           committed.catch(() => {});
-          return followBlob({ dataPath: `${store.ingestPath!(ingestRef(desc))}/data`, blobPath: ctx.store.blobPath(desc.digest), size: desc.size, committed, signal });
+          return followBlob({ dataPath: ingestDataPath!(ingestRef(desc)), blobPath: ctx.store.blobPath(desc.digest), size: desc.size, committed, signal });
         }
         await ctx.whenLayerCommitted(i);
         return ctx.store.open(desc.digest, { signal });

@@ -156,8 +156,5 @@ export async function removeContainer(deps: ReconcileDeps, name: string, signal:
 
 /** A new task in the existing container (writable layer kept), recording the back-off streak. */
 export async function restartContainer(deps: ReconcileDeps, name: string, streak: number, signal: AbortSignal): Promise<void> {
-  await deps.runtime.start(name, { restart: true, signal });
-  await deps.runtime.updateRecord(name, (r) => {
-    r.backoffStreak = streak;
-  });
+  await deps.runtime.start(name, { restart: true, backoffStreak: streak, signal });
 }

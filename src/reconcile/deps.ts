@@ -1,14 +1,16 @@
 /**
  * What a reconcile turn works on: the stores, the snapshotter, the runtime and the registry client.
- * Built by the composition root (src/cli/daemon-deps.ts) and passed in; tests build their own.
+ * Each is typed as the small interface the core calls (ContentStore, Snapshotter, ContainerRuntime),
+ * not as an implementation: the composition root (src/cli/daemon-deps.ts) passes the real ones,
+ * the unit tests pass in-memory fakes (test/fakes/) and run whole turns without root.
  */
 import type { Config } from '../config/config.ts';
-import type { LocalContentStore } from '../content/local-store.ts';
+import type { ContentStore, StaleIngests } from '../content/content.ts';
 import type { BlobFetches } from '../images/blob-fetches.ts';
 import type { Logger } from '../log.ts';
 import type { Metadata } from '../metadata/metadata.ts';
 import type { FetchResult, RegistryClient } from '../remotes/registry.ts';
-import type { Runtime } from '../runtime/runtime.ts';
+import type { ContainerRuntime } from '../runtime/container-runtime.ts';
 import type { Snapshotter } from '../snapshots/snapshotter.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -16,9 +18,9 @@ export interface ReconcileDeps {
   config: Config;
   log: Logger;
   metadata: Metadata;
-  content: LocalContentStore;
+  content: ContentStore & StaleIngests;
   snapshotter: Snapshotter;
-  runtime: Runtime;
+  runtime: ContainerRuntime;
   /**
    * The registry client, made on first use: a device that runs imported images never loads the
    * HTTP client (undici costs ~20 MiB of resident memory).

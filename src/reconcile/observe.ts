@@ -9,7 +9,7 @@ import type { NormalisedContainerSpec } from '../manifest/spec-hash.ts';
 import type { DesiredState } from '../manifest/types.ts';
 import type { ImageRecord } from '../metadata/metadata.ts';
 import { parseReference } from '../oci/reference.ts';
-import type { ContainerStatus } from '../runtime/runtime.ts';
+import type { ContainerStatus } from '../runtime/container-runtime.ts';
 import type { SnapshotInfo } from '../snapshots/snapshotter.ts';
 import { BlobChecker } from './blob-check.ts';
 import { volumesDir, type ReconcileDeps } from './deps.ts';

@@ -14,18 +14,9 @@ import { watchExits, type ExitWatcher } from './exit-watch.ts';
 import { decideRestart, type RestartDecision } from './restart-policy.ts';
 import type { Runtime, ContainerStatus } from './runtime.ts';
 import type { ExitStatus } from './state.ts';
+import { systemClock, type Clock } from './clock.ts';
 
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+export { systemClock, type Clock };
 
 export type MonitorEvent =
   | { type: 'exit'; name: string; exit: ExitStatus; decision: RestartDecision }

@@ -16,10 +16,9 @@ import path from 'node:path';
 import { BerthError, failedPrecondition, invalidArgument, isKind, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
-import type { ContainerSpec } from '../manifest/types.ts';
-import type { ImageConfig } from '../oci/types.ts';
 import type { Mount } from '../snapshots/snapshotter.ts';
 import { isMountPoint, mountAll, unmount } from '../snapshots/mount.ts';
+import type { ContainerRuntime, ContainerStatus, CreateRequest, StartOptions } from './container-runtime.ts';
 import { execInTask, type ExecOptions, type ExecResult } from './exec.ts';
 import { OciRuntime } from './oci-runtime.ts';
 import { RootfsReader } from './rootfs-reader.ts';
@@ -66,37 +65,7 @@ export interface RuntimeOptions {
   log?: Logger;
 }
 
-export interface CreateRequest {
-  name: string;
-  spec: ContainerSpec;
-  imageRef: string;
-  imageDigest: string;
-  imageConfig: ImageConfig | { config?: ImageConfig['config'] };
-  /** The writable snapshot prepared for this container, and the committed chain under it (nearest first). */
-  snapshotKey: string;
-  snapshotChain: string[];
-  /** What `Snapshotter.prepare(snapshotKey, chain[0])` returned. */
-  mounts: Mount[];
-  specHash?: string;
-}
-
-export type TaskState = 'created' | 'running' | 'exited' | 'stopped' | 'unknown';
-
-/** A container as observed now: its record plus the live state of its task. */
-export interface ContainerStatus {
-  name: string;
-  record: ContainerRecord;
-  state: TaskState;
-  /** The task's pid while running. */
-  pid?: number;
-  /** The exit of the current task (state exited/stopped), else the last recorded one. */
-  exit?: ExitStatus;
-  /** Why the state is `unknown` (or `created` while a start is in flight or was interrupted). */
-  detail?: string;
-  /** When the current (or last) task started and, if it has, ended: ms since the epoch. */
-  startedAtMs?: number;
-  finishedAtMs?: number;
-}
+export type { ContainerStatus, CreateRequest, TaskState } from './container-runtime.ts';
 
 const RUNTIME_LOG_MAX_BYTES = 1024 * 1024;
 /** Debian's `tini` package: a static tini, which works in any image. */
@@ -109,7 +78,7 @@ export function validateName(name: string): void {
   if (!NAME_RE.test(name)) throw invalidArgument(`container name "${name}" is not valid (letters, digits, _ . -; at most 128)`);
 }
 
-export class Runtime {
+export class Runtime implements ContainerRuntime {
   readonly root: string;
   readonly dir: string;
   readonly oci: OciRuntime;
@@ -300,9 +269,9 @@ export class Runtime {
   /**
    * Start a task. Idempotent: a running task is left alone (no duplicates). A finished task is
    * deleted first and a new one started in the same bundle and writable layer (a restart).
-   * `restart: true` counts it in `restartCount`.
+   * `restart: true` counts it in `restartCount`; `backoffStreak` is recorded with the new task.
    */
-  async start(name: string, opts: { restart?: boolean; restartCount?: number; signal?: AbortSignal } = {}): Promise<ContainerStatus> {
+  async start(name: string, opts: StartOptions = {}): Promise<ContainerStatus> {
     if (!this.shim) throw failedPrecondition('this runtime was opened for reading only: it cannot start tasks');
     return this.withLock(name, async () => {
       const st = await this.observe(await this.readRecord(name));
@@ -324,8 +293,8 @@ export class Runtime {
       }
       const taskId = randomBytes(8).toString('hex');
       r.task = { id: taskId, startedAt: new Date().toISOString() };
-      if (opts.restartCount !== undefined) r.restartCount = opts.restartCount;
-      else if (opts.restart && r.lastExit) r.restartCount++;
+      if (opts.restart && r.lastExit) r.restartCount++;
+      if (opts.backoffStreak !== undefined) r.backoffStreak = opts.backoffStreak;
       r.stopped = false;
       r.nextRestartAt = undefined;
       r.restartDecision = undefined;

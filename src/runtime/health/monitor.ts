@@ -7,7 +7,7 @@
 import { isKind } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { ExecOptions, ExecResult } from '../exec.ts';
-import { systemClock, type Clock } from '../monitor.ts';
+import { systemClock, type Clock } from '../clock.ts';
 import type { ContainerRecord } from '../state.ts';
 import { writeHealthFile } from './health-file.ts';
 import { afterProbe, startingHealth, visiblyChanged, type HealthState } from './health-state.ts';
