@@ -6,7 +6,7 @@
 import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { failedPrecondition, invalidArgument } from '../errors.ts';
+import { BerthError, invalidArgument } from '../errors.ts';
 import type { DeviceSpec } from '../manifest/types.ts';
 
 /** A device node to create in the container (OCI `linux.devices`) and what its cgroup allows. */
@@ -33,6 +33,20 @@ export interface DeviceCgroupRule {
 }
 
 /**
+ * A device a container names is not on the host (yet): FailedPrecondition, and this class so a
+ * caller can tell it from other unmet preconditions and wait for the device (`device`, also the place).
+ */
+export class DeviceNotPresentError extends BerthError {
+  readonly device: string;
+
+  constructor(device: string, cause?: unknown) {
+    super('FailedPrecondition', `device ${device} not present`, { cause, place: { file: device } });
+    this.name = 'DeviceNotPresentError';
+    this.device = device;
+  }
+}
+
+/**
  * The devices of a spec as they are on the host now. A device that is not there (a USB adapter not
  * plugged in yet) is FailedPrecondition, with the device path as the error's place, so the caller
  * can wait for it rather than fail the set; a path that is there but is no device is InvalidArgument.
@@ -44,7 +58,7 @@ export async function resolveDevices(container: string, devices: readonly Device
     try {
       st = await stat(d.path); // follows /dev/serial/by-id/… symlinks to the node
     } catch (err: any) {
-      if (err?.code === 'ENOENT' || err?.code === 'ENOTDIR') throw failedPrecondition(`device ${d.path} not present`, { cause: err, place: { file: d.path } });
+      if (err?.code === 'ENOENT' || err?.code === 'ENOTDIR') throw new DeviceNotPresentError(d.path, err);
       throw err;
     }
     if (st.isDirectory()) {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { isKind } from '../../src/errors.ts';
 import { capabilitiesOfMask } from '../../src/oci/capabilities.ts';
+import { DeviceNotPresentError } from '../../src/runtime/devices.ts';
 import { readLogTail } from '../../src/runtime/logs.ts';
 import type { Runtime } from '../../src/runtime/runtime.ts';
 import { DEFAULT_CAPABILITIES } from '../../src/runtime/spec.ts';
@@ -86,6 +87,8 @@ for (const which of ['runc', 'crun'] as const) {
       expect(isKind(err, 'FailedPrecondition'), String(err)).toBe(true);
       expect(err.message).toBe(`device ${missing} not present`);
       expect(err.place).toEqual({ file: missing });
+      expect(err).toBeInstanceOf(DeviceNotPresentError);
+      expect(err.device).toBe(missing);
       expect(existsSync(rt.containerDir(`missing-${id}`))).toBe(false);
       // Plugged in later: the same request succeeds.
       mknod('ttyUSB0', 1, 5);
