@@ -70,6 +70,12 @@ describe('manifest size limits', () => {
     expect(r.problems.map(formatProblem)).toEqual([expect.stringMatching(new RegExp(`^${dir}/c\\.yaml: the manifests are too big: more than .* in all, reached at this file$`))]);
   });
 
+  it('refuses more files than the limit, naming the directory', async () => {
+    const dir = await setOf({ 'a.yaml': envManifest(1, undefined, 'a'), 'b.yaml': envManifest(1, undefined, 'b'), 'c.yaml': envManifest(1, undefined, 'c') });
+    const r = await checkManifests(dir, { validator, revision: false, limits: { files: 2 } });
+    expect(r.problems.map(formatProblem)).toEqual([`${dir}: too many manifest files: 3, the limit is 2`]);
+  });
+
   it('refuses a named file that is not a regular file (a link to /dev/zero never ends)', async () => {
     const dir = await setOf({});
     await symlink('/dev/zero', join(dir, 'zero.yaml'));
