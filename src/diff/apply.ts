@@ -37,7 +37,7 @@ import { Transform, type Readable } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { spawn } from 'node:child_process';
 import { BerthError, corrupt } from '../errors.ts';
-import { GcPacer } from '../remotes/gc-pacer.ts';
+import { GcPacer } from '../gc-pacer.ts';
 import { cleanName, lstatOrUndefined, rootPath } from './confine.ts';
 import { LayerBudget, type ApplyLimits } from './limits.ts';
 import { layerCompression } from './mediatypes.ts';
@@ -103,7 +103,7 @@ export async function applyLayer(source: Readable, opts: ApplyOptions): Promise<
   const hash = createHash('sha256');
   let size = 0;
   // Decompressed 1 MiB chunks die young but V8 barely sees them (they live outside its heap):
-  // a minor GC every few MiB keeps peak RSS flat (see src/remotes/gc-pacer.ts).
+  // a minor GC every few MiB keeps peak RSS flat (see src/gc-pacer.ts).
   const pacer = new GcPacer(opts.gcEveryBytes ?? 8 << 20);
   const budget = new LayerBudget(opts.root, layer, opts.limits);
   const tap = new Transform({

@@ -32,7 +32,7 @@ import type { Logger } from '../log.ts';
 import type { ContainerRecord, ImageRecord, Lease, Metadata } from '../metadata/metadata.ts';
 import { isIndexType, isManifestType } from '../oci/media-types.ts';
 import { parseManifestOrIndex } from '../oci/types.ts';
-import { ownedByLiveProcess } from '../snapshots/dir-snapshotter.ts';
+import { ownedByLiveProcess } from '../snapshots/snapshot-owner.ts';
 import type { SnapshotInfo, Snapshotter } from '../snapshots/snapshotter.ts';
 import { mark } from './mark.ts';
 

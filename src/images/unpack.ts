@@ -21,7 +21,7 @@ import { applyLayerInWorker, type LayerSource } from '../diff/apply-worker.ts';
 import type { ApplyLimits } from '../diff/limits.ts';
 import { chainIds } from '../oci/chain-id.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { ownedBySelf } from '../snapshots/dir-snapshotter.ts';
+import { ownedBySelf } from '../snapshots/snapshot-owner.ts';
 import type { Mount, Snapshotter } from '../snapshots/snapshotter.ts';
 import type { UnpackContext, UnpackResult } from './pull.ts';
 import { ingestRef } from '../remotes/ingest-ref.ts';

@@ -15,7 +15,6 @@ import { BlobChecker } from './blob-check.ts';
 import { volumesDir, type ReconcileDeps } from './deps.ts';
 import { desiredImages } from './plan.ts';
 import { retiredImages } from './prune-images.ts';
-import { snapshotDirExists } from './repair-snapshots.ts';
 import { RemoteChecks } from './remote-checks.ts';
 import { ABSENT_REASON_LABEL, type ActualContainer, type ActualImage, type ActualState, type TaskState } from './types.ts';
 
@@ -46,7 +45,7 @@ async function isUnpacked(deps: ReconcileDeps, rec: ImageRecord): Promise<boolea
     try {
       const info = await deps.snapshotter.stat(chainId);
       if (info.kind !== 'committed') return false;
-      if (!(await snapshotDirExists(deps, info))) return false;
+      if (!(await deps.snapshotter.onDisk(info))) return false;
     } catch (err) {
       if (isKind(err, 'NotFound')) return false;
       throw err;
@@ -87,7 +86,7 @@ async function observeImage(deps: ReconcileDeps, rec: ImageRecord, checker: Blob
 async function rootfsOnDisk(deps: ReconcileDeps, layer: SnapshotInfo): Promise<boolean> {
   let s: SnapshotInfo | undefined = layer;
   while (s) {
-    if (!(await snapshotDirExists(deps, s))) return false;
+    if (!(await deps.snapshotter.onDisk(s))) return false;
     if (s.parent === undefined) return true;
     s = await deps.snapshotter.stat(s.parent).catch(() => undefined);
   }

@@ -5,17 +5,11 @@
  * containers' writable layers) must go first, deepest first. A container whose writable layer goes
  * keeps its berth record, so the plan sees it `absent` and creates it again.
  */
-import { pathExists } from '../path-exists.ts';
 import { isKind } from '../errors.ts';
 import type { ImageRecord } from '../metadata/metadata.ts';
 import type { SnapshotInfo } from '../snapshots/snapshotter.ts';
 import { ABSENT_REASON_LABEL } from './types.ts';
 import type { ReconcileDeps } from './deps.ts';
-
-/** Whether a snapshot's directory is on disk (the record alone is not enough). */
-export function snapshotDirExists(deps: Pick<ReconcileDeps, 'snapshotter'>, info: SnapshotInfo): Promise<boolean> {
-  return pathExists(`${deps.snapshotter.root}/snapshots/${info.id}`);
-}
 
 /**
  * Remove the image's committed layer snapshots whose directory is gone, and their dependents.
@@ -30,7 +24,7 @@ export async function removeBrokenSnapshots(deps: ReconcileDeps, record: ImageRe
   const broken = new Set<string>();
   for (const chainId of record.chainIds) {
     const info = byKey.get(chainId);
-    if (info && !(await snapshotDirExists(deps, info))) broken.add(chainId);
+    if (info && !(await snapshotter.onDisk(info))) broken.add(chainId);
   }
   if (broken.size === 0) return [];
 

@@ -27,7 +27,7 @@ import { formatReference, parseReference, type ImageRef } from '../oci/reference
 import type { Descriptor } from '../oci/types.ts';
 import { Authorizer, type AuthTarget } from './auth.ts';
 import { CredentialStore } from './credentials.ts';
-import { GcPacer } from './gc-pacer.ts';
+import { GcPacer } from '../gc-pacer.ts';
 import { endpointUrl, registryEndpoints, type Capability, type RegistryEndpoint } from './hosts.ts';
 import { readBounded } from './read-bounded.ts';
 import { RetryBudget, retryableError, retryableStatus, retryAfterMs, wait, type RetryPolicy } from './retry.ts';

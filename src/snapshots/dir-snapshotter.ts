@@ -18,25 +18,9 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmS
 import { mkdir, rm } from 'node:fs/promises';
 import { BerthError, failedPrecondition, notFound } from '../errors.ts';
 import type { CommitOptions, Mount, SnapshotInfo, SnapshotKind, SnapshotOptions, Snapshotter, Usage } from './snapshotter.ts';
+import { OWNER_LABEL, ownedByLiveProcess } from './snapshot-owner.ts';
 import { SnapshotStore, type SnapshotRow } from './store.ts';
-
-/**
- * Label naming the process that owns an in-progress (active) snapshot, as an owner identity
- * (pid, start time, boot id: src/owner-identity.ts); `recover()` removes the snapshot once that
- * process is gone. The key is older than the identity and kept, so the work of an older berth
- * (whose value is a bare pid) is recognised: such a value names no owner.
- */
-export const OWNER_LABEL = 'berth.dev/owner-pid';
-
-/** The labels that make a snapshot this process's work in progress. */
-export function ownedBySelf(): Record<string, string> {
-  return { [OWNER_LABEL]: formatOwner(selfIdentity()) };
-}
-
-/** Whether an active snapshot is the work in progress of a live process. */
-export function ownedByLiveProcess(info: { kind: SnapshotKind; labels: Record<string, string> }): boolean {
-  return info.kind === 'active' && ownerTextAlive(info.labels[OWNER_LABEL]);
-}
+import { pathExists } from '../path-exists.ts';
 
 /** A `snapshots/new-<owner>-<random>` directory whose owner is alive: a build in progress. */
 function buildingByLiveProcess(name: string): boolean {
@@ -107,6 +91,10 @@ export abstract class DirSnapshotter implements Snapshotter {
       await rm(tmp, { recursive: true, force: true }).catch(() => {});
       throw err;
     }
+  }
+
+  onDisk(info: SnapshotInfo): Promise<boolean> {
+    return pathExists(this.dirOf(info.id));
   }
 
   async mounts(key: string): Promise<Mount[]> {

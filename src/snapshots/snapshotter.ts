@@ -69,6 +69,11 @@ export interface Snapshotter {
   readonly root: string;
 
   stat(key: string): Promise<SnapshotInfo>; // NotFound if absent
+  /**
+   * Whether the snapshot's directory is on disk: its record alone proves nothing once the
+   * directory was removed behind berth's back (repairs ask this, never build the path themselves).
+   */
+  onDisk(info: SnapshotInfo): Promise<boolean>;
   prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
   view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
   mounts(key: string): Promise<Mount[]>;

@@ -17,7 +17,7 @@ import { isKind } from '../../src/errors.ts';
 import { collectGarbage } from '../../src/gc/collect.ts';
 import { Metadata } from '../../src/metadata/metadata.ts';
 import { bootId, formatOwner, processStartTime, selfIdentity, type OwnerIdentity } from '../../src/owner-identity.ts';
-import { OWNER_LABEL } from '../../src/snapshots/dir-snapshotter.ts';
+import { OWNER_LABEL } from '../../src/snapshots/snapshot-owner.ts';
 import { openSnapshotter } from '../../src/snapshots/select.ts';
 import type { Snapshotter } from '../../src/snapshots/snapshotter.ts';
 

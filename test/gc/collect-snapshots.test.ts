@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { openContentStore, type LocalContentStore } from '../../src/content/local-store.ts';
 import { collectGarbage } from '../../src/gc/collect.ts';
 import { Metadata } from '../../src/metadata/metadata.ts';
-import { OWNER_LABEL, ownedBySelf } from '../../src/snapshots/dir-snapshotter.ts';
+import { OWNER_LABEL, ownedBySelf } from '../../src/snapshots/snapshot-owner.ts';
 import { bootId, formatOwner } from '../../src/owner-identity.ts';
 import { openSnapshotter } from '../../src/snapshots/select.ts';
 import type { Mount, Snapshotter } from '../../src/snapshots/snapshotter.ts';

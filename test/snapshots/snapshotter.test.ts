@@ -8,7 +8,7 @@ import { mountAll, unmount } from '../../src/snapshots/mount.ts';
 import { NativeSnapshotter } from '../../src/snapshots/native/native.ts';
 import { OverlaySnapshotter } from '../../src/snapshots/overlay/overlay.ts';
 import { openSnapshotter, overlaySupported, snapshotterRoot } from '../../src/snapshots/select.ts';
-import { OWNER_LABEL, ownedBySelf } from '../../src/snapshots/dir-snapshotter.ts';
+import { OWNER_LABEL, ownedBySelf } from '../../src/snapshots/snapshot-owner.ts';
 import { formatOwner, selfIdentity } from '../../src/owner-identity.ts';
 import type { Mount, Snapshotter } from '../../src/snapshots/snapshotter.ts';
 import { applyTarget } from '../../src/images/unpack.ts';

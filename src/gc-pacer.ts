@@ -1,5 +1,6 @@
 /**
- * Keeps peak memory flat while blobs stream in. Every socket read is a fresh 64 KiB buffer held
+ * Keeps peak memory flat while bytes stream through (registry downloads in src/remotes, layer
+ * applies in src/diff: both use it, so it lives below both). Every socket read is a fresh 64 KiB buffer held
  * only by a tiny JS object; V8 does not notice the garbage until its young generation fills, so on a
  * fast link a pull's RSS grows by 60–80 MiB of dead buffers (measured on debian:multi over
  * loopback). A minor GC every few MiB received frees them at once: peak RSS drops by ~55 MiB and
