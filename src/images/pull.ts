@@ -22,6 +22,7 @@ import { parseReference, formatReference } from '../oci/reference.ts';
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest, type PlatformSpec } from '../oci/platform.ts';
 import { parseImageConfig, parseIndex, parseManifest, type Descriptor, type ImageConfig, type Manifest } from '../oci/types.ts';
 import { isIndexType } from '../oci/media-types.ts';
+import type { ImageRegistry } from '../remotes/image-registry.ts';
 import { RegistryClient, type FetchResult } from '../remotes/registry.ts';
 import { ingestRef } from '../remotes/ingest-ref.ts';
 import { BlobFetches } from './blob-fetches.ts';
@@ -62,7 +63,7 @@ export interface PullOptions {
   store: ContentStore;
   metadata: Metadata;
   /** Reuse a client (and its token cache) across pulls; one is made (and closed) otherwise. */
-  client?: RegistryClient;
+  client?: ImageRegistry;
   /** Share across concurrent pulls in one process so no blob is downloaded twice. */
   fetches?: BlobFetches<FetchResult>;
   signal?: AbortSignal;

@@ -9,7 +9,7 @@ import type { ContentStore, StaleIngests } from '../content/content.ts';
 import type { BlobFetches } from '../images/blob-fetches.ts';
 import type { Logger } from '../log.ts';
 import type { Metadata } from '../metadata/metadata.ts';
-import type { FetchResult, RegistryClient } from '../remotes/registry.ts';
+import type { FetchResult, ImageRegistry } from '../remotes/image-registry.ts';
 import type { ContainerRuntime } from '../runtime/container-runtime.ts';
 import type { Snapshotter } from '../snapshots/snapshotter.ts';
 import type { Metrics } from './metrics.ts';
@@ -25,7 +25,7 @@ export interface ReconcileDeps {
    * The registry client, made on first use: a device that runs imported images never loads the
    * HTTP client (undici costs ~20 MiB of resident memory).
    */
-  registry(): Promise<RegistryClient>;
+  registry(): Promise<ImageRegistry>;
   /** Shared so that concurrent pulls in one process never download a blob twice. */
   fetches: BlobFetches<FetchResult>;
   metrics?: Metrics;

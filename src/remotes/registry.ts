@@ -29,37 +29,14 @@ import { Authorizer, type AuthTarget } from './auth.ts';
 import { CredentialStore } from './credentials.ts';
 import { GcPacer } from '../gc-pacer.ts';
 import { endpointUrl, registryEndpoints, type Capability, type RegistryEndpoint } from './hosts.ts';
+import type { BlobProgress, FetchResult, ImageRegistry, Resolved } from './image-registry.ts';
 import { readBounded } from './read-bounded.ts';
 import { RetryBudget, retryableError, retryableStatus, retryAfterMs, wait, type RetryPolicy } from './retry.ts';
 
 /** Largest manifest/index/config berth reads into memory. */
 const MAX_SMALL_BLOB = 8 << 20;
 
-export interface Resolved {
-  /** Normalised reference, e.g. `127.0.0.1:5000/busybox:latest`. */
-  name: string;
-  ref: ImageRef;
-  /** What the reference points at (an index or a manifest). */
-  desc: Descriptor;
-  /** The manifest bytes, when resolving had to GET them anyway. */
-  bytes?: Buffer;
-}
-
-export interface BlobProgress {
-  digest: string;
-  /** Bytes in the ingest now. */
-  offset: number;
-  total: number;
-}
-
-export interface FetchResult {
-  /** The blob was already committed: nothing fetched. */
-  skipped: boolean;
-  /** Offset a resumed download started from (0 if it started fresh). */
-  resumedFrom: number;
-  /** Bytes transferred over the network in this call. */
-  transferred: number;
-}
+export type { BlobProgress, FetchResult, Resolved } from './image-registry.ts';
 
 export interface RegistryClientOptions {
   config: Config;
@@ -74,7 +51,7 @@ export { ingestRef };
 
 type Response = Dispatcher.ResponseData;
 
-export class RegistryClient {
+export class RegistryClient implements ImageRegistry {
   private readonly config: Config;
   private readonly log: Logger;
   private readonly creds: CredentialStore;
