@@ -32,14 +32,18 @@ interface Stack {
   layers: LayerEntry[][];
 }
 
+/** `<base>/up/sb/snap`: the two levels above the sandbox must stay as they are too. */
+let base: string;
 let sandbox: string;
 let snap: string;
 beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error('test/fuzz/layers needs root (lchown, mknod, trusted.* xattrs)');
-  sandbox = mkdtempSync(`${tmpdir()}/berth-fuzz-layers-`);
+  base = mkdtempSync(`${tmpdir()}/berth-fuzz-layers-`);
+  sandbox = `${base}/up/sb`;
+  mkdirSync(sandbox, { recursive: true });
   snap = `${sandbox}/snap`;
 });
-afterAll(() => rmSync(sandbox, { recursive: true, force: true }));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 /**
  * The snapshot's siblings, made anew for each case (a case that changed them must not make the
@@ -160,6 +164,7 @@ describe('fuzz: hostile layers', () => {
             expect(err, String((err as Error)?.stack)).toBeInstanceOf(BerthError);
           }
           expect(readdirSync(sandbox).sort()).toEqual(['lower', 'outside', 'snap']);
+          expect([readdirSync(base), readdirSync(`${base}/up`)]).toEqual([['up'], ['sb']]);
           expect(tree(sandbox, snap)).toEqual(before);
         }),
         fuzzParams(60, HOSTILE_REGRESSIONS),
