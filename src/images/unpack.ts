@@ -141,7 +141,8 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
         : await applyLayer(await opts.open(desc, signal, attempt), applyOpts);
       return { key, preparedParent: parent, impliedDirs: res.impliedDirs, bytes: res.size, ms: performance.now() - t0 };
     } catch (err) {
-      if (!opts.speculative || attempt > 0 || signal.aborted || isKind(err, 'Unimplemented')) throw err;
+      // A bomb or a full disk fails the stored blob the same way: no second attempt.
+      if (!opts.speculative || attempt > 0 || signal.aborted || isKind(err, 'Unimplemented') || isKind(err, 'ResourceExhausted')) throw err;
       // The bytes read during the download were not the layer (a resumed ingest held garbage,
       // or the download restarted): start over from the verified blob.
       opts.warn?.(`layer ${i} (${desc.digest}): applying while downloading failed (${(err as Error).message}); applying the stored blob`);

@@ -93,6 +93,29 @@ describe('decompression bombs', () => {
     });
   }
 
+  it('is not applied a second time from the stored blob when applied while downloading', async () => {
+    const sn = await openSnapshotter(mkdtempSync(`${tmp}/spec-`), 'overlayfs');
+    try {
+      const attempts: number[] = [];
+      const err = await unpackImage({
+        layers: [{ mediaType: zeros.mediaType, digest: zeros.digest, size: zeros.size }],
+        diffIds: [zeros.diffId],
+        snapshotter: sn,
+        signal: AbortSignal.timeout(60_000),
+        speculative: true,
+        open: async (_d, _s, attempt) => {
+          attempts.push(attempt);
+          return Readable.from([zeros.blob]);
+        },
+        limits: { layerBytes: 8 * MiB },
+      }).catch((e) => e);
+      expect(err.kind).toBe('ResourceExhausted');
+      expect(attempts).toEqual([0]);
+    } finally {
+      await sn.close();
+    }
+  });
+
   describe('on a small filesystem', () => {
     let mnt: string;
     beforeAll(() => {
