@@ -57,6 +57,14 @@ export function applyContainerOptions(oci: OciSpec, input: SpecInput & HostOptio
   const { spec, name } = input;
   const linux = oci.linux;
   const userTargets = new Set(spec.mounts.map((m) => m.target));
+  // What berth cannot hold itself it cannot give: say so here rather than let runc fail every start.
+  const available = input.availableCapabilities;
+  const unavailable = (spec.capAdd ?? []).filter((c) => c !== 'ALL' && available && !available.includes(c));
+  if (unavailable.length) throw failedPrecondition(`container ${name}: capAdd: berth does not hold ${unavailable.join(', ')} on this host, so it cannot give it`);
+  const nofile = spec.ulimits?.nofile;
+  if (nofile && input.nofileCeiling !== undefined && nofile.hard > input.nofileCeiling) {
+    throw failedPrecondition(`container ${name}: ulimits.nofile: hard limit ${nofile.hard} is above berth's own, ${input.nofileCeiling}, which it cannot raise without CAP_SYS_RESOURCE`);
+  }
 
   if (spec.privileged) {
     delete linux.seccomp;

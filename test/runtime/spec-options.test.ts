@@ -80,6 +80,17 @@ describe('buildSpec with options', () => {
     expect(s.annotations).toEqual({ team: 'field' });
     expect(() => buildSpec(input({ groupAdd: ['wheel'] }))).toThrow(/groupAdd: group "wheel" does not exist/);
   });
+  it('what berth cannot hold it cannot give: FailedPrecondition at create, not a failing start', () => {
+    const refused = (s: Parameters<typeof spec>[0], host: Partial<SpecInput>) => {
+      try { buildSpec(input(s, host)); } catch (e) { return e; }
+    };
+    const cap = refused({ capAdd: ['CAP_SYS_RESOURCE'] }, { availableCapabilities: DEFAULT_CAPABILITIES });
+    expect(isKind(cap, 'FailedPrecondition')).toBe(true);
+    expect((cap as Error).message).toBe('container web: capAdd: berth does not hold CAP_SYS_RESOURCE on this host, so it cannot give it');
+    const nofile = refused({ ulimits: { nofile: { soft: 1024, hard: 1 << 20 } } }, { nofileCeiling: 20_000 });
+    expect(isKind(nofile, 'FailedPrecondition')).toBe(true);
+    expect(buildSpec(input({ ulimits: { nofile: { soft: 1024, hard: 20_000 } } }, { nofileCeiling: 20_000 })).process.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 20_000 }]);
+  });
 });
 
 describe('etcFiles, devices', () => {
