@@ -94,6 +94,7 @@ export function buildContainerOptions(spec: Record<string, any>, network: 'host'
   }
   if (spec.groupAdd?.length) out.groupAdd = [...new Set<string>(spec.groupAdd.map(String))];
   if (spec.labels && Object.keys(spec.labels).length > 0) out.labels = { ...spec.labels };
+  if (spec.tty === true) out.tty = true;
   return out;
 }
 
@@ -161,5 +162,6 @@ export function normaliseContainerOptions(o: ContainerOptions): ContainerOptions
   if (o.shmSizeBytes !== undefined && o.shmSizeBytes !== DEFAULT_SHM_SIZE_BYTES) out.shmSizeBytes = o.shmSizeBytes;
   if (o.groupAdd?.length) out.groupAdd = [...new Set(o.groupAdd)].sort();
   if (o.labels && Object.keys(o.labels).length) out.labels = { ...o.labels };
+  if (o.tty) out.tty = true;
   return out;
 }

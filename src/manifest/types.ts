@@ -72,6 +72,8 @@ export interface ContainerOptions {
   groupAdd?: string[];
   /** Container labels: recorded in the bundle's annotations, shown by inspect. */
   labels?: Record<string, string>;
+  /** A terminal for the process (its output, logged, then has a terminal's line endings): only when true. */
+  tty?: boolean;
 }
 
 export interface ContainerSpec extends ContainerOptions {

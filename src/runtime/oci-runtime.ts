@@ -53,10 +53,11 @@ export class OciRuntime {
   /**
    * The argv that creates and starts task `id` from `bundle`, detached (the shim runs it). The
    * runtime's own warnings go to `logFile`, not into the container's output; a fatal error is also
-   * printed on stderr, which the shim reports.
+   * printed on stderr, which the shim reports. A task with a terminal sends its master end to `consoleSocket`.
    */
-  runArgv(id: string, bundle: string, pidFile: string, logFile: string): string[] {
-    return [this.binary, '--root', this.stateRoot, '--log', logFile, 'run', '--detach', '--pid-file', pidFile, '--bundle', bundle, id];
+  runArgv(id: string, bundle: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
+    const console = consoleSocket ? ['--console-socket', consoleSocket] : [];
+    return [this.binary, '--root', this.stateRoot, '--log', logFile, 'run', '--detach', ...console, '--pid-file', pidFile, '--bundle', bundle, id];
   }
 
   private async cmd(args: string[], signal?: AbortSignal): Promise<string> {

@@ -68,6 +68,8 @@ export interface RuntimeOptions {
 export type { ContainerStatus, CreateRequest, TaskState } from './container-runtime.ts';
 
 const RUNTIME_LOG_MAX_BYTES = 1024 * 1024;
+/** Where the runtime hands a terminal's master end to the shim (a container with `tty`). */
+const CONSOLE_SOCKET = 'console.sock';
 /** Debian's `tini` package: a static tini, which works in any image. */
 const DEFAULT_INIT_BINARY = '/usr/bin/tini-static';
 /** The /etc files berth writes for a container (etc-files.ts), in its directory. */
@@ -292,6 +294,8 @@ export class Runtime implements ContainerRuntime {
         await rm(path.join(dir, RUNTIME_LOG_FILE), { force: true });
       }
       const taskId = randomBytes(8).toString('hex');
+      // A container with a terminal (spec.tty): its output comes through the terminal, which the shim logs.
+      const consoleSocket = r.spec.tty ? path.join(dir, CONSOLE_SOCKET) : undefined;
       r.task = { id: taskId, startedAt: new Date().toISOString() };
       if (opts.restart && r.lastExit) r.restartCount++;
       if (opts.backoffStreak !== undefined) r.backoffStreak = opts.backoffStreak;
@@ -309,7 +313,8 @@ export class Runtime implements ContainerRuntime {
           logMaxFiles: this.logMaxFiles,
           pidFile: path.join(dir, PID_FILE),
           oomFile: oomCounterFile(r.cgroupsPath),
-          runtimeArgv: oci.runArgv(name, dir, path.join(dir, PID_FILE), path.join(dir, RUNTIME_LOG_FILE)),
+          consoleSocket,
+          runtimeArgv: oci.runArgv(name, dir, path.join(dir, PID_FILE), path.join(dir, RUNTIME_LOG_FILE), consoleSocket),
         };
         let started: { shimPid: number; pid: number };
         try {

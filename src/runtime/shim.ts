@@ -73,6 +73,8 @@ export interface ShimArgs {
   logMaxFiles: number;
   pidFile: string;
   oomFile?: string;
+  /** A container with a terminal: where the runtime sends the terminal's master end (the shim logs its output). */
+  consoleSocket?: string;
   /** The runtime command line, `[binary, ...args]`, e.g. `runc --root R run -d --pid-file P --bundle B id`. */
   runtimeArgv: string[];
 }
@@ -83,6 +85,7 @@ export async function startShim(shim: string, a: ShimArgs, signal?: AbortSignal)
     '--task-id', a.taskId, '--exit-file', a.exitFile, '--log', a.logFile,
     '--log-max-bytes', String(a.logMaxBytes), '--log-max-files', String(a.logMaxFiles), '--pid-file', a.pidFile,
     ...(a.oomFile ? ['--oom-file', a.oomFile] : []),
+    ...(a.consoleSocket ? ['--console-socket', a.consoleSocket] : []),
     '--', ...a.runtimeArgv,
   ];
   let stdout: string;

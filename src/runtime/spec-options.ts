@@ -106,6 +106,7 @@ export function applyContainerOptions(oci: OciSpec, input: SpecInput & HostOptio
     const shm = oci.mounts.find((m) => m.destination === '/dev/shm');
     if (shm) shm.options = [...shm.options.filter((o) => !o.startsWith('size=')), `size=${spec.shmSizeBytes}`];
   }
+  if (spec.tty) oci.process.terminal = true;
   if (spec.labels && Object.keys(spec.labels).length) oci.annotations = { ...oci.annotations, ...spec.labels };
   return oci;
 }

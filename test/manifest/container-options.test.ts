@@ -48,6 +48,7 @@ describe('container options: loading', () => {
       'shmSize: 128Mi',
       'groupAdd: [dialout, 20]',
       'labels: {com.example.team: field}',
+      'tty: true',
     ]);
     expect(c.spec).toMatchObject({
       devices: [
@@ -67,6 +68,7 @@ describe('container options: loading', () => {
       shmSizeBytes: 128 * 1024 * 1024,
       groupAdd: ['dialout', '20'],
       labels: { 'com.example.team': 'field' },
+      tty: true,
     });
     expect(c.spec.privileged).toBeUndefined();
   });
@@ -145,7 +147,7 @@ describe('container options: spec hash', () => {
 
   it('defaults written out change nothing; order that means nothing changes nothing', () => {
     const base = containerSpecHash(one([]), DIGEST);
-    expect(containerSpecHash(one(['privileged: false', 'init: false', 'shmSize: 64Mi', 'devices: []', 'capAdd: []', 'labels: {}']), DIGEST)).toBe(base);
+    expect(containerSpecHash(one(['tty: false', 'privileged: false', 'init: false', 'shmSize: 64Mi', 'devices: []', 'capAdd: []', 'labels: {}']), DIGEST)).toBe(base);
     const a = containerSpecHash(one(['devices: [/dev/a, /dev/b]', 'capAdd: [NET_ADMIN, SYS_TIME]', 'groupAdd: [a, b]']), DIGEST);
     const b = containerSpecHash(one(['devices: [/dev/b, "/dev/a:/dev/a:rwm"]', 'capAdd: [CAP_SYS_TIME, net_admin]', 'groupAdd: [b, a]']), DIGEST);
     expect(b).toBe(a);

@@ -172,6 +172,13 @@ for (const which of ['runc', 'crun'] as const) {
       expect(lines[6]).toBe('0 50 1234');
     });
 
+    it('tty: the process has a terminal and its output reaches the log; without tty it has none', async () => {
+      const script = '[ -t 0 ] && [ -t 1 ] && echo has-a-terminal || echo no-terminal; tty';
+      const withTty = await runToExit(`tty-${id}`, script, { tty: true });
+      expect(withTty).toMatch(/^has-a-terminal\r\n\/dev\/pts\/\d+\r\n$/);
+      expect(await runToExit(`notty-${id}`, script)).toBe('no-terminal\nnot a tty\n');
+    });
+
     it('labels are recorded in the bundle and shown by berth inspect', async () => {
       const name = `labels-${id}`;
       await rt.create(request(name, bindRootfs(rootfs), { labels: { 'com.example.team': 'field' } }));

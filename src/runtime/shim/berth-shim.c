@@ -16,8 +16,13 @@
  *   4. when the task exits and the pipe is drained, reads the cgroup's oom_kill counter and writes
  *      <exit-file> atomically (tmp, fsync, rename, fsync dir), then exits.
  *
+ * With --console-socket S (a container with a terminal: the runtime was given the same socket),
+ * the shim listens on S before the runtime runs, receives the terminal's master end from it
+ * (SCM_RIGHTS) and copies the terminal's output into <log> like the pipe's; it keeps the master
+ * open while the task runs, so the task never loses its terminal.
+ *
  * usage: berth-shim --task-id ID --exit-file F --log F --log-max-bytes N --log-max-files N
- *                   --pid-file F [--oom-file F] -- RUNTIME ARGS...
+ *                   --pid-file F [--oom-file F] [--console-socket S] -- RUNTIME ARGS...
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,13 +36,15 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-static const char *task_id = "", *exit_file, *log_path, *pid_file, *oom_file;
+static const char *task_id = "", *exit_file, *log_path, *pid_file, *oom_file, *console_socket;
 static long long log_max = 10LL << 20;
 static int log_files = 3;
 static int log_fd = -1;
@@ -176,11 +183,12 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--log-max-files") == 0) log_files = atoi(v);
     else if (strcmp(a, "--pid-file") == 0) pid_file = v;
     else if (strcmp(a, "--oom-file") == 0) oom_file = v;
+    else if (strcmp(a, "--console-socket") == 0) console_socket = v;
     else { fprintf(stderr, "berth-shim: unknown option %s\n", a); return 2; }
   }
   if (!exit_file || !log_path || !pid_file || i >= argc || log_max <= 0 || log_files < 1) {
     fprintf(stderr, "usage: berth-shim --task-id ID --exit-file F --log F --log-max-bytes N --log-max-files N "
-                    "--pid-file F [--oom-file F] -- RUNTIME ARGS...\n");
+                    "--pid-file F [--oom-file F] [--console-socket S] -- RUNTIME ARGS...\n");
     return 2;
   }
   char **runtime_argv = argv + i;
@@ -231,6 +239,20 @@ int main(int argc, char **argv) {
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) { reply("error signalfd: %s\n", strerror(errno)); return 1; }
 
+  /* A terminal: listen where the runtime will send its master end. */
+  int console_listen = -1, console_fd = -1;
+  if (console_socket) {
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(console_socket) >= sizeof addr.sun_path) { reply("error console socket path too long: %s\n", console_socket); return 1; }
+    strcpy(addr.sun_path, console_socket);
+    unlink(console_socket);
+    console_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (console_listen < 0 || bind(console_listen, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(console_listen, 1) != 0) {
+      reply("error console socket %s: %s\n", console_socket, strerror(errno));
+      return 1;
+    }
+  }
+
   /* The baseline before the runtime makes the cgroup (0 when it does not exist yet): a task can be
      OOM-killed before the runtime even exits. */
   long long oom_before = read_oom_kills();
@@ -260,13 +282,43 @@ int main(int argc, char **argv) {
   char rt_out[1024];
   size_t rt_out_len = 0;
 
-  while (!(task_done && out_eof)) {
-    struct pollfd fds[2] = {{sfd, POLLIN, 0}, {out_eof ? -1 : out[0], POLLIN, 0}};
+  while (!(task_done && out_eof && console_fd < 0)) {
+    struct pollfd fds[4] = {{sfd, POLLIN, 0}, {out_eof ? -1 : out[0], POLLIN, 0}, {console_listen, POLLIN, 0}, {console_fd, POLLIN, 0}};
     /* Once the task is gone, give stragglers holding the pipe a short while, then stop waiting. */
     int timeout = task_done ? 2000 : -1;
-    int pr = poll(fds, 2, timeout);
+    int pr = poll(fds, 4, timeout);
     if (pr < 0 && errno == EINTR) continue;
     if (pr == 0 && task_done) break;
+
+    if (fds[2].revents & POLLIN) {
+      /* The runtime connects once and sends the master end as SCM_RIGHTS. */
+      int conn = accept4(console_listen, NULL, NULL, SOCK_CLOEXEC);
+      if (conn >= 0) {
+        char byte[256];
+        union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } ctl;
+        struct iovec iov = {byte, sizeof byte};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+        if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) > 0) {
+          struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+          if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&console_fd, CMSG_DATA(c), sizeof(int));
+        }
+        close(conn);
+        close(console_listen);
+        console_listen = -1;
+        unlink(console_socket);
+      }
+    }
+
+    if (console_fd >= 0 && (fds[3].revents & (POLLIN | POLLHUP | POLLERR))) {
+      char buf[65536];
+      ssize_t r = read(console_fd, buf, sizeof buf);
+      if (r > 0) write_log(buf, (size_t)r);
+      /* EIO once the last process holding the terminal is gone. */
+      else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+        close(console_fd);
+        console_fd = -1;
+      }
+    }
 
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       char buf[65536];
