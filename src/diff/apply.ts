@@ -235,7 +235,7 @@ class Applier {
 
   async entry(h: Header, stream: AsyncIterable<Buffer>): Promise<void> {
     this.count++;
-    this.budget.addEntry();
+    this.budget.addEntry(h.name);
     const rel = cleanName(h.name);
     if (h.pax) {
       if (h.pax.uid) h.uid = parseInt(h.pax.uid, 10);
@@ -332,7 +332,7 @@ class Applier {
     });
     if (xs.length) {
       // Held until the end of the layer (a later chown would clear security.capability), so bounded.
-      this.budget.addXattrBytes(xs.reduce((n, [name, value]) => n + name.length + value.length, 0));
+      this.budget.hold(xs.reduce((n, [name, value]) => n + name.length + value.length, 0));
       this.xattrs.set(path, xs.map(([name, value]) => ({ path, name, value })));
     }
     // Device nodes wait for one batched mknod; a layer of a million FIFOs must not wait in memory.

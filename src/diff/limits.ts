@@ -21,8 +21,11 @@ export interface ApplyLimits {
   entries: number;
   /** One PAX or GNU long-name/long-link header (held in memory whole while it is parsed). */
   headerBytes: number;
-  /** Extended attributes of one layer (names and values), held in memory until its end. */
-  xattrBytes: number;
+  /**
+   * What one layer keeps in memory until its end: entry names (a path can be 4 KiB, and a million
+   * of them 4 GiB) and extended attributes.
+   */
+  heldBytes: number;
   /** Free bytes the filesystem being written must keep while a layer is applied. */
   reserveBytes: number;
   /** Uncompressed bytes between two looks at the free space (statfs). */
@@ -38,7 +41,7 @@ export const DEFAULT_APPLY_LIMITS: ApplyLimits = {
   layerBytes: 16 * 1024 ** 3,
   entries: 1_000_000,
   headerBytes: 1024 * 1024,
-  xattrBytes: 64 * 1024 * 1024,
+  heldBytes: 256 * 1024 * 1024,
   reserveBytes: 256 * 1024 * 1024,
   checkEveryBytes: 64 * 1024 * 1024,
 };
@@ -53,7 +56,7 @@ export class LayerBudget {
   private readonly root: string;
   private bytes = 0;
   private entries = 0;
-  private xattrBytes = 0;
+  private heldBytes = 0;
   private sinceCheck = 0;
 
   constructor(root: string, layer: string, limits: Partial<ApplyLimits> = {}) {
@@ -77,18 +80,19 @@ export class LayerBudget {
     }
   }
 
-  /** One more tar entry. */
-  addEntry(): void {
+  /** One more tar entry, named `name`. */
+  addEntry(name: string): void {
     if (++this.entries > this.limits.entries) {
       throw resourceExhausted(`layer ${this.layer}: more than ${this.limits.entries} entries (the limit per layer, ${KEY.entries}); refusing it as a decompression bomb`);
     }
+    this.hold(name.length);
   }
 
-  /** Extended attributes of `n` bytes are kept for the end of the layer. */
-  addXattrBytes(n: number): void {
-    this.xattrBytes += n;
-    if (this.xattrBytes > this.limits.xattrBytes) {
-      throw resourceExhausted(`layer ${this.layer}: more than ${formatBytes(this.limits.xattrBytes)} of extended attributes; refusing it as a decompression bomb`);
+  /** `n` bytes (names, extended attributes) are kept in memory for the end of the layer. */
+  hold(n: number): void {
+    this.heldBytes += n;
+    if (this.heldBytes > this.limits.heldBytes) {
+      throw resourceExhausted(`layer ${this.layer}: more than ${formatBytes(this.limits.heldBytes)} of names and extended attributes; refusing it as a decompression bomb`);
     }
   }
 

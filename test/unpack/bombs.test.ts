@@ -93,6 +93,13 @@ describe('decompression bombs', () => {
     });
   }
 
+  it('refuses more names and extended attributes than it keeps in memory (native, worker)', async () => {
+    const names = await layer(Array.from({ length: 100 }, (_, i): LayerEntry => ({ type: 'file', name: `${'n'.repeat(200)}${i}` })));
+    await expectRefused(mkdtempSync(`${tmp}/held-`), 'native', 'worker', names, { heldBytes: 10 * 1024 }, /more than 10\.0 KiB of names and extended attributes/);
+    const xattrs = await layer(Array.from({ length: 20 }, (_, i): LayerEntry => ({ type: 'file', name: `f${i}`, xattrs: { 'user.k': Buffer.alloc(1024) } })));
+    await expectRefused(mkdtempSync(`${tmp}/held-`), 'native', 'thread', xattrs, { heldBytes: 8 * 1024 }, /more than 8\.0 KiB of names and extended attributes/);
+  });
+
   it('is not applied a second time from the stored blob when applied while downloading', async () => {
     const sn = await openSnapshotter(mkdtempSync(`${tmp}/spec-`), 'overlayfs');
     try {
@@ -144,7 +151,7 @@ describe('decompression bombs', () => {
 
 describe('the [unpack] config', () => {
   it('raises or lowers the bounds, with defaults matching the built-in ones', () => {
-    const { checkEveryBytes: _every, xattrBytes: _x, ...defaults } = DEFAULT_APPLY_LIMITS;
+    const { checkEveryBytes: _every, heldBytes: _held, ...defaults } = DEFAULT_APPLY_LIMITS;
     expect(applyLimitsFromConfig(configFromObject({}))).toEqual(defaults);
     const c = configFromObject({ unpack: { max_layer_size: '64Gi', max_layer_entries: 5_000_000, max_header_size: '4Mi' }, gc: { reserve: '1Gi' } });
     expect(applyLimitsFromConfig(c)).toEqual({ layerBytes: 64 * 1024 * MiB, entries: 5_000_000, headerBytes: 4 * MiB, reserveBytes: 1024 * MiB });
