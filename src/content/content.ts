@@ -14,6 +14,11 @@ export interface Info {
   digest: string;
   size: number;
   createdAt: Date;
+  /**
+   * Changes whenever the stored bytes may have changed (the local store: inode, size and times of
+   * the file), so a checker can re-hash only what changed since it last hashed clean.
+   */
+  version?: string;
 }
 
 /** An ingest in progress (or abandoned): what `ctr content active` shows. */

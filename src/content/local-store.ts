@@ -109,7 +109,7 @@ export class LocalContentStore implements ContentStore, StaleIngests {
   async info(digest: string): Promise<Info> {
     try {
       const st = await stat(this.blobPath(digest));
-      return { digest, size: st.size, createdAt: st.mtime };
+      return { digest, size: st.size, createdAt: st.mtime, version: `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` };
     } catch (err: any) {
       if (err?.code === 'ENOENT') throw notFound(`content ${digest}: not found`);
       throw err;

@@ -1,13 +1,12 @@
 /**
- * Is a blob still what it was? observe() asks every turn, so the answer must be cheap: a stat
- * (present, and the size its descriptor says). A daemon also re-hashes a blob whenever its inode,
- * size, mtime or ctime changed since it last hashed clean: a blob is written once and made
+ * Is a blob still what it was? observe() asks every turn, so the answer must be cheap: the store's
+ * info (present, and the size its descriptor says). A daemon also re-hashes a blob whenever its
+ * `Info.version` (the local store: inode, size, mtime and ctime) changed since it last hashed clean: a blob is written once and made
  * read-only, so an overwrite (which needs a chmod first) always changes one of them, while an
  * unchanged blob is never read twice. The first hash of each blob (its baseline) is spread over
  * turns by a byte budget, so a boot with gigabytes of images starts its containers without reading
  * them all first.
  */
-import { stat } from 'node:fs/promises';
 import type { ContentStore } from '../content/content.ts';
 import { verifyBlob } from '../content/verify.ts';
 import { isKind } from '../errors.ts';
@@ -63,15 +62,16 @@ export class BlobChecker {
   async check(store: ContentStore, digest: string, size: number | undefined, signal?: AbortSignal): Promise<BlobCondition> {
     let st;
     try {
-      st = await stat(store.blobPath(digest));
-    } catch (err: any) {
-      if (err?.code === 'ENOENT') return 'missing';
+      st = await store.info(digest);
+    } catch (err) {
+      if (isKind(err, 'NotFound')) return 'missing';
       throw err;
     }
     if (size !== undefined && st.size !== size) return 'corrupt';
     if (!this.rehash) return 'ok';
-    const signature = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-    const known = this.verified.get(digest);
+    // A store that cannot tell whether bytes changed gets every blob hashed each time.
+    const signature = st.version;
+    const known = signature === undefined ? undefined : this.verified.get(digest);
     if (known === signature) return 'ok';
     if (known === undefined) {
       // No baseline yet: hash it when this turn's budget allows, else in a later turn.
@@ -81,7 +81,7 @@ export class BlobChecker {
     this.verified.delete(digest);
     const result = await verifyBlob(store, digest, st.size, signal);
     if (result.ok) {
-      this.verified.set(digest, signature);
+      if (signature !== undefined) this.verified.set(digest, signature);
       return 'ok';
     }
     signal?.throwIfAborted();
