@@ -3,6 +3,7 @@
  * an unknown key or a wrong type is an InvalidArgument error naming the key.
  */
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import TOML from '@iarna/toml';
 import { Ajv } from 'ajv';
@@ -26,6 +27,24 @@ export interface HostConfig {
    * neither HTTPS nor this host itself (`auth_realms`). See src/remotes/realm-policy.ts.
    */
   authRealms: string[];
+}
+
+/** `[source.git]`: where the manifests come from when berth fetches them itself (src/source/git.ts). */
+export interface GitSourceConfig {
+  url: string;
+  /** A branch, a tag or a commit. */
+  ref: string;
+  /** A directory inside the repository, relative and normalised; '' for its root. */
+  path: string;
+  intervalMs: number;
+  sshKey?: string;
+  knownHosts?: string;
+  /** A file holding an HTTPS token (never logged). */
+  tokenFile?: string;
+  /** Accept a fetched commit that does not descend from the applied one (a force-push back). */
+  allowRewind: boolean;
+  /** Absent: commits are applied unverified (status says so). */
+  verify?: { mode: 'ssh'; allowedSigners: string } | { mode: 'gpg'; keyring: string };
 }
 
 export interface Config {
@@ -92,6 +111,9 @@ export interface Config {
     /** Where the update lock file appears in every container. */
     lockPath: string;
   };
+  source: { git?: GitSourceConfig };
+  /** Who this device is, for fleet selectors and `${device.…}` substitution (src/manifest/fleet.ts). */
+  device: { name: string; labels: Record<string, string> };
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/berth/config.toml';
@@ -150,6 +172,29 @@ const SCHEMA = strictObject({
     windows: { type: 'array', items: { type: 'string' } },
     max_lock_hold: durationOrNumber,
     lock_path: { type: 'string' },
+  }),
+  source: strictObject({
+    git: {
+      ...strictObject({
+        url: { type: 'string', minLength: 1 },
+        ref: { type: 'string', minLength: 1 },
+        path: { type: 'string' },
+        interval: durationOrNumber,
+        ssh_key: { type: 'string' },
+        known_hosts: { type: 'string' },
+        token_file: { type: 'string' },
+        allow_rewind: { type: 'boolean' },
+        verify: {
+          ...strictObject({ mode: { enum: ['ssh', 'gpg'] }, allowed_signers: { type: 'string' }, keyring: { type: 'string' } }),
+          required: ['mode'],
+        },
+      }),
+      required: ['url'],
+    },
+  }),
+  device: strictObject({
+    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' },
+    labels: { type: 'object', additionalProperties: { type: 'string' } },
   }),
 });
 
@@ -226,6 +271,29 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
       maxLockHoldMs: raw.updates?.max_lock_hold === undefined ? undefined : parseDuration(raw.updates.max_lock_hold, at('updates.max_lock_hold')),
       lockPath: containerPath(raw.updates?.lock_path ?? '/run/berth/lock', at('updates.lock_path')),
     },
+    source: { git: raw.source?.git && gitSource(raw.source.git, at) },
+    device: { name: raw.device?.name ?? hostname(), labels: raw.device?.labels ?? {} },
+  };
+}
+
+function gitSource(g: Raw, at: (key: string) => string): GitSourceConfig {
+  const dir = (g.path ?? '').replace(/\/$/, '');
+  if (dir !== '' && (path.posix.isAbsolute(dir) || path.posix.normalize(dir) !== dir || dir.split('/').includes('..'))) {
+    throw invalidArgument(`${at('source.git.path')}: "${dir}" must be a relative, normalised directory inside the repository (like devices)`);
+  }
+  const v = g.verify;
+  if (v?.mode === 'ssh' && !v.allowed_signers) throw invalidArgument(`${at('source.git.verify.allowed_signers')} is required with mode = "ssh"`);
+  if (v?.mode === 'gpg' && !v.keyring) throw invalidArgument(`${at('source.git.verify.keyring')} is required with mode = "gpg"`);
+  return {
+    url: g.url,
+    ref: g.ref ?? 'main',
+    path: dir,
+    intervalMs: parseDuration(g.interval ?? '1m', at('source.git.interval')),
+    sshKey: g.ssh_key,
+    knownHosts: g.known_hosts,
+    tokenFile: g.token_file,
+    allowRewind: g.allow_rewind ?? false,
+    verify: v && (v.mode === 'ssh' ? { mode: 'ssh', allowedSigners: v.allowed_signers } : { mode: 'gpg', keyring: v.keyring }),
   };
 }
 

@@ -1,0 +1,114 @@
+/**
+ * A real git remote for the source tests: a work repository where commits are made (signed with
+ * an allowed ssh key, another key, or not at all), pushed to a bare repository that is served by
+ * `git daemon` on a free loopback port (and readable as file://), plus the allowed-signers file.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '../helpers/registry.ts';
+
+const run = promisify(execFile);
+export const ALLOWED_PRINCIPAL = 'release@fleet.example';
+
+export type Signer = 'allowed' | 'other' | false;
+
+export class GitFixture {
+  readonly dir: string;
+  readonly work: string;
+  readonly bare: string;
+  readonly allowedSigners: string;
+  private daemon: ChildProcess | undefined;
+  port = 0;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.work = join(dir, 'work');
+    this.bare = join(dir, 'served', 'fleet.git');
+    this.allowedSigners = join(dir, 'allowed_signers');
+  }
+
+  static async create(): Promise<GitFixture> {
+    const f = new GitFixture(await mkdtemp(join(tmpdir(), 'berth-git-')));
+    for (const k of ['allowed', 'other']) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', k, '-f', join(f.dir, k)]);
+    await writeFile(f.allowedSigners, `${ALLOWED_PRINCIPAL} ${(await readFile(join(f.dir, 'allowed.pub'), 'utf8')).trim()}\n`);
+    await mkdir(dirname(f.bare), { recursive: true });
+    await run('git', ['init', '-q', '--bare', '-b', 'main', f.bare]);
+    await run('git', ['init', '-q', '-b', 'main', f.work]);
+    return f;
+  }
+
+  get fileUrl(): string {
+    return `file://${this.bare}`;
+  }
+
+  get daemonUrl(): string {
+    return `git://127.0.0.1:${this.port}/fleet.git`;
+  }
+
+  private git(...args: string[]) {
+    return run('git', ['-C', this.work, '-c', 'user.name=Fleet', '-c', 'user.email=fleet@example', '-c', 'gpg.format=ssh', ...args], { env: { PATH: process.env.PATH!, HOME: this.dir, GIT_CONFIG_NOSYSTEM: '1' } });
+  }
+
+  /** Write `files` (path → content; null removes), commit with `signer`, push to main (forced). Returns the commit. */
+  async commit(files: Record<string, string | null>, signer: Signer = 'allowed', message = 'change'): Promise<string> {
+    for (const [p, content] of Object.entries(files)) {
+      const abs = join(this.work, p);
+      if (content === null) await rm(abs, { force: true });
+      else {
+        await mkdir(dirname(abs), { recursive: true });
+        await writeFile(abs, content);
+      }
+    }
+    await this.git('add', '-A');
+    const sign = signer ? ['-c', `user.signingkey=${join(this.dir, signer)}`, 'commit', '-S'] : ['commit', '--no-gpg-sign'];
+    await this.git(...sign, '-q', '--allow-empty', '-m', message);
+    const commit = (await this.git('rev-parse', 'HEAD')).stdout.trim();
+    await this.push(commit);
+    return commit;
+  }
+
+  /** Point the served main at `commit` (a force-push, e.g. back to an older commit). */
+  async push(commit: string): Promise<void> {
+    await this.git('push', '-q', '--force', this.bare, `${commit}:refs/heads/main`);
+  }
+
+  /** Move the work repository back to `commit` (so later commits build on it). */
+  async resetTo(commit: string): Promise<void> {
+    await this.git('reset', '-q', '--hard', commit);
+  }
+
+  async serve(): Promise<void> {
+    this.port = await freePort();
+    this.daemon = spawn('git', ['daemon', '--reuseaddr', '--export-all', '--informative-errors', `--base-path=${dirname(this.bare)}`, '--listen=127.0.0.1', `--port=${this.port}`, dirname(this.bare)], { stdio: 'ignore', detached: true });
+    for (let i = 0; ; i++) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const s = connect(this.port, '127.0.0.1', () => {
+          s.end();
+          resolve(true);
+        });
+        s.on('error', () => resolve(false));
+      });
+      if (ok) return;
+      if (i > 200) throw new Error('git daemon did not start');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  async stopServing(): Promise<void> {
+    const d = this.daemon;
+    this.daemon = undefined;
+    if (!d || d.exitCode !== null) return;
+    const exited = new Promise((r) => d.once('exit', r));
+    process.kill(-d.pid!, 'SIGKILL'); // git runs git-daemon as its child: stop the whole group
+    await exited;
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stopServing();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
