@@ -67,15 +67,16 @@ for (const which of ['runc', 'crun'] as const) {
     });
 
     it("a pids limit is set in the container's cgroup: 2048 by default, resources.pids when given", async () => {
-      const pidsMax = (name: string) => {
-        // cgroup v1 (this host's hybrid layout) or the unified v2 hierarchy.
-        const v1 = path.join('/sys/fs/cgroup/pids', rt.cgroupParent, name, 'pids.max');
-        return existsSync(v1) ? v1 : path.join('/sys/fs/cgroup', rt.cgroupParent, name, 'pids.max');
+      // The cgroup the runtime recorded for the task: v1 (this host's hybrid layout) or unified v2.
+      const pidsMax = async (name: string) => {
+        const cgroup = (await rt.status(name)).record.cgroupsPath;
+        const v1 = path.join('/sys/fs/cgroup/pids', cgroup, 'pids.max');
+        return existsSync(v1) ? v1 : path.join('/sys/fs/cgroup', cgroup, 'pids.max');
       };
       for (const [name, over, want] of [[`pids-default-${id}`, {}, '2048'], [`pids-set-${id}`, { resources: { pids: 64 } }, '64']] as const) {
         await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sleep', '30'], ...over }));
         await rt.start(name);
-        const value = await until(async () => (await readFile(pidsMax(name), 'utf8').catch(() => '')).trim(), 10_000, `${name} pids.max`);
+        const value = await until(async () => (await readFile(await pidsMax(name), 'utf8').catch(() => '')).trim(), 10_000, `${name} pids.max`);
         expect(value).toBe(want);
         await rt.stop(name, { gracePeriodMs: 0 });
       }
