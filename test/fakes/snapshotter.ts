@@ -15,11 +15,13 @@ export class MemorySnapshotter implements Snapshotter {
   readonly layerFormat = 'native' as const;
   readonly root: string;
   private readonly snapshots = new Map<string, SnapshotInfo>();
+  private readonly now: () => number;
   private nextId = 1;
 
-  /** `root`: a temporary directory the snapshots' directories go in. */
-  constructor(root: string) {
+  /** `root`: a temporary directory the snapshots' directories go in; `now`: the clock for their times. */
+  constructor(root: string, opts: { now?: () => number } = {}) {
     this.root = root;
+    this.now = opts.now ?? Date.now;
   }
 
   private dirOf(info: Pick<SnapshotInfo, 'id'>): string {
@@ -61,7 +63,7 @@ export class MemorySnapshotter implements Snapshotter {
     opts.signal?.throwIfAborted();
     if (this.snapshots.has(key)) throw new BerthError('AlreadyExists', `snapshot ${key} already exists`);
     if (parent !== undefined && this.get(parent).kind !== 'committed') throw failedPrecondition(`parent snapshot ${parent} is not committed`);
-    const now = new Date();
+    const now = new Date(this.now());
     const info: SnapshotInfo = { key, parent, kind, id: String(this.nextId++), labels: { ...opts.labels }, created: now, updated: now };
     mkdirSync(this.dirOf(info), { recursive: true });
     this.snapshots.set(key, info);
@@ -77,7 +79,7 @@ export class MemorySnapshotter implements Snapshotter {
     if (s.kind !== 'active') throw failedPrecondition(`snapshot ${key} is not active`);
     if (this.snapshots.has(name)) throw new BerthError('AlreadyExists', `snapshot ${name} already exists`);
     this.snapshots.delete(key);
-    this.snapshots.set(name, { ...s, key: name, kind: 'committed', parent: opts.parent ?? s.parent, labels: { ...s.labels, ...opts.labels }, updated: new Date() });
+    this.snapshots.set(name, { ...s, key: name, kind: 'committed', parent: opts.parent ?? s.parent, labels: { ...s.labels, ...opts.labels }, updated: new Date(this.now()) });
   }
 
   async remove(key: string): Promise<void> {

@@ -46,8 +46,11 @@ export function container(name: string, image: string, spec: Record<string, unkn
 }
 
 export class FakeWorld {
-  /** The clock every part reads (ms since the epoch); `advance` moves it. */
-  t = Date.parse('2026-01-01T00:00:00Z');
+  /**
+   * The clock every part reads (ms since the epoch); `advance` moves it. It starts in the past, so
+   * garbage collection (which reads the real clock) never finds the fakes' objects too young to go.
+   */
+  t = Date.parse('2020-01-01T00:00:00Z');
   readonly now = () => this.t;
   readonly content = new MemoryContentStore({ now: this.now });
   readonly registry = new MemoryRegistry();
@@ -61,7 +64,7 @@ export class FakeWorld {
 
   private constructor(root: string) {
     this.root = root;
-    this.snapshotter = new MemorySnapshotter(join(root, 'snapshots'));
+    this.snapshotter = new MemorySnapshotter(join(root, 'snapshots'), { now: this.now });
     this.runtime = new FakeRuntime({ root, now: this.now });
     this.manifests = join(root, 'manifests');
     this.deps = {
