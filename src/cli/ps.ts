@@ -22,6 +22,7 @@ export const register: RegisterVerb = (program, run) => {
             name: s.name,
             image: s.record.imageRef,
             imageDigest: s.record.imageDigest,
+            labels: s.record.spec.labels ?? {},
             state: s.state,
             health: health[i]?.status ?? null,
             pid: s.state === 'running' ? (s.pid ?? null) : null,

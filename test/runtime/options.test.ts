@@ -179,7 +179,7 @@ for (const which of ['runc', 'crun'] as const) {
       expect(await runToExit(`notty-${id}`, script)).toBe('no-terminal\nnot a tty\n');
     });
 
-    it('labels are recorded in the bundle and shown by berth inspect', async () => {
+    it('labels are recorded in the bundle and shown by berth inspect and ps --json', async () => {
       const name = `labels-${id}`;
       await rt.create(request(name, bindRootfs(rootfs), { labels: { 'com.example.team': 'field' } }));
       const bundle = JSON.parse(await readFile(path.join(rt.containerDir(name), 'config.json'), 'utf8'));
@@ -187,6 +187,8 @@ for (const which of ['runc', 'crun'] as const) {
       await writeFile(path.join(root, 'none.toml'), '');
       const { stdout } = await promisify(execFile)(BERTH, ['--config', path.join(root, 'none.toml'), '--root', rt.root, 'inspect', name, '--json'], { encoding: 'utf8' });
       expect(JSON.parse(stdout).labels).toEqual({ 'com.example.team': 'field' });
+      const ps = await promisify(execFile)(BERTH, ['--config', path.join(root, 'none.toml'), '--root', rt.root, 'ps', '--json'], { encoding: 'utf8' });
+      expect(JSON.parse(ps.stdout).find((r: { name: string }) => r.name === name).labels).toEqual({ 'com.example.team': 'field' });
     });
   });
 }
