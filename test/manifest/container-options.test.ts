@@ -180,7 +180,7 @@ describe('examples', () => {
 });
 
 describe('privileged', () => {
-  it('berth validate accepts it and warns, at the document', async () => {
+  it('berth validate accepts it and warns at the document; berth plan warns too', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'berth-priv-'));
     try {
       await writeFile(join(dir, 'p.yaml'), container('probe', ['image: 127.0.0.1:5000/busybox:1.36', 'privileged: true']).slice(4));
@@ -188,6 +188,11 @@ describe('privileged', () => {
       const r = spawnSync(bin, ['--config', join(dir, 'none.toml'), 'validate', '-f', dir], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stderr).toContain(`${join(dir, 'p.yaml')}:1:1: warning: container probe is privileged: every capability and host device, no seccomp filter, /sys writable`);
+      // plan flags it on the step that would create it.
+      const plan = spawnSync(bin, ['--config', join(dir, 'none.toml'), '--root', join(dir, 'root'), 'plan', '-f', join(dir, 'p.yaml')], { encoding: 'utf8' });
+      expect(plan.status, plan.stderr).toBe(2);
+      expect(plan.stdout).toContain('probe: create');
+      expect(plan.stderr).toContain(`${join(dir, 'p.yaml')}:1:1: warning: container probe is privileged`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
