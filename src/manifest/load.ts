@@ -20,6 +20,7 @@ import { BerthError, formatPlace, type Place } from '../errors.ts';
 import { parseDuration, parseSize } from '../config/units.ts';
 import { formatBytes } from '../gc/format.ts';
 import { formatPlatform, normalizeReference, parsePlatform } from '../oci/index.ts';
+import { isComposeFile, readCompose, type ComposeDocuments } from '../compose/read.ts';
 import { buildContainerOptions } from './container-options.ts';
 import { listManifestFiles } from './files.ts';
 import { ManifestSetError, sortProblems, type ManifestProblem } from './problems.ts';
@@ -32,6 +33,8 @@ export interface ManifestSource {
   /** The path to show in messages. */
   file: string;
   text: string;
+  /** A Compose file's berth documents (src/compose), read in place of the text's. */
+  compose?: ComposeDocuments;
 }
 
 export interface CheckResult {
@@ -106,7 +109,7 @@ export async function checkManifests(path: string, opts: LoadOptions = {}): Prom
         break; // past the total, nothing more is read
       }
       total += Buffer.byteLength(text);
-      sources.push({ file, text });
+      sources.push(isComposeFile(file) ? { file, text, compose: await readCompose(file, text, { signal: opts.signal }) } : { file, text });
     } catch (err) {
       opts.signal?.throwIfAborted();
       unreadable.push({ place: { file }, message: `cannot read: ${(err as Error).message}` });
@@ -173,17 +176,18 @@ export function parseManifestSources(
   const declared: Declared[] = [];
   let documents = 0;
 
-  sources: for (const { file, text } of sources) {
+  sources: for (const { file, text, compose } of sources) {
     if (Buffer.byteLength(text) > limits.fileBytes) {
       problem({ file }, tooBig(limits, 0));
       continue;
     }
-    const lines = new LineCounter();
+    const lines = compose?.lines ?? new LineCounter();
+    problems.push(...(compose?.problems ?? []));
     // Documents one at a time (parseAllDocuments without building them all first), so a file of
     // a million `---` stops at the limit.
     const parser = new Parser(lines.addNewLine);
     const composer = new Composer({ prettyErrors: false, uniqueKeys: false, merge: true });
-    for (const doc of composer.compose(parser.parse(text))) {
+    for (const doc of compose?.documents ?? composer.compose(parser.parse(text))) {
       if (++documents > limits.documents) {
         problem(placeOfOffset(file, lines, doc.range[0]), `too many documents: the limit is ${limits.documents} in all the manifests`);
         break sources;

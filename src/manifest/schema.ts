@@ -46,7 +46,7 @@ function findings(validate: ValidateFunction, value: unknown): SchemaFinding[] {
   return out;
 }
 
-function parsePointer(pointer: string): (string | number)[] {
+export function parsePointer(pointer: string): (string | number)[] {
   if (pointer === '') return [];
   return pointer
     .slice(1)
@@ -62,7 +62,7 @@ export function formatDocPath(path: DocPath): string {
   return s;
 }
 
-function show(v: unknown): string {
+export function show(v: unknown): string {
   return typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a map' : String(v);
 }
 
@@ -113,7 +113,7 @@ function lowerFirst(s: string): string {
 }
 
 /** The allowed word the user most likely meant (case slip or a typo of up to 2 edits). */
-function closest(word: string, candidates: string[]): string | undefined {
+export function closest(word: string, candidates: string[]): string | undefined {
   let best: string | undefined;
   let bestD = 3;
   for (const c of candidates) {
