@@ -27,8 +27,9 @@ export const register: RegisterVerb = (program, run) => {
     .option('-f, --file <path>', 'manifests directory or file (default: reconcile.manifests in the config)')
     .option('--allow-empty', 'accept a set with no documents (removes every container)')
     .option('--no-wait', 'do not watch the rollout until it is confirmed or rolled back')
+    .option('--force', 'update even outside the update window and while an app holds its update lock')
     .action(
-      run(async (ctx, opts: { file?: string; allowEmpty?: boolean; wait: boolean }) => {
+      run(async (ctx, opts: { file?: string; allowEmpty?: boolean; wait: boolean; force?: boolean }) => {
         const [{ openReconcileDeps }, { Reconciler }, { importDirectory }, { ContainerProbes }] = await Promise.all([
           import('./daemon-deps.ts'),
           import('../reconcile/reconciler.ts'),
@@ -45,6 +46,7 @@ export const register: RegisterVerb = (program, run) => {
             allowEmpty: opts.allowEmpty,
             lockWaitMs: 60_000,
             probes: (name) => probes.verdict(name),
+            force: opts.force,
             onOutcome: (o) => ctx.out.write(`${formatOutcome(o)}\n`),
           });
           let report = await reconciler.turn(ctx.signal);

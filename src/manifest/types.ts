@@ -156,4 +156,10 @@ export interface DesiredState {
   volumes: VolumeDoc[];
   /** git commit of the manifests directory, if it is in a git work tree */
   revision?: string;
+  /**
+   * Set by the reconciler, not the loader: the digest each `pullPolicy: Always` tag points to (as
+   * the registry last said, else as present). A moved tag is thus a new desired state, which is
+   * rolled out, confirmed or rolled back like a manifest change, and never retried once rejected.
+   */
+  imagePins?: Record<string, string>;
 }

@@ -17,6 +17,7 @@ import { specHash, type NormalisedContainerSpec } from '../manifest/spec-hash.ts
 import type { ContainerDoc } from '../manifest/types.ts';
 import { chainIds } from '../oci/chain-id.ts';
 import { parseImageConfig, parseManifest } from '../oci/types.ts';
+import type { ImageRecord } from '../metadata/metadata.ts';
 import type { CreateRequest } from '../runtime/runtime.ts';
 import type { ReconcileDeps } from './deps.ts';
 
@@ -85,13 +86,36 @@ export async function createContainer(
 export async function retireContainer(deps: ReconcileDeps, name: string, generation: number, signal: AbortSignal): Promise<void> {
   const record = deps.metadata.getContainer(name);
   if (!record || deps.metadata.getRetiredContainer(name)) return;
-  const image = deps.metadata.getImage(record.image);
-  deps.metadata.putRetiredContainer({ record, retiredBy: generation, ...(image?.manifestDigest === record.imageDigest ? { image } : {}) });
+  // The image record as it was: a pull for this rollout (a moved tag) may already point it elsewhere.
+  const current = deps.metadata.getImage(record.image);
+  const image = current?.manifestDigest === record.imageDigest ? current : await imageRecordAt(deps, record.image, record.imageDigest, signal).catch(() => undefined);
+  deps.metadata.putRetiredContainer({ record, retiredBy: generation, ...(image ? { image } : {}) });
   try {
     await deps.runtime.delete(name, { signal });
   } catch (err) {
     if (!isKind(err, 'NotFound')) throw err;
   }
+}
+
+/** An image record for `name` at the manifest `manifestDigest`, rebuilt from the content store. */
+async function imageRecordAt(deps: ReconcileDeps, name: string, manifestDigest: string, signal: AbortSignal): Promise<ImageRecord> {
+  const bytes = await deps.content.readBlob(manifestDigest, signal);
+  const manifest = parseManifest(bytes, `image ${name} manifest ${manifestDigest}`);
+  const config = parseImageConfig(await deps.content.readBlob(manifest.config.digest, signal), `image ${name} config`);
+  const now = new Date();
+  return {
+    name,
+    target: { mediaType: manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json', digest: manifestDigest, size: bytes.length },
+    manifestDigest,
+    configDigest: manifest.config.digest,
+    platform: [config.os, config.architecture, config.variant].filter(Boolean).join('/'),
+    size: bytes.length + manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0),
+    snapshotter: deps.snapshotter.name,
+    chainIds: chainIds(config.rootfs.diff_ids),
+    labels: {},
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 /**

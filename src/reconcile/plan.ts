@@ -137,6 +137,11 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
   const removeIds: string[] = [];
   for (const c of actual.containers) {
     if (desiredNames.has(c.name)) continue;
+    const hold = c.state === 'running' ? actual.updateHolds?.[c.name] : undefined;
+    if (hold) {
+      wait('container', c.name, `${c.name}: ${hold.reason} (then stop and remove: no longer in the manifests)`, hold.until);
+      continue;
+    }
     removeIds.push(`remove:${c.name}`);
     steps.push({ kind: 'remove', id: `remove:${c.name}`, after: [], container: c.name, reason: `${c.name}: stop and remove (no longer in the manifests)` });
   }
@@ -205,6 +210,11 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     if (intent.kind === 'create' || intent.kind === 'recreate') {
       const blocked = needsImage(intent.kind);
       if (blocked) intent = { kind: 'wait', reason: blocked };
+    }
+    // An update stops a running container only when the window is open and the app lets it.
+    const hold = a?.state === 'running' ? actual.updateHolds?.[name] : undefined;
+    if (hold && (intent.kind === 'recreate' || intent.kind === 'restore')) {
+      intent = { kind: 'wait', reason: `${name}: ${hold.reason} (then ${intent.reason.slice(name.length + 2)})`, ...(hold.until !== undefined ? { until: hold.until } : {}) };
     }
 
     if (intent.kind === 'none') {

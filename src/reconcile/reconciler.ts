@@ -17,7 +17,9 @@ import { BackgroundPulls, executePlan, type StepOutcome } from './execute.ts';
 import { BlobChecker } from './blob-check.ts';
 import { RemoteChecks } from './remote-checks.ts';
 import { observe, RegistryHealth } from './observe.ts';
-import { plan } from './plan.ts';
+import { desiredImages, plan } from './plan.ts';
+import { updateLockHeld } from '../runtime/update-lock.ts';
+import { updateGate } from './update-gate.ts';
 import { judgeRollout, readHold, ROLLOUT_HOLD, type HealthVerdict } from './rollout.ts';
 import { isChange, type ActualState, type Step } from './types.ts';
 
@@ -80,6 +82,8 @@ export interface ReconcilerOptions {
   /** Who holds the reconcile lock, for the message another process sees. */
   holder: string;
   onOutcome?: (o: StepOutcome) => void;
+  /** Update even outside the update window and through an app's update lock (`berth apply --force`). */
+  force?: boolean;
   /** The health probes' verdicts, per container (the daemon's and `berth apply`'s HealthMonitor). */
   probes?: (name: string) => { status: HealthVerdict; output?: string; since: number } | undefined;
   /** How long to wait for another process's turn to finish (default 0: fail at once, naming it). */
@@ -136,7 +140,7 @@ export class Reconciler {
    * The desired state a rollout allows: the manifests', unless `berth rollout undo` holds another
    * generation (until the manifests change), or the manifests ask for exactly what was rolled back.
    */
-  private rolloutDesired(d: Pick<PlanView, 'desired' | 'source' | 'problems'>): Pick<PlanView, 'desired' | 'source' | 'problems' | 'sourceNote'> {
+  private rolloutDesired(d: Pick<PlanView, 'desired' | 'source' | 'problems'>): Pick<PlanView, 'desired' | 'source' | 'problems' | 'sourceNote'> & { rejected?: DesiredState } {
     if (d.source !== 'manifests' || !d.desired) return d;
     const { metadata } = this.deps;
     const hash = desiredHash(d.desired);
@@ -145,14 +149,16 @@ export class Reconciler {
       const held = metadata.getGeneration(hold.generation);
       if (held) return { ...d, desired: held.desired as DesiredState, source: 'held', sourceNote: `held at generation ${held.id} by berth rollout undo` };
     }
-    const latest = metadata.latestGeneration();
+    // A desired state once rolled back is not tried again by itself, even after other changes.
+    const rejected = metadata.listGenerations(MAX_REMEMBERED).find((g) => g.result === 'rolledback' && g.desiredHash === hash);
     const confirmed = metadata.currentGeneration();
-    if (latest?.result === 'rolledback' && latest.desiredHash === hash && confirmed) {
+    if (rejected && confirmed) {
       return {
         ...d,
         desired: confirmed.desired as DesiredState,
         source: 'rolled-back',
-        sourceNote: `generation ${latest.id} was rolled back (${latest.message ?? 'no reason recorded'}); running generation ${confirmed.id} until the manifests change or berth rollout retry`,
+        rejected: rejected.desired as DesiredState,
+        sourceNote: `generation ${rejected.id} was rolled back (${rejected.message ?? 'no reason recorded'}); running generation ${confirmed.id} until the manifests change or berth rollout retry`,
       };
     }
     return d;
@@ -160,15 +166,49 @@ export class Reconciler {
 
   /** Observe and plan without changing anything (`berth plan`). */
   async plan(signal: AbortSignal): Promise<PlanView> {
-    const d = this.rolloutDesired(await this.desired(signal));
+    const loaded = await this.desired(signal);
+    const observeFor = (desired: DesiredState) => observe(this.deps, desired, { health: this.health, blobs: this.blobs, remote: this.remote, signal });
+    let actual = await observeFor(loaded.desired ?? { containers: [], images: [], volumes: [] });
+    if (loaded.source === 'manifests' && loaded.desired) {
+      const previous = (this.deps.metadata.latestGeneration()?.desired as DesiredState | undefined)?.imagePins;
+      loaded.desired = { ...loaded.desired, imagePins: imagePins(loaded.desired, actual, previous) };
+    }
+    const d = this.rolloutDesired(loaded);
     const desired = d.desired ?? { containers: [], images: [], volumes: [] };
-    const actual = await observe(this.deps, desired, { health: this.health, blobs: this.blobs, remote: this.remote, signal });
+    if (d.desired !== loaded.desired) {
+      if (!sameImages(desired, loaded.desired)) actual = await observeFor(desired);
+      // A tag the rolled-back generation moved to is not an update to take again.
+      for (const img of actual.images) {
+        if (img.remoteDigest !== undefined && d.rejected?.imagePins?.[img.ref] === img.remoteDigest && desired.imagePins?.[img.ref] !== img.remoteDigest) delete img.remoteDigest;
+      }
+    }
     for (const c of actual.containers) {
       const verdict = c.state === 'running' ? this.opts.probes?.(c.name) : undefined;
       if (verdict?.status === 'unhealthy') c.unhealthySince = verdict.since;
     }
+    const holds = await this.updateHolds(actual, signal);
+    if (Object.keys(holds).length) actual.updateHolds = holds;
     const steps = d.desired ? plan(desired, actual, this.now()) : [];
     return { ...d, actual, steps };
+  }
+
+  /** Which running containers an update may not stop now: the update window, the apps' update locks. */
+  private async updateHolds(actual: ActualState, signal: AbortSignal): Promise<NonNullable<ActualState['updateHolds']>> {
+    const { config, log } = this.deps;
+    const now = this.now();
+    const holds: NonNullable<ActualState['updateHolds']> = {};
+    for (const c of actual.containers) {
+      if (c.state !== 'running') continue;
+      const lock = await updateLockHeld(config.root, c.name, signal, now);
+      const gate = updateGate(
+        { windows: config.updates.windows, maxLockHoldMs: config.updates.maxLockHoldMs, force: this.opts.force },
+        { lockHeldSinceMs: lock.held ? (lock.since?.getTime() ?? now) : undefined },
+        now,
+      );
+      if (!gate.allowed) holds[c.name] = { reason: gate.reason, ...(gate.until !== undefined ? { until: gate.until } : {}) };
+      else if (gate.override) log.warn({ container: c.name }, `${c.name}: ${gate.override}: updating anyway`);
+    }
+    return holds;
   }
 
   async turn(signal: AbortSignal): Promise<TurnReport> {
@@ -268,7 +308,16 @@ export class Reconciler {
   private rollBack(g: Generation, reason: string): RolloutReport {
     const { metadata, log, metrics } = this.deps;
     const confirmed = metadata.currentGeneration();
-    metadata.setGenerationResult(g.id, 'rolledback', reason);
+    metadata.transaction(() => {
+      metadata.setGenerationResult(g.id, 'rolledback', reason);
+      // Image records the rollout moved (a tag that moved) point back at what the kept containers
+      // ran, so the next plan sees those containers as wanted and restores them.
+      for (const r of metadata.listRetiredContainers()) {
+        if (!r.image || metadata.getImage(r.image.name)?.manifestDigest === r.image.manifestDigest) continue;
+        const { createdAt: _c, updatedAt: _u, ...image } = r.image;
+        metadata.putImage(image);
+      }
+    });
     const message = `generation ${g.id} rolled back to generation ${confirmed?.id ?? '-'}: ${reason}`;
     metadata.addEvent({ object: { kind: 'Generation', name: String(g.id) }, type: 'Warning', reason: 'RolledBack', message });
     log.warn({ generation: g.id, to: confirmed?.id }, message);
@@ -387,6 +436,30 @@ export class Reconciler {
     }
   }
 }
+
+/**
+ * The digest each `pullPolicy: Always` image points to: the registry's answer; while it does not
+ * answer, what the latest generation pinned (an unreachable registry is no new desired state);
+ * else what is present.
+ */
+function imagePins(desired: DesiredState, actual: ActualState, previous: Record<string, string> | undefined): Record<string, string> {
+  const pins: Record<string, string> = {};
+  for (const want of desiredImages(desired)) {
+    if (want.pullPolicy !== 'Always') continue;
+    const a = actual.images.find((i) => i.ref === want.ref);
+    const digest = a?.remoteDigest ?? previous?.[want.ref] ?? a?.targetDigest;
+    if (digest !== undefined) pins[want.ref] = digest;
+  }
+  return pins;
+}
+
+function sameImages(a: DesiredState, b: DesiredState | undefined): boolean {
+  const refs = (d: DesiredState | undefined) => JSON.stringify((d ? desiredImages(d) : []).map((i) => [i.ref, i.pullPolicy, i.platform]).sort());
+  return refs(a) === refs(b);
+}
+
+/** How many generations back a rolled-back desired state is remembered (metadata keeps 50). */
+const MAX_REMEMBERED = 50;
 
 /** Steps that change what runs in a container: a rollout must confirm each. */
 const CHANGES_CONTAINER = new Set<Step['kind']>(['create', 'recreate', 'restore']);

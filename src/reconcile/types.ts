@@ -94,6 +94,12 @@ export interface ActualState {
    * that wants one back exactly as it was (same spec hash) restores it instead of making it anew.
    */
   retiredContainers?: RetiredContainerView[];
+  /**
+   * Running containers that may not be stopped for an update now (the update window is closed, or
+   * the app holds its update lock), with the reason and when that may change. Crash restarts and
+   * new containers are never held.
+   */
+  updateHolds?: Record<string, { reason: string; until?: number }>;
 }
 
 export interface RetiredContainerView {

@@ -161,3 +161,38 @@ describe('plan: an unhealthy container', () => {
     }
   });
 });
+
+describe('plan: update holds (window closed, update lock held)', () => {
+  const HOLD = { reason: 'Staged, waiting for the update window (opens in 5h12m)', until: NOW + 5 * 3600_000 };
+  const actualOf = (c: ActualContainer, holds = { web: HOLD }): ActualState => ({
+    images: [{ ref: REF, targetDigest: DIGEST, manifestDigest: DIGEST, blobsPresent: true, unpacked: true }],
+    containers: [c],
+    volumes: [],
+    unreachableRegistries: [],
+    updateHolds: holds,
+  });
+
+  it('turns the recreate of a running container into a wait saying why and until when', () => {
+    const d = desiredOf(['env: {V: "2"}']);
+    const steps = plan(d, actualOf(running(desiredOf(['env: {V: "1"}']))), NOW);
+    expect(steps).toEqual([
+      { kind: 'wait', id: 'wait:container:web', after: [], object: 'web', reason: 'web: Staged, waiting for the update window (opens in 5h12m) (then recreate (env V changed))', until: HOLD.until },
+    ]);
+  });
+
+  it('holds the removal of a running container too', () => {
+    const other = desiredOf([]);
+    const gone = { ...running(other), name: 'old' };
+    const steps = plan(desiredOf([]), { ...actualOf(running(other), { old: HOLD } as never), containers: [running(other), gone] }, NOW);
+    expect(steps.map((s) => s.kind)).toEqual(['wait']);
+    expect(steps[0]!.reason).toMatch(/^old: Staged, waiting for the update window .*stop and remove/);
+  });
+
+  it('never holds a crash restart or a container that is not running', () => {
+    const d = desiredOf([]);
+    const crashed = running(d, { state: 'exited', exitCode: 1, startedAt: NOW - 60_000, finishedAt: NOW - 20_000 });
+    expect(plan(d, actualOf(crashed), NOW)[0]).toMatchObject({ kind: 'start', container: 'web' });
+    const changedAndExited = running(desiredOf(['env: {V: "1"}']), { state: 'exited', exitCode: 0 });
+    expect(plan(desiredOf(['env: {V: "2"}']), actualOf(changedAndExited), NOW)[0]).toMatchObject({ kind: 'recreate' });
+  });
+});
