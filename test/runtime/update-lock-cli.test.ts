@@ -1,7 +1,7 @@
 /**
  * The update lock through the real CLI: `[updates] lock_path` from the config file reaches every
  * container `berth apply` makes (overlay rootfs, real runc); the app takes it with flock and berth
- * sees it held; removing the container removes the host file.
+ * sees it held (a removal waits for it); removing the container removes the host file.
  */
 import { existsSync } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
@@ -41,7 +41,12 @@ describe('the update lock through berth apply', () => {
     await until('the app to hold its update lock', async () => (await updateLockHeld(e.root, 'app')).held);
 
     await e.writeManifests({});
-    const removed = await e.berth('apply', '-f', e.manifests, '--allow-empty');
+    // Removing it stops the app: held while the app holds its lock; --force goes through.
+    const held = await e.berth('apply', '-f', e.manifests, '--allow-empty');
+    expect(held.code).toBe(1);
+    expect(held.stdout).toContain('app: Waiting (update lock held by the app) (then stop and remove');
+    expect(await e.running('app')).toBeDefined();
+    const removed = await e.berth('apply', '-f', e.manifests, '--allow-empty', '--force');
     expect(removed.code, removed.stdout + removed.stderr).toBe(0);
     expect(existsSync(file)).toBe(false);
     expect(await updateLockHeld(e.root, 'app')).toEqual({ held: false, heldForMs: 0 });
