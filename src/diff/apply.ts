@@ -226,6 +226,8 @@ class Applier {
   /** Native mode: every path this layer wrote, so an opaque dir keeps them. */
   private unpacked = new Set<string>();
   private readonly budget: LayerBudget;
+  /** Whether anything was removed: only then can a directory's parent have become a symlink. */
+  private removedAny = false;
 
   constructor(opts: ApplyOptions, budget: LayerBudget) {
     this.opts = opts;
@@ -434,6 +436,7 @@ class Applier {
 
   private removeAll(path: string): void {
     this.assertStrictlyInside(path);
+    this.removedAny = true;
     rmSync(path, { recursive: true, force: true });
     this.dirs.clear(); // a removed dir (or a dir replaced by a symlink) must be resolved afresh
     this.forgetPending(path, true);
@@ -486,7 +489,8 @@ class Applier {
       if (failures) this.opts.warn?.(`layer ${this.opts.layerDigest ?? ''}: some xattrs were not set: ${failures}`);
     }
     for (const [path, mtime] of this.dirTimes) {
-      if (this.stillResolvesTo(path)) lutimesSync(path, mtime, mtime);
+      const isDir = this.removedAny ? this.stillResolvesTo(path) : lstatOrUndefined(path)?.isDirectory();
+      if (isDir) lutimesSync(path, mtime, mtime);
     }
   }
 
