@@ -10,7 +10,7 @@ import { Document } from 'yaml';
 import { readCompose } from '../compose/read.ts';
 import { invalidArgument } from '../errors.ts';
 import { DEFAULT_MANIFEST_LIMITS, parseManifestSources } from '../manifest/load.ts';
-import { formatProblem } from '../manifest/problems.ts';
+import { formatProblem, sortProblems } from '../manifest/problems.ts';
 import { createDocumentValidator } from '../manifest/schema.ts';
 import { ExitCode } from './context.ts';
 import type { RegisterVerb } from './verbs.ts';
@@ -34,7 +34,7 @@ export const register: RegisterVerb = (program: Command, run) => {
           process.stderr.write(`${n} problem${n === 1 ? '' : 's'} in ${file}\n`);
           throw new ExitCode(1);
         }
-        for (const n of compose.notes) process.stderr.write(`${formatProblem({ ...n, message: `note: ${n.message}` })}\n`);
+        for (const n of sortProblems(compose.notes)) process.stderr.write(`${formatProblem({ ...n, message: `note: ${n.message}` })}\n`);
         const docs = compose.drafts.map((d, i) => {
           const doc = new Document(d.value);
           const head = i === 0 ? [` berth documents made from ${file} by berth convert`] : [];
