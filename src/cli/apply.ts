@@ -61,9 +61,10 @@ export const register: RegisterVerb = (program, run) => {
           while (report.again || (opts.wait && report.rollout?.state === 'progressing')) {
             const line = report.rollout ? `rollout: generation ${report.rollout.generation} ${report.rollout.state}: ${report.rollout.message}` : '';
             if (line && line !== said) ctx.out.write(`${(said = line)}\n`);
-            // Poll at least every second: an exit or a probe verdict can come before the deadline.
             await probes.sync(report.desired, ctx.signal);
-            if (!report.again) await sleep(Math.min(1000, Math.max(100, (report.rollout?.wakeAt ?? 0) - Date.now())), undefined, { signal: ctx.signal });
+            // Look again soon: an exit or a probe verdict can come before the deadline, and the
+            // sooner a failed rollout is seen, the sooner the old app is back.
+            if (!report.again) await sleep(Math.min(250, Math.max(50, (report.rollout?.wakeAt ?? 0) - Date.now())), undefined, { signal: ctx.signal });
             report = await reconciler.turn(ctx.signal);
           }
           if (report.rollout?.state === 'rolledback') {
