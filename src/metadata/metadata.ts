@@ -666,11 +666,26 @@ export class Metadata {
 
   // ---------------------------------------------------------------------------- object status
 
+  /**
+   * Set an object's status. Nothing is written when nothing changed (the daemon sets every object's
+   * status every turn; on an SD card an unchanged row rewritten twice a minute is wear for nothing),
+   * so `updatedAt` is when the status last changed.
+   */
   setStatus(s: ObjectStatusInput): ObjectStatus {
     return this.transaction(() => {
       const old = this.getStatus(s.kind, s.name);
       const revision = s.lastAppliedRevision === undefined ? (old?.lastAppliedRevision ?? null) : s.lastAppliedRevision;
       const generation = s.generation === undefined ? (old?.generation ?? null) : s.generation;
+      if (
+        old &&
+        old.state === s.state &&
+        old.reason === s.reason &&
+        old.message === s.message &&
+        (old.lastAppliedRevision ?? null) === revision &&
+        (old.generation ?? null) === generation
+      ) {
+        return old;
+      }
       this.stmt(
         `INSERT OR REPLACE INTO object_status (kind, name, state, reason, message, revision, generation, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

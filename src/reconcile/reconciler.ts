@@ -269,7 +269,7 @@ export class Reconciler {
       retireReplaced: inRollout(generation),
     });
     const converged = view.problems.length === 0 && outcomes.every((o) => o.result === 'ok');
-    if (view.desired) this.recordStatus(view.desired, view.actual, outcomes);
+    if (view.desired) metadata.transaction(() => this.recordStatus(view.desired!, view.actual, outcomes));
     let finalGeneration = generation;
     let again = false;
     if (generation && view.source === 'manifests' && (generation.result === 'pending' || generation.result === 'failed')) {

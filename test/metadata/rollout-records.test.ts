@@ -3,7 +3,7 @@
  * remember what they changed, containers kept for a rollback, and settings. Real SQLite on disk,
  * including a database written by the previous schema version.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -98,6 +98,24 @@ describe('rollout records', () => {
     expect(md.getSetting('rollout.hold')).toBe('{"generation":2}');
     md.deleteSetting('rollout.hold');
     expect(md.getSetting('rollout.hold')).toBeUndefined();
+    md.close();
+  });
+});
+
+describe('object status', () => {
+  test('an unchanged status is not written again: updatedAt stays, and the database file does not grow its WAL', () => {
+    let t = 1000;
+    const md = Metadata.open(dbPath, { now: () => new Date(t) });
+    md.setStatus({ kind: 'Container', name: 'web', state: 'Ready', reason: 'UpToDate', message: 'running' });
+    const walSize = () => statSync(`${dbPath}-wal`).size;
+    const before = walSize();
+    t = 5000;
+    for (let i = 0; i < 20; i++) md.setStatus({ kind: 'Container', name: 'web', state: 'Ready', reason: 'UpToDate', message: 'running' });
+    expect(md.getStatus('Container', 'web')!.updatedAt).toEqual(new Date(1000));
+    expect(walSize()).toBe(before);
+    md.setStatus({ kind: 'Container', name: 'web', state: 'Reconciling', reason: 'Waiting', message: 'restart in 10s' });
+    expect(md.getStatus('Container', 'web')!.updatedAt).toEqual(new Date(5000));
+    expect(walSize()).toBeGreaterThan(before);
     md.close();
   });
 });
