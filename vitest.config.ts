@@ -20,6 +20,7 @@ export const UNIT_TESTS = [
   'test/runtime/spec.test.ts',
   'test/runtime/spec-options.test.ts',
   'test/runtime/restart-policy.test.ts',
+  'test/runtime/state.test.ts',
 ];
 
 export default defineConfig({

@@ -2,17 +2,17 @@
 import type { ContainerStatus } from '../runtime/runtime.ts';
 import type { Mount } from '../snapshots/snapshotter.ts';
 
-/** `running`, `exited (OOM-killed)`, `exited (signal 9), restart in 20s`, `stopped`, … */
-export function describeState(s: ContainerStatus, now = Date.now()): string {
+/**
+ * `running`, `exited (OOM-killed)`, `exited (signal 9)`, `stopped`, … When a restart by policy is
+ * due is the reconciler's to say: `berth status` shows its waiting step (`web: restart in 20s …`).
+ */
+export function describeState(s: ContainerStatus): string {
   let text: string = s.state;
   if (s.state === 'exited' || s.state === 'stopped') {
     const e = s.exit;
     if (e?.oomKilled) text += ' (OOM-killed)';
     else if (e?.lost) text += ' (status lost)';
     else if (e?.signal) text += ` (signal ${e.signal})`;
-  }
-  if (s.state === 'exited' && s.record.nextRestartAt) {
-    text += `, restart in ${humanDuration(Date.parse(s.record.nextRestartAt) - now)}`;
   }
   return text;
 }

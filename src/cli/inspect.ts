@@ -1,9 +1,11 @@
 /** `berth inspect NAME [--json]`: a container's spec, image digest, snapshot chain, rootfs mount, task and health. */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { currentHealth } from '../runtime/health/health-file.ts';
 import { logFiles } from '../runtime/logs.ts';
+import { Metadata } from '../metadata/metadata.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { describeState, mountLine } from './container-format.ts';
 import type { RegisterVerb } from './verbs.ts';
@@ -26,13 +28,13 @@ export const register: RegisterVerb = (program, run) => {
           name,
           state: describeState(s),
           pid: s.state === 'running' ? (s.pid ?? null) : null,
-          detail: s.detail ?? r.restartDecision ?? null,
+          detail: s.detail ?? null,
           image: { ref: r.imageRef, digest: r.imageDigest },
-          labels: r.spec.labels ?? {},
+          labels: oci?.annotations ?? {},
           snapshot: { key: r.snapshotKey, chain: r.snapshotChain },
           rootfs: { path: path.join(dir, 'rootfs'), mounts: r.rootfsMounts.map(mountLine) },
           specHash: r.specHash ?? null,
-          spec: r.spec,
+          spec: appliedSpec(ctx.config.root, name),
           process: oci ? { args: oci.process.args, env: oci.process.env, cwd: oci.process.cwd, user: oci.process.user } : null,
           task: r.task ? { id: r.task.id, pid: r.task.pid ?? null, supervisorPid: r.task.shimPid ?? null, startedAt: r.task.startedAt } : null,
           health: health
@@ -46,7 +48,6 @@ export const register: RegisterVerb = (program, run) => {
             ? { ...s.exit, startedAt: new Date(s.exit.startedAtMs).toISOString(), exitedAt: new Date(s.exit.exitedAtMs).toISOString() }
             : null,
           restarts: r.restartCount,
-          nextRestartAt: r.nextRestartAt ?? null,
           createdAt: r.createdAt,
           runtime: { binary: r.runtime, root: r.runtimeRoot, cgroup: r.cgroupsPath },
           bundle: dir,
@@ -56,3 +57,15 @@ export const register: RegisterVerb = (program, run) => {
       }),
     );
 };
+
+/** The spec berth applied (the user's intent, kept in metadata.db, not by the runtime); null if none is recorded. */
+function appliedSpec(root: string, name: string): unknown {
+  const file = path.join(root, 'metadata.db');
+  if (!existsSync(file)) return null; // a reader creates no database
+  const metadata = Metadata.open(file);
+  try {
+    return metadata.getContainer(name)?.spec ?? null;
+  } finally {
+    metadata.close();
+  }
+}

@@ -1,6 +1,7 @@
 /** `berth ps [--json]`: every container with its image, state, health, pid, exit code, restarts, start time and age. */
 import { currentHealth } from '../runtime/health/health-file.ts';
 import { Runtime } from '../runtime/runtime.ts';
+import { bundleLabels } from '../runtime/state.ts';
 import { describeState, humanDuration } from './container-format.ts';
 import type { RegisterVerb } from './verbs.ts';
 
@@ -18,11 +19,12 @@ export const register: RegisterVerb = (program, run) => {
         // The health the daemon's monitor recorded for the running task (none: no check, or not running).
         const health = await Promise.all(list.map((s) => currentHealth(rt.root, s.name, s.state === 'running' ? s.startedAtMs : undefined)));
         if (flags.json) {
+          const labels = await Promise.all(list.map((s) => bundleLabels(rt.containerDir(s.name))));
           const rows = list.map((s, i) => ({
             name: s.name,
             image: s.record.imageRef,
             imageDigest: s.record.imageDigest,
-            labels: s.record.spec.labels ?? {},
+            labels: labels[i],
             state: s.state,
             health: health[i]?.status ?? null,
             pid: s.state === 'running' ? (s.pid ?? null) : null,
@@ -33,8 +35,7 @@ export const register: RegisterVerb = (program, run) => {
             startedAt: s.startedAtMs ? new Date(s.startedAtMs).toISOString() : null,
             finishedAt: s.finishedAtMs ? new Date(s.finishedAtMs).toISOString() : null,
             createdAt: s.record.createdAt,
-            nextRestartAt: s.record.nextRestartAt ?? null,
-            detail: s.detail ?? s.record.restartDecision ?? null,
+            detail: s.detail ?? null,
           }));
           ctx.out.write(`${JSON.stringify(rows, null, 2)}\n`);
           return;

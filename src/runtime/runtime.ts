@@ -30,7 +30,7 @@ import { ensureShim, startShim } from './shim.ts';
 import { ensureUpdateLock, removeUpdateLock } from './update-lock.ts';
 import { buildSpec, executableCandidates, resolveProcess, volumePath, type OciSpec } from './spec.ts';
 import {
-  BUNDLE_CONFIG, containersDir, EXIT_FILE, LOG_FILE, PID_FILE, readJson, RECORD_FILE, ROOTFS_DIR, RUNTIME_LOG_FILE, writeFileAtomic,
+  BUNDLE_CONFIG, containersDir, EXIT_FILE, LOG_FILE, newContainerRecord, PID_FILE, readContainerRecord, readJson, RECORD_FILE, ROOTFS_DIR, RUNTIME_LOG_FILE, writeFileAtomic,
   type ContainerRecord, type ExitStatus,
 } from './state.ts';
 
@@ -208,7 +208,7 @@ export class Runtime implements ContainerRuntime {
     const spec = await this.validate(req);
     return this.withLock(req.name, async () => {
       const dir = this.containerDir(req.name);
-      if (await readJson<ContainerRecord>(path.join(dir, RECORD_FILE))) throw new BerthError('AlreadyExists', `container ${req.name} already exists`);
+      if (await readContainerRecord(path.join(dir, RECORD_FILE))) throw new BerthError('AlreadyExists', `container ${req.name} already exists`);
       signal?.throwIfAborted();
       for (const m of req.spec.mounts) if (m.type === 'volume') await mkdir(volumePath(this.root, m.name), { recursive: true });
       const rootfs = path.join(dir, ROOTFS_DIR);
@@ -220,23 +220,12 @@ export class Runtime implements ContainerRuntime {
       // The record written below syncs the directory, persisting this rename too.
       await writeFileAtomic(path.join(dir, BUNDLE_CONFIG), JSON.stringify(spec, null, 2), { syncDir: false, mode: PRIVATE });
       if (!(await this.mounter.isMountPoint(rootfs))) await this.mounter.mountAll(req.mounts, rootfs, signal);
-      const record: ContainerRecord = {
-        version: 1,
-        name: req.name,
-        imageRef: req.imageRef,
-        imageDigest: req.imageDigest,
-        snapshotKey: req.snapshotKey,
-        snapshotChain: req.snapshotChain,
-        rootfsMounts: req.mounts,
-        spec: req.spec,
-        specHash: req.specHash,
+      const record = newContainerRecord(req, {
         runtime: this.oci.binary,
         runtimeRoot: this.oci.stateRoot,
         cgroupsPath: spec.linux.cgroupsPath,
         createdAt: new Date().toISOString(),
-        restartCount: 0,
-        backoffStreak: 0,
-      };
+      });
       await this.writeRecord(record);
       this.log.info({ container: req.name, image: req.imageRef }, 'container created');
       return { name: req.name, record, state: 'created' };
@@ -244,7 +233,7 @@ export class Runtime implements ContainerRuntime {
   }
 
   async readRecord(name: string): Promise<ContainerRecord> {
-    const r = await readJson<ContainerRecord>(path.join(this.containerDir(name), RECORD_FILE));
+    const r = await readContainerRecord(path.join(this.containerDir(name), RECORD_FILE));
     if (!r) throw notFound(`container ${name} not found`);
     return r;
   }
@@ -295,13 +284,11 @@ export class Runtime implements ContainerRuntime {
       }
       const taskId = randomBytes(8).toString('hex');
       // A container with a terminal (spec.tty): its output comes through the terminal, which the shim logs.
-      const consoleSocket = r.spec.tty ? path.join(dir, CONSOLE_SOCKET) : undefined;
+      const consoleSocket = r.tty ? path.join(dir, CONSOLE_SOCKET) : undefined;
       r.task = { id: taskId, startedAt: new Date().toISOString() };
       if (opts.restart && r.lastExit) r.restartCount++;
       if (opts.backoffStreak !== undefined) r.backoffStreak = opts.backoffStreak;
       r.stopped = false;
-      r.nextRestartAt = undefined;
-      r.restartDecision = undefined;
       // Recorded before the task starts, so a berth killed right now still knows a task may run.
       await this.writeRecord(r);
       try {
@@ -440,8 +427,8 @@ export class Runtime implements ContainerRuntime {
       const oci = this.ociFor(r);
       let st = await this.observe(r);
       if (st.state === 'running' || st.state === 'unknown') {
-        const grace = opts.gracePeriodMs ?? r.spec.stopGracePeriodMs ?? 10_000;
-        await oci.kill(name, opts.stopSignal ?? r.spec.stopSignal ?? 'SIGTERM', opts.signal);
+        const grace = opts.gracePeriodMs ?? r.stopGracePeriodMs ?? 10_000;
+        await oci.kill(name, opts.stopSignal ?? r.stopSignal ?? 'SIGTERM', opts.signal);
         st = await this.waitExit(r, grace, opts.signal);
         if (st.state === 'running' || st.state === 'unknown') {
           this.log.info({ container: name, graceMs: grace }, 'grace period over: SIGKILL');
@@ -453,7 +440,6 @@ export class Runtime implements ContainerRuntime {
       if (st.exit) r.lastExit = st.exit;
       r.task = undefined;
       r.stopped = true;
-      r.nextRestartAt = undefined;
       await this.writeRecord(r);
       return { name, record: r, state: 'stopped', exit: r.lastExit };
     });

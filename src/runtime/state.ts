@@ -38,8 +38,13 @@ export interface TaskRecord {
   startedAt: string;
 }
 
+/**
+ * The runtime's own record of a container: its bundle, its tasks and how to stop them. The user's
+ * intent (the manifest's spec, its hash, the image asked for) is metadata.db's; only the facts the
+ * runtime itself acts on are derived from the spec into here.
+ */
 export interface ContainerRecord {
-  version: 1;
+  version: 2;
   name: string;
   imageRef: string;
   imageDigest: string;
@@ -49,7 +54,13 @@ export interface ContainerRecord {
   snapshotChain: string[];
   /** What `Snapshotter.prepare()` returned: mounted at `rootfs/`. */
   rootfsMounts: Mount[];
-  spec: ContainerSpec;
+  /** How `stop` ends a task: this signal, then SIGKILL after the grace period (defaults if unset). */
+  stopSignal?: string;
+  stopGracePeriodMs?: number;
+  /** The task's network: a probe of a `none` container runs inside it, not from the host. */
+  network: ContainerSpec['network'];
+  /** The task has a terminal (the shim logs what comes through it). */
+  tty?: boolean;
   specHash?: string;
   /** Path of the OCI runtime binary and its state dir, as used to start the task. */
   runtime: string;
@@ -58,18 +69,65 @@ export interface ContainerRecord {
   createdAt: string;
   /** Tasks started after the first one (restarts by policy or to repair drift). */
   restartCount: number;
-  /** Consecutive short-lived restarts, for the backoff (reset after 10 min up). */
+  /** Consecutive short-lived restarts, for the back-off (reset after 10 min up): the reconciler's plan sets it. */
   backoffStreak: number;
   task?: TaskRecord;
   /** The last finished task whose exit berth has processed. */
   lastExit?: ExitStatus;
-  /** When the restart policy will start the next task (ISO time), while waiting in backoff. */
-  nextRestartAt?: string;
-  /** Why the last exit was not followed by a restart. */
-  restartDecision?: string;
   /** Stopped on purpose (berth stop/delete): the restart policy leaves it alone. */
   stopped?: boolean;
 }
+
+/** What a new container's record is made from: the create request's parts and where its tasks run. */
+export interface NewRecord {
+  name: string;
+  imageRef: string;
+  imageDigest: string;
+  snapshotKey: string;
+  snapshotChain: string[];
+  mounts: Mount[];
+  spec: Pick<ContainerSpec, 'network' | 'stopSignal' | 'stopGracePeriodMs' | 'tty'>;
+  specHash?: string;
+}
+
+export function newContainerRecord(req: NewRecord, where: { runtime: string; runtimeRoot: string; cgroupsPath: string; createdAt: string }): ContainerRecord {
+  return {
+    version: 2,
+    name: req.name,
+    imageRef: req.imageRef,
+    imageDigest: req.imageDigest,
+    snapshotKey: req.snapshotKey,
+    snapshotChain: req.snapshotChain,
+    rootfsMounts: req.mounts,
+    stopSignal: req.spec.stopSignal,
+    stopGracePeriodMs: req.spec.stopGracePeriodMs,
+    network: req.spec.network,
+    ...(req.spec.tty ? { tty: true } : {}),
+    specHash: req.specHash,
+    ...where,
+    restartCount: 0,
+    backoffStreak: 0,
+  };
+}
+
+/**
+ * Read a record, upgrading one an older berth wrote (version 1 held the whole ContainerSpec and the
+ * old task monitor's restart fields): the facts the runtime needs are kept, the rest dropped.
+ */
+export async function readContainerRecord(file: string): Promise<ContainerRecord | undefined> {
+  const raw = await readJson<ContainerRecord | LegacyRecord>(file);
+  if (!raw || raw.version !== 1) return raw as ContainerRecord | undefined;
+  const { spec, nextRestartAt: _n, restartDecision: _r, ...rest } = raw;
+  return { ...rest, version: 2, stopSignal: spec?.stopSignal, stopGracePeriodMs: spec?.stopGracePeriodMs, network: spec?.network ?? 'host', ...(spec?.tty ? { tty: true } : {}) };
+}
+
+/** A record as berth up to version 1 wrote it. */
+type LegacyRecord = Omit<ContainerRecord, 'version' | 'network'> & {
+  version: 1;
+  spec?: Partial<ContainerSpec>;
+  nextRestartAt?: string;
+  restartDecision?: string;
+};
 
 export const RECORD_FILE = 'state.json';
 export const EXIT_FILE = 'exit.json';
@@ -128,4 +186,10 @@ export async function readJson<T>(file: string): Promise<T | undefined> {
   } catch (err) {
     throw corrupt(`${file}: not valid JSON`, { cause: err, place: { file } });
   }
+}
+
+/** The labels a container was created with: its bundle's OCI annotations (the spec puts them there). */
+export async function bundleLabels(containerDir: string): Promise<Record<string, string>> {
+  const bundle = await readJson<{ annotations?: Record<string, string> }>(path.join(containerDir, BUNDLE_CONFIG)).catch(() => undefined);
+  return bundle?.annotations ?? {};
 }

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ContainerRuntime, ContainerStatus, CreateRequest, StartOptions } from '../../src/runtime/container-runtime.ts';
 import type { ExecOptions, ExecResult } from '../../src/runtime/exec.ts';
-import type { ContainerRecord, ExitStatus } from '../../src/runtime/state.ts';
+import { newContainerRecord, type ContainerRecord, type ExitStatus } from '../../src/runtime/state.ts';
 import { BerthError, failedPrecondition, notFound, unimplemented } from '../../src/errors.ts';
 
 interface Task {
@@ -74,23 +74,7 @@ export class FakeRuntime implements ContainerRuntime {
   async create(req: CreateRequest): Promise<ContainerStatus> {
     await this.validate(req);
     if (this.containers.has(req.name)) throw new BerthError('AlreadyExists', `container ${req.name} already exists`);
-    const record: ContainerRecord = {
-      version: 1,
-      name: req.name,
-      imageRef: req.imageRef,
-      imageDigest: req.imageDigest,
-      snapshotKey: req.snapshotKey,
-      snapshotChain: req.snapshotChain,
-      rootfsMounts: req.mounts,
-      spec: req.spec,
-      specHash: req.specHash,
-      runtime: 'fake',
-      runtimeRoot: this.dir,
-      cgroupsPath: `/berth/${req.name}`,
-      createdAt: new Date(this.now()).toISOString(),
-      restartCount: 0,
-      backoffStreak: 0,
-    };
+    const record = newContainerRecord(req, { runtime: 'fake', runtimeRoot: this.dir, cgroupsPath: `/berth/${req.name}`, createdAt: new Date(this.now()).toISOString() });
     this.containers.set(req.name, { record, stopped: false });
     return { name: req.name, record, state: 'created' };
   }

@@ -1,11 +1,11 @@
 /**
  * A snapshotter for unit tests: its records live in memory, each snapshot's directory is a plain
  * directory under a temporary root (no mounts, no root needed), and its mounts are one bind of that
- * directory, which the unpacker applies layers into. Layers are not stacked (a `native` snapshot
- * here holds only its own layer's files): the reconcile core never looks inside them. A test can
- * remove a directory behind its back (`loseDirectory`) to make drift.
+ * directory, which the unpacker applies layers into. As in the native snapshotter, a new snapshot
+ * starts as a copy of its parent's tree, so a container's writable layer holds its image's files.
+ * A test can remove a directory behind its back (`loseDirectory`) to make drift.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { BerthError, failedPrecondition, notFound } from '../../src/errors.ts';
 import { pathExists } from '../../src/path-exists.ts';
 import type { CommitOptions, Mount, SnapshotInfo, SnapshotKind, SnapshotOptions, Snapshotter, Usage } from '../../src/snapshots/snapshotter.ts';
@@ -65,7 +65,8 @@ export class MemorySnapshotter implements Snapshotter {
     if (parent !== undefined && this.get(parent).kind !== 'committed') throw failedPrecondition(`parent snapshot ${parent} is not committed`);
     const now = new Date(this.now());
     const info: SnapshotInfo = { key, parent, kind, id: String(this.nextId++), labels: { ...opts.labels }, created: now, updated: now };
-    mkdirSync(this.dirOf(info), { recursive: true });
+    if (parent === undefined) mkdirSync(this.dirOf(info), { recursive: true });
+    else cpSync(this.dirOf(this.get(parent)), this.dirOf(info), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
     this.snapshots.set(key, info);
     return this.mounts(key);
   }

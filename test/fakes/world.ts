@@ -21,6 +21,7 @@ import { formatPlatform, hostPlatform } from '../../src/oci/platform.ts';
 import type { ReconcileDeps } from '../../src/reconcile/deps.ts';
 import { Reconciler, type ReconcilerOptions, type TurnReport } from '../../src/reconcile/reconciler.ts';
 import type { FetchResult } from '../../src/remotes/image-registry.ts';
+import type { ContainerRuntime } from '../../src/runtime/container-runtime.ts';
 import { buildImage, type BuiltImage } from '../helpers/images.ts';
 import { MemoryContentStore } from './content-store.ts';
 import { MemoryRegistry } from './registry.ts';
@@ -62,7 +63,7 @@ export class FakeWorld {
   readonly root: string;
   private reconciler?: Reconciler;
 
-  private constructor(root: string) {
+  private constructor(root: string, runtime?: ContainerRuntime) {
     this.root = root;
     this.snapshotter = new MemorySnapshotter(join(root, 'snapshots'), { now: this.now });
     this.runtime = new FakeRuntime({ root, now: this.now });
@@ -73,15 +74,20 @@ export class FakeWorld {
       metadata: this.metadata,
       content: this.content,
       snapshotter: this.snapshotter,
-      runtime: this.runtime,
+      runtime: runtime ?? this.runtime,
       registry: async () => this.registry,
       fetches: new BlobFetches<FetchResult>(),
       now: this.now,
     };
   }
 
-  static async create(): Promise<FakeWorld> {
-    return new FakeWorld(await mkdtemp(join(tmpdir(), 'berth-world-')));
+  /**
+   * `runtime`: run the containers with another runtime (the root-only tests pass the real one, on
+   * `<root>/berth`) instead of the fake; `w.runtime` is then unused.
+   */
+  static async create(opts: { runtime?: (root: string) => Promise<ContainerRuntime> } = {}): Promise<FakeWorld> {
+    const root = await mkdtemp(join(tmpdir(), 'berth-world-'));
+    return new FakeWorld(root, await opts.runtime?.(join(root, 'berth')));
   }
 
   advance(ms: number): void {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Runtime } from '../../src/runtime/runtime.ts';
-import { TaskMonitor, type MonitorEvent } from '../../src/runtime/monitor.ts';
+import { decideRestart } from '../../src/runtime/restart-policy.ts';
 import { readLogTail } from '../../src/runtime/logs.ts';
 import { cleanup, makeBusyboxRootfs, openRuntime, requireRoot, tempDir, until } from './helpers.ts';
 
@@ -41,11 +41,9 @@ describe('tasks outlive berth and are adopted by the next berth', () => {
     expect(alive(pids.long)).toBe(true);
     expect(alive(pids.shimLong)).toBe(true);
 
+    // The next berth reads the same files: what it observes is what its reconciler plans from.
     rt = await openRuntime(berthRoot);
-    const events: MonitorEvent[] = [];
-    const mon = new TaskMonitor({ runtime: rt, watch: true, pollIntervalMs: 200, onEvent: (e) => events.push(e) });
-    await mon.start();
-    try {
+    {
       const long = await rt.status(`${prefix}-long`);
       expect(long.state).toBe('running');
       expect(long.pid).toBe(pids.long);
@@ -58,19 +56,16 @@ describe('tasks outlive berth and are adopted by the next berth', () => {
       expect(execFileSync('pgrep', ['-f', '--', `task-id ${long.record.task!.id}`], { encoding: 'utf8' }).trim().split('\n')).toHaveLength(1);
 
       // The short task ends after berth died: its exit code is still learned.
-      const e = await until(async () => events.find((x) => x.type === 'exit' && x.name === `${prefix}-short`), 10_000, 'short exit');
-      expect(e).toMatchObject({ exit: { exitCode: 5, oomKilled: false }, decision: { restart: false } });
-      expect((await rt.status(`${prefix}-short`)).exit!.exitCode).toBe(5);
+      const short = await until(async () => { const s = await rt!.status(`${prefix}-short`); return s.state === 'exited' && s; }, 10_000, 'short exit');
+      expect(short.exit).toMatchObject({ exitCode: 5, oomKilled: false });
       // Output kept flowing into the log while no berth was running.
       expect((await readLogTail(rt.containerDir(`${prefix}-long`), 1)).toString()).toBe('tick\n');
       const rec = JSON.parse(await readFile(path.join(rt.containerDir(`${prefix}-long`), 'state.json'), 'utf8'));
       expect(rec.task.pid).toBe(pids.long);
-    } finally {
-      mon.stop();
     }
   });
 
-  it('after a "reboot" (supervisor and task gone, rootfs unmounted) the task is found lost and restarted at once in its container', async () => {
+  it('after a "reboot" (supervisor and task gone, rootfs unmounted) the task is found lost, and a restart (what the plan decides at once) runs in its container', async () => {
     rt ??= await openRuntime(path.join(root, 'berth'));
     const name = `${prefix}-long`;
     const before = await rt.status(name);
@@ -83,18 +78,15 @@ describe('tasks outlive berth and are adopted by the next berth', () => {
     const lost = await rt.status(name);
     expect(lost.state).toBe('exited');
     expect(lost.exit).toMatchObject({ lost: true });
-    const events: MonitorEvent[] = [];
-    const mon = new TaskMonitor({ runtime: rt, watch: false, pollIntervalMs: 3_600_000, onEvent: (e) => events.push(e) });
-    await mon.start();
-    try {
-      await until(async () => events.some((e) => e.type === 'restarted' && e.name === name), 10_000, 'restart');
-      const after = await rt.status(name);
-      expect(after.state).toBe('running');
-      expect(after.pid).not.toBe(before.pid);
-      expect(after.record.restartCount).toBe(1);
-      expect(events.find((e) => e.type === 'exit' && e.name === name)).toMatchObject({ decision: { restart: true, delayMs: 0 } });
-    } finally {
-      mon.stop();
-    }
+    // A lost exit restarts at once without growing the back-off (the plan's decision, pure) ...
+    const decision = decideRestart({ policy: 'Always', exitCode: lost.exit!.exitCode, ranForMs: 1_000, streak: lost.record.backoffStreak, lost: true });
+    expect(decision).toMatchObject({ restart: true, delayMs: 0 });
+    // ... and its start step does what restartContainer does: a new task, rootfs mounted again.
+    await rt.start(name, { restart: true, backoffStreak: decision.restart ? decision.streak : 0 });
+    const after = await rt.status(name);
+    expect(after.state).toBe('running');
+    expect(after.pid).not.toBe(before.pid);
+    expect(after.record.restartCount).toBe(1);
+    expect(after.record.snapshotKey).toBe(before.record.snapshotKey);
   });
 });

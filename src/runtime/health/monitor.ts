@@ -130,7 +130,7 @@ export class HealthMonitor {
     const current = () => this.watched.get(name) === w && !w.controller.signal.aborted;
     let network: 'host' | 'none' = 'host';
     try {
-      network = (await this.rt.readRecord(name)).spec.network;
+      network = (await this.rt.readRecord(name)).network;
     } catch (err) {
       if (!isKind(err, 'NotFound')) this.log.warn({ err, container: name }, 'health check: cannot read the container');
     }
