@@ -24,11 +24,13 @@ export const register: RegisterVerb = (program, run) => {
         // prom-client (and the OpenTelemetry API it brings) is loaded only when metrics are served.
         const metrics = ctx.config.metrics.address ? new (await import('../reconcile/metrics.ts')).Metrics() : undefined;
         const deps = await openReconcileDeps(ctx, { metrics, recovery: { holder: `berth run (pid ${process.pid})`, waitMs: DAEMON_LOCK_WAIT_MS } });
+        const source = opts.file ? undefined : (await import('../source/daemon-source.ts')).daemonSource(deps, ctx.signal); // [source.git]
         let lastTable = '';
         const shownWaits = new Map<string, string>();
         try {
           await runDaemon(deps, {
-            manifests: manifestsPath(ctx, opts),
+            manifests: source?.manifests ?? manifestsPath(ctx, opts),
+            onLoopReady: source?.attach,
             allowEmpty: opts.allowEmpty,
             signal: ctx.signal,
             onBackgroundOutcome: (o) => ctx.out.write(`${formatOutcome(o)}\n`),
@@ -51,6 +53,7 @@ export const register: RegisterVerb = (program, run) => {
             },
           });
         } finally {
+          await source?.stop();
           await deps.close();
         }
       }),

@@ -19,7 +19,8 @@ import { register as apply } from './apply.ts';
 import { register as runVerb } from './run.ts';
 import { register as status } from './status.ts';
 import { register as rollout } from './rollout.ts';
+import { register as reconcile } from './reconcile.ts';
 import { register as convert } from './convert.ts';
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, execVerb, inspect, snapshots, mount, plan, apply, runVerb, status, rollout, convert];
+export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, execVerb, inspect, snapshots, mount, plan, apply, runVerb, status, rollout, convert, reconcile];

@@ -25,6 +25,7 @@ import { buildContainerOptions } from './container-options.ts';
 import { listManifestFiles } from './files.ts';
 import { ManifestSetError, sortProblems, type ManifestProblem } from './problems.ts';
 import { manifestRevision } from './revision.ts';
+import { pinManifestsPath } from './pinned-revision.ts';
 import { createDocumentValidator, formatDocPath, type DocumentValidator } from './schema.ts';
 import { placeAt, placeOfOffset, type DocPath, type SourceDoc } from './source.ts';
 import { DEFAULT_CONFIRM_AFTER_MS, type ContainerDoc, type ContainerSpec, type DesiredState, type HealthcheckSpec, type ImageDoc, type MountSpec, type VolumeDoc } from './types.ts';
@@ -92,6 +93,8 @@ export async function loadManifests(path: string, opts: LoadOptions = {}): Promi
 
 /** Loads and validates, returning the problems instead of throwing (for `berth validate`). */
 export async function checkManifests(path: string, opts: LoadOptions = {}): Promise<CheckResult> {
+  const pinned = await pinManifestsPath(path); // a fetched git revision is read whole: one commit, even if `current` moves
+  path = pinned.path;
   const limits = { ...DEFAULT_MANIFEST_LIMITS, ...opts.limits };
   const files = await listManifestFiles(path, opts.signal);
   const sources: ManifestSource[] = [];
@@ -124,7 +127,7 @@ export async function checkManifests(path: string, opts: LoadOptions = {}): Prom
     return { problems: [{ place: { file: path }, message }], files };
   }
   if (result.state && opts.revision !== false) {
-    const revision = await manifestRevision(path, opts.signal);
+    const revision = pinned.revision ?? (await manifestRevision(path, opts.signal));
     if (revision) result.state.revision = revision;
   }
   return { ...result, files };

@@ -25,6 +25,8 @@ export interface DaemonOptions {
   /** Called when a pull that outlived its turn ends. */
   onBackgroundOutcome?: (o: StepOutcome) => void;
   debounceMs?: number;
+  /** Called once the loop exists, with a way to ask for a turn (the git source: a new revision is current). */
+  onLoopReady?: (trigger: (reason: string) => void) => void;
 }
 
 export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promise<void> {
@@ -84,6 +86,7 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
     },
   });
 
+  opts.onLoopReady?.((reason) => loop.trigger(reason, { immediate: true }));
   const watcher = watch(opts.manifests, {
     ignoreInitial: true,
     ignored: (p, stats) => !!stats?.isFile() && !isManifestFileName(p.split('/').pop() ?? ''),

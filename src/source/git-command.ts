@@ -74,8 +74,9 @@ export function runGit(opts: GitRun, args: string[], io: { stdout?: NodeJS.Writa
 /** The last line of git's complaint, which names the problem (`fatal: …`), with credentials removed. */
 export function gitComplaint(r: GitResult): string {
   const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
-  const fatal = lines.filter((l) => /^(fatal|error):/.test(l));
-  return redactUrl((fatal.at(-1) ?? lines.at(-1) ?? `git exited with ${r.code}`).trim());
+  const from = lines.findLastIndex((l) => /^(fatal|error):/.test(l));
+  const said = (from >= 0 ? lines.slice(from) : lines.slice(-1)).join(' ').trim();
+  return redactUrl(said || `git exited with ${r.code}`);
 }
 
 /** A URL without user:password, for messages and status. */

@@ -113,7 +113,8 @@ export class GitSource {
     if (fetch.code !== 0) {
       signal.throwIfAborted();
       const error = `fetch of ${config.ref} from ${base.url} failed: ${gitComplaint(fetch)}`;
-      log.warn({ url: base.url, ref: config.ref, error }, 'git source unreachable; keeping the applied revision');
+      // Said once when the remote goes away, not at every interval while it stays away.
+      (this.current.reason === 'Unreachable' ? log.debug : log.warn).call(log, { url: base.url, ref: config.ref, error }, 'git source unreachable; keeping the applied revision');
       const keeping = applied ? `running ${short(applied.commit)}` : 'nothing applied yet';
       return { status: { ...base, state: applied ? 'Reconciling' : 'Stalled', reason: 'Unreachable', message: `remote unreachable; ${keeping}`, fetched: this.current.fetched, lastError: error }, changed: false };
     }
