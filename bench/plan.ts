@@ -67,7 +67,7 @@ try {
         imageDigest: d,
         appliedSpec: normaliseContainerSpec(c),
         state: 'running' as const,
-        restartCount: 0,
+        backoffStreak: 0,
         startedAt: Date.now() - 3_600_000,
       };
     }),

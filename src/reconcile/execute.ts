@@ -154,7 +154,7 @@ const STEP_HANDLERS: Handlers = {
   },
   start: async (step, { deps, signal }) => {
     if (step.stopFirst) await deps.runtime.stop(step.container, { signal });
-    await restartContainer(deps, step.container, step.restartCount, signal);
+    await restartContainer(deps, step.container, step.backoffStreak, signal);
     return `${step.container} started`;
   },
   recreate: async (step, { deps, generation, signal, retireReplaced }) => {

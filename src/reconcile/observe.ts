@@ -174,7 +174,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
       exitCode: exit?.exitCode,
       oomKilled: exit?.oomKilled,
       ...(exit?.lost ? { exitLost: true } : {}),
-      restartCount: st?.record.backoffStreak ?? 0,
+      backoffStreak: st?.record.backoffStreak ?? 0,
       startedAt: st?.startedAtMs,
       finishedAt: st?.finishedAtMs,
     });

@@ -165,7 +165,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
       | { kind: 'wait'; reason: string; until?: number }
       | { kind: 'create' | 'recreate'; reason: string; changes?: string[]; spec: NormalisedContainerSpec }
       | { kind: 'restore'; reason: string }
-      | { kind: 'start'; reason: string; restartCount: number; stopFirst?: boolean };
+      | { kind: 'start'; reason: string; backoffStreak: number; stopFirst?: boolean };
 
     const needsImage = (verb: string): string | undefined =>
       image.blocked !== undefined && (!image.usable || image.changes)
@@ -183,21 +183,21 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
         intent = { kind: 'recreate', reason: `${name}: recreate (${changes.join(', ')})`, changes, spec };
       } else if (a.state === 'running' && a.unhealthySince !== undefined && doc.spec.restartPolicy === 'Always') {
         // Unhealthy past its retries: restarted like a crashed container, with the same back-off.
-        const d = decideRestart({ policy: 'Always', exitCode: 1, ranForMs: a.unhealthySince - (a.startedAt ?? a.unhealthySince), streak: a.restartCount, lost: false });
+        const d = decideRestart({ policy: 'Always', exitCode: 1, ranForMs: a.unhealthySince - (a.startedAt ?? a.unhealthySince), streak: a.backoffStreak, lost: false });
         const dueAt = a.unhealthySince + (d.restart ? d.delayMs : 0);
         if (dueAt > now) intent = { kind: 'wait', reason: `${name}: restart in ${formatMs(dueAt - now)} (unhealthy; restartPolicy Always)`, until: dueAt };
-        else intent = { kind: 'start', reason: `${name}: restart (unhealthy; restartPolicy Always; restart ${d.restart ? d.streak : a.restartCount + 1})`, restartCount: d.restart ? d.streak : a.restartCount + 1, stopFirst: true };
+        else intent = { kind: 'start', reason: `${name}: restart (unhealthy; restartPolicy Always; restart ${d.restart ? d.streak : a.backoffStreak + 1})`, backoffStreak: d.restart ? d.streak : a.backoffStreak + 1, stopFirst: true };
       } else if (a.state === 'running') {
         intent = { kind: 'none', outcome: 'steady' };
       } else if (a.state === 'created') {
-        intent = { kind: 'start', reason: `${name}: start (created, not running)`, restartCount: a.restartCount };
+        intent = { kind: 'start', reason: `${name}: start (created, not running)`, backoffStreak: a.backoffStreak };
       } else {
         const d = restartByPolicy(doc, a);
         if (!d.restart) intent = { kind: 'none', outcome: a.exitCode === 0 && !a.oomKilled ? 'steady' : 'down' };
         else if (d.dueAt > now) {
           intent = { kind: 'wait', reason: `${name}: restart in ${formatMs(d.dueAt - now)} (${d.why}; back-off ${formatMs(d.delayMs)})`, until: d.dueAt };
         } else {
-          intent = { kind: 'start', reason: `${name}: restart (${d.why}; restart ${d.restartCount})`, restartCount: d.restartCount };
+          intent = { kind: 'start', reason: `${name}: restart (${d.why}; restart ${d.backoffStreak})`, backoffStreak: d.backoffStreak };
         }
       }
     }
@@ -250,7 +250,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     if (intent.kind === 'start') {
       // A new task mounts the image's layer snapshots under its writable layer: a repair comes first.
       if (image.pullId && image.actual && !image.actual.unpacked) after.push(image.pullId);
-      steps.push({ kind: 'start', id, after, container: name, restartCount: intent.restartCount, reason: intent.reason, ...(intent.stopFirst ? { stopFirst: true } : {}) });
+      steps.push({ kind: 'start', id, after, container: name, backoffStreak: intent.backoffStreak, reason: intent.reason, ...(intent.stopFirst ? { stopFirst: true } : {}) });
       continue;
     }
     if (image.pullId) after.push(image.pullId);
@@ -277,18 +277,18 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
  * doubling to 5 min, reset after 10 min up), with when it is due. An unknown exit status (the
  * supervisor died with the task) counts as a failure; so does an OOM kill.
  */
-function restartByPolicy(doc: ContainerDoc, a: ActualContainer): { restart: false } | { restart: true; dueAt: number; delayMs: number; restartCount: number; why: string } {
+function restartByPolicy(doc: ContainerDoc, a: ActualContainer): { restart: false } | { restart: true; dueAt: number; delayMs: number; backoffStreak: number; why: string } {
   const failed = a.oomKilled === true || a.exitCode === undefined || a.exitCode !== 0;
   const d = decideRestart({
     policy: doc.spec.restartPolicy,
     exitCode: failed ? (a.exitCode || 255) : 0,
     ranForMs: a.startedAt !== undefined && a.finishedAt !== undefined ? a.finishedAt - a.startedAt : 0,
-    streak: a.restartCount,
+    streak: a.backoffStreak,
     lost: a.exitLost === true,
   });
   if (!d.restart) return { restart: false };
   const exit = a.exitLost ? 'exit status lost (reboot?)' : a.oomKilled ? 'OOM-killed' : a.exitCode === undefined ? 'exited (status unknown)' : `exited with code ${a.exitCode}`;
-  return { restart: true, dueAt: (a.finishedAt ?? 0) + d.delayMs, delayMs: d.delayMs, restartCount: d.streak, why: `${exit}; restartPolicy ${doc.spec.restartPolicy}` };
+  return { restart: true, dueAt: (a.finishedAt ?? 0) + d.delayMs, delayMs: d.delayMs, backoffStreak: d.streak, why: `${exit}; restartPolicy ${doc.spec.restartPolicy}` };
 }
 
 /** Why the container must be recreated; empty if it need not be. */

@@ -66,8 +66,8 @@ export interface ActualContainer {
   oomKilled?: boolean;
   /** The supervisor vanished with the task and recorded no exit (the machine rebooted): restart at once. */
   exitLost?: boolean;
-  /** Restarts by policy since the back-off was last reset (plan sets the next value in its step). */
-  restartCount: number;
+  /** Short-lived restarts in a row, for the back-off (the runtime records it; reset after 10 min up; plan sets the next value in its step). */
+  backoffStreak: number;
   startedAt?: number;
   finishedAt?: number;
   /** The task runs but its health check says unhealthy, since then (ms since the epoch). */
@@ -156,8 +156,8 @@ export interface CreateContainerStep extends StepBase {
 export interface StartContainerStep extends StepBase {
   kind: 'start';
   container: string;
-  /** The value to record as the container's restart count once started. */
-  restartCount: number;
+  /** The back-off streak to record with the new task. */
+  backoffStreak: number;
   /** The task still runs (it is unhealthy): stop it first. */
   stopFirst?: boolean;
 }

@@ -56,7 +56,7 @@ function made(desired: DesiredState, name: string, digest: string, over: Partial
     imageDigest: digest,
     appliedSpec: normaliseContainerSpec(doc),
     state: 'running',
-    restartCount: 0,
+    backoffStreak: 0,
     startedAt: NOW - 60 * MIN,
     ...over,
   };
@@ -256,13 +256,13 @@ describe('plan()', () => {
         actual.containers[0] = { ...actual.containers[0]!, state: 'exited', finishedAt: NOW - 11 * S, startedAt: NOW - 20 * S, ...exit };
         const steps = planOf(d, actual);
         if (expected === null) expect(steps).toEqual([]);
-        else expect(steps).toEqual([{ kind: 'start', id: 'container:web', after: [], container: 'web', restartCount: 1, reason: expected }]);
+        else expect(steps).toEqual([{ kind: 'start', id: 'container:web', after: [], container: 'web', backoffStreak: 1, reason: expected }]);
       });
     }
   });
 
   describe('restart back-off: 10 s doubling to 5 min, reset after 10 min up', () => {
-    const table: Array<[restartCount: number, upMs: number, delayMs: number, next: number]> = [
+    const table: Array<[backoffStreak: number, upMs: number, delayMs: number, next: number]> = [
       [0, 5 * S, 10 * S, 1],
       [1, 5 * S, 20 * S, 2],
       [2, 5 * S, 40 * S, 3],
@@ -273,16 +273,16 @@ describe('plan()', () => {
       [12, 9 * MIN, 300 * S, 13],
       [12, 10 * MIN, 10 * S, 1],
     ];
-    for (const [restartCount, upMs, delayMs, next] of table) {
-      it(`after ${restartCount} restarts and ${upMs / S}s up: waits ${delayMs / S}s, then restart ${next}`, () => {
+    for (const [backoffStreak, upMs, delayMs, next] of table) {
+      it(`after ${backoffStreak} restarts and ${upMs / S}s up: waits ${delayMs / S}s, then restart ${next}`, () => {
         const d = desiredOf(ctr('web', ['image: busybox:1']));
         const finishedAt = NOW - 1000 * S;
         const actual = converged(d);
-        actual.containers[0] = { ...actual.containers[0]!, state: 'exited', exitCode: 1, restartCount, startedAt: finishedAt - upMs, finishedAt };
+        actual.containers[0] = { ...actual.containers[0]!, state: 'exited', exitCode: 1, backoffStreak, startedAt: finishedAt - upMs, finishedAt };
         const justBefore = planOf(d, actual, finishedAt + delayMs - 1);
         expect(justBefore).toMatchObject([{ kind: 'wait', id: 'wait:container:web', until: finishedAt + delayMs }]);
         expect(justBefore.filter(isChange)).toEqual([]);
-        expect(planOf(d, actual, finishedAt + delayMs)).toMatchObject([{ kind: 'start', restartCount: next }]);
+        expect(planOf(d, actual, finishedAt + delayMs)).toMatchObject([{ kind: 'start', backoffStreak: next }]);
       });
     }
   });
@@ -290,16 +290,16 @@ describe('plan()', () => {
   it('OOM-killed under Always: restarted, and the reason says OOM-killed', () => {
     const d = desiredOf(ctr('web', ['image: busybox:1', 'resources: {memory: 16Mi}']));
     const actual = converged(d);
-    actual.containers[0] = { ...actual.containers[0]!, state: 'exited', exitCode: 137, oomKilled: true, restartCount: 1, finishedAt: NOW - 30 * S, startedAt: NOW - 31 * S };
+    actual.containers[0] = { ...actual.containers[0]!, state: 'exited', exitCode: 137, oomKilled: true, backoffStreak: 1, finishedAt: NOW - 30 * S, startedAt: NOW - 31 * S };
     expect(planOf(d, actual).map((s) => s.reason)).toEqual(['web: restart (OOM-killed; restartPolicy Always; restart 2)']);
   });
 
   it('an exit status lost with its supervisor (a reboot) restarts at once, without growing the back-off', () => {
     const d = desiredOf(ctr('web', ['image: busybox:1']));
     const actual = converged(d);
-    actual.containers[0] = { ...actual.containers[0]!, state: 'exited', exitCode: 255, exitLost: true, restartCount: 3, finishedAt: NOW - 1, startedAt: NOW - 5 * MIN };
+    actual.containers[0] = { ...actual.containers[0]!, state: 'exited', exitCode: 255, exitLost: true, backoffStreak: 3, finishedAt: NOW - 1, startedAt: NOW - 5 * MIN };
     const steps = planOf(d, actual);
-    expect(steps).toMatchObject([{ kind: 'start', restartCount: 3 }]);
+    expect(steps).toMatchObject([{ kind: 'start', backoffStreak: 3 }]);
     expect(steps[0]!.reason).toContain('exit status lost');
   });
 
@@ -399,14 +399,14 @@ describe('plan()', () => {
     const d = desiredOf(DEMO());
     const actual = converged(d);
     actual.containers[0] = { ...actual.containers[0]!, state: 'absent' };
-    actual.containers[1] = { ...actual.containers[1]!, state: 'created', restartCount: 2 };
+    actual.containers[1] = { ...actual.containers[1]!, state: 'created', backoffStreak: 2 };
     actual.volumes = [];
     expect(brief(planOf(d, actual))).toEqual([
       ['volume:web-data', 'web-data: create volume (not present)', []],
       ['container:web', 'web: create (container missing: removed outside berth)', ['volume:web-data']],
       ['container:ticker', 'ticker: start (created, not running)', ['container:web']],
     ]);
-    expect(planOf(d, actual)[2]).toMatchObject({ kind: 'start', restartCount: 2 });
+    expect(planOf(d, actual)[2]).toMatchObject({ kind: 'start', backoffStreak: 2 });
   });
 
   it('a container record without the applied spec still gets a reason', () => {

@@ -36,7 +36,7 @@ function running(desired: DesiredState, over: Partial<ActualContainer> = {}): Ac
     imageDigest: DIGEST,
     appliedSpec: normaliseContainerSpec(doc),
     state: 'running',
-    restartCount: 0,
+    backoffStreak: 0,
     startedAt: NOW - 1000,
     ...over,
   };
@@ -151,7 +151,7 @@ describe('plan: an unhealthy container', () => {
     const waiting = plan(d, actualOf(running(d, { startedAt: NOW - 60_000, unhealthySince: NOW - 1000 })), NOW);
     expect(waiting).toEqual([{ kind: 'wait', id: 'wait:container:web', after: [], object: 'web', reason: 'web: restart in 9s (unhealthy; restartPolicy Always)', until: NOW + 9000 }]);
     const [start] = plan(d, actualOf(running(d, { startedAt: NOW - 60_000, unhealthySince: NOW - 10_000 })), NOW);
-    expect(start).toMatchObject({ kind: 'start', container: 'web', stopFirst: true, restartCount: 1 });
+    expect(start).toMatchObject({ kind: 'start', container: 'web', stopFirst: true, backoffStreak: 1 });
   });
 
   it('is left running under OnFailure and Never', () => {
