@@ -21,8 +21,12 @@ import { composeValidator } from './schema.ts';
 /** The file names Compose itself looks for; berth reads these as Compose files. */
 export const COMPOSE_FILE_NAMES = ['compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml'];
 
+/** What Compose merges over them (`docker-compose.override.yml`): berth does not merge, and says so. */
+const OVERRIDE_FILE = /^(docker-)?compose\.override\.ya?ml$/;
+
 export function isComposeFile(path: string): boolean {
-  return COMPOSE_FILE_NAMES.includes(path.slice(path.lastIndexOf('/') + 1));
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  return COMPOSE_FILE_NAMES.includes(name) || OVERRIDE_FILE.test(name);
 }
 
 export interface ComposeDocuments {
@@ -50,6 +54,10 @@ export async function readCompose(file: string, text: string, opts: ReadComposeO
   const lines = new LineCounter();
   const out: ComposeDocuments = { lines, documents: [], drafts: [], problems: [], notes: [] };
   const problem = (place: ManifestProblem['place'], message: string) => out.problems.push({ place, message });
+  if (OVERRIDE_FILE.test(file.slice(file.lastIndexOf('/') + 1))) {
+    problem({ file }, 'a Compose override file: berth reads one Compose file per directory and does not merge overrides yet; merge it into the Compose file');
+    return out;
+  }
   const docs = parseAllDocuments(text, { lineCounter: lines, merge: true, prettyErrors: false, uniqueKeys: false });
   const all = Array.isArray(docs) ? docs : [];
   if (all.length !== 1) {

@@ -137,6 +137,10 @@ describe('a set holding a Compose file with a problem', () => {
       expect(r.problems.map(formatProblem)).toEqual([]);
       expect(r.state!.containers.map((c) => c.metadata.name)).toEqual(['app']);
     }
+    const override = await dirs.dir({ 'docker-compose.yml': 'services:\n  app: {image: busybox:1.36, network_mode: host}\n', 'docker-compose.override.yml': 'services:\n  app: {init: true}\n' });
+    expect((await checkManifests(override, { validator: dirs.validator, revision: false })).problems.map((p) => formatProblem(p).slice(override.length + 1))).toEqual([
+      'docker-compose.override.yml: a Compose override file: berth reads one Compose file per directory and does not merge overrides yet; merge it into the Compose file',
+    ]);
     const other = await dirs.dir({ 'stack.yaml': 'services:\n  app: {image: busybox:1.36, network_mode: host}\n' });
     expect((await checkManifests(other, { validator: dirs.validator, revision: false })).state).toBeUndefined();
   });
