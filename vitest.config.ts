@@ -16,6 +16,7 @@ export const UNIT_TESTS = [
   'test/metadata/reconcile-lock-owner.test.ts',
   'test/metadata/crash.test.ts',
   'test/gc/mark.test.ts',
+  'test/content/ingest-data-path.test.ts',
   'test/runtime/health-spec.test.ts',
   'test/runtime/spec.test.ts',
   'test/runtime/spec-options.test.ts',
