@@ -6,7 +6,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { Document } from 'yaml';
+import { Document, isMap, isScalar, isSeq, visit, type Node } from 'yaml';
 import { readCompose } from '../compose/read.ts';
 import { invalidArgument } from '../errors.ts';
 import { DEFAULT_MANIFEST_LIMITS, parseManifestSources } from '../manifest/load.ts';
@@ -37,10 +37,22 @@ export const register: RegisterVerb = (program: Command, run) => {
         for (const n of sortProblems(compose.notes)) process.stderr.write(`${formatProblem({ ...n, message: `note: ${n.message}` })}\n`);
         const docs = compose.drafts.map((d, i) => {
           const doc = new Document(d.value);
+          // Short lists of words and list entries of a few words on one line (`args: [-c, /app.conf]`,
+          // `- {type: volume, name: data, target: /data}`), as berth's examples write them.
+          const short = (nodes: unknown[]) => nodes.every(isScalar) && nodes.reduce<number>((n, i) => n + String((i as { value: unknown }).value).length + 2, 0) <= 64;
+          visit(doc, {
+            Seq(_, seq) {
+              if (short(seq.items)) seq.flow = true;
+            },
+            Map(_, map, path) {
+              const inList = isSeq(path[path.length - 1] as Node);
+              if (inList && isMap(map) && short(map.items.flatMap((p) => [p.key, p.value]))) map.flow = true;
+            },
+          });
           const head = i === 0 ? [` berth documents made from ${file} by berth convert`] : [];
           const lines = [...head, ...d.notes.map((n) => ` note: ${n}`)];
           if (lines.length > 0) doc.commentBefore = lines.join('\n');
-          return doc.toString({ lineWidth: 0 });
+          return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
         });
         ctx.out.write(docs.join('---\n'));
       }),
