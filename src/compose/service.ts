@@ -399,6 +399,8 @@ function volumeMounts(svc: Json, ctx: ServiceContext, problem: Problem, from: Fr
       return problem([...key, k], `${where([...key, k])}: berth cannot honour ${[...extra, ...tmpfsExtra.map((t) => `tmpfs.${t}`)].join(', ')}`, true);
     }
     const readOnly = v.read_only === true ? { readOnly: true } : {};
+    if (typeof v.target !== 'string') return problem(key, `${where(key)}: no target: where in the container is it mounted?`);
+    if (v.type === 'bind' && typeof v.source !== 'string') return problem(key, `${where(key)}: no source: which host path is mounted?`);
     if (v.type === 'bind') add({ type: 'bind', source: bindSource(v.source), target: v.target, ...readOnly }, key);
     else if (v.type === 'volume') {
       if (v.source === undefined) return problem(key, `${where(key)}: berth has no anonymous volumes: give it a source and declare it under volumes:`);
