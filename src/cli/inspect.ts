@@ -8,6 +8,7 @@ import { logFiles } from '../runtime/logs.ts';
 import { Metadata } from '../metadata/metadata.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { describeState, mountLine } from './container-format.ts';
+import { containerNetworking } from '../network/networks.ts';
 import type { RegisterVerb } from './verbs.ts';
 
 export const register: RegisterVerb = (program, run) => {
@@ -35,6 +36,7 @@ export const register: RegisterVerb = (program, run) => {
           rootfs: { path: path.join(dir, 'rootfs'), mounts: r.rootfsMounts.map(mountLine) },
           specHash: r.specHash ?? null,
           spec: appliedSpec(ctx.config.root, name),
+          networking: await containerNetworking(ctx.config.root, name),
           process: oci ? { args: oci.process.args, env: oci.process.env, cwd: oci.process.cwd, user: oci.process.user } : null,
           task: r.task ? { id: r.task.id, pid: r.task.pid ?? null, supervisorPid: r.task.shimPid ?? null, startedAt: r.task.startedAt } : null,
           health: health

@@ -21,6 +21,7 @@ import { register as status } from './status.ts';
 import { register as rollout } from './rollout.ts';
 import { register as reconcile } from './reconcile.ts';
 import { register as convert } from './convert.ts';
+import { register as network } from './network.ts';
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, execVerb, inspect, snapshots, mount, plan, apply, runVerb, status, rollout, convert, reconcile];
+export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, execVerb, inspect, snapshots, mount, plan, apply, runVerb, status, rollout, convert, reconcile, network];

@@ -28,7 +28,8 @@ import { manifestRevision } from './revision.ts';
 import { pinManifestsPath } from './pinned-revision.ts';
 import { createDocumentValidator, formatDocPath, type DocumentValidator } from './schema.ts';
 import { placeAt, placeOfOffset, type DocPath, type SourceDoc } from './source.ts';
-import { DEFAULT_CONFIRM_AFTER_MS, type ContainerDoc, type ContainerSpec, type DesiredState, type HealthcheckSpec, type ImageDoc, type MountSpec, type VolumeDoc } from './types.ts';
+import { DEFAULT_CONFIRM_AFTER_MS, type ContainerDoc, type ContainerSpec, type DesiredState, type HealthcheckSpec, type ImageDoc, type MountSpec, type NetworkDoc, type VolumeDoc } from './types.ts';
+import { buildContainerNetworkFields, buildNetworkSpec, resolveContainerNetworks } from '../network/manifest-fields.ts';
 
 export interface ManifestSource {
   /** The path to show in messages. */
@@ -234,6 +235,7 @@ export function parseManifestSources(
   for (const p of parsed) {
     if (p.doc.kind === 'Container') state.containers.push(p.doc);
     else if (p.doc.kind === 'Image') state.images.push(p.doc);
+    else if (p.doc.kind === 'Network') (state.networks ??= []).push(p.doc);
     else state.volumes.push(p.doc);
   }
   return { state, problems: [] };
@@ -270,7 +272,7 @@ function yamlMessage(message: string): string {
 
 /** A schema-valid document as parsed (`spec` fields as the user wrote them). */
 interface RawDoc {
-  kind: 'Container' | 'Image' | 'Volume';
+  kind: 'Container' | 'Image' | 'Volume' | 'Network';
   metadata: { name: string; labels?: Record<string, string> };
   spec?: Record<string, any>;
 }
@@ -282,7 +284,7 @@ interface Declared {
 }
 
 interface Parsed {
-  doc: ContainerDoc | ImageDoc | VolumeDoc;
+  doc: ContainerDoc | ImageDoc | VolumeDoc | NetworkDoc;
   src: SourceDoc;
 }
 
@@ -307,6 +309,10 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
   };
 
   if (raw.kind === 'Volume') return { doc: { kind: 'Volume', metadata, spec: {}, place }, src };
+  if (raw.kind === 'Network') {
+    const net = buildNetworkSpec(spec, (path, message) => problem(placeAt(src, path), message));
+    return net && { doc: { kind: 'Network', metadata, spec: net, place }, src };
+  }
 
   if (raw.kind === 'Image') {
     const ref = at(['spec', 'ref'], () => normalizeReference(spec.ref));
@@ -352,6 +358,10 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
   if (spec.args !== undefined) c.args = [...spec.args];
   if (spec.workingDir !== undefined) c.workingDir = spec.workingDir;
   if (spec.user !== undefined) c.user = String(spec.user);
+  Object.assign(c, buildContainerNetworkFields(spec, (path, message) => {
+    ok = false;
+    problem(placeAt(src, path), message);
+  }));
   const options = buildContainerOptions(spec, c.network, (path, message) => {
     ok = false;
     problem(placeAt(src, path), message);
@@ -401,7 +411,7 @@ function crossCheck(parsed: Parsed[], declared: Declared[], problem: Report): vo
     } else names.set(`${d.kind}/${d.name}`, d);
   }
   const isDeclared = (kind: string, name: string) => names.has(`${kind}/${name}`);
-  const byKind = { Container: new Map<string, Parsed>(), Image: new Map<string, Parsed>(), Volume: new Map<string, Parsed>() };
+  const byKind = { Container: new Map<string, Parsed>(), Image: new Map<string, Parsed>(), Volume: new Map<string, Parsed>(), Network: new Map<string, Parsed>() };
   for (const p of parsed) if (!byKind[p.doc.kind].has(p.doc.metadata.name)) byKind[p.doc.kind].set(p.doc.metadata.name, p);
 
   const imageByRef = new Map<string, Parsed>();
@@ -458,6 +468,11 @@ function crossCheck(parsed: Parsed[], declared: Declared[], problem: Report): vo
   }
 
   reportCycles(byKind.Container, problem);
+  const reportAt = (p: Parsed) => (path: DocPath, message: string) => problem(placeAt(p.src, path), message);
+  resolveContainerNetworks(
+    [...byKind.Container.values()].map((p) => ({ doc: p.doc as ContainerDoc, report: reportAt(p) })),
+    [...byKind.Network.values()].map((p) => ({ doc: p.doc as NetworkDoc, report: reportAt(p) })),
+  );
 }
 
 /** Each dependency cycle once, at the `dependsOn` entry of its first member (by name). */

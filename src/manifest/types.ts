@@ -96,7 +96,41 @@ export interface ContainerSpec extends ContainerOptions {
   healthcheck?: HealthcheckSpec;
   /** How a change is rolled out; absent: download-then-kill, confirmed after 5 s. */
   update?: UpdateSpec;
+  /** The networks it joins (then `network` is `none`: a namespace of its own, joined to them). */
+  networks?: NetworkAttachmentSpec[];
+  /** Host ports forwarded to it (Compose `ports`); a container with ports and no networks joins `berth`. */
+  ports?: PortSpec[];
 }
+
+/** A container on a network: its name and `aliases` resolve to its address there. */
+export interface NetworkAttachmentSpec {
+  name: string;
+  aliases: string[];
+}
+
+/** A published port (Compose's short syntax): `[hostIp:]hostPort:containerPort[/protocol]`, ranges as `range` ports. */
+export interface PortSpec {
+  /** Absent: every host address. */
+  hostIp?: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+  /** How many consecutive ports from hostPort and containerPort (1 for one port). */
+  range: number;
+}
+
+/** A private network: a bridge with this subnet, name resolution between its containers, NAT to the outside unless internal. */
+export interface NetworkSpec {
+  driver: 'bridge';
+  /** IPv4 CIDR; the first address is the gateway (and the DNS server), containers get the next ones. */
+  subnet: string;
+  /** No route out of the subnet (no NAT): its containers reach each other only. */
+  internal: boolean;
+}
+
+/** The network containers join when they publish ports without naming one; a Network document named so overrides it. */
+export const DEFAULT_NETWORK = 'berth';
+export const DEFAULT_NETWORK_SPEC: NetworkSpec = { driver: 'bridge', subnet: '10.89.0.0/24', internal: false };
 
 export interface HealthcheckSpec {
   exec?: string[];
@@ -145,15 +179,20 @@ export type ContainerDoc = Doc<'Container', ContainerSpec> & {
   imageRef: string;
   /** The `Image` object `spec.image` named, if it named one. */
   imageName?: string;
+  /** Resolved by the loader: the spec of each network in `spec.networks`. */
+  networkSpecs?: Record<string, NetworkSpec>;
 };
 export type ImageDoc = Doc<'Image', ImageSpec>;
 export type VolumeDoc = Doc<'Volume', VolumeSpec>;
-export type Document = ContainerDoc | ImageDoc | VolumeDoc;
+export type NetworkDoc = Doc<'Network', NetworkSpec>;
+export type Document = ContainerDoc | ImageDoc | VolumeDoc | NetworkDoc;
 
 export interface DesiredState {
   containers: ContainerDoc[];
   images: ImageDoc[];
   volumes: VolumeDoc[];
+  /** Declared networks (the default `berth` network is not listed unless declared). */
+  networks?: NetworkDoc[];
   /** git commit of the manifests directory, if it is in a git work tree */
   revision?: string;
   /**

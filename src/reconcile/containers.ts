@@ -20,6 +20,9 @@ import { parseImageConfig, parseManifest } from '../oci/types.ts';
 import type { ImageRecord } from '../metadata/metadata.ts';
 import type { CreateRequest } from '../runtime/runtime.ts';
 import type { ReconcileDeps } from './deps.ts';
+import { checkPorts, detachContainer, specOnNetworks, type NetworkContext } from '../network/networks.ts';
+
+const networkContext = (deps: ReconcileDeps, signal: AbortSignal): NetworkContext => ({ root: deps.config.root, signal, warn: (m) => deps.log.warn(m) });
 
 export interface CreateOptions {
   /** Keep the container being replaced (stopped, with its writable layer) for a rollback. */
@@ -57,6 +60,7 @@ export async function createContainer(
   // Everything that can be checked without stopping the old container is checked first.
   try {
     await deps.runtime.validate(request);
+    await checkPorts(networkContext(deps, signal), doc);
   } catch (err) {
     await deps.snapshotter.remove(snapshotKey).catch(() => {});
     throw err;
@@ -73,6 +77,7 @@ export async function createContainer(
     snapshotKey,
     generation,
   });
+  request.spec = await specOnNetworks(networkContext(deps, signal), doc);
   await deps.runtime.create(request, signal);
   await deps.runtime.start(name, { signal });
 }
@@ -142,7 +147,7 @@ export async function restoreContainer(deps: ReconcileDeps, doc: ContainerDoc, g
   await deps.runtime.create(
     {
       name,
-      spec: doc.spec,
+      spec: await specOnNetworks(networkContext(deps, signal), doc),
       imageRef: doc.imageRef,
       imageDigest: rec.imageDigest,
       imageConfig: config,
@@ -167,6 +172,7 @@ export async function removeContainer(deps: ReconcileDeps, name: string, signal:
   } catch (err) {
     if (!isKind(err, 'NotFound')) throw err;
   }
+  await detachContainer(networkContext(deps, signal), name);
   // A retired container's writable layer is kept for a rollback, whoever asks.
   if (snapshotKey && snapshotKey !== deps.metadata.getRetiredContainer(name)?.record.snapshotKey) {
     try {

@@ -20,6 +20,7 @@ import { seccompFilter, type OciSeccomp } from './seccomp.ts';
 import type { DeviceCgroupRule } from './devices.ts';
 import { applyContainerOptions, containerCapabilities, type HostOptionInputs } from './spec-options.ts';
 import { updateLockFile } from './update-lock.ts';
+import { netnsPath } from '../network/paths.ts';
 
 /** The OCI runtime-spec subset berth writes (config.json). */
 export interface OciSpec {
@@ -130,8 +131,9 @@ export function buildSpec(input: SpecInput): OciSpec {
   const caps = containerCapabilities(spec, input.availableCapabilities);
   // network host shares the host's network and, as Docker does, its hostname (UTS namespace);
   // network none gets a namespace of each, with the container name as hostname.
-  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'mount' }];
-  if (spec.network === 'none') namespaces.push({ type: 'uts' }, { type: 'network' });
+  const namespaces: { type: string; path?: string }[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'mount' }];
+  // On networks: the namespace berth made and netavark set up (src/network), not a fresh one.
+  if (spec.network === 'none') namespaces.push({ type: 'uts' }, spec.networks?.length ? { type: 'network', path: netnsPath(input.root, name) } : { type: 'network' });
 
   const resources: OciSpec['linux']['resources'] = { devices: [{ allow: false, access: 'rwm' }] };
   const r = spec.resources ?? {};

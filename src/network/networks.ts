@@ -1,0 +1,188 @@
+/**
+ * Putting a container on its networks and taking it off, crash-only. Attach: record first (the
+ * addresses it takes, the netavark description), then the namespace, then `netavark setup`; a
+ * failure tears everything down again, so a container is never half-published. Detach: from the
+ * record alone (not the manifests), so whatever a crash or a power cut left behind (a veth, the
+ * namespace, firewall rules, addresses) goes away the same way. netavark removes a bridge with
+ * its last container.
+ *
+ * One lock per root (`networks/.lock`) serialises attach and detach: the allocator reads every
+ * record, and netavark decides about a bridge from what is attached to it.
+ */
+import { createHash } from 'node:crypto';
+import { acquireLock } from '../content/ref-lock.ts';
+import { failedPrecondition, isKind } from '../errors.ts';
+import type { ContainerDoc, ContainerSpec } from '../manifest/types.ts';
+import { deleteAttachment, listAttachments, readAttachment, writeAttachment, type Attachment } from './attachments.ts';
+import { netavarkNetwork, netavarkPortMappings, runNetavark, type NetavarkOptions } from './netavark.ts';
+import { createNetns, netnsMounted, removeNetns } from './netns.ts';
+import { networksDir, netnsPath } from './paths.ts';
+import { describeHolder, findPortHolder } from './port-holder.ts';
+import { formatPort, portsOverlap } from './ports.ts';
+import { freeAddress, parseSubnet } from './subnet.ts';
+
+export interface NetworkContext {
+  root: string;
+  signal?: AbortSignal;
+  /** Reports teardown trouble that does not stop the work (logged by the caller). */
+  warn?: (message: string) => void;
+}
+
+const lockPath = (root: string) => `${networksDir(root)}/.lock`;
+
+async function locked<T>(ctx: NetworkContext, fn: () => Promise<T>): Promise<T> {
+  const lock = await acquireLock(lockPath(ctx.root), 'networks', { signal: ctx.signal });
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * FailedPrecondition naming the holder when a port `doc` publishes is taken: by another of berth's
+ * containers, or by a host process. Checked before the old container is stopped.
+ */
+export async function checkPorts(ctx: NetworkContext, doc: ContainerDoc): Promise<void> {
+  const ports = doc.spec.ports ?? [];
+  if (ports.length === 0) return;
+  const name = doc.metadata.name;
+  const others = (await listAttachments(ctx.root)).filter((a) => a.container !== name);
+  for (const p of ports) {
+    const other = others.find((a) => a.ports.some((q) => portsOverlap(p, q)));
+    if (other) throw failedPrecondition(`port ${p.hostPort} in use by container ${other.container} (${formatPort(p)})`);
+  }
+  // The container's own ports, published by its previous version, are forwarded, not listened on: ss never shows them.
+  for (const p of ports) {
+    const holder = await findPortHolder(p, ctx.signal);
+    if (holder) throw failedPrecondition(describeHolder(holder));
+  }
+}
+
+/** What the runtime needs from an attached container: its name servers (aardvark-dns). */
+export interface Attached {
+  dns: string[];
+  addresses: Record<string, string>;
+}
+
+/**
+ * Put the container `doc` (which has `networks`) on its networks, in the namespace at
+ * `netnsPath(root, name)`. Whatever an earlier attempt left for this name is torn down first.
+ */
+export async function attachContainer(ctx: NetworkContext, doc: ContainerDoc): Promise<Attached> {
+  const name = doc.metadata.name;
+  return await locked(ctx, async () => {
+    await teardown(ctx, name);
+    const taken = new Set((await listAttachments(ctx.root)).flatMap((a) => Object.values(a.addresses)));
+    const addresses: Record<string, string> = {};
+    const aliases: Record<string, string[]> = {};
+    const options: NetavarkOptions = {
+      container_id: createHash('sha256').update(`${ctx.root}\0${name}`).digest('hex'),
+      container_name: name,
+      port_mappings: netavarkPortMappings(doc.spec.ports),
+      networks: {},
+      network_info: {},
+    };
+    (doc.spec.networks ?? []).forEach((n, i) => {
+      const spec = doc.networkSpecs?.[n.name];
+      if (!spec) throw failedPrecondition(`container ${name}: network ${n.name} has no spec (not resolved by the loader)`);
+      const ip = freeAddress(parseSubnet(spec.subnet), taken, n.name);
+      taken.add(ip);
+      addresses[n.name] = ip;
+      aliases[n.name] = n.aliases;
+      options.networks[n.name] = { static_ips: [ip], aliases: n.aliases, interface_name: `eth${i}` };
+      options.network_info[n.name] = netavarkNetwork(ctx.root, n.name, spec);
+    });
+    const dns = Object.values(options.network_info).map((n) => n.subnets[0]!.gateway);
+    const record: Attachment = { container: name, state: 'setting-up', addresses, aliases, ports: doc.spec.ports ?? [], dns, netavark: options };
+    await writeAttachment(ctx.root, record);
+    try {
+      await createNetns(ctx.root, name, ctx.signal);
+      await runNetavark(ctx.root, 'setup', netnsPath(ctx.root, name), options, ctx.signal);
+    } catch (err) {
+      await teardown({ ...ctx, signal: undefined }, name);
+      throw err;
+    }
+    await writeAttachment(ctx.root, { ...record, state: 'ready' });
+    return { dns, addresses };
+  });
+}
+
+/**
+ * The spec the runtime gets for `doc`: unchanged without networks; with them, the container is
+ * attached first and resolves names through aardvark-dns unless its spec sets `dns`.
+ */
+export async function specOnNetworks(ctx: NetworkContext, doc: ContainerDoc): Promise<ContainerSpec> {
+  if (!doc.spec.networks?.length) return doc.spec;
+  const attached = await attachContainer(ctx, doc);
+  return doc.spec.dns?.length ? doc.spec : { ...doc.spec, dns: attached.dns };
+}
+
+/** Take the container off its networks and remove its namespace and record. Idempotent. */
+export async function detachContainer(ctx: NetworkContext, name: string): Promise<void> {
+  if (!(await readAttachment(ctx.root, name)) && !(await netnsMounted(ctx.root, name))) return;
+  await locked(ctx, () => teardown(ctx, name));
+}
+
+/**
+ * Tear down from the record. netavark's teardown needs the veth it set up: when a crash or a
+ * reboot left a namespace without it (or no namespace), a fresh namespace is set up again and
+ * then torn down, which leaves netavark's firewall and bridge state as consistent as it found it.
+ */
+async function teardown(ctx: NetworkContext, name: string): Promise<void> {
+  const record = await readAttachment(ctx.root, name);
+  if (record) {
+    const netns = netnsPath(ctx.root, name);
+    if (!(await netnsMounted(ctx.root, name))) await createNetns(ctx.root, name, ctx.signal);
+    try {
+      await runNetavark(ctx.root, 'teardown', netns, record.netavark, ctx.signal);
+    } catch (err) {
+      if (!isKind(err, 'Unavailable')) throw err;
+      ctx.warn?.(`${(err as Error).message}; setting the namespace up again to tear it down cleanly`);
+      await createNetns(ctx.root, name, ctx.signal);
+      try {
+        await runNetavark(ctx.root, 'setup', netns, record.netavark, ctx.signal);
+      } catch (again) {
+        if (!isKind(again, 'Unavailable')) throw again;
+        ctx.warn?.((again as Error).message);
+      }
+      await runNetavark(ctx.root, 'teardown', netns, record.netavark, ctx.signal).catch((e) => ctx.warn?.((e as Error).message));
+    }
+  }
+  await removeNetns(ctx.root, name, ctx.signal);
+  await deleteAttachment(ctx.root, name);
+}
+
+/** Tear down every record whose container is not `recorded` (start-up recovery). */
+export async function recoverNetworks(ctx: NetworkContext, recorded: (container: string) => boolean): Promise<string[]> {
+  const gone = (await listAttachments(ctx.root)).map((a) => a.container).filter((c) => !recorded(c));
+  for (const c of gone) await locked(ctx, () => teardown(ctx, c));
+  return gone;
+}
+
+/** For `berth inspect`: the container's addresses and published ports, if it is on networks. */
+export async function containerNetworking(root: string, name: string): Promise<{ addresses: Record<string, string>; aliases: Record<string, string[]>; ports: string[]; dns: string[]; state: Attachment['state'] } | null> {
+  const a = await readAttachment(root, name);
+  return a ? { addresses: a.addresses, aliases: a.aliases, ports: a.ports.map(formatPort), dns: a.dns, state: a.state } : null;
+}
+
+/** A network as `berth network ls` shows it: from the records of the containers on it. */
+export interface NetworkInUse {
+  name: string;
+  subnet: string;
+  bridge: string;
+  internal: boolean;
+  containers: string[];
+}
+
+export async function networksInUse(root: string): Promise<NetworkInUse[]> {
+  const byName = new Map<string, NetworkInUse>();
+  for (const a of await listAttachments(root)) {
+    for (const [name, info] of Object.entries(a.netavark.network_info)) {
+      const n = byName.get(name) ?? { name, subnet: info.subnets[0]?.subnet ?? '', bridge: info.network_interface, internal: info.internal, containers: [] };
+      n.containers.push(a.container);
+      byName.set(name, n);
+    }
+  }
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
