@@ -82,9 +82,7 @@ export function convertService(service: string, svc: Json, at: ComposePath, ctx:
     if (key.startsWith('x-') || MAPPED.has(key)) continue;
     problem([key], `${where([key])}: berth cannot honour "${key}"${WHY[key] ? `: ${WHY[key]}` : ''}`, true);
   }
-  for (const key of ['tty', 'stdin_open'] as const) {
-    if (svc[key] === true) problem([key], `${where([key])}: berth containers have no terminal or standard input; remove it (berth exec -it gives a terminal)`);
-  }
+  if (svc.stdin_open === true) problem(['stdin_open'], `${where(['stdin_open'])}: berth containers have no standard input; remove it (berth exec -i gives one to a command)`);
   if (svc.scale !== undefined && svc.scale !== 1) problem(['scale'], `${where(['scale'])}: berth runs one container per service`);
   if (svc.expose !== undefined) ctx.note([...at, 'expose'], `${where(['expose'])}: ignored: without networks every port a service listens on is reachable as the network mode allows`);
 
@@ -153,7 +151,7 @@ export function convertService(service: string, svc: Json, at: ComposePath, ctx:
     spec[field] = [...svc[key]];
     svc[key].forEach((_: unknown, i: number) => from([field, i], [key, i]));
   }
-  for (const [key, field] of [['privileged', 'privileged'], ['init', 'init'], ['read_only', 'readOnlyRootfs']] as const) {
+  for (const [key, field] of [['privileged', 'privileged'], ['init', 'init'], ['read_only', 'readOnlyRootfs'], ['tty', 'tty']] as const) {
     if (svc[key] !== true) continue;
     spec[field] = true;
     from([field], [key]);

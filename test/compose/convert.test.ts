@@ -248,10 +248,11 @@ const SERVICE_TABLE: Array<[string, string, Record<string, unknown>]> = [
   ['extra_hosts, several addresses for one name', 'extra_hosts: {db: [10.0.0.1, "::1"]}', { extraHosts: ['db:10.0.0.1', 'db:::1'] }],
   ['labels as a list, one without a value', 'labels: ["a=1", "b"]', { labels: { a: '1', b: '' } }],
   ['privileged', 'privileged: true', { privileged: true }],
+  ['tty', 'tty: true', { tty: true }],
   ['stop_signal without SIG', 'stop_signal: USR1', { stopSignal: 'USR1' }],
   ['x- keys are ignored', 'x-note: anything', {}],
   ['expose is ignored (a note says so)', 'expose: ["80"]', {}],
-  ['scale 1, tty false', 'scale: 1\n    tty: false', {}],
+  ['scale 1, tty and stdin_open false', 'scale: 1\n    tty: false\n    stdin_open: false', {}],
 ];
 
 describe('each service key', () => {

@@ -43,7 +43,7 @@ const TABLE: Array<[string, string, RegExp]> = [
   ['mem_limit and deploy memory disagree', 'mem_limit: 64m\n    deploy: {resources: {limits: {memory: 128m}}}', /^5:43: services\.app\.deploy\.resources\.limits\.memory: 128m differs from services\.app\.mem_limit: 64m/],
   ['a size that is not one', 'shm_size: lots', /^4:15: services\.app\.shm_size: "lots" is not a size/],
   ['pull_policy never', 'pull_policy: never', /^4:18: services\.app\.pull_policy: berth cannot honour "never"/],
-  ['tty', 'tty: true', /^4:10: services\.app\.tty: berth containers have no terminal/],
+  ['stdin_open', 'stdin_open: true', /^4:17: services\.app\.stdin_open: berth containers have no standard input/],
   ['secrets', 'secrets: [token]', /^4:5: services\.app\.secrets: berth cannot honour "secrets": berth has no secrets yet/],
   ['logging', 'logging: {driver: syslog}', /^4:5: services\.app\.logging: berth cannot honour "logging"/],
   ['a key berth has no counterpart for', 'cpu_shares: 512', /^4:5: services\.app\.cpu_shares: berth cannot honour "cpu_shares"$/],
