@@ -1,7 +1,8 @@
 /**
  * `berth reconcile [--now]`: converge once to the git source (`[source.git]`): with `--now`, fetch
  * and verify first (the sync the daemon runs every interval), then apply the current verified
- * revision, printing each step. A daemon running meanwhile sees the new revision at its next turn.
+ * revision, printing each step (as `berth apply --no-wait`: a rollout is confirmed by the daemon). A
+ * daemon running meanwhile sees the new revision at its next turn.
  * Exit 0 only if the source is Ready (fetched, verified, applied) and the device converged.
  */
 import { invalidArgument } from '../errors.ts';

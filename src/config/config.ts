@@ -112,8 +112,11 @@ export interface Config {
     lockPath: string;
   };
   source: { git?: GitSourceConfig };
-  /** Who this device is, for fleet selectors and `${device.…}` substitution (src/manifest/fleet.ts). */
-  device: { name: string; labels: Record<string, string> };
+  /**
+   * Who this device is, for fleet selectors, overlays and `${device.…}` substitution
+   * (src/manifest/fleet.ts); present only with a `[device]` section, which turns the fleet layout on.
+   */
+  device?: { name: string; labels: Record<string, string> };
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/berth/config.toml';
@@ -194,7 +197,12 @@ const SCHEMA = strictObject({
   }),
   device: strictObject({
     name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' },
-    labels: { type: 'object', additionalProperties: { type: 'string' } },
+    // Kubernetes label syntax: selectors read the same, and a substituted value cannot change the YAML around it.
+    labels: {
+      type: 'object',
+      propertyNames: { pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$' },
+      additionalProperties: { type: 'string', pattern: '^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$' },
+    },
   }),
 });
 
@@ -272,7 +280,7 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
       lockPath: containerPath(raw.updates?.lock_path ?? '/run/berth/lock', at('updates.lock_path')),
     },
     source: { git: raw.source?.git && gitSource(raw.source.git, at) },
-    device: { name: raw.device?.name ?? hostname(), labels: raw.device?.labels ?? {} },
+    device: raw.device && { name: raw.device.name ?? hostname(), labels: raw.device.labels ?? {} },
   };
 }
 

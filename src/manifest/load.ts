@@ -26,6 +26,7 @@ import { listManifestFiles } from './files.ts';
 import { ManifestSetError, sortProblems, type ManifestProblem } from './problems.ts';
 import { manifestRevision } from './revision.ts';
 import { pinManifestsPath } from './pinned-revision.ts';
+import { resolveFleet, type DeviceIdentity } from './fleet.ts';
 import { createDocumentValidator, formatDocPath, type DocumentValidator } from './schema.ts';
 import { placeAt, placeOfOffset, type DocPath, type SourceDoc } from './source.ts';
 import { DEFAULT_CONFIRM_AFTER_MS, type ContainerDoc, type ContainerSpec, type DesiredState, type HealthcheckSpec, type ImageDoc, type MountSpec, type NetworkDoc, type VolumeDoc } from './types.ts';
@@ -45,6 +46,8 @@ export interface CheckResult {
   problems: ManifestProblem[];
   /** The files read, in order. */
   files: string[];
+  /** With a device: `Kind/name` → the files that made each object, in the order applied. */
+  origins?: Map<string, string[]>;
 }
 
 export interface LoadOptions {
@@ -61,6 +64,8 @@ export interface LoadOptions {
   allowEmpty?: boolean;
   /** Bounds on the set (defaults: `DEFAULT_MANIFEST_LIMITS`). */
   limits?: Partial<ManifestLimits>;
+  /** The device, for the fleet layout, selectors and `${device.…}` (src/manifest/fleet.ts); absent: every file as written. */
+  device?: DeviceIdentity;
 }
 
 /** What one load reads at most; past any of these the set is refused with a problem that says which. */
@@ -120,7 +125,9 @@ export async function checkManifests(path: string, opts: LoadOptions = {}): Prom
     }
   }
   const validator = opts.validator ?? (await createDocumentValidator(opts.signal));
-  const result = parseManifestSources(sources, validator, limits);
+  const fleet = opts.device && resolveFleet(path, sources, opts.device);
+  if (fleet) unreadable.push(...fleet.problems);
+  const result = parseManifestSources(fleet ? fleet.sources : sources, validator, limits);
   if (unreadable.length > 0) return { problems: sortProblems([...unreadable, ...result.problems]), files };
   const s = result.state;
   if (s && !opts.allowEmpty && s.containers.length + s.images.length + s.volumes.length === 0) {
@@ -131,7 +138,7 @@ export async function checkManifests(path: string, opts: LoadOptions = {}): Prom
     const revision = pinned.revision ?? (await manifestRevision(path, opts.signal));
     if (revision) result.state.revision = revision;
   }
-  return { ...result, files };
+  return { ...result, files, origins: fleet ? fleet.origins : undefined };
 }
 
 /**

@@ -127,7 +127,7 @@ export class Reconciler {
   /** The desired state to converge to: the manifests if valid, else the last applied generation. */
   async desired(signal: AbortSignal): Promise<Pick<PlanView, 'desired' | 'source' | 'problems'>> {
     this.validator ??= await createDocumentValidator(signal);
-    const check = await checkManifests(this.opts.manifests, { signal, validator: this.validator, allowEmpty: this.opts.allowEmpty }).catch(
+    const check = await checkManifests(this.opts.manifests, { signal, validator: this.validator, allowEmpty: this.opts.allowEmpty, device: this.deps.config.device }).catch(
       (err: Error): { problems: ManifestProblem[]; state?: DesiredState } => ({ problems: [{ place: { file: this.opts.manifests }, message: err.message }] }),
     );
     if (check.state) return { desired: check.state, source: 'manifests', problems: [] };

@@ -124,4 +124,31 @@ describe('berth with [source.git]', () => {
     const oci = JSON.parse(await readFile(join(e.root, 'containers', 'web', 'config.json'), 'utf8')) as { process: { env: string[] } };
     expect(oci.process.env).toContain('GREETING=fixed');
   }, 180_000);
+
+  it('a fleet from one repo: the device runs what its labels select, its overlay applied', async () => {
+    await daemon!.stop();
+    daemon = undefined;
+    await f.serve();
+    await e.writeConfig(
+      `[source.git]\nurl = "${f.daemonUrl}"\npath = "fleet"\n[source.git.verify]\nmode = "ssh"\nallowed_signers = "${f.allowedSigners}"\n[device]\nname = "kiosk-7"\nlabels = { site = "berlin" }\n`,
+    );
+    const doc = (name: string, selector?: object) => ({ ...(containerDoc(name, { image: DEMO_REF, env: { DEVICE: '${device.name}', SITE: '${device.labels.site}' } }) as object), ...(selector ? { selector } : {}) });
+    const patch = { apiVersion: 'berth.dev/v1alpha1', kind: 'Container', metadata: { name: 'web' }, spec: { env: { GREETING: 'kiosk' } } };
+    const fleet = await f.commit({
+      'devices/web.yaml': null,
+      'fleet/base/web.yaml': stringify(doc('web')),
+      'fleet/base/camera.yaml': stringify(doc('camera', { matchLabels: { model: 'rpi4' } })),
+      'fleet/groups/berlin.yaml': stringify(doc('kiosk', { matchExpressions: [{ key: 'site', operator: 'In', values: ['berlin', 'paris'] }] })),
+      'fleet/devices/kiosk-7/web.yaml': stringify(patch),
+      'fleet/devices/other/web.yaml': 'not: [valid',
+    });
+    const r = await e.berth('reconcile', '--now');
+    expect(r.stderr).not.toMatch(/FAILED/);
+    expect(r.code).toBe(0);
+    // Applied as the latest generation; confirming the rollout is the daemon's (or berth apply's) work.
+    expect(((await e.status()) as unknown as { latestGeneration: { revision: string } }).latestGeneration.revision).toBe(fleet);
+    expect((await e.ps()).filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['kiosk', 'web']);
+    const oci = JSON.parse(await readFile(join(e.root, 'containers', 'web', 'config.json'), 'utf8')) as { process: { env: string[] } };
+    expect(oci.process.env).toEqual(expect.arrayContaining(['DEVICE=kiosk-7', 'SITE=berlin', 'GREETING=kiosk']));
+  }, 120_000);
 });

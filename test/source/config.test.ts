@@ -12,7 +12,8 @@ describe('[source.git] and [device]', () => {
     expect(c.source.git).toEqual({ url: 'file:///srv/fleet.git', ref: 'main', path: 'devices', intervalMs: 30_000, allowRewind: true, verify: { mode: 'ssh', allowedSigners: '/etc/berth/allowed' } });
     expect(c.device).toEqual({ name: 'kiosk-7', labels: { site: 'berlin' } });
     expect(configFromObject({}).source.git).toBeUndefined();
-    expect(configFromObject({}).device).toEqual({ name: hostname(), labels: {} });
+    expect(configFromObject({}).device).toBeUndefined();
+    expect(configFromObject({ device: {} }).device).toEqual({ name: hostname(), labels: {} });
   });
 
   it.each([
@@ -25,6 +26,8 @@ describe('[source.git] and [device]', () => {
     [{ source: { git: { url: 'x', path: '../etc' } } }, /source\.git\.path/],
     [{ device: { labels: { site: 3 } } }, /key "device\.labels\.site"/],
     [{ device: { nick: 'a' } }, /unknown key "device\.nick"/],
+    [{ device: { labels: { site: 'ber lin' } } }, /key "device\.labels\.site" must match pattern/],
+    [{ device: { labels: { 'bad key!': 'x' } } }, /key "device\.labels"/],
   ])('refuses %j', (raw, message) => {
     expect(() => configFromObject(raw)).toThrow(message);
   });
