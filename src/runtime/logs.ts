@@ -1,10 +1,14 @@
 /**
  * Reading a container's log files: `log` (current) and `log.1` … `log.N-1` (older), as berth-shim
- * rotates them. `tail` reads the last lines across files; `follow` keeps reading `log` and, when the
- * shim rotates it (the path points to a new inode), drains the old file before opening the new one.
+ * rotates them, in the CRI format of ./log-records.ts (each line with its time and stream). `tail`
+ * reads the last lines across files, from the end; `follow` keeps reading `log` and, when the shim
+ * rotates it (the path points to a new inode), drains the old file before opening the new one.
+ * Reading and following share one LineAssembler, so a long line whose pieces straddle the moment
+ * the tail ends is printed whole once its end arrives.
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { formatLine, LineAssembler, matches, RecordSplitter, type LogFilter, type LogLine, type LogRecord } from './log-records.ts';
 import { LOG_FILE } from './state.ts';
 
 /** The log files of a container dir that exist, oldest first. */
@@ -20,67 +24,106 @@ export async function logFiles(containerDir: string, maxFiles = 100): Promise<st
   return out;
 }
 
-/** The last `lines` lines (all when undefined) of the container's logs, across rotated files. */
+/** The last `lines` lines (all when undefined) of the container's output, as text (both streams, no times). */
 export async function readLogTail(containerDir: string, lines?: number): Promise<Buffer> {
-  return (await readLogTailAt(containerDir, lines)).data;
+  const t = lines === undefined ? await readAllLines(containerDir) : await readLogTailAt(containerDir, lines);
+  return Buffer.concat([...t.lines, ...t.assembler.flush()].map((l) => formatLine(l)));
+}
+
+async function readAllLines(containerDir: string): Promise<LogRead> {
+  const all = readLogAll(containerDir);
+  const lines: LogLine[] = [];
+  for await (const l of all.lines) lines.push(l);
+  return { lines, assembler: all.assembler, logOffset: all.offset() };
+}
+
+export interface LogRead {
+  /** Whole lines that pass the filter, oldest first. */
+  lines: LogLine[];
+  /** Holds the pieces of lines not ended yet: follow on with it, or flush it. */
+  assembler: LineAssembler;
+  /** How much of `log` was read: following from there continues exactly where the read ended. */
+  logOffset: number;
 }
 
 /**
- * Like readLogTail, and also the size of `log` when it was read: following from that offset
- * continues exactly where the tail ended (no line twice, none lost).
+ * The last `count` lines that pass `filter`, across rotated files. Read from the end in growing
+ * chunks; a stream's first record in what was read may be the end of a longer line whose start is
+ * further back, so lines count only after each stream's first F record (or from the very start).
  */
-export async function readLogTailAt(containerDir: string, lines?: number): Promise<{ data: Buffer; logOffset: number }> {
+export async function readLogTailAt(containerDir: string, count: number, filter: LogFilter = {}): Promise<LogRead> {
   const files = (await logFiles(containerDir)).reverse(); // newest first
-  const chunks: Buffer[] = [];
-  let newlines = 0;
+  let newer: LogRecord[] = []; // every record of the files already read whole, oldest first
   let logOffset = 0;
-  const done = (data: Buffer) => ({ data, logOffset });
-  for (const f of files) {
-    const fh = await open(f, 'r');
+  for (let fi = 0; fi < files.length; fi++) {
+    let fh: FileHandle;
     try {
-      let pos = (await fh.stat()).size;
-      if (path.basename(f) === LOG_FILE) logOffset = pos;
-      while (pos > 0) {
-        const len = Math.min(64 * 1024, pos);
+      fh = await open(files[fi]!, 'r');
+    } catch {
+      continue; // rotated away meanwhile
+    }
+    try {
+      const size = (await fh.stat()).size;
+      if (path.basename(files[fi]!) === LOG_FILE) logOffset = size;
+      let pos = size;
+      let data = Buffer.alloc(0);
+      let chunk = 64 * 1024;
+      for (;;) {
+        const len = Math.min(chunk, pos);
         pos -= len;
         const buf = Buffer.alloc(len);
         await fh.read(buf, 0, len, pos);
-        chunks.unshift(buf);
-        if (lines !== undefined) {
-          for (const b of buf) if (b === 10) newlines++;
-          // One more newline than wanted: the line before the first one we keep is complete.
-          if (newlines > lines) return done(cutToLastLines(Buffer.concat(chunks), lines));
+        data = Buffer.concat([buf, data]);
+        chunk *= 2;
+        const atFileStart = pos === 0;
+        // Before the first newline may be the end of a record that started further back.
+        const from = atFileStart ? 0 : data.indexOf(10) + 1;
+        if (!atFileStart && from === 0) continue;
+        const records = splitWhole(data.subarray(from));
+        const atStart = atFileStart && fi === files.length - 1;
+        const got = lastLines([...records, ...newer], count, filter, atStart);
+        if (got) return { ...got, logOffset };
+        if (atFileStart) {
+          newer = [...records, ...newer];
+          break;
         }
       }
     } finally {
       await fh.close();
     }
   }
-  const all = Buffer.concat(chunks);
-  return done(lines === undefined ? all : cutToLastLines(all, lines));
+  return { ...(lastLines(newer, count, filter, true) ?? { lines: [], assembler: new LineAssembler() }), logOffset };
 }
 
-function cutToLastLines(buf: Buffer, lines: number): Buffer {
-  if (lines <= 0) return Buffer.alloc(0);
-  let end = buf.length;
-  if (end > 0 && buf[end - 1] === 10) end--; // a trailing newline ends the last line, it does not start one
-  let i = end;
-  for (let n = 0; n < lines; n++) {
-    const j = buf.lastIndexOf(10, i - 1);
-    if (j < 0) return buf;
-    i = j;
-    if (n === lines - 1) return buf.subarray(j + 1);
+function splitWhole(data: Buffer): LogRecord[] {
+  const s = new RecordSplitter();
+  return [...s.push(data), ...s.end()];
+}
+
+/** The last `count` lines of `records` that are surely whole, or undefined when there are fewer (read further back). */
+function lastLines(records: LogRecord[], count: number, filter: LogFilter, atStart: boolean): { lines: LogLine[]; assembler: LineAssembler } | undefined {
+  const assembler = new LineAssembler();
+  const anchored = { stdout: atStart, stderr: atStart };
+  const lines: LogLine[] = [];
+  for (const r of records) {
+    if (!anchored[r.stream]) {
+      if (!r.partial) anchored[r.stream] = true; // the line it ends may have begun before what was read
+      continue;
+    }
+    for (const l of assembler.push(r)) if (matches(l, filter)) lines.push(l);
   }
-  return buf;
+  if (lines.length < count && !atStart) return undefined;
+  return { lines: count <= 0 ? [] : lines.slice(-count), assembler };
 }
 
 /**
- * Every byte of the container's logs, oldest file first, streamed (never the whole history in
- * memory). `offset()` then says how much of `log` was read, to follow on from there.
+ * Every line of the container's logs that passes `filter`, oldest file first, streamed (never the
+ * whole history in memory). `offset()` then says how much of `log` was read, to follow on from there.
  */
-export function readLogAll(containerDir: string): { chunks: AsyncGenerator<Buffer>; offset: () => number } {
+export function readLogAll(containerDir: string, filter: LogFilter = {}): { lines: AsyncGenerator<LogLine>; offset: () => number; assembler: LineAssembler } {
   let logOffset = 0;
-  async function* gen(): AsyncGenerator<Buffer> {
+  const assembler = new LineAssembler();
+  async function* gen(): AsyncGenerator<LogLine> {
     for (const f of await logFiles(containerDir)) {
       let fh: FileHandle;
       try {
@@ -91,27 +134,36 @@ export function readLogAll(containerDir: string): { chunks: AsyncGenerator<Buffe
       try {
         const end = (await fh.stat()).size; // only what was there: the rest is for follow
         const isCurrent = path.basename(f) === LOG_FILE;
+        const splitter = new RecordSplitter();
         const buf = Buffer.alloc(64 * 1024);
         for (let pos = 0; pos < end; ) {
           const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
           if (bytesRead === 0) break;
           pos += bytesRead;
           if (isCurrent) logOffset = pos;
-          yield Buffer.from(buf.subarray(0, bytesRead));
+          yield* linesOf(splitter.push(buf.subarray(0, bytesRead)), assembler, filter);
         }
+        yield* linesOf(splitter.end(), assembler, filter);
       } finally {
         await fh.close();
       }
     }
   }
-  return { chunks: gen(), offset: () => logOffset };
+  return { lines: gen(), offset: () => logOffset, assembler };
 }
 
-/** The rotated files newer than the one with inode `ino` (log.(k-1) … log.1 when it is log.k), oldest first. */
+function* linesOf(records: LogRecord[], assembler: LineAssembler, filter: LogFilter): Generator<LogLine> {
+  for (const r of records) for (const l of assembler.push(r)) if (matches(l, filter)) yield l;
+}
+
+/**
+ * The rotated files newer than the one with inode `ino` (log.(k-1) … log.1 when it is log.k), oldest
+ * first; every rotated file when it is gone (rotated off the end: all that is left came after it).
+ */
 async function filesAfter(containerDir: string, ino: number): Promise<string[]> {
   const files = await logFiles(containerDir); // oldest first, `log` last
   const i = (await Promise.all(files.map((f) => stat(f).then((s) => s.ino, () => -1)))).indexOf(ino);
-  return i < 0 ? [] : files.slice(i + 1, -1);
+  return files.slice(i + 1, -1);
 }
 
 export interface FollowOptions {
@@ -121,6 +173,9 @@ export interface FollowOptions {
   pollMs?: number;
   /** Checked when caught up; true ends the follow (e.g. the task exited and its log is drained). */
   done?: () => Promise<boolean>;
+  filter?: LogFilter;
+  /** The assembler of the read this follow continues (it may hold the start of a line). */
+  assembler?: LineAssembler;
 }
 
 /** Yield `fh`'s bytes from `pos` to its current end (through `buf`); returns the new position. */
@@ -133,10 +188,24 @@ async function* drainFrom(fh: FileHandle, pos: number, buf: Buffer): AsyncGenera
   }
 }
 
-/** Yield what gets appended to the container's log, across rotations, until aborted or `done()`. */
+/** What gets appended to the container's log, as text (both streams, no times), across rotations. */
 export async function* followLog(containerDir: string, opts: FollowOptions = {}): AsyncGenerator<Buffer> {
+  for await (const l of followLogLines(containerDir, opts)) yield formatLine(l);
+}
+
+/** Yield the lines appended to the container's log, across rotations, until aborted or `done()`. */
+export async function* followLogLines(containerDir: string, opts: FollowOptions = {}): AsyncGenerator<LogLine> {
   const file = path.join(containerDir, LOG_FILE);
   const pollMs = opts.pollMs ?? 100;
+  const filter = opts.filter ?? {};
+  const assembler = opts.assembler ?? new LineAssembler();
+  let splitter = new RecordSplitter();
+  const decode = (chunk: Buffer) => linesOf(splitter.push(chunk), assembler, filter);
+  // A file is done (rotated away): what follows its last newline is a record of its own.
+  const endFile = function* () {
+    yield* linesOf(splitter.end(), assembler, filter);
+    splitter = new RecordSplitter();
+  };
   let fh: FileHandle | undefined;
   let ino = -1;
   let pos = 0;
@@ -154,41 +223,63 @@ export async function* followLog(containerDir: string, opts: FollowOptions = {})
   };
   await openCurrent(opts.fromOffset ?? 'end');
   const buf = Buffer.alloc(64 * 1024);
+  const drain = async function* (h: FileHandle, from: number): AsyncGenerator<LogLine, number> {
+    const it = drainFrom(h, from, buf);
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return n.value;
+      yield* decode(n.value);
+    }
+  };
+  // A rotated file, read whole (it is never written again).
+  const drainWhole = async function* (file: string): AsyncGenerator<LogLine> {
+    const h = await open(file, 'r').catch(() => undefined);
+    if (!h) return;
+    try {
+      yield* drain(h, 0);
+      yield* endFile();
+    } finally {
+      await h.close();
+    }
+  };
   try {
     for (;;) {
       if (opts.signal?.aborted) return;
       if (fh) {
         // Drain what is there now.
-        pos = yield* drainFrom(fh, pos, buf);
+        pos = yield* drain(fh, pos);
         const now = await stat(file).catch(() => undefined);
         if (now && now.ino !== ino) {
           // Rotated. The shim may have written to the old file between our last read and the
           // rename: drain it again (it is never written after the rename).
-          pos = yield* drainFrom(fh, pos, buf);
+          pos = yield* drain(fh, pos);
+          yield* endFile();
           await fh.close();
           fh = undefined;
           // More than one rotation since we looked: the old file is now log.k; log.(k-1) … log.1
           // came after it and are read whole before the current log.
-          for (const older of await filesAfter(containerDir, ino)) {
-            const h = await open(older, 'r').catch(() => undefined);
-            if (!h) continue;
-            try {
-              yield* drainFrom(h, 0, buf);
-            } finally {
-              await h.close();
-            }
-          }
+          for (const older of await filesAfter(containerDir, ino)) yield* drainWhole(older);
           await openCurrent(0);
           continue;
         }
-        if (now && now.size < pos) pos = 0; // truncated in place (logMaxFiles = 1)
+        if (now && now.size < pos) {
+          pos = 0; // truncated in place (logMaxFiles = 1)
+          splitter = new RecordSplitter();
+        }
       } else {
+        const seenBefore = ino !== -1;
         await openCurrent(0);
+        if (fh && !seenBefore) {
+          // The log did not exist when the follow began: anything the shim already rotated came first.
+          for (const older of (await logFiles(containerDir)).slice(0, -1)) yield* drainWhole(older);
+        }
         if (fh) continue;
       }
       if (opts.done && (await opts.done())) {
         // One last drain: output written between the read above and the exit.
-        if (fh) yield* drainFrom(fh, pos, buf);
+        if (fh) yield* drain(fh, pos);
+        yield* endFile();
+        for (const l of assembler.flush()) if (matches(l, filter)) yield l;
         return;
       }
       await new Promise<void>((resolve) => {

@@ -123,7 +123,8 @@ describe('runtime features (runc)', () => {
   });
 
   it('rotates logs at the size cap, keeps N files, and follow sees every line across rotations', async () => {
-    const small = await openRuntime(path.join(root, 'berth-logs'), { logMaxBytes: 300, logMaxFiles: 3 });
+    // ~30 lines a file (each is recorded with its time and stream): a follower late by a burst or two loses nothing.
+    const small = await openRuntime(path.join(root, 'berth-logs'), { logMaxBytes: 1500, logMaxFiles: 3 });
     try {
       const name = `logs-${id}`;
       await small.create(request(name, bindRootfs(rootfs), {
@@ -142,7 +143,7 @@ describe('runtime features (runc)', () => {
       expect(lines).toEqual(Array.from({ length: 120 }, (_, i) => `line-${i + 1}`));
       const files = (await readdir(dir)).filter((f) => /^log(\.\d+)?$/.test(f)).sort();
       expect(files).toEqual(['log', 'log.1', 'log.2']);
-      for (const f of files) expect((await stat(path.join(dir, f))).size).toBeLessThanOrEqual(300);
+      for (const f of files) expect((await stat(path.join(dir, f))).size).toBeLessThanOrEqual(1500);
       expect((await readLogTail(dir, 3)).toString()).toBe('line-118\nline-119\nline-120\n');
     } finally {
       await cleanup(small, path.join(root, 'berth-logs'));

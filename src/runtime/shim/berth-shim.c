@@ -9,17 +9,22 @@
  *   1. forks; the parent waits on a sync pipe and prints one line, "ok <shim-pid> <task-pid>" or
  *      "error <message>", then exits 0 or 1. So the caller (berth) just runs it and reads stdout.
  *   2. the child detaches (setsid, stdio on /dev/null), becomes a child subreaper, and runs
- *      `<runtime> ... run -d --pid-file P ...` with the container's stdout+stderr on one pipe.
+ *      `<runtime> ... run -d --pid-file P ...` with the container's stdout and stderr on two pipes.
  *      runc exits once the task runs; the task is reparented to us (subreaper), so we can wait(2)
  *      for it and learn its exit status even though berth itself may be long gone.
- *   3. copies the pipe into <log>, rotating <log> -> <log>.1 -> ... <log>.(N-1) at the size cap.
+ *   3. copies the pipes into <log> as CRI log lines (what containerd and kubelet write:
+ *      `2026-12-02T06:00:00.123456789Z stdout F text`, the time the shim read it, the stream, F for a
+ *      line that ended with a newline or P for a piece of a longer one, whose rest follows in the next
+ *      P/F records of that stream), rotating <log> -> <log>.1 -> ... <log>.(N-1) at the size cap.
+ *      A record is written by one write(2) and never split between two files, so a reader can
+ *      parse each file alone.
  *   4. when the task exits and the pipe is drained, reads the cgroup's oom_kill counter and writes
  *      <exit-file> atomically (tmp, fsync, rename, fsync dir), then exits.
  *
  * With --console-socket S (a container with a terminal: the runtime was given the same socket),
  * the shim listens on S before the runtime runs, receives the terminal's master end from it
- * (SCM_RIGHTS) and copies the terminal's output into <log> like the pipe's; it keeps the master
- * open while the task runs, so the task never loses its terminal.
+ * (SCM_RIGHTS) and copies the terminal's output into <log> as the stdout stream (a terminal has
+ * only one); it keeps the master open while the task runs, so the task never loses its terminal.
  *
  * usage: berth-shim --task-id ID --exit-file F --log F --log-max-bytes N --log-max-files N
  *                   --pid-file F [--oom-file F] [--console-socket S] -- RUNTIME ARGS...
@@ -88,25 +93,88 @@ static void rotate_log(void) {
   open_log(0);
 }
 
-static void write_log(const char *buf, size_t n) {
-  while (n > 0) {
-    if (log_fd < 0) open_log(0);
-    if (log_fd < 0) return; /* cannot log: drop output rather than block the task */
-    long long room = log_max - log_size;
-    if (room <= 0) {
-      rotate_log();
-      continue;
-    }
-    size_t chunk = n < (size_t)room ? n : (size_t)room;
-    ssize_t w = write(log_fd, buf, chunk);
+/* The longest piece of a line one record holds (containerd's default max_container_log_line_size):
+   a longer line becomes P records of this size and a last F (or P, at the end of the stream). */
+enum { LINE_MAX_BYTES = 16 * 1024 };
+static const char *const stream_name[2] = {"stdout", "stderr"};
+
+/* One record: `<time> <stream> <P|F> <text>\n`, written whole, rotating first when it would not
+   fit in the current file (a record larger than the cap gets a file of its own). */
+static void write_record(int stream, char tag, const char *text, size_t n) {
+  static char rec[LINE_MAX_BYTES + 128];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  int head = snprintf(rec, 128, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ %s %c ", tm.tm_year + 1900, tm.tm_mon + 1,
+                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec, stream_name[stream], tag);
+  if (n > LINE_MAX_BYTES) n = LINE_MAX_BYTES;
+  memcpy(rec + head, text, n);
+  size_t len = (size_t)head + n;
+  rec[len++] = '\n';
+  if (log_fd < 0) open_log(0);
+  if (log_fd < 0) return; /* cannot log: drop output rather than block the task */
+  if (log_size > 0 && log_size + (long long)len > log_max) rotate_log();
+  if (log_fd < 0) return;
+  size_t off = 0;
+  while (off < len) {
+    ssize_t w = write(log_fd, rec + off, len - off);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return; /* disk full or similar: drop, never block the task on its stdout */
+      return; /* disk full or similar: drop, never block the task on its output */
     }
     log_size += w;
-    buf += w;
-    n -= (size_t)w;
+    off += (size_t)w;
   }
+}
+
+/* The start of a line not ended yet, per stream (stdout, stderr). */
+static char pending[2][LINE_MAX_BYTES];
+static size_t pending_len[2];
+
+/* Output read from a stream: every ended line becomes an F record, a pending piece that reaches
+   LINE_MAX_BYTES a P record; the rest waits for more. */
+static void write_log(int stream, const char *buf, size_t n) {
+  char *p = pending[stream];
+  size_t *plen = &pending_len[stream];
+  while (n > 0) {
+    const char *nl = memchr(buf, '\n', n);
+    size_t upto = nl ? (size_t)(nl - buf) : n;
+    size_t room = LINE_MAX_BYTES - *plen;
+    if (upto >= room) {
+      /* The line is longer than a record: a P record of exactly LINE_MAX_BYTES. */
+      if (*plen == 0) {
+        write_record(stream, 'P', buf, LINE_MAX_BYTES);
+      } else {
+        memcpy(p + *plen, buf, room);
+        write_record(stream, 'P', p, LINE_MAX_BYTES);
+        *plen = 0;
+      }
+      buf += room;
+      n -= room;
+      continue;
+    }
+    if (!nl) {
+      memcpy(p + *plen, buf, n);
+      *plen += n;
+      return;
+    }
+    if (*plen == 0) {
+      write_record(stream, 'F', buf, upto);
+    } else {
+      memcpy(p + *plen, buf, upto);
+      write_record(stream, 'F', p, *plen + upto);
+      *plen = 0;
+    }
+    buf += upto + 1;
+    n -= upto + 1;
+  }
+}
+
+/* The stream ended: a last line without a newline is still a line (containerd writes it as F). */
+static void flush_log(int stream) {
+  if (pending_len[stream] > 0) write_record(stream, 'F', pending[stream], pending_len[stream]);
+  pending_len[stream] = 0;
 }
 
 static long long read_oom_kills(void) {
@@ -226,8 +294,8 @@ int main(int argc, char **argv) {
   }
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) { reply("error prctl(PR_SET_CHILD_SUBREAPER): %s\n", strerror(errno)); return 1; }
 
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) { reply("error pipe: %s\n", strerror(errno)); return 1; }
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) { reply("error pipe: %s\n", strerror(errno)); return 1; }
   open_log(0);
   if (log_fd < 0) { reply("error cannot open log %s: %s\n", log_path, strerror(errno)); return 1; }
   long long log_size_before = log_size;
@@ -263,12 +331,13 @@ int main(int argc, char **argv) {
     signal(SIGHUP, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
     dup2(out[1], 1);
-    dup2(out[1], 2);
+    dup2(err[1], 2);
     execvp(runtime_argv[0], runtime_argv);
     dprintf(2, "cannot execute %s: %s\n", runtime_argv[0], strerror(errno));
     _exit(127);
   }
   close(out[1]);
+  close(err[1]);
 
   /* Statuses of children reaped before we knew which pid is the task (a fast `echo` can exit
      before runc does). */
@@ -276,17 +345,18 @@ int main(int argc, char **argv) {
   pid_t early_pid[EARLY];
   int early_status[EARLY], n_early = 0;
 
-  int rt_done = 0, task_done = 0, out_eof = 0, task_status = 0;
+  int rt_done = 0, task_done = 0, out_eof = 0, err_eof = 0, task_status = 0;
   pid_t task_pid = 0;
   long long started_ms = 0, exited_ms = 0, started_mono = 0, exited_mono = 0;
   char rt_out[1024];
   size_t rt_out_len = 0;
 
-  while (!(task_done && out_eof && console_fd < 0)) {
-    struct pollfd fds[4] = {{sfd, POLLIN, 0}, {out_eof ? -1 : out[0], POLLIN, 0}, {console_listen, POLLIN, 0}, {console_fd, POLLIN, 0}};
+  while (!(task_done && out_eof && err_eof && console_fd < 0)) {
+    struct pollfd fds[5] = {{sfd, POLLIN, 0}, {out_eof ? -1 : out[0], POLLIN, 0}, {console_listen, POLLIN, 0}, {console_fd, POLLIN, 0},
+                            {err_eof ? -1 : err[0], POLLIN, 0}};
     /* Once the task is gone, give stragglers holding the pipe a short while, then stop waiting. */
     int timeout = task_done ? 2000 : -1;
-    int pr = poll(fds, 4, timeout);
+    int pr = poll(fds, 5, timeout);
     if (pr < 0 && errno == EINTR) continue;
     if (pr == 0 && task_done) break;
 
@@ -312,26 +382,31 @@ int main(int argc, char **argv) {
     if (console_fd >= 0 && (fds[3].revents & (POLLIN | POLLHUP | POLLERR))) {
       char buf[65536];
       ssize_t r = read(console_fd, buf, sizeof buf);
-      if (r > 0) write_log(buf, (size_t)r);
+      if (r > 0) write_log(0, buf, (size_t)r);
       /* EIO once the last process holding the terminal is gone. */
       else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+        flush_log(0);
         close(console_fd);
         console_fd = -1;
       }
     }
 
-    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+    for (int stream = 0; stream < 2; stream++) {
+      struct pollfd *f = stream == 0 ? &fds[1] : &fds[4];
+      if (!(f->revents & (POLLIN | POLLHUP | POLLERR))) continue;
       char buf[65536];
-      ssize_t r = read(out[0], buf, sizeof buf);
+      ssize_t r = read(f->fd, buf, sizeof buf);
       if (r > 0) {
-        write_log(buf, (size_t)r);
+        write_log(stream, buf, (size_t)r);
         if (!rt_done) {
           size_t keep = (size_t)r < sizeof rt_out - 1 - rt_out_len ? (size_t)r : sizeof rt_out - 1 - rt_out_len;
           memcpy(rt_out + rt_out_len, buf, keep);
           rt_out_len += keep;
         }
       } else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
-        out_eof = 1;
+        flush_log(stream);
+        if (stream == 0) out_eof = 1;
+        else err_eof = 1;
       }
     }
 
@@ -384,6 +459,8 @@ int main(int argc, char **argv) {
     }
   }
 
+  flush_log(0);
+  flush_log(1);
   long long oom_after = read_oom_kills();
   int code = WIFEXITED(task_status) ? WEXITSTATUS(task_status) : 128 + WTERMSIG(task_status);
   int sig = WIFSIGNALED(task_status) ? WTERMSIG(task_status) : 0;
