@@ -29,7 +29,9 @@ export async function verifyCommit(git: GitRunner, v: Verify, commit: string): P
   const info = (await withTrust(['log', '-1', '--format=%G?%x00%GS%x00%GK', commit])).stdout.toString().trim().split('\0');
   const [code = 'N', signer = '', key = ''] = info;
   const c = commit.slice(0, 12);
-  if (verified.code === 0 && code === 'G') return { ok: true, signer: signer || key };
+  // gpg calls a key it has no trust path to "unknown validity" (U) however good the signature: the
+  // keyring holds only allowed keys, so there U is accepted. For ssh, U means no allowed principal.
+  if (verified.code === 0 && (code === 'G' || (v.mode === 'gpg' && code === 'U'))) return { ok: true, signer: signer || key };
   switch (code) {
     case 'N':
       return { ok: false, reason: 'NotSigned', message: `commit ${c} is not signed` };

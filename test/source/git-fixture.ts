@@ -14,7 +14,8 @@ import { freePort } from '../helpers/registry.ts';
 const run = promisify(execFile);
 export const ALLOWED_PRINCIPAL = 'release@fleet.example';
 
-export type Signer = 'allowed' | 'other' | false;
+/** An ssh key of the fixture's, no signature, or a GPG key (its GNUPGHOME and fingerprint). */
+export type Signer = 'allowed' | 'other' | false | { gnupgHome: string; key: string };
 
 export class GitFixture {
   readonly dir: string;
@@ -50,7 +51,11 @@ export class GitFixture {
   }
 
   private git(...args: string[]) {
-    return run('git', ['-C', this.work, '-c', 'user.name=Fleet', '-c', 'user.email=fleet@example', '-c', 'gpg.format=ssh', ...args], { env: { PATH: process.env.PATH!, HOME: this.dir, GIT_CONFIG_NOSYSTEM: '1' } });
+    return this.gitWith({}, ...args);
+  }
+
+  private gitWith(env: Record<string, string>, ...args: string[]) {
+    return run('git', ['-C', this.work, '-c', 'user.name=Fleet', '-c', 'user.email=fleet@example', ...args], { env: { PATH: process.env.PATH!, HOME: this.dir, GIT_CONFIG_NOSYSTEM: '1', ...env } });
   }
 
   /** Write `files` (path → content; null removes), commit with `signer`, push to main (forced). Returns the commit. */
@@ -64,8 +69,11 @@ export class GitFixture {
       }
     }
     await this.git('add', '-A');
-    const sign = signer ? ['-c', `user.signingkey=${join(this.dir, signer)}`, 'commit', '-S'] : ['commit', '--no-gpg-sign'];
-    await this.git(...sign, '-q', '--allow-empty', '-m', message);
+    if (typeof signer === 'object') await this.gitWith({ GNUPGHOME: signer.gnupgHome }, '-c', 'gpg.format=openpgp', '-c', `user.signingkey=${signer.key}`, 'commit', '-S', '-q', '--allow-empty', '-m', message);
+    else {
+      const sign = signer ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${join(this.dir, signer)}`, 'commit', '-S'] : ['commit', '--no-gpg-sign'];
+      await this.git(...sign, '-q', '--allow-empty', '-m', message);
+    }
     const commit = (await this.git('rev-parse', 'HEAD')).stdout.trim();
     await this.push(commit);
     return commit;
