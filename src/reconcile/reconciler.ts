@@ -428,7 +428,10 @@ export class Reconciler {
     for (const v of desired.volumes) put({ kind: 'Volume', name: v.metadata.name }, { reason: 'Present', message: 'exists' });
     for (const c of desired.containers) {
       const a = actual.containers.find((x) => x.name === c.metadata.name);
-      const message = a ? `${a.state}${a.state === 'exited' && a.exitCode !== undefined ? ` (exit code ${a.exitCode}${a.oomKilled ? ', OOM-killed' : ''})` : ''}` : 'absent';
+      const health = a?.state === 'running' ? this.opts.probes?.(a.name)?.status : undefined;
+      const message = a
+        ? `${a.state}${a.state === 'exited' && a.exitCode !== undefined ? ` (exit code ${a.exitCode}${a.oomKilled ? ', OOM-killed' : ''})` : ''}${health ? ` (${health})` : ''}`
+        : 'absent';
       put({ kind: 'Container', name: c.metadata.name }, { reason: 'UpToDate', message });
     }
     for (const s of metadata.listStatus()) {

@@ -22,14 +22,14 @@ afterAll(async () => {
   await e?.cleanup();
 });
 
-function web(version: string, command?: string[]): object[] {
+function web(version: string, command?: string[], healthcheck?: object): object[] {
   const script = `[ -f /marker ] || echo "written by ${version}" > /marker; trap 'exit 0' TERM; while true; do sleep 1; done`;
   return [
     {
       apiVersion: 'berth.dev/v1alpha1',
       kind: 'Container',
       metadata: { name: 'web' },
-      spec: { image: DEMO_REF, command: command ?? ['/bin/sh', '-c', script], env: { VERSION: version }, network: 'none', stopGracePeriod: '2s', update: { confirmAfter: '2s' } },
+      spec: { image: DEMO_REF, command: command ?? ['/bin/sh', '-c', script], env: { VERSION: version }, network: 'none', stopGracePeriod: '2s', update: { confirmAfter: '2s' }, ...(healthcheck ? { healthcheck } : {}) },
     },
   ];
 }
@@ -59,11 +59,13 @@ describe('berth run rolls out by itself', () => {
     expect((await e.running('web'))!.pid).toBe(back.pid);
   });
 
-  it('confirms a good change after confirmAfter', async () => {
-    await e.writeManifests({ 'web.yaml': web('v3') });
+  it('confirms a good change after confirmAfter and once healthy; status shows the health', async () => {
+    await e.writeManifests({ 'web.yaml': web('v3', undefined, { exec: ['/bin/cat', '/marker'], interval: '500ms', retries: 2 }) });
     const ok = await until('confirmed', async () => ((await rollout())?.reason === 'Confirmed' ? rollout() : undefined), 30_000);
     expect(ok!.state).toBe('Ready');
     const r = await e.berth('rollout', 'history', '--json');
     expect(JSON.parse(r.stdout)[0]).toMatchObject({ result: 'Confirmed', changed: ['web'] });
+    const status = (await e.status()).objects.find((o) => o.kind === 'Container' && o.name === 'web')!;
+    expect(status.message).toBe('running (healthy)');
   });
 });
