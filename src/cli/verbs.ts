@@ -9,6 +9,8 @@ import { register as content } from './content.ts';
 import { register as importVerb } from './import.ts';
 import { register as ps } from './ps.ts';
 import { register as logs } from './logs.ts';
+import { register as top } from './top.ts';
+import { register as stats } from './stats.ts';
 import { register as execVerb } from './exec.ts';
 import { register as inspect } from './inspect.ts';
 
@@ -24,4 +26,4 @@ import { register as convert } from './convert.ts';
 import { register as network } from './network.ts';
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, execVerb, inspect, snapshots, mount, plan, apply, runVerb, status, rollout, convert, reconcile, network];
+export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, top, stats, execVerb, inspect, snapshots, mount, plan, apply, runVerb, status, rollout, convert, reconcile, network];
