@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { loadConfig, DEFAULT_CONFIG_PATH, type Config } from '../config/config.ts';
 import { looseSecretFiles } from '../config/secret-files.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { sourceManifestsPath } from '../source/revisions.ts';
 
 export interface GlobalOptions {
   root?: string;
@@ -46,7 +47,8 @@ export class ExitCode extends Error {
   }
 }
 
-/** `-f` if given, else the config's `reconcile.manifests`. */
+/** `-f` if given, else the git source's current revision (`[source.git]`), else the config's `reconcile.manifests`. */
 export function manifestsPath(ctx: CliContext, opts: { file?: string }): string {
-  return opts.file ?? ctx.config.reconcile.manifests;
+  const git = ctx.config.source.git;
+  return opts.file ?? (git ? sourceManifestsPath(ctx.config.root, git.path) : ctx.config.reconcile.manifests);
 }

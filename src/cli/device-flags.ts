@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../config/config.ts';
 import { invalidArgument } from '../errors.ts';
 import type { DeviceIdentity } from '../manifest/fleet.ts';
+import { checkManifests } from '../manifest/load.ts';
 
 /** The device the flags describe; without flags the configured `[device]`, if any. */
 export function deviceFromFlags(configured: Config['device'], flags: { deviceLabels?: string; deviceName?: string }): DeviceIdentity | undefined {
@@ -24,4 +25,11 @@ export function describeSelection(device: DeviceIdentity, origins: Map<string, s
   const lines = [`device ${device.name} (${labels}) runs:`];
   for (const [object, files] of [...origins].sort(([a], [b]) => a.localeCompare(b))) lines.push(`  ${object}  from ${files.join(' + ')}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** `berth plan --explain`: which files made each object, for the configured device. */
+export async function explainOrigins(path: string, device: DeviceIdentity | undefined, signal: AbortSignal): Promise<string> {
+  if (!device) return '\nno [device] in the config: each object is one document, read as written\n';
+  const result = await checkManifests(path, { signal, revision: false, allowEmpty: true, device });
+  return result.origins ? `\n${describeSelection(device, result.origins)}` : '';
 }

@@ -18,7 +18,7 @@ import { acquireLock } from '../content/ref-lock.ts';
 import { BerthError, failedPrecondition } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { gitComplaint, redactUrl, runGit } from './git-command.ts';
-import { CURRENT, currentRevision, ensureSourcesDir, makeCurrent, materialize, prune } from './revisions.ts';
+import { currentRevision, ensureSourcesDir, makeCurrent, materialize, prune, sourceManifestsPath } from './revisions.ts';
 import { verifyCommit, type Refusal } from './verify.ts';
 
 export type SourceState = 'Ready' | 'Reconciling' | 'Stalled';
@@ -69,9 +69,8 @@ export class GitSource {
     this.current = { url: redactUrl(url), ref, state: 'Reconciling', reason: 'NotFetchedYet', message: 'not fetched yet' };
   }
 
-  /** Where the manifests are read from: through the `current` link, so it follows every switch. */
   manifestsPath(): string {
-    return join(this.sources, CURRENT, this.opts.config.path);
+    return sourceManifestsPath(this.opts.root, this.opts.config.path);
   }
 
   /** The applied revision's manifests directory; undefined before the first verified revision. */

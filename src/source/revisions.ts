@@ -23,6 +23,11 @@ export const CURRENT = 'current';
 const COMMIT_DIR = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
 const TMP_PREFIX = '.tmp-';
 
+/** Where the manifests of the current revision are read: through the `current` link, so it follows every switch. */
+export function sourceManifestsPath(root: string, path: string): string {
+  return join(root, 'sources', CURRENT, path);
+}
+
 /** The applied revision: the marker of the directory `current` names; undefined if there is none yet. */
 export async function currentRevision(sources: string): Promise<RevisionMarker | undefined> {
   const target = await readlink(join(sources, CURRENT)).catch(() => undefined);

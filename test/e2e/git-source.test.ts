@@ -87,6 +87,10 @@ describe('berth with [source.git]', () => {
     const table = await e.berth('status');
     expect(table.stdout).toMatch(/Source +git:\/\/127\.0\.0\.1:\d+\/fleet\.git +Stalled +NotSigned +commit [0-9a-f]{12} is not signed/);
     expect((await e.status()).events.some((ev) => ev.object.kind === 'Source' && ev.reason === 'NotSigned')).toBe(true);
+    // berth plan (no -f) reads the source's current revision too: nothing to change.
+    const plan = await e.berth('plan');
+    expect(plan.stderr).toBe('');
+    expect(plan.code).toBe(0);
   });
 
   let fix: string;
@@ -150,5 +154,10 @@ describe('berth with [source.git]', () => {
     expect((await e.ps()).filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['kiosk', 'web']);
     const oci = JSON.parse(await readFile(join(e.root, 'containers', 'web', 'config.json'), 'utf8')) as { process: { env: string[] } };
     expect(oci.process.env).toEqual(expect.arrayContaining(['DEVICE=kiosk-7', 'SITE=berlin', 'GREETING=kiosk']));
+    const plan = await e.berth('plan', '--explain');
+    const checkout = join(e.root, 'sources', fleet, 'fleet');
+    expect(plan.stdout).toContain('device kiosk-7 (site=berlin) runs:');
+    expect(plan.stdout).toContain(`Container/web  from ${checkout}/base/web.yaml + ${checkout}/devices/kiosk-7/web.yaml`);
+    expect(plan.stdout).toContain(`Container/kiosk  from ${checkout}/groups/berlin.yaml`);
   }, 120_000);
 });

@@ -83,7 +83,7 @@ describe('a fleet from one repo', () => {
       webFrom: ['base/app.yaml'],
     },
   ])('device $name runs $containers', async ({ name, labels, containers, webEnv, webFrom }) => {
-    const r = await checkManifests(repo, { revision: false, device: { name, labels } });
+    const r = await checkManifests(repo, { revision: false, device: { name, labels: labels as Record<string, string> } });
     expect(r.problems.map(formatProblem)).toEqual([]);
     expect(r.state!.containers.map((c) => c.metadata.name).sort()).toEqual(containers);
     const web = r.state!.containers.find((c) => c.metadata.name === 'web')!;
