@@ -11,6 +11,7 @@ import { register as ps } from './ps.ts';
 import { register as logs } from './logs.ts';
 import { register as top } from './top.ts';
 import { register as stats } from './stats.ts';
+import { register as restart } from './restart.ts';
 import { register as execVerb } from './exec.ts';
 import { register as inspect } from './inspect.ts';
 
@@ -26,4 +27,4 @@ import { register as convert } from './convert.ts';
 import { register as network } from './network.ts';
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, top, stats, execVerb, inspect, snapshots, mount, plan, apply, runVerb, status, rollout, convert, reconcile, network];
+export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, top, stats, restart, execVerb, inspect, snapshots, mount, plan, apply, runVerb, status, rollout, convert, reconcile, network];
