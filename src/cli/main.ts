@@ -23,6 +23,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--config <file>', 'TOML config file', '/etc/berth/config.toml')
     .option('--log-level <level>', 'trace|debug|info|warn|error|silent')
     .option('--snapshotter <name>', 'overlayfs|native|auto')
+    .option('-V, --version', 'print the version, git commit, Node version and the OCI runtime found')
     .exitOverride()
     .showHelpAfterError();
 
@@ -34,6 +35,12 @@ export async function main(argv: string[]): Promise<number> {
   for (const register of VERBS) register(program, run);
 
   try {
+    const configPath = versionAsked(argv);
+    if (configPath !== undefined) {
+      const { versionText } = await import('./version.ts');
+      process.stdout.write(await versionText(configPath));
+      return 0;
+    }
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     exitCode = reportError(err);
@@ -42,6 +49,20 @@ export async function main(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
   return exitCode;
+}
+
+/** `--version` among the global flags (before the verb): the config path to read the runtime from; else undefined. */
+function versionAsked(argv: string[]): string | undefined {
+  let configPath = '/etc/berth/config.toml';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--version' || a === '-V') return configPath;
+    if (!a.startsWith('-')) return undefined; // a verb: its own flags follow
+    if (a === '--config') configPath = argv[i + 1] ?? configPath;
+    else if (a.startsWith('--config=')) configPath = a.slice('--config='.length);
+    if (['--root', '--config', '--log-level', '--snapshotter'].includes(a)) i++; // the flag's value
+  }
+  return undefined;
 }
 
 function reportError(err: unknown): number {
