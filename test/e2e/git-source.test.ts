@@ -98,7 +98,9 @@ describe('berth with [source.git]', () => {
     daemon = e.start('run');
     await daemon.waitFor(/berth is running/, 30_000);
     fix = await f.commit(web('fixed'));
+    const t0 = performance.now();
     await daemon.waitFor(/done +web: recreate/, 60_000);
+    console.log(`signed commit pushed → web recreated by berth run (interval 1s): ${Math.round(performance.now() - t0)} ms`);
     await until('the fix is the applied revision', async () => (await revision()) === fix, 30_000);
     expect((await sourceRow())).toMatchObject({ state: 'Ready', reason: 'Applied' });
     const oci = JSON.parse(await readFile(join(e.root, 'containers', 'web', 'config.json'), 'utf8')) as { process: { env: string[] } };
