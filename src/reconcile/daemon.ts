@@ -13,6 +13,7 @@ import { ReconcileLoop } from './loop.ts';
 import { prepareMetricsAddress, restrictMetricsSocket } from './metrics-address.ts';
 import type { StepOutcome } from './execute.ts';
 import { ContainerProbes } from './container-probes.ts';
+import { recordContainerUsage } from './container-usage.ts';
 import { Reconciler, type TurnReport } from './reconciler.ts';
 import { DAEMON_LOCK_WAIT_MS } from './start-up-recovery.ts';
 
@@ -74,6 +75,8 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
         const counts: Record<string, number> = {};
         for (const c of report.actual.containers) counts[c.state] = (counts[c.state] ?? 0) + 1;
         deps.metrics.setContainerCounts(counts);
+        // Per-container CPU, memory and restarts: a reading that fails only leaves the last values.
+        await recordContainerUsage(deps.metrics, deps.runtime).catch((err) => log.debug({ error: (err as Error).message }, 'cannot read container usage'));
       }
       await probes.sync(report.desired, s);
       // A back-off ends by itself, and a rollout can be confirmed at a known time: wake up for the earliest.

@@ -8,6 +8,14 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { invalidArgument } from '../errors.ts';
 import type { HealthStatus } from '../runtime/health/health-state.ts';
 
+/** One container's use: CPU and memory only while its task runs. */
+export interface ContainerUsage {
+  name: string;
+  restarts: number;
+  cpuSeconds?: number;
+  memoryBytes?: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly reconcileDuration = new Histogram({
@@ -45,6 +53,24 @@ export class Metrics {
     labelNames: ['container'] as const,
     registers: [this.registry],
   });
+  readonly containerCpuSeconds = new Gauge({
+    name: 'berth_container_cpu_seconds',
+    help: "CPU time the running container's processes used so far, from its cgroup (cumulative: use rate())",
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
+  readonly containerMemoryBytes = new Gauge({
+    name: 'berth_container_memory_bytes',
+    help: 'Memory the running container uses, without inactive page cache, from its cgroup',
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
+  readonly containerRestarts = new Gauge({
+    name: 'berth_container_restarts',
+    help: 'Tasks the container started after its first (restarts by policy, to repair drift, berth restart)',
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
   /** Set by the daemon: false while the last turn failed to run at all. */
   healthy = true;
   lastTurnAt: Date | undefined;
@@ -53,6 +79,16 @@ export class Metrics {
   setContainerHealth(container: string, status: HealthStatus | undefined): void {
     if (status === undefined) this.containerHealthy.remove({ container });
     else this.containerHealthy.set({ container }, status === 'healthy' ? 1 : 0);
+  }
+
+  /** Every container's use after a turn; series of containers not listed (removed) go away. */
+  setContainerUsage(rows: ContainerUsage[]): void {
+    for (const g of [this.containerCpuSeconds, this.containerMemoryBytes, this.containerRestarts]) g.reset();
+    for (const r of rows) {
+      this.containerRestarts.set({ container: r.name }, r.restarts);
+      if (r.cpuSeconds !== undefined) this.containerCpuSeconds.set({ container: r.name }, r.cpuSeconds);
+      if (r.memoryBytes !== undefined) this.containerMemoryBytes.set({ container: r.name }, r.memoryBytes);
+    }
   }
 
   setContainerCounts(counts: Record<string, number>): void {
