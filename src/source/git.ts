@@ -108,7 +108,11 @@ export class GitSource {
     const applied = await currentRevision(this.sources);
     const base: SourceStatus = { url: redactUrl(config.url), ref: config.ref, state: 'Ready', reason: 'Applied', message: '', applied: applied?.commit, signer: applied?.signer, lastFetchAt: new Date() };
     const git = await this.gitRunner(signal);
-    const fetch = await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--', config.url, `+${config.ref}:${FETCHED_REF}`]);
+    // Only what the ref needs: the first fetch takes the commit alone (--depth 1); later ones take
+    // the commits since, down to what the mirror has, so whether a commit descends from the applied
+    // one can still be told (a shallow boundary stops the walk only below the applied commit).
+    const depth = applied ? [] : ['--depth', '1'];
+    const fetch = await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', ...depth, '--', config.url, `+${config.ref}:${FETCHED_REF}`]);
     if (fetch.code !== 0) {
       signal.throwIfAborted();
       const error = `fetch of ${config.ref} from ${base.url} failed: ${gitComplaint(fetch)}`;

@@ -114,6 +114,25 @@ describe('GitSource', () => {
     expect(dirs).toEqual(commits.slice(-3).sort());
   });
 
+  it('fetches only what the ref needs: the first fetch one commit, later ones the commits since', async () => {
+    const { execFile } = await import('node:child_process');
+    const other = await mkdtemp(join(tmpdir(), 'berth-source-depth-'));
+    try {
+      const count = () =>
+        new Promise<number>((resolve, reject) =>
+          execFile('git', [`--git-dir=${join(other, 'sources', 'repo.git')}`, 'rev-list', '--count', '--all'], (err, out) => (err ? reject(err) : resolve(Number(out.trim())))),
+        );
+      expect(await source({}, other).sync(signal)).toMatchObject({ state: 'Ready', changed: true });
+      expect(await count()).toBe(1); // the history behind it (a dozen commits by now) was not fetched
+      await f.commit({ 'devices/web.yaml': 'v: depth 1\n' });
+      await f.commit({ 'devices/web.yaml': 'v: depth 2\n' });
+      expect(await source({}, other).sync(signal)).toMatchObject({ state: 'Ready', changed: true });
+      expect(await count()).toBe(3);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
   it('runs git without hooks, system or global config: a hook in the mirror never runs', async () => {
     const { writeFile, chmod } = await import('node:fs/promises');
     const marker = join(root, 'hook-ran');
