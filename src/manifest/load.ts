@@ -361,6 +361,7 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
     stopGracePeriodMs,
     dependsOn: [...(spec.dependsOn ?? [])],
   };
+  if (spec.stopSignal === undefined) c.stopSignalDefaulted = true;
   if (spec.command !== undefined) c.command = [...spec.command];
   if (spec.args !== undefined) c.args = [...spec.args];
   if (spec.workingDir !== undefined) c.workingDir = spec.workingDir;

@@ -90,6 +90,8 @@ export interface ContainerSpec extends ContainerOptions {
   resources: ResourceSpec;
   readOnlyRootfs: boolean;
   stopSignal: string; // always with the SIG prefix, e.g. SIGTERM
+  /** The manifest named no stopSignal (the one above is the default): the image's StopSignal wins, as in Docker. */
+  stopSignalDefaulted?: boolean;
   stopGracePeriodMs: number;
   dependsOn: string[];
   /** The probe berth runs; absent: the image's HEALTHCHECK, if any (Docker's rules). */

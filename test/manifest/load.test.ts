@@ -272,6 +272,7 @@ describe('defaults and normalisation', () => {
       resources: {},
       readOnlyRootfs: false,
       stopSignal: 'SIGTERM',
+      stopSignalDefaulted: true, // the image's StopSignal, if it has one, is used instead
       stopGracePeriodMs: 10_000,
       dependsOn: [],
     });
