@@ -138,7 +138,7 @@ export class GitSource {
     }
     const marker = { commit: fetched, signer: verdict.signer, verifiedAt: new Date().toISOString() };
     try {
-      await materialize(this.sources, marker, (into) => this.archive(git, fetched, into), signal);
+      await materialize(this.sources, marker, (into) => this.archive(git, fetched, into), signal, config.path);
       await makeCurrent(this.sources, fetched);
     } catch (err) {
       signal.throwIfAborted();

@@ -11,11 +11,11 @@
  * `current` naming a whole revision: the old one or the new one.
  */
 import { execFile, spawn } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, mkdtemp, open, readdir, readlink, realpath, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { Writable } from 'node:stream';
-import { BerthError, corrupt } from '../errors.ts';
+import { BerthError, corrupt, failedPrecondition } from '../errors.ts';
 import { readRevisionMarker, REVISION_MARKER, type RevisionMarker } from '../manifest/pinned-revision.ts';
 
 const exec = promisify(execFile);
@@ -40,7 +40,7 @@ export async function currentRevision(sources: string): Promise<RevisionMarker |
  * Check out `commit` into `<sources>/<commit>/` unless it is already there. `archive` writes the
  * commit's tree as a tar stream (git archive) into the stream it is given.
  */
-export async function materialize(sources: string, marker: RevisionMarker, archive: (into: Writable) => Promise<void>, signal?: AbortSignal): Promise<string> {
+export async function materialize(sources: string, marker: RevisionMarker, archive: (into: Writable) => Promise<void>, signal?: AbortSignal, manifests = ''): Promise<string> {
   const final = join(sources, marker.commit);
   if ((await readRevisionMarker(final))?.commit === marker.commit) return final;
   await rm(final, { recursive: true, force: true }); // a directory without its marker is not ours to trust
@@ -56,6 +56,7 @@ export async function materialize(sources: string, marker: RevisionMarker, archi
     await archive(tar.stdin);
     const code = await tarDone;
     if (code !== 0) throw new BerthError('Internal', `checkout of ${marker.commit}: tar exited ${code}: ${tarErr.trim()}`);
+    await confineLinks(tmp, manifests);
     await writeFile(join(tmp, REVISION_MARKER), `${JSON.stringify(marker)}\n`, { mode: 0o600 });
     // Everything written must be on disk before the directory gets the name that makes it usable.
     await exec('sync', ['-f', tmp], { signal });
@@ -65,6 +66,26 @@ export async function materialize(sources: string, marker: RevisionMarker, archi
   } catch (err) {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     throw err;
+  }
+}
+
+/**
+ * The manifests directory of a checkout, and every link under it, must resolve inside the checkout:
+ * a link out of it would be read from outside the verified commit (and from outside its pinning to
+ * one revision, src/manifest/pinned-revision.ts).
+ */
+async function confineLinks(dir: string, manifests: string): Promise<void> {
+  const top = await realpath(dir);
+  const inside = async (p: string) => {
+    const real = await realpath(p).catch(() => undefined);
+    return real !== undefined && (real === top || real.startsWith(`${top}/`));
+  };
+  const base = join(dir, manifests);
+  if (!(await lstat(base).catch(() => undefined))) return; // no such directory: the loader says so
+  if (!(await inside(base))) throw failedPrecondition(`checkout: ${manifests} leads out of the revision`);
+  for (const e of await readdir(base, { recursive: true, withFileTypes: true })) {
+    const p = join(e.parentPath, e.name);
+    if (e.isSymbolicLink() && !(await inside(p))) throw failedPrecondition(`checkout: ${relative(dir, p)} links out of the revision (to ${await readlink(p)})`);
   }
 }
 

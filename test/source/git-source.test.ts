@@ -91,6 +91,19 @@ describe('GitSource', () => {
     expect(await source().sync(signal)).toMatchObject({ applied: fix, state: 'Ready' });
   });
 
+  it('refuses a revision whose manifests link out of it', async () => {
+    const { symlink } = await import('node:fs/promises');
+    await symlink('/etc/passwd', join(f.work, 'devices', 'passwd.yaml'));
+    const bad = await f.commit({});
+    const s = await source().sync(signal);
+    expect(s).toMatchObject({ state: 'Stalled', reason: 'CheckoutFailed', fetched: bad, applied: fix });
+    expect(s.message).toContain('devices/passwd.yaml links out of the revision (to /etc/passwd)');
+    expect(await currentCommit()).toBe(fix);
+    expect((await readdir(sources())).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    fix = await f.commit({ 'devices/passwd.yaml': null });
+    expect(await source().sync(signal)).toMatchObject({ state: 'Ready', applied: fix });
+  });
+
   it('an unreachable remote is a condition; what is applied is known without it', async () => {
     await f.stopServing();
     const s = await source().sync(signal);
