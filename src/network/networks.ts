@@ -94,17 +94,37 @@ export async function attachContainer(ctx: NetworkContext, doc: ContainerDoc): P
       options.network_info[n.name] = netavarkNetwork(ctx.root, n.name, spec);
     });
     const dns = Object.values(options.network_info).map((n) => n.subnets[0]!.gateway);
-    const record: Attachment = { container: name, state: 'setting-up', addresses, aliases, ports: doc.spec.ports ?? [], dns, netavark: options };
-    await writeAttachment(ctx.root, record);
-    try {
-      await createNetns(ctx.root, name, ctx.signal);
-      await runNetavark(ctx.root, 'setup', netnsPath(ctx.root, name), options, ctx.signal);
-    } catch (err) {
-      await teardown({ ...ctx, signal: undefined }, name);
-      throw err;
-    }
-    await writeAttachment(ctx.root, { ...record, state: 'ready' });
+    await setUp(ctx, { container: name, state: 'setting-up', addresses, aliases, ports: doc.spec.ports ?? [], dns, netavark: options });
     return { dns, addresses };
+  });
+}
+
+/** Record (setting-up), namespace, netavark, record (ready); on any failure, torn down again. */
+async function setUp(ctx: NetworkContext, record: Attachment): Promise<void> {
+  const name = record.container;
+  await writeAttachment(ctx.root, { ...record, state: 'setting-up' });
+  try {
+    await createNetns(ctx.root, name, ctx.signal);
+    await runNetavark(ctx.root, 'setup', netnsPath(ctx.root, name), record.netavark, ctx.signal);
+  } catch (err) {
+    await teardown({ ...ctx, signal: undefined }, name);
+    throw err;
+  }
+  await writeAttachment(ctx.root, { ...record, state: 'ready' });
+}
+
+/**
+ * Before a new task in an existing container: a power cut (or anything that unmounted its
+ * namespace, or a crash mid-setup) leaves the record but not a working namespace, which the task
+ * could not join. The container is then torn down and set up again from its record, with the
+ * same addresses and ports. Nothing to do for a container that is not on networks.
+ */
+export async function reattachContainer(ctx: NetworkContext, name: string): Promise<void> {
+  const record = await readAttachment(ctx.root, name);
+  if (!record || (record.state === 'ready' && (await netnsMounted(ctx.root, name)))) return;
+  await locked(ctx, async () => {
+    await teardown(ctx, name);
+    await setUp(ctx, record);
   });
 }
 

@@ -20,7 +20,7 @@ import { parseImageConfig, parseManifest } from '../oci/types.ts';
 import type { ImageRecord } from '../metadata/metadata.ts';
 import type { CreateRequest } from '../runtime/runtime.ts';
 import type { ReconcileDeps } from './deps.ts';
-import { checkPorts, detachContainer, specOnNetworks, type NetworkContext } from '../network/networks.ts';
+import { checkPorts, detachContainer, reattachContainer, specOnNetworks, type NetworkContext } from '../network/networks.ts';
 
 const networkContext = (deps: ReconcileDeps, signal: AbortSignal): NetworkContext => ({ root: deps.config.root, signal, warn: (m) => deps.log.warn(m) });
 
@@ -186,5 +186,6 @@ export async function removeContainer(deps: ReconcileDeps, name: string, signal:
 
 /** A new task in the existing container (writable layer kept), recording the back-off streak. */
 export async function restartContainer(deps: ReconcileDeps, name: string, streak: number, signal: AbortSignal): Promise<void> {
+  await reattachContainer(networkContext(deps, signal), name);
   await deps.runtime.start(name, { restart: true, backoffStreak: streak, signal });
 }

@@ -92,3 +92,23 @@ describe('kill -9 mid network setup', () => {
     expect(await hostNetworkState()).toEqual(before);
   }, 240_000);
 });
+
+describe('a namespace lost under a container (what a power cut does to it)', () => {
+  it('is set up again from the record before the restart, with the same address and port', async () => {
+    await e.writeManifests({ 'set.yaml': app(18497) });
+    const daemon = e.start('run', '-f', e.manifests);
+    const answers = async () => (await (await fetch('http://127.0.0.1:18497/', { signal: AbortSignal.timeout(2_000) })).text()).trim() === 'crash-ok';
+    await until('app to answer', answers, 60_000, 200);
+    // Confirmed first: an exit during the confirmation would roll the change back instead.
+    await until('the rollout to settle', async () => !(await e.status()).objects.some((o) => o.reason === 'Progressing'), 60_000, 500);
+    const address = JSON.parse((await e.berth('inspect', 'app', '--json')).stdout).networking.addresses.crashnet;
+    // The namespace goes (its veth with it) and the task dies, as in a reboot; the record stays.
+    execFileSync('umount', [join(e.root, 'run', 'netns', 'app')]);
+    process.kill((await e.running('app'))!.pid!, 'SIGKILL');
+    await until('app to answer again after its restart', answers, 90_000, 200).catch((err) => {
+      throw new Error(`${(err as Error).message}\n${daemon.output().slice(-4000)}`);
+    });
+    expect(JSON.parse((await e.berth('inspect', 'app', '--json')).stdout).networking).toMatchObject({ addresses: { crashnet: address }, state: 'ready' });
+    await daemon.stop();
+  }, 180_000);
+});
