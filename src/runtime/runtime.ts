@@ -28,6 +28,7 @@ import { hostCapabilities, nofileCeiling } from './host-limits.ts';
 import type { HostOptionInputs } from './spec-options.ts';
 import { ensureShim, startShim } from './shim.ts';
 import { effectiveStopSignal } from './stop-signal.ts';
+import { anonymousVolumes, prepareAnonymousVolumes } from './anonymous-volumes.ts';
 import { ensureUpdateLock, removeUpdateLock } from './update-lock.ts';
 import { buildSpec, executableCandidates, resolveProcess, volumePath, type OciSpec } from './spec.ts';
 import {
@@ -221,6 +222,7 @@ export class Runtime implements ContainerRuntime {
       // The record written below syncs the directory, persisting this rename too.
       await writeFileAtomic(path.join(dir, BUNDLE_CONFIG), JSON.stringify(spec, null, 2), { syncDir: false, mode: PRIVATE });
       if (!(await this.mounter.isMountPoint(rootfs))) await this.mounter.mountAll(req.mounts, rootfs, signal);
+      await prepareAnonymousVolumes(anonymousVolumes(req.imageConfig, req.spec.mounts, dir), rootfs, signal);
       const record = newContainerRecord({ ...req, spec: { ...req.spec, stopSignal: effectiveStopSignal(req.spec, req.imageConfig) } }, {
         runtime: this.oci.binary,
         runtimeRoot: this.oci.stateRoot,

@@ -20,6 +20,8 @@ import { seccompFilter, type OciSeccomp } from './seccomp.ts';
 import type { DeviceCgroupRule } from './devices.ts';
 import { applyContainerOptions, containerCapabilities, type HostOptionInputs } from './spec-options.ts';
 import { updateLockFile } from './update-lock.ts';
+import { anonymousVolumes } from './anonymous-volumes.ts';
+import { containersDir } from './state.ts';
 import { netnsPath } from '../network/paths.ts';
 
 /** The OCI runtime-spec subset berth writes (config.json). */
@@ -159,7 +161,7 @@ export function buildSpec(input: SpecInput): OciSpec {
     },
     root: { path: 'rootfs', readonly: spec.readOnlyRootfs },
     ...(spec.network === 'none' ? { hostname: name } : {}),
-    mounts: [...defaultMounts(), ...hostNetworkMounts(input), ...userMounts(input), ...updateLockMount(input)],
+    mounts: [...defaultMounts(), ...hostNetworkMounts(input), ...userMounts(input), ...anonymousVolumeMounts(input), ...updateLockMount(input)],
     linux: {
       namespaces,
       cgroupsPath: `${input.cgroupParent ?? '/berth'}/${name}`,
@@ -208,6 +210,13 @@ function updateLockMount(input: SpecInput): OciMount[] {
   const target = input.updateLockPath;
   if (!target || input.spec.mounts.some((m) => m.target === target)) return [];
   return [{ destination: target, type: 'bind', source: updateLockFile(input.root, input.name), options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] }];
+}
+
+/** The image's VOLUME paths no mount covers, each on a directory of the container's own (./anonymous-volumes.ts). */
+function anonymousVolumeMounts(input: SpecInput): OciMount[] {
+  return anonymousVolumes(input.image, input.spec.mounts, path.join(containersDir(input.root), input.name)).map((v) => ({
+    destination: v.target, type: 'bind', source: v.source, options: ['rbind', 'rw', 'nosuid', 'nodev'],
+  }));
 }
 
 /** Where a named volume lives. Never removed implicitly. */
