@@ -65,7 +65,7 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
     debounceMs: opts.debounceMs ?? 150,
     onError: (err) => {
       if (deps.metrics) deps.metrics.healthy = false;
-      log.error({ error: (err as Error).message }, 'reconcile turn failed');
+      log.error({ err }, 'reconcile turn failed');
     },
     turn: async (reasons, s) => {
       log.debug({ reasons }, 'reconcile turn');
@@ -76,7 +76,7 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
         for (const c of report.actual.containers) counts[c.state] = (counts[c.state] ?? 0) + 1;
         deps.metrics.setContainerCounts(counts);
         // Per-container CPU, memory and restarts: a reading that fails only leaves the last values.
-        await recordContainerUsage(deps.metrics, deps.runtime).catch((err) => log.debug({ error: (err as Error).message }, 'cannot read container usage'));
+        await recordContainerUsage(deps.metrics, deps.runtime).catch((err) => log.debug({ err }, 'cannot read container usage'));
       }
       await probes.sync(report.desired, s);
       // A back-off ends by itself, and a rollout can be confirmed at a known time: wake up for the earliest.
@@ -102,7 +102,7 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
   const exits = watchExits(
     deps.runtime.dir,
     (name) => loop.trigger(`task ${name} exited`, { immediate: true }),
-    (err) => log.warn({ error: (err as Error).message }, 'cannot watch for task exits; the resync timer will notice them'),
+    (err) => log.warn({ err }, 'cannot watch for task exits; the resync timer will notice them'),
   );
   log.info({ manifests: opts.manifests, root: config.root, snapshotter: deps.snapshotter.name }, 'berth is running');
   try {
@@ -110,6 +110,7 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
   } finally {
     clearTimeout(wakeTimer);
     await probes.close();
+    await reconciler.drain();
     exits.close();
     await watcher.close();
     log.info('berth stopped; containers keep running');

@@ -63,6 +63,7 @@ export interface ExecuteContext {
  */
 export class BackgroundPulls {
   private readonly running = new Map<string, number>();
+  private readonly settling = new Set<Promise<unknown>>();
   private readonly signal: AbortSignal;
   private readonly onSettled: (o: StepOutcome) => void;
 
@@ -79,18 +80,25 @@ export class BackgroundPulls {
     }
     const now = Date.now();
     this.running.set(step.ref, now);
-    void runStep(step, { ...ctx, signal: this.signal }).then(
+    const settled = runStep(step, { ...ctx, signal: this.signal }).then(
       (o) => {
         this.running.delete(step.ref);
         this.onSettled(o);
       },
       () => this.running.delete(step.ref), // aborted: the daemon is stopping
     );
+    this.settling.add(settled);
+    void settled.finally(() => this.settling.delete(settled));
     return { step, result: 'waiting', message: `pulling in the background since ${new Date(now).toISOString()}`, ms: 0 };
   }
 
   get size(): number {
     return this.running.size;
+  }
+
+  /** Every pull started here has settled (the daemon drains them before closing the stores). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.settling]);
   }
 }
 

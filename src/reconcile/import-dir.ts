@@ -79,7 +79,7 @@ async function importNew(deps: ReconcileDeps, dir: string, signal: AbortSignal):
     } catch (err) {
       signal.throwIfAborted();
       failed.push(file);
-      deps.log.error({ file, error: (err as Error).message }, 'cannot import from the import directory');
+      deps.log.error({ file, err }, 'cannot import from the import directory');
       deps.metadata.addEvent({ object: { kind: 'Import', name: file }, type: 'Warning', reason: 'ImportFailed', message: (err as Error).message });
     }
   }

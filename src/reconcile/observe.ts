@@ -140,7 +140,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
             onUp: () => opts.health.markUp(host),
             onDown: (err) => {
               if (opts.signal?.aborted) return;
-              deps.log.warn({ image: d.ref, error: (err as Error).message }, 'cannot resolve image; keeping what is present');
+              deps.log.warn({ image: d.ref, err }, 'cannot resolve image; keeping what is present');
               opts.health.markDown(host, deps.now?.() ?? Date.now());
             },
           },

@@ -128,7 +128,10 @@ export class Reconciler {
   async desired(signal: AbortSignal): Promise<Pick<PlanView, 'desired' | 'source' | 'problems'>> {
     this.validator ??= await createDocumentValidator(signal);
     const check = await checkManifests(this.opts.manifests, { signal, validator: this.validator, allowEmpty: this.opts.allowEmpty, device: this.deps.config.device }).catch(
-      (err: Error): { problems: ManifestProblem[]; state?: DesiredState } => ({ problems: [{ place: { file: this.opts.manifests }, message: err.message }] }),
+      (err: Error): { problems: ManifestProblem[]; state?: DesiredState } => {
+        if (signal.aborted) throw err; // berth is stopping: that says nothing about the manifests
+        return { problems: [{ place: { file: this.opts.manifests }, message: err.message }] };
+      },
     );
     if (check.state) return { desired: check.state, source: 'manifests', problems: [] };
     const last = this.deps.metadata.currentGeneration();
@@ -162,6 +165,11 @@ export class Reconciler {
       };
     }
     return d;
+  }
+
+  /** Wait for the pulls that outlived their turns to settle (they stop on the daemon's signal). */
+  drain(): Promise<void> {
+    return this.background?.drain() ?? Promise.resolve();
   }
 
   /** Observe and plan without changing anything (`berth plan`). */

@@ -194,7 +194,7 @@ export class RegistryClient implements ImageRegistry {
         // Refusals that no other host can fix.
         if (isKind(err, 'Unimplemented') || isKind(err, 'Corrupt') || isKind(err, 'InvalidArgument')) throw err;
         last = err;
-        if (i < eps.length - 1) this.log.warn({ endpoint: ep.origin, error: (err as Error).message }, 'endpoint failed; trying the next one');
+        if (i < eps.length - 1) this.log.warn({ endpoint: ep.origin, err }, 'endpoint failed; trying the next one');
       }
     }
     throw last;
@@ -332,7 +332,7 @@ export class RegistryClient implements ImageRegistry {
         await writer.close().catch(() => {});
         // A corrupt blob (or corrupt bytes left in the ingest by a crash): one fresh download.
         if (isKind(err, 'Corrupt') && freshStarts++ < 1 && !signal?.aborted) {
-          this.log.warn({ digest: desc.digest, error: (err as Error).message }, 'blob failed verification; downloading it again from the start');
+          this.log.warn({ digest: desc.digest, err }, 'blob failed verification; downloading it again from the start');
           await (store as Partial<{ abortIngest(r: string): Promise<void> }>).abortIngest?.(key).catch(() => {});
           continue;
         }
