@@ -32,7 +32,9 @@ export function retiredImages(metadata: Metadata, desired: DesiredState): string
   // The generation before this one: the last applied, unless that is this very desired state
   // (a later turn of the same generation), then the one applied before it.
   const current = metadata.currentGeneration();
-  const same = current !== undefined && canonicalJson(current.desired) === canonicalJson(JSON.parse(JSON.stringify(desired)));
+  // (Compared without the registry's pins: observe sees the manifests before they are pinned.)
+  const unpinned = (d: unknown) => canonicalJson({ ...(JSON.parse(JSON.stringify(d)) as object), imagePins: undefined });
+  const same = current !== undefined && unpinned(current.desired) === unpinned(desired);
   for (const ref of imagesOf((same ? metadata.previousGeneration() : current)?.desired)) keep.add(ref);
   for (const c of metadata.listContainers()) keep.add(c.image);
   const candidates = metadata
