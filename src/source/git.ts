@@ -49,6 +49,8 @@ export interface GitSourceOptions {
   keep?: number;
   /** How long a sync waits for another process's sync (default 10 min). */
   lockWaitMs?: number;
+  /** How long a fetch may take before the remote counts as unreachable (default 10 min): a remote that accepts and then says nothing must not stop syncing forever. */
+  fetchTimeoutMs?: number;
 }
 
 const FETCHED_REF = 'refs/berth/fetched';
@@ -108,11 +110,17 @@ export class GitSource {
     const applied = await currentRevision(this.sources);
     const base: SourceStatus = { url: redactUrl(config.url), ref: config.ref, state: 'Ready', reason: 'Applied', message: '', applied: applied?.commit, signer: applied?.signer, lastFetchAt: new Date() };
     const git = await this.gitRunner(signal);
+    const timeoutMs = this.opts.fetchTimeoutMs ?? 10 * 60_000;
+    const bounded = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     // Only what the ref needs: the first fetch takes the commit alone (--depth 1); later ones take
     // the commits since, down to what the mirror has, so whether a commit descends from the applied
     // one can still be told (a shallow boundary stops the walk only below the applied commit).
     const depth = applied ? [] : ['--depth', '1'];
-    const fetch = await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', ...depth, '--', config.url, `+${config.ref}:${FETCHED_REF}`]);
+    const fetchArgs = ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', ...depth, '--', config.url, `+${config.ref}:${FETCHED_REF}`];
+    const fetch = await git(fetchArgs, undefined, bounded).catch((err: unknown) => {
+      if (signal.aborted || !bounded.aborted) throw err;
+      return { code: 124, stdout: Buffer.alloc(0), stderr: `fatal: no answer within ${Math.round(timeoutMs / 1000)} s` };
+    });
     if (fetch.code !== 0) {
       signal.throwIfAborted();
       const error = `fetch of ${config.ref} from ${base.url} failed: ${gitComplaint(fetch)}`;
@@ -168,7 +176,7 @@ export class GitSource {
   private async gitRunner(signal: AbortSignal): Promise<GitRunner> {
     const gitDir = join(this.sources, 'repo.git');
     const env = await this.credentialsEnv();
-    const run: GitRunner = (args, into) => runGit({ gitDir, home: this.home, env, signal }, args, { stdout: into });
+    const run: GitRunner = (args, into, bounded) => runGit({ gitDir, home: this.home, env, signal: bounded ?? signal }, args, { stdout: into });
     if (await exists(join(gitDir, 'HEAD'))) await removeStaleGitLocks(gitDir);
     else {
       const tmp = await mkdtemp(join(this.sources, '.tmp-repo-'));
@@ -214,7 +222,8 @@ async function removeStaleGitLocks(gitDir: string): Promise<void> {
   }
 }
 
-export type GitRunner = (args: string[], into?: Writable) => ReturnType<typeof runGit>;
+/** git on the mirror; `bounded` replaces the sync's signal for one command (a fetch with a time limit). */
+export type GitRunner = (args: string[], into?: Writable, bounded?: AbortSignal) => ReturnType<typeof runGit>;
 
 function refused(s: SourceStatus, reason: SourceReason, message: string): SourceStatus {
   return { ...s, state: 'Stalled', reason, message: `${message}; ${s.applied ? `running ${short(s.applied)}` : 'nothing applied yet'}`, lastError: message };

@@ -116,6 +116,22 @@ describe('GitSource', () => {
     await f.serve();
   });
 
+  it('a remote that accepts and then says nothing is unreachable after the fetch timeout', async () => {
+    const { createServer } = await import('node:net');
+    const held: import('node:net').Socket[] = [];
+    const silent = createServer((sock) => held.push(sock)); // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const url = `git://127.0.0.1:${(silent.address() as { port: number }).port}/fleet.git`;
+      const s = await new GitSource({ root, config: { url, ref: 'main', path: 'devices', intervalMs: 60_000, allowRewind: false }, log, fetchTimeoutMs: 1500 }).sync(signal);
+      expect(s).toMatchObject({ state: 'Reconciling', reason: 'Unreachable', applied: fix });
+      expect(s.lastError).toContain('no answer within 2 s');
+    } finally {
+      for (const sock of held) sock.destroy();
+      silent.close();
+    }
+  });
+
   it('keeps the last three revisions, the current one among them', async () => {
     const commits: string[] = [];
     for (let i = 3; i < 7; i++) {
