@@ -10,6 +10,7 @@
  */
 import { RECONCILE_LOCK, withLock } from '../metadata/lock.ts';
 import type { ReconcileDeps } from './deps.ts';
+import { recoverNetworks } from '../network/networks.ts';
 
 /** How long the daemon waits for the reconcile lock at start-up: a `berth apply` pulling can take minutes. */
 export const DAEMON_LOCK_WAIT_MS = 10 * 60_000;
@@ -34,6 +35,8 @@ export async function recoverAtStartUp(parts: RecoveryParts, opts: RecoveryOptio
     await parts.snapshotter.recover(signal);
     const containers = await parts.runtime.recover(signal);
     if (containers.length) log.info({ containers }, 'removed half-made containers');
+    const detached = await recoverNetworks({ root: config.root, signal, warn: (m) => log.warn(m) }, (c) => metadata.getContainer(c) !== undefined);
+    if (detached.length) log.info({ containers: detached }, 'took containers without a record off their networks');
     const leases = metadata.deleteExpiredLeases();
     if (leases.length) log.info({ leases }, 'removed expired leases');
   });

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEMO_REF, E2eRoot, containerDoc, requireE2e, until } from '../helpers/e2e.ts';
 
@@ -29,9 +29,10 @@ async function hostNetworkState(): Promise<Record<string, unknown>> {
   const records = await readdir(join(e.root, 'networks')).catch(() => [] as string[]);
   const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(e.root));
   return {
-    links: sh('ip', ['-o', 'link']).split('\n').map((l) => l.split(':')[1]?.trim()).filter(Boolean).sort(),
+    // Only what netavark makes (bridges named berth-…, veths), not what other processes on the host do.
+    links: sh('ip', ['-o', 'link']).split('\n').map((l) => l.split(':')[1]?.trim()).filter((l) => l && /^(berth-|veth)/.test(l)).sort(),
     netns: sh('ip', ['netns', 'list']),
-    firewall: sh('iptables-save', []).split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '')).join('\n'),
+    firewall: sh('iptables-save', []).split('\n').filter((l) => l.includes('NETAVARK')).map((l) => l.replace(/\[\d+:\d+\]/, '')).sort(),
     records: records.filter((f) => f.endsWith('.json')),
     mounts,
     aardvark: sh('ps', ['-eo', 'args']).split('\n').filter((l) => l.includes(join(e.root, 'run'))),
@@ -50,6 +51,11 @@ async function crashMidSetup(): Promise<void> {
   expect(await settingUp()).toBe(true);
   // netavark, berth's child, finishes on its own: recovery starts after it, as after a real crash.
   await until('netavark to finish', () => !sh('ps', ['-eo', 'args']).includes(`netavark --config ${join(e.root, 'run')}`), 30_000);
+}
+
+/** Field by field, so a failure names what leaked. */
+function expectSameState(after: Record<string, unknown>, before: Record<string, unknown>): void {
+  for (const k of Object.keys(before)) expect(after[k], k).toEqual(before[k]);
 }
 
 beforeAll(async () => {
@@ -89,7 +95,7 @@ describe('kill -9 mid network setup', () => {
     await e.writeManifests({ 'set.yaml': [] });
     r = await e.berth('apply', '-f', e.manifests, '--allow-empty', '--no-wait');
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(await hostNetworkState()).toEqual(before);
+    expectSameState(await hostNetworkState(), before);
   }, 240_000);
 });
 
@@ -110,5 +116,36 @@ describe('a namespace lost under a container (what a power cut does to it)', () 
     });
     expect(JSON.parse((await e.berth('inspect', 'app', '--json')).stdout).networking).toMatchObject({ addresses: { crashnet: address }, state: 'ready' });
     await daemon.stop();
+  }, 180_000);
+});
+
+describe('a network record without its container', () => {
+  it('is torn down by start-up recovery', async () => {
+    await e.writeManifests({ 'set.yaml': app(18498) });
+    let r = await e.berth('apply', '-f', e.manifests, '--no-wait');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await e.writeManifests({ 'set.yaml': [] });
+    r = await e.berth('apply', '-f', e.manifests, '--allow-empty', '--no-wait');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const before = await hostNetworkState();
+    await e.writeManifests({ 'set.yaml': app(18498) });
+    r = await e.berth('apply', '-f', e.manifests, '--no-wait');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    // What a crash leaves when the container's record is gone but its network record is not.
+    const rec = JSON.parse(await readFile(join(e.root, 'networks', 'app.json'), 'utf8'));
+    const ghost = {
+      ...rec,
+      container: 'ghost',
+      state: 'setting-up',
+      addresses: { crashnet: '10.231.9.50' },
+      ports: [],
+      netavark: { ...rec.netavark, container_id: 'f'.repeat(64), container_name: 'ghost', port_mappings: null, networks: { crashnet: { static_ips: ['10.231.9.50'], aliases: [], interface_name: 'eth0' } } },
+    };
+    await writeFile(join(e.root, 'networks', 'ghost.json'), JSON.stringify(ghost));
+    await e.writeManifests({ 'set.yaml': [] });
+    r = await e.berth('apply', '-f', e.manifests, '--allow-empty', '--no-wait');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toContain('took containers without a record off their networks');
+    expectSameState(await hostNetworkState(), before);
   }, 180_000);
 });
