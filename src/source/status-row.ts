@@ -6,7 +6,7 @@
  * once an hour (SD cards wear). An event is recorded when a commit is applied or refused.
  */
 import type { Metadata } from '../metadata/metadata.ts';
-import { short, type SourceStatus } from './git.ts';
+import type { SourceStatus } from './git.ts';
 
 export const SOURCE_KIND = 'Source';
 const FETCH_TIME_REFRESH_MS = 60 * 60_000;
