@@ -5,7 +5,7 @@
  */
 import { invalidArgument } from '../errors.ts';
 import { parseDuration } from '../config/units.ts';
-import { formatLine, matches, type LogFilter, type LogLine } from '../runtime/log-records.ts';
+import { formatLines, matches, type LogFilter, type LogLine } from '../runtime/log-records.ts';
 import { followLogLines, readLogAll, readLogTailAt } from '../runtime/logs.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import type { RegisterVerb } from './verbs.ts';
@@ -48,19 +48,21 @@ export const register: RegisterVerb = (program, run) => {
         const rt = Runtime.forReading({ root: ctx.config.root, binary: ctx.config.runtime.binary });
         await rt.readRecord(name); // NotFound names the container
         const dir = rt.containerDir(name);
-        const write = async (l: LogLine) => {
-          if (!ctx.out.write(formatLine(l, { timestamps: flags.timestamps }))) await new Promise((r) => ctx.out.once('drain', r));
+        const writeAll = async (lines: LogLine[]) => {
+          if (lines.length === 0) return;
+          if (!ctx.out.write(formatLines(lines, { timestamps: flags.timestamps }))) await new Promise((r) => ctx.out.once('drain', r));
         };
+        const write = (l: LogLine) => writeAll([l]);
         let logOffset: number;
         let assembler;
         if (tail === undefined) {
           const all = readLogAll(dir, filter);
-          for await (const l of all.lines) await write(l);
+          for await (const batch of all.lines) await writeAll(batch);
           logOffset = all.offset();
           assembler = all.assembler;
         } else {
           const t = await readLogTailAt(dir, tail, filter);
-          for (const l of t.lines) await write(l);
+          await writeAll(t.lines);
           logOffset = t.logOffset;
           assembler = t.assembler;
         }

@@ -12,7 +12,6 @@ export type LogStream = 'stdout' | 'stderr';
 export interface LogRecord {
   /** The time as written (RFC 3339, nanoseconds); undefined for a line from before the format. */
   time?: string;
-  timeMs?: number;
   stream: LogStream;
   partial: boolean;
   text: Buffer;
@@ -22,7 +21,6 @@ export interface LogRecord {
 export interface LogLine {
   /** When its first piece was read; undefined for an old line. */
   time?: string;
-  timeMs?: number;
   stream: LogStream;
   text: Buffer;
   /** False for a piece given out before its end: the stream ended mid-line, or the line is longer than a reader keeps. */
@@ -31,21 +29,24 @@ export interface LogLine {
 
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)$/;
 
-/** One record, given its bytes without the newline. */
-export function parseRecord(line: Buffer): LogRecord {
-  const a = line.indexOf(32);
-  const b = a < 0 ? -1 : line.indexOf(32, a + 1);
-  // The tag is one byte, then a space (or the end: an empty F line written by an older CRI writer).
-  if (b > 0 && (line.length === b + 2 || line[b + 2] === 32)) {
-    const time = line.toString('latin1', 0, a);
-    const stream = line.toString('latin1', a + 1, b);
-    const tag = line[b + 1];
-    if ((stream === 'stdout' || stream === 'stderr') && (tag === 0x46 || tag === 0x50) && TIME.test(time)) {
-      const timeMs = Date.parse(time);
-      if (Number.isFinite(timeMs)) return { time, timeMs, stream, partial: tag === 0x50, text: line.subarray(Math.min(line.length, b + 3)) };
+const STDOUT = Buffer.from('stdout');
+const STDERR = Buffer.from('stderr');
+
+/** One record: the bytes of `buf` from `start` to `end` (its newline excluded). */
+export function parseRecord(buf: Buffer, start = 0, end = buf.length): LogRecord {
+  const a = buf.indexOf(32, start);
+  // "<time> stdout F " : the stream is six bytes after the time's space, then the one-byte tag and a
+  // space (or the end: an empty F line written by an older CRI writer).
+  const b = a + 7;
+  if (a > start && a < end && b < end && buf[b] === 32 && (b + 2 === end || (b + 2 < end && buf[b + 2] === 32))) {
+    const tag = buf[b + 1];
+    const stream = buf.compare(STDOUT, 0, 6, a + 1, b) === 0 ? 'stdout' : buf.compare(STDERR, 0, 6, a + 1, b) === 0 ? 'stderr' : undefined;
+    if (stream && (tag === 0x46 || tag === 0x50)) {
+      const time = buf.toString('latin1', start, a);
+      if (TIME.test(time)) return { time, stream, partial: tag === 0x50, text: buf.subarray(Math.min(end, b + 3), end) };
     }
   }
-  return { stream: 'stdout', partial: false, text: line };
+  return { stream: 'stdout', partial: false, text: buf.subarray(start, end) };
 }
 
 /** Splits bytes into records at newlines, keeping an unended record for the next bytes. */
@@ -57,7 +58,7 @@ export class RecordSplitter {
     const out: LogRecord[] = [];
     let start = 0;
     for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
-      out.push(parseRecord(buf.subarray(start, nl)));
+      out.push(parseRecord(buf, start, nl));
       start = nl + 1;
     }
     this.rest = Buffer.from(buf.subarray(start));
@@ -77,20 +78,20 @@ export const MAX_LINE_BYTES = 1024 * 1024;
 
 /** Joins each stream's P records up to its F record. */
 export class LineAssembler {
-  private pending: Partial<Record<LogStream, { time?: string; timeMs?: number; parts: Buffer[]; size: number }>> = {};
+  private pending: Partial<Record<LogStream, { time?: string; parts: Buffer[]; size: number }>> = {};
 
   push(r: LogRecord): LogLine[] {
     const p = this.pending[r.stream];
-    if (!p && !r.partial) return [{ time: r.time, timeMs: r.timeMs, stream: r.stream, text: r.text, complete: true }];
-    const cur = p ?? { time: r.time, timeMs: r.timeMs, parts: [], size: 0 };
+    if (!p && !r.partial) return [{ time: r.time, stream: r.stream, text: r.text, complete: true }];
+    const cur = p ?? { time: r.time, parts: [], size: 0 };
     cur.parts.push(Buffer.from(r.text));
     cur.size += r.text.length;
     this.pending[r.stream] = cur;
     if (r.partial && cur.size < MAX_LINE_BYTES) return [];
     delete this.pending[r.stream];
-    const line: LogLine = { time: cur.time, timeMs: cur.timeMs, stream: r.stream, text: Buffer.concat(cur.parts), complete: !r.partial };
+    const line: LogLine = { time: cur.time, stream: r.stream, text: Buffer.concat(cur.parts), complete: !r.partial };
     // The rest of a line given out in pieces keeps the first piece's time.
-    if (r.partial) this.pending[r.stream] = { time: cur.time, timeMs: cur.timeMs, parts: [], size: 0 };
+    if (r.partial) this.pending[r.stream] = { time: cur.time, parts: [], size: 0 };
     return [line];
   }
 
@@ -104,7 +105,7 @@ export class LineAssembler {
     const out: LogLine[] = [];
     for (const stream of ['stdout', 'stderr'] as const) {
       const p = this.pending[stream];
-      if (p && p.size > 0) out.push({ time: p.time, timeMs: p.timeMs, stream, text: Buffer.concat(p.parts), complete: false });
+      if (p && p.size > 0) out.push({ time: p.time, stream, text: Buffer.concat(p.parts), complete: false });
     }
     this.pending = {};
     return out;
@@ -119,7 +120,7 @@ export interface LogFilter {
 
 export function matches(line: LogLine, f: LogFilter): boolean {
   if (f.stream && line.stream !== f.stream) return false;
-  if (f.sinceMs !== undefined && (line.timeMs === undefined || line.timeMs < f.sinceMs)) return false;
+  if (f.sinceMs !== undefined && !(line.time !== undefined && Date.parse(line.time) >= f.sinceMs)) return false;
   return true;
 }
 
@@ -128,8 +129,20 @@ export function matches(line: LogLine, f: LogFilter): boolean {
  * wrote one (a piece of a line without its end is printed as it is, like `docker logs`).
  */
 export function formatLine(line: LogLine, o: { timestamps?: boolean } = {}): Buffer {
-  const parts = [line.text];
-  if (o.timestamps) parts.unshift(Buffer.from(`${line.time ?? '-'} `));
-  if (line.complete) parts.push(Buffer.from('\n'));
-  return Buffer.concat(parts);
+  return formatLines([line], o);
+}
+
+/** Many lines as one buffer (one allocation: a tail of thousands of lines is printed at once). */
+export function formatLines(lines: LogLine[], o: { timestamps?: boolean } = {}): Buffer {
+  const prefix = (l: LogLine) => (o.timestamps ? `${l.time ?? '-'} ` : '');
+  let size = 0;
+  for (const l of lines) size += Buffer.byteLength(prefix(l), 'latin1') + l.text.length + (l.complete ? 1 : 0);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const l of lines) {
+    at += out.write(prefix(l), at, 'latin1');
+    at += l.text.copy(out, at);
+    if (l.complete) out[at++] = 10;
+  }
+  return out;
 }

@@ -8,7 +8,7 @@
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { formatLine, LineAssembler, matches, RecordSplitter, type LogFilter, type LogLine, type LogRecord } from './log-records.ts';
+import { formatLine, formatLines, LineAssembler, matches, RecordSplitter, type LogFilter, type LogLine, type LogRecord } from './log-records.ts';
 import { LOG_FILE } from './state.ts';
 
 /** The log files of a container dir that exist, oldest first. */
@@ -27,13 +27,13 @@ export async function logFiles(containerDir: string, maxFiles = 100): Promise<st
 /** The last `lines` lines (all when undefined) of the container's output, as text (both streams, no times). */
 export async function readLogTail(containerDir: string, lines?: number): Promise<Buffer> {
   const t = lines === undefined ? await readAllLines(containerDir) : await readLogTailAt(containerDir, lines);
-  return Buffer.concat([...t.lines, ...t.assembler.flush()].map((l) => formatLine(l)));
+  return formatLines([...t.lines, ...t.assembler.flush()]);
 }
 
 async function readAllLines(containerDir: string): Promise<LogRead> {
   const all = readLogAll(containerDir);
   const lines: LogLine[] = [];
-  for await (const l of all.lines) lines.push(l);
+  for await (const batch of all.lines) lines.push(...batch);
   return { lines, assembler: all.assembler, logOffset: all.offset() };
 }
 
@@ -117,13 +117,14 @@ function lastLines(records: LogRecord[], count: number, filter: LogFilter, atSta
 }
 
 /**
- * Every line of the container's logs that passes `filter`, oldest file first, streamed (never the
- * whole history in memory). `offset()` then says how much of `log` was read, to follow on from there.
+ * Every line of the container's logs that passes `filter`, oldest file first, streamed in batches
+ * (one per 64 KiB read; never the whole history in memory). `offset()` then says how much of `log`
+ * was read, to follow on from there.
  */
-export function readLogAll(containerDir: string, filter: LogFilter = {}): { lines: AsyncGenerator<LogLine>; offset: () => number; assembler: LineAssembler } {
+export function readLogAll(containerDir: string, filter: LogFilter = {}): { lines: AsyncGenerator<LogLine[]>; offset: () => number; assembler: LineAssembler } {
   let logOffset = 0;
   const assembler = new LineAssembler();
-  async function* gen(): AsyncGenerator<LogLine> {
+  async function* gen(): AsyncGenerator<LogLine[]> {
     for (const f of await logFiles(containerDir)) {
       let fh: FileHandle;
       try {
@@ -141,9 +142,9 @@ export function readLogAll(containerDir: string, filter: LogFilter = {}): { line
           if (bytesRead === 0) break;
           pos += bytesRead;
           if (isCurrent) logOffset = pos;
-          yield* linesOf(splitter.push(buf.subarray(0, bytesRead)), assembler, filter);
+          yield [...linesOf(splitter.push(buf.subarray(0, bytesRead)), assembler, filter)];
         }
-        yield* linesOf(splitter.end(), assembler, filter);
+        yield [...linesOf(splitter.end(), assembler, filter)];
       } finally {
         await fh.close();
       }
