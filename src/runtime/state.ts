@@ -4,7 +4,7 @@
  *   config.json  the OCI bundle config; rootfs/ the mounted snapshot
  *   exit.json    the last task's ExitStatus (berth-shim writes it, atomically, when the task ends)
  *   init.pid     the task's pid (the OCI runtime writes it)
- *   log, log.1…  the task's stdout+stderr, rotated by berth-shim
+ *   log, log.1…  the task's stdout and stderr as CRI records (time, stream, line), rotated by berth-shim
  *   runtime.log  runc/crun's own messages (warnings, errors)
  * `ps`, `logs` and `inspect` read only these files, so they work without a daemon.
  */

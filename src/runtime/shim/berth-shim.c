@@ -1,5 +1,5 @@
 /*
- * berth-shim: the per-container supervisor. One per running task, ~0.3 MiB RSS (static).
+ * berth-shim: the per-container supervisor. One per running task, ~0.7 MiB resident (static).
  *
  * Why not `runc run` in the foreground: runc (Go) would stay resident at 10+ MiB per container.
  * Why not conmon: it truncates its log at the size cap instead of rotating N files, and its
