@@ -44,13 +44,31 @@ async function crashMidSetup(): Promise<void> {
   const berth = e.start('apply', '-f', e.manifests, '--no-wait');
   const record = join(e.root, 'networks', 'app.json');
   const settingUp = async () => JSON.parse(await readFile(record, 'utf8')).state === 'setting-up';
-  // Mid-setup: netavark is running for it (the record says setting-up until netavark returns).
-  await until('netavark setting the container up', () => sh('pgrep', ['-f', `netavark --config ${join(e.root, 'run')}.* setup`]), 60_000, 5);
+  // Mid-setup: netavark is running for it, frozen (SIGSTOP) so that berth cannot see it finish.
+  const netavark = await until(
+    'netavark setting the container up',
+    async () => {
+      const pid = Number(sh('pgrep', ['-f', `netavark --config ${join(e.root, 'run')}.* setup`]).split('\n')[0]);
+      process.kill(pid, 'SIGSTOP');
+      return (await readFile(`/proc/${pid}/stat`, 'utf8')).split(' ')[2] === 'T' && pid;
+    },
+    60_000,
+    5,
+  );
   berth.child.kill('SIGKILL');
   await berth.done;
+  process.kill(netavark, 'SIGCONT');
   expect(await settingUp()).toBe(true);
   // netavark, berth's child, finishes on its own: recovery starts after it, as after a real crash.
   await until('netavark to finish', () => !sh('ps', ['-eo', 'args']).includes(`netavark --config ${join(e.root, 'run')}`), 30_000);
+}
+
+/** Apply `docs` (an empty set allowed) and expect it to converge; returns the run. */
+async function applySet(docs: object[]): Promise<{ stdout: string; stderr: string }> {
+  await e.writeManifests({ 'set.yaml': docs });
+  const r = await e.berth('apply', '-f', e.manifests, '--no-wait', ...(docs.length ? [] : ['--allow-empty']));
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  return r;
 }
 
 /** Field by field, so a failure names what leaked. */
@@ -71,19 +89,14 @@ afterAll(async () => {
 describe('kill -9 mid network setup', () => {
   it('leaves nothing behind once recovered and removed', async () => {
     // Once through, so netavark's own base chains (kept for every network) exist before the snapshot.
-    await e.writeManifests({ 'set.yaml': app() });
-    let r = await e.berth('apply', '-f', e.manifests, '--no-wait');
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    await e.writeManifests({ 'set.yaml': [] });
-    r = await e.berth('apply', '-f', e.manifests, '--allow-empty', '--no-wait');
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await applySet(app());
+    await applySet([]);
     const before = await hostNetworkState();
 
     await e.writeManifests({ 'set.yaml': app() });
     await crashMidSetup();
 
-    r = await e.berth('apply', '-f', e.manifests, '--no-wait');
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await applySet(app());
     const res = await fetch('http://127.0.0.1:18495/', { signal: AbortSignal.timeout(5_000) });
     expect((await res.text()).trim()).toBe('crash-ok');
     const during = await hostNetworkState();
@@ -92,9 +105,7 @@ describe('kill -9 mid network setup', () => {
     // Again while recreating it (a new port), and this time the restart finds it no longer wanted.
     await e.writeManifests({ 'set.yaml': app(18496) });
     await crashMidSetup();
-    await e.writeManifests({ 'set.yaml': [] });
-    r = await e.berth('apply', '-f', e.manifests, '--allow-empty', '--no-wait');
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await applySet([]);
     expectSameState(await hostNetworkState(), before);
   }, 240_000);
 });
@@ -103,34 +114,31 @@ describe('a namespace lost under a container (what a power cut does to it)', () 
   it('is set up again from the record before the restart, with the same address and port', async () => {
     await e.writeManifests({ 'set.yaml': app(18497) });
     const daemon = e.start('run', '-f', e.manifests);
-    const answers = async () => (await (await fetch('http://127.0.0.1:18497/', { signal: AbortSignal.timeout(2_000) })).text()).trim() === 'crash-ok';
-    await until('app to answer', answers, 60_000, 200);
-    // Confirmed first: an exit during the confirmation would roll the change back instead.
-    await until('the rollout to settle', async () => !(await e.status()).objects.some((o) => o.reason === 'Progressing'), 60_000, 500);
-    const address = JSON.parse((await e.berth('inspect', 'app', '--json')).stdout).networking.addresses.crashnet;
-    // The namespace goes (its veth with it) and the task dies, as in a reboot; the record stays.
-    execFileSync('umount', [join(e.root, 'run', 'netns', 'app')]);
-    process.kill((await e.running('app'))!.pid!, 'SIGKILL');
-    await until('app to answer again after its restart', answers, 90_000, 200).catch((err) => {
-      throw new Error(`${(err as Error).message}\n${daemon.output().slice(-4000)}`);
-    });
-    expect(JSON.parse((await e.berth('inspect', 'app', '--json')).stdout).networking).toMatchObject({ addresses: { crashnet: address }, state: 'ready' });
-    await daemon.stop();
+    try {
+      const answers = async () => (await (await fetch('http://127.0.0.1:18497/', { signal: AbortSignal.timeout(2_000) })).text()).trim() === 'crash-ok';
+      await until('app to answer', answers, 60_000, 200);
+      // Confirmed first: an exit during the confirmation would roll the change back instead.
+      await until('the rollout to settle', async () => !(await e.status()).objects.some((o) => o.reason === 'Progressing'), 60_000, 500);
+      const address = JSON.parse((await e.berth('inspect', 'app', '--json')).stdout).networking.addresses.crashnet;
+      // The namespace goes (its veth with it) and the task dies, as in a reboot; the record stays.
+      execFileSync('umount', [join(e.root, 'run', 'netns', 'app')]);
+      process.kill((await e.running('app'))!.pid!, 'SIGKILL');
+      await until('app to answer again after its restart', answers, 90_000, 200).catch((err) => {
+        throw new Error(`${(err as Error).message}\n${daemon.output().slice(-4000)}`);
+      });
+      expect(JSON.parse((await e.berth('inspect', 'app', '--json')).stdout).networking).toMatchObject({ addresses: { crashnet: address }, state: 'ready' });
+    } finally {
+      await daemon.stop();
+    }
   }, 180_000);
 });
 
 describe('a network record without its container', () => {
   it('is torn down by start-up recovery', async () => {
-    await e.writeManifests({ 'set.yaml': app(18498) });
-    let r = await e.berth('apply', '-f', e.manifests, '--no-wait');
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    await e.writeManifests({ 'set.yaml': [] });
-    r = await e.berth('apply', '-f', e.manifests, '--allow-empty', '--no-wait');
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await applySet(app(18498));
+    await applySet([]);
     const before = await hostNetworkState();
-    await e.writeManifests({ 'set.yaml': app(18498) });
-    r = await e.berth('apply', '-f', e.manifests, '--no-wait');
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await applySet(app(18498));
     // What a crash leaves when the container's record is gone but its network record is not.
     const rec = JSON.parse(await readFile(join(e.root, 'networks', 'app.json'), 'utf8'));
     const ghost = {
@@ -142,9 +150,7 @@ describe('a network record without its container', () => {
       netavark: { ...rec.netavark, container_id: 'f'.repeat(64), container_name: 'ghost', port_mappings: null, networks: { crashnet: { static_ips: ['10.231.9.50'], aliases: [], interface_name: 'eth0' } } },
     };
     await writeFile(join(e.root, 'networks', 'ghost.json'), JSON.stringify(ghost));
-    await e.writeManifests({ 'set.yaml': [] });
-    r = await e.berth('apply', '-f', e.manifests, '--allow-empty', '--no-wait');
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const r = await applySet([]);
     expect(r.stderr).toContain('took containers without a record off their networks');
     expectSameState(await hostNetworkState(), before);
   }, 180_000);
