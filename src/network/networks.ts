@@ -18,6 +18,7 @@ import { netavarkNetwork, netavarkPortMappings, runNetavark, type NetavarkOption
 import { createNetns, netnsMounted, removeNetns } from './netns.ts';
 import { networksDir, netnsPath } from './paths.ts';
 import { describeHolder, findPortHolder } from './port-holder.ts';
+import { conflictingRoute } from './host-routes.ts';
 import { formatPort, portsOverlap } from './ports.ts';
 import { freeAddress, parseSubnet } from './subnet.ts';
 
@@ -40,13 +41,20 @@ async function locked<T>(ctx: NetworkContext, fn: () => Promise<T>): Promise<T> 
 }
 
 /**
- * FailedPrecondition naming the holder when a port `doc` publishes is taken: by another of berth's
- * containers, or by a host process. Checked before the old container is stopped.
+ * FailedPrecondition when `doc` cannot be put on its networks: a subnet the host routes through
+ * another device, or a port it publishes taken by another of berth's containers or by a host
+ * process (naming it). Checked before the old container is stopped.
  */
-export async function checkPorts(ctx: NetworkContext, doc: ContainerDoc): Promise<void> {
-  const ports = doc.spec.ports ?? [];
-  if (ports.length === 0) return;
+export async function checkNetworking(ctx: NetworkContext, doc: ContainerDoc): Promise<void> {
+  if (!doc.spec.networks?.length) return;
   const name = doc.metadata.name;
+  for (const n of doc.spec.networks ?? []) {
+    const spec = doc.networkSpecs?.[n.name];
+    if (!spec) continue;
+    const route = await conflictingRoute(parseSubnet(spec.subnet), netavarkNetwork(ctx.root, n.name, spec).network_interface, ctx.signal);
+    if (route) throw failedPrecondition(`network ${n.name}: its subnet ${spec.subnet} overlaps the host's route to ${route.dst} via ${route.dev}`);
+  }
+  const ports = doc.spec.ports ?? [];
   const others = (await listAttachments(ctx.root)).filter((a) => a.container !== name);
   for (const p of ports) {
     const other = others.find((a) => a.ports.some((q) => portsOverlap(p, q)));

@@ -44,3 +44,13 @@ export function freeAddress(subnet: Subnet, taken: ReadonlySet<string>, network:
   }
   throw resourceExhausted(`network ${network}: no free address left in ${subnet.cidr}`);
 }
+
+/** The first and last address (as numbers) of an IPv4 route destination (`10.0.0.0/8`, `10.1.2.3`); undefined for others. */
+export function addressRange(dst: string): [number, number] | undefined {
+  const [ip, bits] = dst.split('/');
+  const prefix = bits === undefined ? 32 : Number(bits);
+  if (!ip || !isIPv4(ip) || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) return undefined;
+  const size = 2 ** (32 - prefix);
+  const start = toNumber(ip) - (toNumber(ip) % size);
+  return [start, start + size - 1];
+}

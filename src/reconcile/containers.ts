@@ -20,7 +20,7 @@ import { parseImageConfig, parseManifest } from '../oci/types.ts';
 import type { ImageRecord } from '../metadata/metadata.ts';
 import type { CreateRequest } from '../runtime/runtime.ts';
 import type { ReconcileDeps } from './deps.ts';
-import { checkPorts, detachContainer, reattachContainer, specOnNetworks, type NetworkContext } from '../network/networks.ts';
+import { checkNetworking, detachContainer, reattachContainer, specOnNetworks, type NetworkContext } from '../network/networks.ts';
 
 const networkContext = (deps: ReconcileDeps, signal: AbortSignal): NetworkContext => ({ root: deps.config.root, signal, warn: (m) => deps.log.warn(m) });
 
@@ -60,7 +60,7 @@ export async function createContainer(
   // Everything that can be checked without stopping the old container is checked first.
   try {
     await deps.runtime.validate(request);
-    await checkPorts(networkContext(deps, signal), doc);
+    await checkNetworking(networkContext(deps, signal), doc);
   } catch (err) {
     await deps.snapshotter.remove(snapshotKey).catch(() => {});
     throw err;

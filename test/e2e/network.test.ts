@@ -15,6 +15,7 @@ import { DEMO_REF, E2eRoot, containerDoc, requireE2e } from '../helpers/e2e.ts';
 
 let e: E2eRoot;
 let holder: Server | undefined;
+const CLASHING_SUBNET = '10.231.40.0/24';
 
 const API = 'berth.dev/v1alpha1';
 const network = (name: string, subnet: string) => ({ apiVersion: API, kind: 'Network', metadata: { name }, spec: { subnet } });
@@ -50,6 +51,8 @@ beforeAll(async () => {
   // A host process holding 127.0.0.1:18492, as another service on the device would.
   holder = createServer(() => {});
   await new Promise<void>((r) => holder!.listen(18492, '127.0.0.1', r));
+  // A subnet the host already routes elsewhere (here through lo).
+  execFileSync('ip', ['route', 'replace', CLASHING_SUBNET, 'dev', 'lo']);
   await e.writeManifests({
     'set.yaml': [
       network('front', '10.231.1.0/24'),
@@ -58,12 +61,15 @@ beforeAll(async () => {
       web('web2', 'hello-back', ['back'], ['18491:80']),
       web('client', 'client', ['front']),
       web('blocked', 'never', ['back'], ['127.0.0.1:18492:80']),
+      network('clash', CLASHING_SUBNET),
+      web('clashing', 'never', ['clash']),
     ],
   });
 }, 120_000);
 
 afterAll(async () => {
   holder?.close();
+  execFileSync('ip', ['route', 'del', CLASHING_SUBNET, 'dev', 'lo']);
   await e?.cleanup();
 });
 
@@ -79,6 +85,10 @@ describe('containers on networks', () => {
     // The holder is this test process (its command is the worker thread's name).
     expect(apply.stdout).toMatch(new RegExp(`FAILED +blocked: .*port 18492 in use by pid ${process.pid} \\S+`));
     expect((await e.ps()).filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['client', 'web', 'web2']);
+  });
+
+  it('a subnet the host routes elsewhere blocks only the containers on it, naming the route', () => {
+    expect(apply.stdout).toMatch(new RegExp(`FAILED +clashing: .*network clash: its subnet ${CLASHING_SUBNET} overlaps the host's route to ${CLASHING_SUBNET} via lo`));
   });
 
   it('resolves containers by name and alias on their network and exchanges a request', async () => {
