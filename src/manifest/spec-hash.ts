@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { normaliseContainerOptions } from './container-options.ts';
-import type { ContainerDoc, ContainerOptions, MountSpec, NetworkAttachmentSpec, PortSpec, ResourceSpec } from './types.ts';
+import type { ContainerDoc, ContainerOptions, MountSpec, NetworkAttachmentSpec, NetworkSpec, PortSpec, ResourceSpec } from './types.ts';
 
 /** What the runtime bundle is made from; stored with the container so a later plan can diff it. */
 export interface NormalisedContainerSpec extends ContainerOptions {
@@ -30,8 +30,8 @@ export interface NormalisedContainerSpec extends ContainerOptions {
   readOnlyRootfs: boolean;
   stopSignal: string;
   stopGracePeriodMs: number;
-  /** Only when the container joins networks, so older specs keep their hash. */
-  networks?: NetworkAttachmentSpec[];
+  /** Only when the container joins networks, so older specs keep their hash; with each network's spec, so a new subnet recreates it. */
+  networks?: (NetworkAttachmentSpec & Partial<NetworkSpec>)[];
   ports?: PortSpec[];
 }
 
@@ -52,7 +52,7 @@ export function normaliseContainerSpec(doc: ContainerDoc): NormalisedContainerSp
   if (s.args !== undefined) out.args = [...s.args];
   if (s.workingDir !== undefined) out.workingDir = s.workingDir;
   if (s.user !== undefined) out.user = s.user;
-  if (s.networks !== undefined) out.networks = s.networks.map((n) => ({ name: n.name, aliases: [...n.aliases] }));
+  if (s.networks !== undefined) out.networks = s.networks.map((n) => ({ name: n.name, aliases: [...n.aliases], ...doc.networkSpecs?.[n.name] }));
   if (s.ports !== undefined) out.ports = s.ports.map((p) => ({ ...p }));
   Object.assign(out, normaliseContainerOptions(s));
   return out;

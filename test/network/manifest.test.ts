@@ -47,6 +47,12 @@ describe('networks in manifests', () => {
     expect(containerSpecHash(published, 'sha256:x')).not.toBe(containerSpecHash(plain, 'sha256:x'));
   });
 
+  it('gives a container a new spec hash when a network it is on changes subnet (it is recreated on the new one)', () => {
+    const on = (subnet: string) => load(network('front', subnet) + container('app', ['networks: [front]'])).state!.containers[0]!;
+    expect(containerSpecHash(on('10.89.1.0/24'), 'sha256:x')).toBe(containerSpecHash(on('10.89.1.0/24'), 'sha256:x'));
+    expect(containerSpecHash(on('10.89.2.0/24'), 'sha256:x')).not.toBe(containerSpecHash(on('10.89.1.0/24'), 'sha256:x'));
+  });
+
   it('reports each problem at its place', () => {
     const r = load(
       network('a', '10.89.1.0/24') +
