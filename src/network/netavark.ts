@@ -39,20 +39,25 @@ interface NetavarkNetwork {
   ipam_options: { driver: 'host-local' };
 }
 
+const networkId = (root: string, name: string) => createHash('sha256').update(`${root}\0${name}`).digest('hex');
+
 /**
- * A network's netavark description. Its id and bridge name are derived from berth's root and the
- * network's name, so two berth roots on one host (tests, a second instance) never share a bridge
- * or firewall chain.
+ * The name netavark knows berth's network `name` by, which is also its bridge's (IFNAMSIZ: at most
+ * 15 characters). Derived from berth's root too: netavark names its firewall chains after the
+ * network's name, so two berth roots on one host (tests, a second instance) must not share one.
  */
+export function netavarkName(root: string, name: string): string {
+  return `berth-${networkId(root, name).slice(0, 8)}`;
+}
+
+/** A network's netavark description. */
 export function netavarkNetwork(root: string, name: string, spec: NetworkSpec): NetavarkNetwork {
-  const id = createHash('sha256').update(`${root}\0${name}`).digest('hex');
   const subnet = parseSubnet(spec.subnet);
   return {
-    name,
-    id,
+    name: netavarkName(root, name),
+    id: networkId(root, name),
     driver: 'bridge',
-    // IFNAMSIZ: at most 15 characters.
-    network_interface: `berth-${id.slice(0, 8)}`,
+    network_interface: netavarkName(root, name),
     subnets: [{ subnet: subnet.cidr, gateway: subnet.gateway }],
     ipv6_enabled: false,
     internal: spec.internal,

@@ -14,7 +14,7 @@ import { acquireLock } from '../content/ref-lock.ts';
 import { failedPrecondition, isKind } from '../errors.ts';
 import type { ContainerDoc, ContainerSpec } from '../manifest/types.ts';
 import { deleteAttachment, listAttachments, readAttachment, writeAttachment, type Attachment } from './attachments.ts';
-import { netavarkNetwork, netavarkPortMappings, runNetavark, type NetavarkOptions } from './netavark.ts';
+import { netavarkName, netavarkNetwork, netavarkPortMappings, runNetavark, type NetavarkOptions } from './netavark.ts';
 import { createNetns, netnsMounted, removeNetns } from './netns.ts';
 import { networksDir, netnsPath } from './paths.ts';
 import { describeHolder, findPortHolder } from './port-holder.ts';
@@ -98,8 +98,9 @@ export async function attachContainer(ctx: NetworkContext, doc: ContainerDoc): P
       taken.add(ip);
       addresses[n.name] = ip;
       aliases[n.name] = n.aliases;
-      options.networks[n.name] = { static_ips: [ip], aliases: n.aliases, interface_name: `eth${i}` };
-      options.network_info[n.name] = netavarkNetwork(ctx.root, n.name, spec);
+      const net = netavarkNetwork(ctx.root, n.name, spec);
+      options.networks[net.name] = { static_ips: [ip], aliases: n.aliases, interface_name: `eth${i}` };
+      options.network_info[net.name] = net;
     });
     const dns = Object.values(options.network_info).map((n) => n.subnets[0]!.gateway);
     await setUp(ctx, { container: name, state: 'setting-up', addresses, aliases, ports: doc.spec.ports ?? [], dns, netavark: options });
@@ -206,7 +207,9 @@ export interface NetworkInUse {
 export async function networksInUse(root: string): Promise<NetworkInUse[]> {
   const byName = new Map<string, NetworkInUse>();
   for (const a of await listAttachments(root)) {
-    for (const [name, info] of Object.entries(a.netavark.network_info)) {
+    for (const name of Object.keys(a.addresses)) {
+      const info = a.netavark.network_info[netavarkName(root, name)];
+      if (!info) continue;
       const n = byName.get(name) ?? { name, subnet: info.subnets[0]?.subnet ?? '', bridge: info.network_interface, internal: info.internal, containers: [] };
       n.containers.push(a.container);
       byName.set(name, n);
