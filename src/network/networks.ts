@@ -55,15 +55,20 @@ export async function checkNetworking(ctx: NetworkContext, doc: ContainerDoc): P
     if (route) throw failedPrecondition(`network ${n.name}: its subnet ${spec.subnet} overlaps the host's route to ${route.dst} via ${route.dev}`);
   }
   const ports = doc.spec.ports ?? [];
-  const others = (await listAttachments(ctx.root)).filter((a) => a.container !== name);
-  for (const p of ports) {
-    const other = others.find((a) => a.ports.some((q) => portsOverlap(p, q)));
-    if (other) throw failedPrecondition(`port ${p.hostPort} in use by container ${other.container} (${formatPort(p)})`);
-  }
+  checkPublishedByOthers(doc, await listAttachments(ctx.root));
   // The container's own ports, published by its previous version, are forwarded, not listened on: ss never shows them.
   for (const p of ports) {
     const holder = await findPortHolder(p, ctx.signal);
     if (holder) throw failedPrecondition(describeHolder(holder));
+  }
+}
+
+/** FailedPrecondition when another container's record publishes a host port `doc` publishes. */
+function checkPublishedByOthers(doc: ContainerDoc, records: Attachment[]): void {
+  const others = records.filter((a) => a.container !== doc.metadata.name);
+  for (const p of doc.spec.ports ?? []) {
+    const other = others.find((a) => a.ports.some((q) => portsOverlap(p, q)));
+    if (other) throw failedPrecondition(`port ${p.hostPort} in use by container ${other.container} (${formatPort(p)})`);
   }
 }
 
@@ -81,7 +86,10 @@ export async function attachContainer(ctx: NetworkContext, doc: ContainerDoc): P
   const name = doc.metadata.name;
   return await locked(ctx, async () => {
     await teardown(ctx, name);
-    const taken = new Set((await listAttachments(ctx.root)).flatMap((a) => Object.values(a.addresses)));
+    const records = await listAttachments(ctx.root);
+    // Again under the lock: two containers of one turn may both have passed checkNetworking.
+    checkPublishedByOthers(doc, records);
+    const taken = new Set(records.flatMap((a) => Object.values(a.addresses)));
     const addresses: Record<string, string> = {};
     const aliases: Record<string, string[]> = {};
     const options: NetavarkOptions = {

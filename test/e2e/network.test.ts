@@ -19,12 +19,13 @@ const CLASHING_SUBNET = '10.231.40.0/24';
 
 const API = 'berth.dev/v1alpha1';
 const network = (name: string, subnet: string) => ({ apiVersion: API, kind: 'Network', metadata: { name }, spec: { subnet } });
-/** A container serving `text` with busybox httpd on :80, on `networks`, publishing `ports`. */
-function web(name: string, text: string, networks: unknown[], ports?: string[]): object {
+/** A container serving `text` with busybox httpd on :80, on `networks`, publishing `ports`, with more `spec` fields. */
+function web(name: string, text: string, networks: unknown[], ports?: string[], spec: object = {}): object {
   const doc = containerDoc(name, { image: DEMO_REF, script: `mkdir -p /www && echo ${text} > /www/index.html && httpd -p 80 -h /www` }) as { spec: Record<string, unknown> };
   delete doc.spec.network;
   doc.spec.networks = networks;
   if (ports) doc.spec.ports = ports;
+  Object.assign(doc.spec, spec);
   return doc;
 }
 
@@ -61,6 +62,7 @@ beforeAll(async () => {
       web('web2', 'hello-back', ['back'], ['18491:80']),
       web('client', 'client', ['front']),
       web('blocked', 'never', ['back'], ['127.0.0.1:18492:80']),
+      web('web3', 'never', ['back'], ['127.0.0.1:18491:80'], { dependsOn: ['web2'] }),
       network('clash', CLASHING_SUBNET),
       web('clashing', 'never', ['clash']),
     ],
@@ -84,6 +86,7 @@ describe('containers on networks', () => {
     expect(apply.code).toBe(1);
     // The holder is this test process (its command is the worker thread's name).
     expect(apply.stdout).toMatch(new RegExp(`FAILED +blocked: .*port 18492 in use by pid ${process.pid} \\S+`));
+    expect(apply.stdout).toMatch(/FAILED +web3: .*port 18491 in use by container web2 \(127\.0\.0\.1:18491:80\/tcp\)/);
     expect((await e.ps()).filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['client', 'web', 'web2']);
   });
 
