@@ -102,6 +102,26 @@ export async function retireContainer(deps: ReconcileDeps, name: string, generat
   }
 }
 
+/**
+ * A rollout was confirmed: the containers it replaced go, writable layers included, at once (GC's
+ * grace period for young snapshots would otherwise keep them until some later change). The record
+ * goes first: a crash in between leaves an unreferenced snapshot, which GC collects.
+ */
+export async function discardRetired(deps: ReconcileDeps): Promise<number> {
+  let discarded = 0;
+  for (const r of deps.metadata.listRetiredContainers()) {
+    deps.metadata.deleteRetiredContainer(r.record.name);
+    if (deps.metadata.getContainer(r.record.name)?.snapshotKey === r.record.snapshotKey) continue; // restored, then kept again
+    try {
+      await deps.snapshotter.remove(r.record.snapshotKey);
+      discarded++;
+    } catch (err) {
+      if (!isKind(err, 'NotFound')) throw err;
+    }
+  }
+  return discarded;
+}
+
 /** An image record for `name` at the manifest `manifestDigest`, rebuilt from the content store. */
 async function imageRecordAt(deps: ReconcileDeps, name: string, manifestDigest: string, signal: AbortSignal): Promise<ImageRecord> {
   const bytes = await deps.content.readBlob(manifestDigest, signal);

@@ -17,6 +17,7 @@ import { BackgroundPulls, executePlan, type StepOutcome } from './execute.ts';
 import { BlobChecker } from './blob-check.ts';
 import { RemoteChecks } from './remote-checks.ts';
 import { observe, RegistryHealth } from './observe.ts';
+import { discardRetired } from './containers.ts';
 import { desiredImages, plan } from './plan.ts';
 import { updateLockHeld } from '../runtime/update-lock.ts';
 import { updateGate } from './update-gate.ts';
@@ -337,13 +338,13 @@ export class Reconciler {
   private async confirm(g: Generation, signal: AbortSignal): Promise<RolloutReport> {
     const { metadata, log, metrics } = this.deps;
     metadata.setGenerationResult(g.id, 'applied');
-    const retired = metadata.listRetiredContainers();
-    for (const r of retired) metadata.deleteRetiredContainer(r.record.name);
+    const retired = metadata.listRetiredContainers().length;
+    await discardRetired(this.deps).catch((err) => log.warn({ err }, 'cannot remove the containers a confirmed rollout replaced; GC will'));
     const message = `generation ${g.id} confirmed (${g.changed.join(', ')})`;
     metadata.addEvent({ object: { kind: 'Generation', name: String(g.id) }, type: 'Normal', reason: 'Confirmed', message });
     log.info({ generation: g.id }, message);
     metrics?.rollouts.inc({ result: 'confirmed' });
-    if (retired.length) {
+    if (retired) {
       const { collect } = await import('./execute.ts');
       await collect(this.deps, signal).catch((err) => log.warn({ err }, 'garbage collection after a confirmed rollout failed'));
     }
