@@ -36,6 +36,7 @@ import { posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, corrupt } from '../errors.ts';
 import { GcPacer } from '../gc-pacer.ts';
 import { cleanName, lstatOrUndefined, rootPath } from './confine.ts';
@@ -83,6 +84,8 @@ const WH_PREFIX = '.wh.';
 const WH_META_PREFIX = '.wh..wh.';
 const WH_OPAQUE = '.wh..wh..opq';
 const CHUNK = 1 << 20;
+/** How long a failed apply waits for its entry loop to stop writing. */
+const LOOP_SETTLE_MS = 5_000;
 const MAX_PENDING_NODES = 4096;
 
 function decompressor(mediaType: string, digest: string): Transform | undefined {
@@ -152,9 +155,10 @@ export async function applyLayer(source: Readable, opts: ApplyOptions): Promise<
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
+  let loop: Promise<void> | undefined;
   try {
     opts.signal?.throwIfAborted();
-    const loop = (async () => {
+    loop = (async () => {
       for await (const entry of extract) {
         opts.signal?.throwIfAborted();
         await applier.entry(entry.header, entry);
@@ -167,6 +171,12 @@ export async function applyLayer(source: Readable, opts: ApplyOptions): Promise<
   } catch (err) {
     source.destroy();
     extract.destroy?.();
+    // Let the entry loop see the end of its stream and close the file it writes before the caller
+    // removes the snapshot: an fd still open (on a worker thread that is then terminated, for
+    // good) would keep the removed file's space in use.
+    const settle = new AbortController();
+    await Promise.race([loop?.catch(() => {}), sleep(LOOP_SETTLE_MS, undefined, { signal: settle.signal }).catch(() => {})]);
+    settle.abort();
     if (err instanceof BerthError) throw err;
     const e = err as NodeJS.ErrnoException;
     if (e?.name === 'AbortError') throw new BerthError('Aborted', `layer ${layer}: aborted`, { cause: err });

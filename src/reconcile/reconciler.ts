@@ -4,6 +4,7 @@
  * the generation, per-object status for `berth status`, events, metrics.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { isKind } from '../errors.ts';
 import { canonicalJson } from '../manifest/spec-hash.ts';
 import { checkManifests } from '../manifest/load.ts';
@@ -104,6 +105,8 @@ export class Reconciler {
   private readonly background: BackgroundPulls | undefined;
   private validator: DocumentValidator | undefined;
   private lastProblems = '';
+  /** Devices seen missing under running containers (`name\0path`), so each loss is told once. */
+  private devicesGone = new Set<string>();
 
   private readonly deps: ReconcileDeps;
   private readonly opts: ReconcilerOptions;
@@ -279,6 +282,7 @@ export class Reconciler {
     });
     const converged = view.problems.length === 0 && outcomes.every((o) => o.result === 'ok');
     if (view.desired) metadata.transaction(() => this.recordStatus(view.desired!, view.actual, outcomes));
+    if (view.desired) this.recordDevicesGone(view.desired, view.actual);
     let finalGeneration = generation;
     let again = false;
     if (generation && view.source === 'manifests' && (generation.result === 'pending' || generation.result === 'failed')) {
@@ -349,6 +353,26 @@ export class Reconciler {
       await collect(this.deps, signal).catch((err) => log.warn({ err }, 'garbage collection after a confirmed rollout failed'));
     }
     return { generation: g.id, state: 'confirmed', message };
+  }
+
+  /**
+   * A device unplugged from under a running container is an event, once per disappearance (the
+   * container keeps running: whether it copes is the app's business; its node inside is stale).
+   */
+  private recordDevicesGone(desired: DesiredState, actual: ActualState): void {
+    const gone = new Set<string>();
+    for (const doc of desired.containers) {
+      const running = actual.containers.find((c) => c.name === doc.metadata.name)?.state === 'running';
+      for (const d of running ? (doc.spec.devices ?? []) : []) {
+        const key = `${doc.metadata.name}\0${d.path}`;
+        if (existsSync(d.path)) continue;
+        gone.add(key);
+        if (this.devicesGone.has(key)) continue;
+        this.deps.metadata.addEvent({ object: { kind: 'Container', name: doc.metadata.name }, type: 'Warning', reason: 'DeviceGone', message: `${doc.metadata.name}: device ${d.path} disappeared while the container runs` });
+        this.deps.log.warn({ container: doc.metadata.name, device: d.path }, 'device disappeared while the container runs');
+      }
+    }
+    this.devicesGone = gone;
   }
 
   /** The `Rollout` status row, written only when it changes. */

@@ -1,10 +1,12 @@
 /**
  * A device that is not plugged in holds back only the container that needs it (issue 11):
  * `Waiting (device … not present)` in the apply output and in status, the rest of the set is
- * applied, and once the node appears the container starts. Real runc, through the CLI.
+ * applied, and once the node appears the container starts; unplugged again while it runs, an
+ * event says so. Real runc, through the CLI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_REF, E2eRoot, containerDoc, requireE2e } from '../helpers/e2e.ts';
 
@@ -38,6 +40,13 @@ describe('a device that comes later', () => {
     execFileSync('mknod', ['-m', '666', dev, 'c', '1', '3']); // plugged in: a null device
     const second = await e.berth('apply', '-f', e.manifests);
     expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(await e.running('reader')).toBeDefined();
+
+    // Unplugged while it runs: an event says so; the container keeps running.
+    rmSync(dev);
+    await e.berth('apply', '-f', e.manifests);
+    const events = (await e.status()).events.filter((ev) => ev.reason === 'DeviceGone');
+    expect(events.map((ev) => ev.message)).toEqual([`reader: device ${dev} disappeared while the container runs`]);
     expect(await e.running('reader')).toBeDefined();
   });
 });
