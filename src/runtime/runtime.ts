@@ -9,7 +9,7 @@
  * start again (a restart: same bundle, same writable layer) … → stop → delete (unmounts; the
  * caller removes the writable snapshot it gets back; named volumes are never touched).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -105,7 +105,7 @@ export class Runtime implements ContainerRuntime {
     this.shim = shim;
     this.logMaxBytes = o.logMaxBytes ?? 10 * 1024 * 1024;
     this.logMaxFiles = o.logMaxFiles ?? 3;
-    this.cgroupParent = o.cgroupParent ?? '/berth';
+    this.cgroupParent = o.cgroupParent ?? defaultCgroupParent(o.root);
     this.pidsLimit = o.pidsLimit;
     this.initBinary = o.initBinary ?? DEFAULT_INIT_BINARY;
     this.updateLockPath = o.updateLockPath;
@@ -540,3 +540,15 @@ export async function shimAlive(pid: number, taskId: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * `/berth` for the default root; for any other root a parent of its own (`/berth-<hash>`), so that
+ * two roots on one machine (a test or a bench beside the device's berth) never share a container's
+ * cgroup when they use the same container name.
+ */
+export function defaultCgroupParent(root: string): string {
+  const resolved = path.resolve(root);
+  return resolved === DEFAULT_ROOT ? '/berth' : `/berth-${createHash('sha256').update(resolved).digest('hex').slice(0, 12)}`;
+}
+/** config.ts's default root (not imported: the runtime stays free of the config parser). */
+const DEFAULT_ROOT = '/var/lib/berth';
