@@ -124,8 +124,10 @@ for (const which of ['runc', 'crun'] as const) {
       };
       const orphanDone = (marker: string) => until(async () => existsSync(path.join(rootfs, 'tmp', marker)), 10_000, `${marker}`);
 
+      // (PID 1 here is `sleep`, which never waits: busybox sh, waiting for its own children with
+      // waitpid(-1), would reap the orphan itself now and then, and the zombie would not stay.)
       const bare = `noinit-${id}`;
-      await rt.create(request(bare, bindRootfs(rootfs), { args: app(`orphan-${bare}`) }));
+      await rt.create(request(bare, bindRootfs(rootfs), { args: ['/bin/sh', '-c', `sh -c "sleep 0.2 && touch /tmp/orphan-${bare} &"; exec sleep 1000`] }));
       const bareStarted = await rt.start(bare);
       await orphanDone(`orphan-${bare}`);
       await until(async () => (await zombies(bareStarted.pid!)).length > 0, 10_000, 'the zombie the scenario makes without an init');
