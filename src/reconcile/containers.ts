@@ -17,7 +17,7 @@ import { specHash, type NormalisedContainerSpec } from '../manifest/spec-hash.ts
 import type { ContainerDoc } from '../manifest/types.ts';
 import { chainIds } from '../oci/chain-id.ts';
 import { parseImageConfig, parseManifest } from '../oci/types.ts';
-import type { ImageRecord } from '../metadata/metadata.ts';
+import type { ImageRecord, Metadata, RetiredContainer } from '../metadata/metadata.ts';
 import type { CreateRequest } from '../runtime/runtime.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { checkNetworking, detachContainer, reattachContainer, specOnNetworks, type NetworkContext } from '../network/networks.ts';
@@ -122,6 +122,13 @@ export async function discardRetired(deps: ReconcileDeps): Promise<number> {
   return discarded;
 }
 
+/** The image record a retired container ran, put back if a rollout (a moved tag) pointed it elsewhere. */
+export function putBackImageRecord(metadata: Metadata, kept: RetiredContainer): void {
+  if (!kept.image || metadata.getImage(kept.image.name)?.manifestDigest === kept.image.manifestDigest) return;
+  const { createdAt: _c, updatedAt: _u, ...image } = kept.image;
+  metadata.putImage(image);
+}
+
 /** An image record for `name` at the manifest `manifestDigest`, rebuilt from the content store. */
 async function imageRecordAt(deps: ReconcileDeps, name: string, manifestDigest: string, signal: AbortSignal): Promise<ImageRecord> {
   const bytes = await deps.content.readBlob(manifestDigest, signal);
@@ -155,10 +162,7 @@ export async function restoreContainer(deps: ReconcileDeps, doc: ContainerDoc, g
   if (!kept) throw notFound(`container ${name}: no retired container to restore`);
   await removeContainer(deps, name, signal);
   const rec = kept.record;
-  if (kept.image && deps.metadata.getImage(kept.image.name)?.manifestDigest !== kept.image.manifestDigest) {
-    const { createdAt: _c, updatedAt: _u, ...image } = kept.image;
-    deps.metadata.putImage(image);
-  }
+  putBackImageRecord(deps.metadata, kept);
   const manifest = parseManifest(await deps.content.readBlob(rec.imageDigest, signal), `image ${rec.image} manifest ${rec.imageDigest}`);
   const config = parseImageConfig(await deps.content.readBlob(manifest.config.digest, signal), `image ${rec.image} config`);
   const { createdAt: _c, updatedAt: _u, ...record } = rec;

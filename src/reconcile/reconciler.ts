@@ -18,7 +18,7 @@ import { BackgroundPulls, executePlan, type StepOutcome } from './execute.ts';
 import { BlobChecker } from './blob-check.ts';
 import { RemoteChecks } from './remote-checks.ts';
 import { observe, RegistryHealth } from './observe.ts';
-import { discardRetired } from './containers.ts';
+import { discardRetired, putBackImageRecord } from './containers.ts';
 import { desiredImages, plan } from './plan.ts';
 import { updateLockHeld } from '../runtime/update-lock.ts';
 import { updateGate } from './update-gate.ts';
@@ -325,11 +325,7 @@ export class Reconciler {
       metadata.setGenerationResult(g.id, 'rolledback', reason);
       // Image records the rollout moved (a tag that moved) point back at what the kept containers
       // ran, so the next plan sees those containers as wanted and restores them.
-      for (const r of metadata.listRetiredContainers()) {
-        if (!r.image || metadata.getImage(r.image.name)?.manifestDigest === r.image.manifestDigest) continue;
-        const { createdAt: _c, updatedAt: _u, ...image } = r.image;
-        metadata.putImage(image);
-      }
+      for (const r of metadata.listRetiredContainers()) putBackImageRecord(metadata, r);
     });
     const message = `generation ${g.id} rolled back to generation ${confirmed?.id ?? '-'}: ${reason}`;
     metadata.addEvent({ object: { kind: 'Generation', name: String(g.id) }, type: 'Warning', reason: 'RolledBack', message });
