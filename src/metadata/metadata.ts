@@ -610,6 +610,12 @@ export class Metadata {
     return row ? generationFromRow(row) : undefined;
   }
 
+  /** The newest rolled-back generation that asked for the desired state with this hash. */
+  rolledBackGeneration(desiredHash: string): Generation | undefined {
+    const row = this.stmt("SELECT * FROM generations WHERE result = 'rolledback' AND desired_hash = ? ORDER BY id DESC LIMIT 1").get(desiredHash);
+    return row ? generationFromRow(row) : undefined;
+  }
+
   /** Newest first. */
   listGenerations(limit = 100): Generation[] {
     return this.stmt('SELECT * FROM generations ORDER BY id DESC LIMIT ?').all(limit).map(generationFromRow);

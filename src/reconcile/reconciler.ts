@@ -23,7 +23,7 @@ import { desiredImages, plan } from './plan.ts';
 import { updateLockHeld } from '../runtime/update-lock.ts';
 import { updateGate } from './update-gate.ts';
 import { judgeRollout, readHold, ROLLOUT_HOLD, type HealthVerdict } from './rollout.ts';
-import { isChange, type ActualState, type Step } from './types.ts';
+import { isChange, type ActualContainer, type ActualState, type Step } from './types.ts';
 
 export interface PlanView {
   desired?: DesiredState;
@@ -156,8 +156,9 @@ export class Reconciler {
       const held = metadata.getGeneration(hold.generation);
       if (held) return { ...d, desired: held.desired as DesiredState, source: 'held', sourceNote: `held at generation ${held.id} by berth rollout undo` };
     }
-    // A desired state once rolled back is not tried again by itself, even after other changes.
-    const rejected = metadata.listGenerations(MAX_REMEMBERED).find((g) => g.result === 'rolledback' && g.desiredHash === hash);
+    // A desired state once rolled back is not tried again by itself, even after other changes (as
+    // long as the metadata keeps its generation: the last 50).
+    const rejected = metadata.rolledBackGeneration(hash);
     const confirmed = metadata.currentGeneration();
     if (rejected && confirmed) {
       return {
@@ -198,19 +199,25 @@ export class Reconciler {
       const verdict = c.state === 'running' ? this.opts.probes?.(c.name) : undefined;
       if (verdict?.status === 'unhealthy') c.unhealthySince = verdict.since;
     }
-    const holds = await this.updateHolds(actual, signal);
-    if (Object.keys(holds).length) actual.updateHolds = holds;
-    const steps = d.desired ? plan(desired, actual, this.now()) : [];
+    if (!d.desired) return { ...d, actual, steps: [] };
+    let steps = plan(desired, actual, this.now());
+    // The update gate (window, the apps' update locks) matters only to a plan that would stop a
+    // running container: an idle turn reads no lock. Such a plan is made again with the holds.
+    const stopping = steps.flatMap((s) => (s.kind === 'recreate' || s.kind === 'restore' || s.kind === 'remove' ? [s.container] : []));
+    const holds = await this.updateHolds(actual.containers.filter((c) => c.state === 'running' && stopping.includes(c.name)), signal);
+    if (Object.keys(holds).length) {
+      actual.updateHolds = holds;
+      steps = plan(desired, actual, this.now());
+    }
     return { ...d, actual, steps };
   }
 
   /** Which running containers an update may not stop now: the update window, the apps' update locks. */
-  private async updateHolds(actual: ActualState, signal: AbortSignal): Promise<NonNullable<ActualState['updateHolds']>> {
+  private async updateHolds(running: ActualContainer[], signal: AbortSignal): Promise<NonNullable<ActualState['updateHolds']>> {
     const { config, log } = this.deps;
     const now = this.now();
     const holds: NonNullable<ActualState['updateHolds']> = {};
-    for (const c of actual.containers) {
-      if (c.state !== 'running') continue;
+    for (const c of running) {
       const lock = await updateLockHeld(config.root, c.name, signal, now);
       const gate = updateGate(
         { windows: config.updates.windows, maxLockHoldMs: config.updates.maxLockHoldMs, force: this.opts.force },
@@ -489,9 +496,6 @@ function sameImages(a: DesiredState, b: DesiredState | undefined): boolean {
   const refs = (d: DesiredState | undefined) => JSON.stringify((d ? desiredImages(d) : []).map((i) => [i.ref, i.pullPolicy, i.platform]).sort());
   return refs(a) === refs(b);
 }
-
-/** How many generations back a rolled-back desired state is remembered (metadata keeps 50). */
-const MAX_REMEMBERED = 50;
 
 /** Steps that change what runs in a container: a rollout must confirm each. */
 const CHANGES_CONTAINER = new Set<Step['kind']>(['create', 'recreate', 'restore']);

@@ -119,3 +119,18 @@ describe('object status', () => {
     md.close();
   });
 });
+
+describe('rolled-back generations', () => {
+  test('are found by the hash of what they asked for, newest first; other results are not', () => {
+    const md = Metadata.open(dbPath);
+    const a = md.addGeneration({ desired: {}, desiredHash: 'sha256:a' });
+    md.setGenerationResult(a.id, 'rolledback', 'first');
+    md.addGeneration({ desired: {}, desiredHash: 'sha256:b', result: 'applied' });
+    const c = md.addGeneration({ desired: {}, desiredHash: 'sha256:a' });
+    md.setGenerationResult(c.id, 'rolledback', 'second');
+    expect(md.rolledBackGeneration('sha256:a')).toMatchObject({ id: c.id, message: 'second' });
+    expect(md.rolledBackGeneration('sha256:b')).toBeUndefined();
+    expect(md.rolledBackGeneration('sha256:none')).toBeUndefined();
+    md.close();
+  });
+});
