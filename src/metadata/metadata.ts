@@ -177,6 +177,8 @@ export interface BerthEvent {
   type: EventType;
   reason: string;
   message: string;
+  /** Structured facts beside the message (e.g. the device status a `Device` event reports). */
+  details?: Record<string, string>;
 }
 
 /** A row of the `locks` table: who holds a named lock, until when. */
@@ -717,15 +719,16 @@ export class Metadata {
   // ---------------------------------------------------------------------------------- events
 
   /** Append an event; only the newest `maxEvents` are kept. */
-  addEvent(e: { object: ObjectRef; type: EventType; reason: string; message: string; time?: Date }): BerthEvent {
+  addEvent(e: { object: ObjectRef; type: EventType; reason: string; message: string; time?: Date; details?: Record<string, string> }): BerthEvent {
     return this.transaction(() => {
-      const info = this.stmt('INSERT INTO events (time, kind, name, type, reason, message) VALUES (?, ?, ?, ?, ?, ?)').run(
+      const info = this.stmt('INSERT INTO events (time, kind, name, type, reason, message, details) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
         (e.time ?? this.now()).getTime(),
         e.object.kind,
         e.object.name,
         e.type,
         e.reason,
         e.message,
+        e.details ? JSON.stringify(e.details) : null,
       );
       const id = Number(info.lastInsertRowid);
       // AUTOINCREMENT ids only grow, so "the newest N" is an id range: one indexed delete.
@@ -747,6 +750,16 @@ export class Metadata {
         )
       : this.stmt('SELECT * FROM events WHERE id > ? ORDER BY id DESC LIMIT ?').all(after, limit);
     return rows.map(eventFromRow).reverse();
+  }
+
+  /** The oldest `limit` events with an id above `afterId`, oldest first: a reader that goes through them all in order. */
+  eventsAfter(afterId: number, limit: number): BerthEvent[] {
+    return this.stmt('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit).map(eventFromRow);
+  }
+
+  /** The id of the newest event (0 when there is none); ids only grow. */
+  lastEventId(): number {
+    return (this.stmt('SELECT COALESCE(MAX(id), 0) AS id FROM events').get() as { id: number }).id;
   }
 
   // ----------------------------------------------------------------------------------- locks
@@ -921,7 +934,7 @@ function statusFromRow(row: Row): ObjectStatus {
 }
 
 function eventFromRow(row: Row): BerthEvent {
-  return {
+  const e: BerthEvent = {
     id: row.id as number,
     time: new Date(row.time as number),
     object: { kind: row.kind as string, name: row.name as string },
@@ -929,6 +942,8 @@ function eventFromRow(row: Row): BerthEvent {
     reason: row.reason as string,
     message: row.message as string,
   };
+  if (row.details != null) e.details = JSON.parse(row.details as string);
+  return e;
 }
 
 function lockFromRow(row: Row): LockInfo {

@@ -138,6 +138,10 @@ export const MIGRATIONS: readonly Migration[] = [
         value TEXT NOT NULL
       ) STRICT;
     `),
+
+  // 3: events may carry details (a JSON object of strings: the device status they report, …), for
+  // the webhook (src/notify/), which delivers the events table itself in id order.
+  (db) => db.exec('ALTER TABLE events ADD COLUMN details TEXT'),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
