@@ -22,6 +22,7 @@ export const UNIT_TESTS = [
   'test/runtime/spec-options.test.ts',
   'test/runtime/restart-policy.test.ts',
   'test/runtime/state.test.ts',
+  'test/durable/**/*.test.ts',
 ];
 
 export default defineConfig({

@@ -10,9 +10,10 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { fsyncDir, ifExists, writeFileAtomic } from '../durable-file.ts';
 import { corrupt, resourceExhausted, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
 import { assertDigest, digestHex } from '../oci/digest.ts';
 import type { ContentStore, Info, IngestStatus, StaleIngests, Writer, WriterOptions } from './content.ts';
@@ -29,32 +30,6 @@ const SYNC_EVERY_BYTES = 8 << 20;
 
 const refKey = (ref: string) => createHash('sha256').update(ref).digest('hex');
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * Write a small file atomically (temp + rename), as containerd does for timestamps; fsynced unless
- * `durable` is false (`updatedat` while data flows: a lost update only makes the ingest look
- * older, and an fsync under heavy writes can stall behind the whole journal).
- */
-async function writeSmallFile(path: string, content: string, durable = true): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(content);
-    if (durable) await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
 /** A full disk (or quota) is ResourceExhausted naming what was being written; other errors pass. */
 function storeError(err: any, what: string): unknown {
   if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') {
@@ -63,14 +38,7 @@ function storeError(err: any, what: string): unknown {
   return err;
 }
 
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err: any) {
-    if (err?.code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
+const readText = (path: string) => ifExists(readFile(path, 'utf8'));
 
 export class LocalContentStore implements ContentStore, StaleIngests {
   readonly root: string;
@@ -107,87 +75,49 @@ export class LocalContentStore implements ContentStore, StaleIngests {
   }
 
   async info(digest: string): Promise<Info> {
-    try {
-      const st = await stat(this.blobPath(digest));
-      return { digest, size: st.size, createdAt: st.mtime, version: `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` };
-    } catch (err: any) {
-      if (err?.code === 'ENOENT') throw notFound(`content ${digest}: not found`);
-      throw err;
-    }
+    const st = await this.blobOp(digest, (path) => stat(path));
+    return { digest, size: st.size, createdAt: st.mtime, version: `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` };
+  }
+
+  /** `op` on the blob's file (which must not resolve to undefined); NotFound naming the digest if it is not committed. */
+  private async blobOp<T>(digest: string, op: (path: string) => Promise<T>): Promise<T> {
+    const out = await ifExists(op(this.blobPath(digest)));
+    if (out === undefined) throw notFound(`content ${digest}: not found`);
+    return out;
   }
 
   /** True if the blob is committed. */
   async has(digest: string): Promise<boolean> {
-    try {
-      await stat(this.blobPath(digest));
-      return true;
-    } catch (err: any) {
-      if (err?.code === 'ENOENT') return false;
-      throw err;
-    }
+    return (await ifExists(stat(this.blobPath(digest)))) !== undefined;
   }
 
   async open(digest: string, opts: { start?: number; signal?: AbortSignal } = {}): Promise<Readable> {
-    const path = this.blobPath(digest);
-    let fh: FileHandle;
-    try {
-      fh = await open(path, 'r');
-    } catch (err: any) {
-      if (err?.code === 'ENOENT') throw notFound(`content ${digest}: not found`);
-      throw err;
-    }
+    const fh = await this.blobOp(digest, (path) => open(path, 'r'));
     return fh.createReadStream({ start: opts.start ?? 0, highWaterMark: 1 << 20, signal: opts.signal } as any);
   }
 
   async readBlob(digest: string, signal?: AbortSignal): Promise<Buffer> {
-    try {
-      return await readFile(this.blobPath(digest), { signal });
-    } catch (err: any) {
-      if (err?.code === 'ENOENT') throw notFound(`content ${digest}: not found`);
-      throw err;
-    }
+    return this.blobOp(digest, (path) => readFile(path, { signal }));
   }
 
   async *walk(signal?: AbortSignal): AsyncIterable<Info> {
-    let names: string[];
-    try {
-      names = await readdir(this.blobsDir);
-    } catch (err: any) {
-      if (err?.code === 'ENOENT') return;
-      throw err;
-    }
+    const names = (await ifExists(readdir(this.blobsDir))) ?? [];
     for (const name of names.sort()) {
       signal?.throwIfAborted();
       if (!/^[a-f0-9]{64}$/.test(name)) continue;
-      try {
-        const st = await stat(join(this.blobsDir, name));
-        yield { digest: `sha256:${name}`, size: st.size, createdAt: st.mtime };
-      } catch (err: any) {
-        if (err?.code !== 'ENOENT') throw err;
-      }
+      const st = await ifExists(stat(join(this.blobsDir, name)));
+      if (st) yield { digest: `sha256:${name}`, size: st.size, createdAt: st.mtime };
     }
   }
 
   async delete(digest: string): Promise<void> {
-    try {
-      await unlink(this.blobPath(digest));
-    } catch (err: any) {
-      if (err?.code === 'ENOENT') throw notFound(`content ${digest}: not found`);
-      throw err;
-    }
+    await this.blobOp(digest, (path) => unlink(path).then(() => true));
     await fsyncDir(this.blobsDir);
   }
 
   async listIngests(): Promise<IngestStatus[]> {
     const out: IngestStatus[] = [];
-    let names: string[];
-    try {
-      names = await readdir(this.ingestDir);
-    } catch (err: any) {
-      if (err?.code === 'ENOENT') return out;
-      throw err;
-    }
-    for (const name of names) {
+    for (const name of (await ifExists(readdir(this.ingestDir))) ?? []) {
       const st = await this.ingestStatus(join(this.ingestDir, name));
       if (st) out.push(st);
     }
@@ -230,15 +160,8 @@ export class LocalContentStore implements ContentStore, StaleIngests {
    */
   async removeStaleIngests(maxAgeMs: number): Promise<string[]> {
     const removed: string[] = [];
-    let names: string[];
-    try {
-      names = await readdir(this.ingestDir);
-    } catch (err: any) {
-      if (err?.code === 'ENOENT') return removed;
-      throw err;
-    }
     const now = Date.now();
-    for (const name of names) {
+    for (const name of (await ifExists(readdir(this.ingestDir))) ?? []) {
       const dir = join(this.ingestDir, name);
       const status = await this.ingestStatus(dir);
       const lockPath = join(this.locksDir, `${name}.lock`);
@@ -327,19 +250,18 @@ class IngestWriter implements Writer {
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
       const now = new Date().toISOString();
-      await writeSmallFile(join(dir, 'startedat'), now);
-      await writeSmallFile(join(dir, 'updatedat'), now);
-      if (opts.total !== undefined && opts.total > 0) await writeSmallFile(join(dir, 'total'), String(opts.total));
+      // Each file fsynced, the directory once at the end (it persists every rename in it).
+      const write = (name: string, text: string) => writeFileAtomic(join(dir, name), text, { syncDir: false });
+      await write('startedat', now);
+      await write('updatedat', now);
+      if (opts.total !== undefined && opts.total > 0) await write('total', String(opts.total));
       // `ref` last: an ingest dir with a `ref` file is complete enough to resume.
-      await writeSmallFile(join(dir, 'ref'), opts.ref);
+      await write('ref', opts.ref);
       await fsyncDir(dir);
     }
     // A crash between the commit's chmod and its rename leaves read-only data behind: reopenable.
     if (resume) await chmod(dataPath, 0o644).catch(() => {});
-    const fh = await open(dataPath, resume ? 'r+' : 'w+', 0o644).catch(async (err: any) => {
-      if (err?.code === 'ENOENT') return open(dataPath, 'w+', 0o644);
-      throw err;
-    });
+    const fh = (await ifExists(open(dataPath, resume ? 'r+' : 'w+', 0o644))) ?? (await open(dataPath, 'w+', 0o644));
     const hash = createHash('sha256');
     let offset = 0;
     if (resume) {
@@ -380,7 +302,9 @@ class IngestWriter implements Writer {
     const now = Date.now();
     if (now - this.lastUpdate > UPDATED_AT_INTERVAL_MS) {
       this.lastUpdate = now;
-      await writeSmallFile(join(this.dir, 'updatedat'), new Date(now).toISOString(), false);
+      // Not fsynced: a lost update only makes the ingest look older, and an fsync under heavy
+      // writes can stall behind the whole journal.
+      await writeFileAtomic(join(this.dir, 'updatedat'), new Date(now).toISOString(), { syncFile: false });
     }
   }
 
@@ -471,7 +395,7 @@ class IngestWriter implements Writer {
       await this.flush().catch(() => {});
       await this.syncing;
       await this.fh.close().catch(() => {});
-      await writeSmallFile(join(this.dir, 'updatedat'), new Date().toISOString()).catch(() => {});
+      await writeFileAtomic(join(this.dir, 'updatedat'), new Date().toISOString(), { syncDir: false }).catch(() => {});
     } finally {
       await this.lock.release();
     }

@@ -6,7 +6,7 @@
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import type { PortSpec } from '../manifest/types.ts';
-import { writeFileAtomic } from '../runtime/state.ts';
+import { writeFileAtomic } from '../durable-file.ts';
 import type { NetavarkOptions } from './netavark.ts';
 import { attachmentFile, networksDir } from './paths.ts';
 

@@ -4,9 +4,11 @@
  * verified, as k3s does with its air-gap images. An archive already imported (same size and
  * mtime) is not read again; one that fails is reported and the others still go in.
  */
-import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { ifExists, writeFileAtomic } from '../durable-file.ts';
 import { importImages } from '../images/import.ts';
+import { pathExists } from '../path-exists.ts';
 import { RECONCILE_LOCK, withLock } from '../metadata/lock.ts';
 import type { ReconcileDeps } from './deps.ts';
 
@@ -42,13 +44,9 @@ async function importNew(deps: ReconcileDeps, dir: string, signal: AbortSignal):
   } catch {
     // first start, or a state file lost in a crash: importing again is safe (content is deduplicated)
   }
-  let entries: string[];
-  try {
-    entries = (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
-  } catch (err: any) {
-    if (err?.code === 'ENOENT') return { imported: [], failed: [] };
-    throw err;
-  }
+  const names = await ifExists(readdir(dir));
+  if (!names) return { imported: [], failed: [] };
+  const entries = names.filter((n) => !n.startsWith('.')).sort();
   const imported: string[] = [];
   const failed: string[] = [];
   for (const name of entries) {
@@ -64,7 +62,7 @@ async function importNew(deps: ReconcileDeps, dir: string, signal: AbortSignal):
       deps.metadata.addEvent({ object: { kind: 'Import', name: file }, type: 'Warning', reason: 'ImportSkipped', message: `cannot read ${file}: ${err.message}` });
       continue;
     }
-    const isLayout = st.isDirectory() && (await stat(path.join(file, 'oci-layout')).then(() => true, () => false));
+    const isLayout = st.isDirectory() && (await pathExists(path.join(file, 'oci-layout')));
     if (!isLayout && !(st.isFile() && IMPORTABLE.test(name))) continue;
     const prev = seen[name];
     const images = prev?.images ?? [];
@@ -83,7 +81,6 @@ async function importNew(deps: ReconcileDeps, dir: string, signal: AbortSignal):
       deps.metadata.addEvent({ object: { kind: 'Import', name: file }, type: 'Warning', reason: 'ImportFailed', message: (err as Error).message });
     }
   }
-  await writeFile(`${statePath}.tmp`, JSON.stringify(seen, null, 2));
-  await rename(`${statePath}.tmp`, statePath);
+  await writeFileAtomic(statePath, JSON.stringify(seen, null, 2));
   return { imported, failed };
 }

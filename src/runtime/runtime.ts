@@ -30,9 +30,10 @@ import { ensureShim, startShim } from './shim.ts';
 import { effectiveStopSignal } from './stop-signal.ts';
 import { anonymousVolumes, prepareAnonymousVolumes } from './anonymous-volumes.ts';
 import { ensureUpdateLock, removeUpdateLock } from './update-lock.ts';
+import { writeFileAtomic } from '../durable-file.ts';
 import { buildSpec, executableCandidates, resolveProcess, volumePath, type OciSpec } from './spec.ts';
 import {
-  BUNDLE_CONFIG, containersDir, EXIT_FILE, LOG_FILE, newContainerRecord, PID_FILE, readContainerRecord, readJson, RECORD_FILE, ROOTFS_DIR, RUNTIME_LOG_FILE, writeFileAtomic,
+  BUNDLE_CONFIG, containersDir, EXIT_FILE, LOG_FILE, newContainerRecord, PID_FILE, readContainerRecord, readJson, RECORD_FILE, ROOTFS_DIR, RUNTIME_LOG_FILE,
   type ContainerRecord, type ExitStatus,
 } from './state.ts';
 

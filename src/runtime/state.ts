@@ -8,8 +8,9 @@
  *   runtime.log  runc/crun's own messages (warnings, errors)
  * `ps`, `logs` and `inspect` read only these files, so they work without a daemon.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ifExists } from '../durable-file.ts';
 import { corrupt } from '../errors.ts';
 import type { ContainerSpec } from '../manifest/types.ts';
 import type { Mount } from '../snapshots/snapshotter.ts';
@@ -141,46 +142,9 @@ export function containersDir(root: string): string {
   return path.join(root, 'containers');
 }
 
-/**
- * Write a file crash-safely: temp, fsync, rename, fsync the directory. `syncDir: false` skips the
- * directory fsync when a later atomic write in the same directory will do it (it persists every
- * earlier rename there too), or when losing the rename in a power cut is harmless. `mode`
- * (default 0644): 0600 for what holds env values (the record, the bundle's config.json).
- */
-export async function writeFileAtomic(file: string, data: string, opts: { syncDir?: boolean; mode?: number } = {}): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fh = await open(tmp, 'w', opts.mode ?? 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  if (opts.syncDir === false) return;
-  const dh = await open(dir, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}
-
 export async function readJson<T>(file: string): Promise<T | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err: any) {
-    if (err?.code === 'ENOENT' || err?.code === 'ENOTDIR') return undefined;
-    throw err;
-  }
+  const text = await ifExists(readFile(file, 'utf8'));
+  if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as T;
   } catch (err) {

@@ -20,7 +20,8 @@ import { constants } from 'node:fs';
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, failedPrecondition } from '../errors.ts';
-import { readJson, writeFileAtomic } from './state.ts';
+import { writeFileAtomic } from '../durable-file.ts';
+import { readJson } from './state.ts';
 
 /** The mode of the host file: anyone in the container can open it to lock it; only root can write. */
 const LOCK_FILE_MODE = 0o644;

@@ -14,7 +14,8 @@
  */
 import { formatOwner, ownerTextAlive, selfIdentity } from '../owner-identity.ts';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, lstatSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, lstatSync } from 'node:fs';
+import { fsyncDirSync, isMissing } from '../durable-file.ts';
 import { mkdir, rm } from 'node:fs/promises';
 import { BerthError, failedPrecondition, notFound } from '../errors.ts';
 import type { CommitOptions, Mount, SnapshotInfo, SnapshotKind, SnapshotOptions, Snapshotter, Usage } from './snapshotter.ts';
@@ -84,7 +85,7 @@ export abstract class DirSnapshotter implements Snapshotter {
         // An id can only be taken by a directory that lost its record in a crash: it is garbage.
         rmSync(dir, { recursive: true, force: true });
         renameSync(tmp, dir);
-        fsyncDir(this.snapshotsDir);
+        fsyncDirSync(this.snapshotsDir);
       });
       return this.mountsOf(this.store.mustGet(key), parentIds);
     } catch (err) {
@@ -123,11 +124,11 @@ export abstract class DirSnapshotter implements Snapshotter {
       this.store.delete(key);
       try {
         renameSync(this.dirOf(row.idNum), doomed);
-      } catch (err: any) {
-        if (err?.code !== 'ENOENT') throw err;
+      } catch (err) {
+        if (!isMissing(err)) throw err;
         return;
       }
-      fsyncDir(this.snapshotsDir);
+      fsyncDirSync(this.snapshotsDir);
     });
     // The snapshot is gone once the transaction committed; a failure here leaves an `rm-*`
     // directory that recover() deletes later.
@@ -196,15 +197,6 @@ export abstract class DirSnapshotter implements Snapshotter {
 
 function publicInfo(r: SnapshotRow): SnapshotInfo {
   return { key: r.key, parent: r.parent, kind: r.kind, id: r.id, labels: r.labels, created: r.created, updated: r.updated };
-}
-
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function exists(p: string): boolean {

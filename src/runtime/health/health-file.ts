@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { containersDir, readJson, RECORD_FILE, writeFileAtomic } from '../state.ts';
+import { writeFileAtomic } from '../../durable-file.ts';
+import { containersDir, readJson, RECORD_FILE } from '../state.ts';
 import type { HealthState } from './health-state.ts';
 
 export const HEALTH_FILE = 'health.json';
