@@ -9,6 +9,7 @@ import { API_VERSION } from '../manifest/types.ts';
 import type { ComposePath } from './interpolate-tree.ts';
 import type { Lookup } from './interpolate.ts';
 import type { Origin } from './origins.ts';
+import { convertNetworks } from './networks.ts';
 import { convertService, type ServiceContext } from './service.ts';
 
 export interface ComposeInput {
@@ -44,7 +45,6 @@ export interface Converted {
 }
 
 const TOP_LEVEL_WHY: Record<string, string> = {
-  networks: 'berth does not support networks yet (issue 12): give each service network_mode: host or none',
   secrets: 'berth has no secrets yet: bind-mount the file instead',
   configs: 'berth has no configs yet: bind-mount the file instead',
   include: 'berth reads one Compose file per project: write the services out in this one',
@@ -97,6 +97,9 @@ export function convertCompose(input: ComposeInput): Converted {
     out.drafts.push({ value: { apiVersion: API_VERSION, kind: 'Volume', metadata }, origins, at, notes: [] });
   }
 
+  const networks = convertNetworks(compose, (name, at) => claim('network', name, at), problem, note);
+  for (const n of networks.values()) if (n.doc) out.drafts.push({ ...n.doc, notes: [] });
+
   const profiles = (input.env('COMPOSE_PROFILES') ?? '').split(',').map((p) => p.trim()).filter(Boolean);
   const services = Object.entries((compose.services ?? {}) as Record<string, Record<string, any>>);
   const enabled = services.filter(([key, svc]) => {
@@ -128,6 +131,8 @@ export function convertCompose(input: ComposeInput): Converted {
       envFiles: input.envFiles,
       containerName: (s) => containers.get(s),
       volumeName: (v) => volumes.get(v),
+      networkName: (n) => networks.get(n)?.name,
+      ...(containers.get(key) !== berthName(key) ? { alias: berthName(key) } : {}),
       imageName: (ref) => imageName(ref, [...at, 'image']),
       problem,
       note,

@@ -12,6 +12,7 @@ import { BerthError } from '../errors.ts';
 import type { ComposePath } from './interpolate-tree.ts';
 import type { Lookup } from './interpolate.ts';
 import type { Origin } from './origins.ts';
+import { serviceNetworking } from './networks.ts';
 import { berthSize, composeBytes, parseShortVolume } from './units.ts';
 
 export interface ServiceContext {
@@ -25,6 +26,10 @@ export interface ServiceContext {
   containerName(service: string): string | undefined;
   /** The berth name of a top-level volume; undefined if the file does not declare it. */
   volumeName(volume: string): string | undefined;
+  /** The berth name of a Compose network (`default` included); undefined if the file does not declare it. */
+  networkName(network: string): string | undefined;
+  /** The service's own name as another name on its networks, when its container is named otherwise. */
+  alias?: string;
   /** The name of the Image document for a reference. */
   imageName(ref: string): string;
   problem(from: ComposePath, message: string, key?: boolean): void;
@@ -39,18 +44,16 @@ const MAPPED = new Set([
   'volumes', 'tmpfs', 'devices', 'device_cgroup_rules', 'cap_add', 'cap_drop', 'privileged', 'init', 'hostname', 'extra_hosts',
   'dns', 'sysctls', 'ulimits', 'shm_size', 'labels', 'stop_signal', 'stop_grace_period', 'mem_limit', 'deploy', 'pids_limit',
   'cpus', 'read_only', 'group_add', 'network_mode', 'platform', 'pull_policy', 'container_name', 'profiles', 'expose', 'tty',
-  'stdin_open', 'scale',
+  'stdin_open', 'scale', 'ports', 'networks',
 ]);
 
 /** Why berth cannot honour a key, where there is more to say than that it cannot. */
-const NETWORKS = 'berth does not support networks yet (issue 12): use network_mode: host (the host\'s network) or none';
+const LINKS = 'containers on one network resolve each other by name: list the network under networks:, with aliases: for other names';
 const WHY: Record<string, string> = {
   build: 'berth runs images, it does not build them: build and push the image (or import it), then remove build:',
-  ports: 'publishing ports needs networks, which berth does not support yet (issue 12); with network_mode: host the service listens on the host\'s ports directly',
-  networks: NETWORKS,
-  links: NETWORKS,
-  external_links: NETWORKS,
-  mac_address: NETWORKS,
+  links: LINKS,
+  external_links: LINKS,
+  mac_address: 'berth leaves the MAC address to netavark',
   dns_search: 'berth sets name servers (dns) only; the host\'s search domains are kept',
   dns_opt: 'berth sets name servers (dns) only; the host\'s resolver options are kept',
   secrets: 'berth has no secrets yet: use a bind mount of a file (volumes:)',
@@ -84,7 +87,7 @@ export function convertService(service: string, svc: Json, at: ComposePath, ctx:
   }
   if (svc.stdin_open === true) problem(['stdin_open'], `${where(['stdin_open'])}: berth containers have no standard input; remove it (berth exec -i gives one to a command)`);
   if (svc.scale !== undefined && svc.scale !== 1) problem(['scale'], `${where(['scale'])}: berth runs one container per service`);
-  if (svc.expose !== undefined) ctx.note([...at, 'expose'], `${where(['expose'])}: ignored: without networks every port a service listens on is reachable as the network mode allows`);
+  if (svc.expose !== undefined) ctx.note([...at, 'expose'], `${where(['expose'])}: ignored: containers on one network reach each other's every port`);
 
   const spec: Json = {};
   if (svc.image === undefined) problem([], `services.${service}: no image: berth runs images, it does not build them`, true);
@@ -121,17 +124,11 @@ export function convertService(service: string, svc: Json, at: ComposePath, ctx:
     if (svc.restart === 'unless-stopped') ctx.note([...at, 'restart'], `${where(['restart'])}: unless-stopped is Always in berth (a container stays stopped only when it leaves the manifests)`);
   }
 
-  const mode = svc.network_mode;
-  if (mode === 'host' || mode === 'none') {
-    spec.network = mode;
-    from(['network'], ['network_mode']);
-  } else if (mode === undefined) {
-    if (svc.ports === undefined && svc.networks === undefined) {
-      problem([], `services.${service}: without network_mode a Compose service joins the project's default network, and ${NETWORKS}`, true);
-    }
-  } else if (/^(service|container):/.test(mode)) {
-    problem(['network_mode'], `${where(['network_mode'])}: berth cannot honour "${mode}": a container cannot join another's network namespace; use host or none`);
-  } else problem(['network_mode'], `${where(['network_mode'])}: "${mode}": ${NETWORKS}`);
+  const net = serviceNetworking(svc, ctx.networkName, ctx.alias, problem, where);
+  if (net.network !== undefined) spec.network = net.network;
+  if (net.networks !== undefined) spec.networks = net.networks;
+  if (net.ports !== undefined) spec.ports = net.ports;
+  for (const o of net.origins) from(o.path.slice(1), o.from);
 
   const deps = dependsOn(service, svc, at, ctx, problem, where);
   if (deps.length > 0) {

@@ -75,11 +75,11 @@ describe('berth convert', () => {
     expect(typo.status).toBe(1);
     expect(typo.stdout).toBe('');
     expect(typo.stderr).toContain(`${file}:6:5: services.web: unknown key "restrat"; did you mean "restart"?`);
-    await writeFile(file, 'services:\n  web:\n    build: .\n    image: web:1\n    ports: ["80:80"]\n');
+    await writeFile(file, 'services:\n  web:\n    build: .\n    image: web:1\n    ports: ["80"]\n');
     const r = berth(dir, 'convert', file);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`${file}:3:5: services.web.build: berth cannot honour "build"`);
-    expect(r.stderr).toContain(`${file}:5:5: services.web.ports: berth cannot honour "ports"`);
+    expect(r.stderr).toContain(`${file}:5:13: services.web.ports[0]: "80" publishes on a random host port`);
     expect(r.stderr).toMatch(/2 problems in /);
   });
 

@@ -320,3 +320,96 @@ describe('examples/compose-mqtt', () => {
     expect(s.volumes.map((v) => v.metadata.name)).toEqual(['mqtt-data', 'ui-data']);
   });
 });
+
+const NETWORKS = `services:
+  web:
+    image: busybox:1.36
+    ports: ["8080:80", "127.0.0.1:9000:9000/udp", {target: 443, published: "8443", host_ip: "::1", protocol: tcp}]
+    networks:
+      front: {aliases: [www]}
+      back:
+  db:
+    image: busybox:1.36
+    container_name: main_db
+    networks: [back]
+  cache:
+    image: busybox:1.36
+  probe:
+    image: busybox:1.36
+    network_mode: none
+networks:
+  front:
+    ipam: {config: [{subnet: 10.90.1.0/24}]}
+  back:
+    internal: true
+    labels: [tier=data]
+`;
+
+describe('networks and ports', () => {
+  it('map to Network documents and each container\'s networks, aliases and ports; the loader accepts them', async () => {
+    const { dir, result, problems, notes } = await dirs.read({ 'compose.yaml': NETWORKS });
+    expect(problems).toEqual([]);
+    const docs = result.drafts.map((d) => d.value);
+    const back = docs.find((d) => d.kind === 'Network' && d.metadata.name === 'back')!;
+    expect(docs.filter((d) => d.kind === 'Network')).toEqual([
+      { ...meta('Network', 'front'), spec: { subnet: '10.90.1.0/24' } },
+      { apiVersion: 'berth.dev/v1alpha1', kind: 'Network', metadata: { name: 'back', labels: { tier: 'data' } }, spec: { subnet: back.spec.subnet, internal: true } },
+    ]);
+    // No subnet in the file: a /24 of 10.89.0.0/16 from the name, said in a note.
+    expect(back.spec.subnet).toMatch(/^10\.89\.([1-9]|[1-9]\d|1\d\d|2[0-5]\d)\.0\/24$/);
+    expect(notes).toContainEqual(expect.stringMatching(new RegExp(`^compose\\.yaml:21:5: networks\\.back: berth gives it the subnet ${back.spec.subnet.replace(/\./g, '\\.')}`)));
+    const spec = (name: string) => docs.find((d) => d.kind === 'Container' && d.metadata.name === name)!.spec;
+    expect(spec('web')).toMatchObject({
+      networks: [{ name: 'front', aliases: ['www'] }, 'back'],
+      ports: ['8080:80', '127.0.0.1:9000:9000/udp', '[::1]:8443:443/tcp'],
+    });
+    expect(spec('web').network).toBeUndefined();
+    // Compose resolves a service by its own name too: an alias when its container is named otherwise.
+    expect(spec('main-db').networks).toEqual([{ name: 'back', aliases: ['db'] }]);
+    // No networks and no network_mode: Compose's default network, which is berth's default network.
+    expect(spec('cache').networks).toEqual(['berth']);
+    expect(spec('probe')).toMatchObject({ network: 'none' });
+    expect(spec('probe').networks).toBeUndefined();
+
+    const loaded = await checkManifests(dir, { validator: dirs.validator, revision: false });
+    expect(loaded.problems.map(formatProblem)).toEqual([]);
+    const s = loaded.state!;
+    const web = s.containers.find((c) => c.metadata.name === 'web')!;
+    expect(web.spec.network).toBe('none');
+    expect(web.spec.ports).toEqual([
+      { hostPort: 8080, containerPort: 80, protocol: 'tcp', range: 1 },
+      { hostIp: '127.0.0.1', hostPort: 9000, containerPort: 9000, protocol: 'udp', range: 1 },
+      { hostIp: '::1', hostPort: 8443, containerPort: 443, protocol: 'tcp', range: 1 },
+    ]);
+    expect(web.networkSpecs).toEqual({ front: { driver: 'bridge', subnet: '10.90.1.0/24', internal: false }, back: { driver: 'bridge', subnet: back.spec.subnet, internal: true } });
+    expect(s.containers.find((c) => c.metadata.name === 'cache')!.networkSpecs).toEqual({ berth: { driver: 'bridge', subnet: '10.89.0.0/24', internal: false } });
+  });
+
+  const TOP_LEVEL: Array<[string, string, unknown[]]> = [
+    ['default with a subnet declares berth\'s default network', 'default: {ipam: {config: [{subnet: 10.77.0.0/24}]}}', [{ ...meta('Network', 'berth'), spec: { subnet: '10.77.0.0/24' } }]],
+    ['default internal keeps berth\'s subnet', 'default: {internal: true}', [{ ...meta('Network', 'berth'), spec: { subnet: '10.89.0.0/24', internal: true } }]],
+    ['default as it is declares nothing', 'default: {driver: bridge}', []],
+    ['a name of its own', 'default: {name: plant_net, ipam: {config: [{subnet: 10.78.0.0/24}]}}', [{ ...meta('Network', 'plant-net'), spec: { subnet: '10.78.0.0/24' } }]],
+    ['external: declared in another manifest', 'default: {external: true, name: shared}', []],
+  ];
+  for (const [what, network, expected] of TOP_LEVEL) {
+    it(what, async () => {
+      const { result, problems } = await dirs.read({ 'compose.yaml': `services:\n  app: {image: busybox:1.36}\nnetworks:\n  ${network}\n` });
+      expect(problems).toEqual([]);
+      expect(result.drafts.filter((d) => d.value.kind === 'Network').map((d) => d.value)).toEqual(expected);
+      const joins = result.drafts.find((d) => d.value.kind === 'Container')!.value.spec.networks;
+      expect(joins).toEqual([(expected[0] as { metadata?: { name: string } } | undefined)?.metadata?.name ?? (network.includes('shared') ? 'shared' : 'berth')]);
+    });
+  }
+
+  it('network keys berth cannot honour are problems at their place', async () => {
+    const text = 'services:\n  app: {image: busybox:1.36}\nnetworks:\n  a: {driver: macvlan}\n  b: {enable_ipv6: true}\n  c: {ipam: {config: [{subnet: 10.79.0.0/24, gateway: 10.79.0.254}]}}\n  d: {driver_opts: {mtu: 1400}}\n';
+    const { problems } = await dirs.read({ 'compose.yaml': text });
+    expect(problems).toEqual([
+      expect.stringMatching(/^compose\.yaml:4:7: networks\.a\.driver: berth cannot honour the driver "macvlan"/),
+      expect.stringMatching(/^compose\.yaml:5:7: networks\.b\.enable_ipv6: berth networks are IPv4 only/),
+      expect.stringMatching(/^compose\.yaml:6:46: networks\.c\.ipam\.config\[0\]\.gateway: berth cannot honour "gateway"/),
+      expect.stringMatching(/^compose\.yaml:7:7: networks\.d\.driver_opts: berth cannot honour "driver_opts"/),
+    ]);
+  });
+});
