@@ -10,6 +10,7 @@ export const UNIT_TESTS = [
   'test/manifest/**/*.test.ts',
   'test/oci/**/*.test.ts',
   'test/config/**/*.test.ts',
+  'test/notify/**/*.test.ts',
   'test/metadata/metadata.test.ts',
   'test/metadata/records.test.ts',
   'test/metadata/rollout-records.test.ts',
@@ -23,6 +24,7 @@ export const UNIT_TESTS = [
   'test/runtime/restart-policy.test.ts',
   'test/runtime/state.test.ts',
   'test/durable/**/*.test.ts',
+  'test/format/**/*.test.ts',
 ];
 
 export default defineConfig({

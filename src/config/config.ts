@@ -47,6 +47,22 @@ export interface GitSourceConfig {
   verify?: { mode: 'ssh'; allowedSigners: string } | { mode: 'gpg'; keyring: string };
 }
 
+/** `[notify]`: a webhook that receives every event and each change of the device's status (src/notify/). */
+export interface NotifyConfig {
+  url: string;
+  /** One POST, connection to end of response. */
+  timeoutMs: number;
+  headers: Record<string, string>;
+  /** A file whose contents are sent as `Authorization: Bearer …` (read at each request; never logged). */
+  tokenFile?: string;
+  /** A PEM CA bundle for an https receiver with a private CA. */
+  ca?: string;
+  /** Events kept for the receiver while it is unreachable; older ones are dropped, and counted. */
+  queueSize: number;
+  /** Longest wait between two attempts (the back-off doubles from 1 s up to it). */
+  retryBackoffMaxMs: number;
+}
+
 export interface Config {
   root: string;
   snapshotter: 'overlayfs' | 'native' | 'auto';
@@ -117,6 +133,7 @@ export interface Config {
    * (src/manifest/fleet.ts); present only with a `[device]` section, which turns the fleet layout on.
    */
   device?: { name: string; labels: Record<string, string> };
+  notify?: NotifyConfig;
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/berth/config.toml';
@@ -204,6 +221,19 @@ const SCHEMA = strictObject({
       additionalProperties: { type: 'string', pattern: '^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$' },
     },
   }),
+  notify: {
+    ...strictObject({
+      url: { type: 'string', minLength: 1 },
+      timeout: durationOrNumber,
+      headers: { type: 'object', additionalProperties: { type: 'string' } },
+      token_file: { type: 'string', minLength: 1 },
+      ca: { type: 'string', minLength: 1 },
+      // At most the events metadata.db keeps (src/metadata/metadata.ts, maxEvents): the queue is that table.
+      queue_size: { type: 'integer', minimum: 1, maximum: 1000 },
+      retry_backoff_max: durationOrNumber,
+    }),
+    required: ['url'],
+  },
 });
 
 const ajv = new Ajv({ allErrors: false, allowUnionTypes: true });
@@ -281,6 +311,29 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
     },
     source: { git: raw.source?.git && gitSource(raw.source.git, at) },
     device: raw.device && { name: raw.device.name ?? hostname(), labels: raw.device.labels ?? {} },
+    notify: raw.notify && notifyConfig(raw.notify, at),
+  };
+}
+
+function notifyConfig(n: Raw, at: (key: string) => string): NotifyConfig {
+  let url: URL;
+  try {
+    url = new URL(n.url);
+  } catch {
+    throw invalidArgument(`${at('notify.url')}: "${n.url}" is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalidArgument(`${at('notify.url')}: "${n.url}" must be http:// or https://`);
+  // A token is a credential: it goes in clear only to this machine.
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
+  if (n.token_file && url.protocol === 'http:' && !loopback) throw invalidArgument(`${at('notify.token_file')} needs an https:// url (or a loopback one): the token would travel in clear`);
+  return {
+    url: url.href,
+    timeoutMs: parseDuration(n.timeout ?? '10s', at('notify.timeout')),
+    headers: n.headers ?? {},
+    tokenFile: n.token_file,
+    ca: n.ca,
+    queueSize: n.queue_size ?? 1000,
+    retryBackoffMaxMs: parseDuration(n.retry_backoff_max ?? '1m', at('notify.retry_backoff_max')),
   };
 }
 

@@ -16,6 +16,7 @@ import { ContainerProbes } from './container-probes.ts';
 import { recordContainerUsage } from './container-usage.ts';
 import { Reconciler, type TurnReport } from './reconciler.ts';
 import { DAEMON_LOCK_WAIT_MS } from './start-up-recovery.ts';
+import { deviceName } from '../config/device-name.ts';
 
 export interface DaemonOptions {
   manifests: string;
@@ -41,6 +42,8 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
   }
   const holder = `berth run (pid ${process.pid})`;
   await importDirectory(deps, config.reconcile.importDir, signal, { holder, waitMs: DAEMON_LOCK_WAIT_MS });
+  // [notify]: events and status changes to a webhook (loaded only when one is configured).
+  const notifier = config.notify ? await (await import('../notify/notifier.ts')).startNotifier(deps, signal) : undefined;
 
   const probes = new ContainerProbes(deps, (name, state) => loop.trigger(`health of ${name}: ${state.status}`, { immediate: true }));
   const reconciler = new Reconciler(deps, {
@@ -70,8 +73,10 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
     turn: async (reasons, s) => {
       log.debug({ reasons }, 'reconcile turn');
       const report = await reconciler.turn(s);
+      notifier?.afterTurn();
       if (deps.metrics) {
         deps.metrics.healthy = true;
+        deps.metrics.setInfo(deviceName(config), deps.metadata.currentGeneration()?.revision);
         const counts: Record<string, number> = {};
         for (const c of report.actual.containers) counts[c.state] = (counts[c.state] ?? 0) + 1;
         deps.metrics.setContainerCounts(counts);
@@ -111,6 +116,7 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
     clearTimeout(wakeTimer);
     await probes.close();
     await reconciler.drain();
+    await notifier?.stop();
     exits.close();
     await watcher.close();
     log.info('berth stopped; containers keep running');

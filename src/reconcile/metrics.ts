@@ -71,6 +71,19 @@ export class Metrics {
     labelNames: ['container'] as const,
     registers: [this.registry],
   });
+  /**
+   * Always 1, with the device's name and the source revision of the generation last applied (the
+   * git commit) as labels: an info metric, as Prometheus' guide to writing exporters advises for
+   * facts about the whole target. A revision label on every series would start new series at each
+   * commit; a device label on every series is the scrape config's to add (a target label). A query
+   * joins it where needed: `berth_containers * on(instance) group_left(device, revision) berth_info`.
+   */
+  readonly info = new Gauge({
+    name: 'berth_info',
+    help: 'Always 1: the device name and the source revision of the generation last applied, as labels',
+    labelNames: ['device', 'revision'] as const,
+    registers: [this.registry],
+  });
   /** Set by the daemon: false while the last turn failed to run at all. */
   healthy = true;
   lastTurnAt: Date | undefined;
@@ -89,6 +102,12 @@ export class Metrics {
       if (r.cpuSeconds !== undefined) this.containerCpuSeconds.set({ container: r.name }, r.cpuSeconds);
       if (r.memoryBytes !== undefined) this.containerMemoryBytes.set({ container: r.name }, r.memoryBytes);
     }
+  }
+
+  /** `berth_info`: the device (`[device] name`, else the hostname) and the revision applied now ('' for none: a plain directory). */
+  setInfo(device: string, revision: string | undefined): void {
+    this.info.reset();
+    this.info.set({ device, revision: revision ?? '' }, 1);
   }
 
   setContainerCounts(counts: Record<string, number>): void {

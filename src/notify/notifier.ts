@@ -1,0 +1,56 @@
+/**
+ * `[notify]` in `berth run`: every event and each change of the device's overall status, posted to
+ * the webhook in order (src/notify/sender.ts), queued in metadata.db while it cannot be reached
+ * (src/notify/event-queue.ts). Loaded only when a webhook is configured.
+ */
+import type { Config } from '../config/config.ts';
+import { deviceName } from '../config/device-name.ts';
+import type { Logger } from '../log.ts';
+import type { Metadata } from '../metadata/metadata.ts';
+import { recordDeviceStatus } from './device-status.ts';
+import { EventQueue } from './event-queue.ts';
+import { WebhookSender } from './sender.ts';
+import { openWebhook } from './webhook.ts';
+
+export interface Notifier {
+  /** A reconcile turn ended: record the device's status if it changed, and deliver what is new. */
+  afterTurn(): void;
+  /** Stop delivering (a post in flight is abandoned and sent again next time) and save the cursor. */
+  stop(): Promise<void>;
+}
+
+export async function startNotifier(deps: { config: Config; log: Logger; metadata: Metadata }, signal: AbortSignal): Promise<Notifier | undefined> {
+  const { config, metadata } = deps;
+  const notify = config.notify;
+  if (!notify) return undefined;
+  const device = deviceName(config);
+  const log = deps.log.child({ webhook: withoutSecrets(notify.url) });
+  const webhook = await openWebhook(notify);
+  const sender = new WebhookSender({ queue: new EventQueue(metadata, notify.queueSize), webhook, device, queueSize: notify.queueSize, retryBackoffMaxMs: notify.retryBackoffMaxMs, log });
+  const stopping = new AbortController();
+  const stopAll = () => stopping.abort();
+  signal.addEventListener('abort', stopAll, { once: true });
+  const done = sender.run(stopping.signal).finally(() => webhook.close());
+  log.info({ device, queueSize: notify.queueSize }, 'posting events to the webhook');
+  return {
+    afterTurn() {
+      try {
+        recordDeviceStatus(metadata, device);
+      } catch (err) {
+        log.warn({ err }, 'cannot record the device status');
+      }
+      sender.wake();
+    },
+    async stop() {
+      signal.removeEventListener('abort', stopAll);
+      stopping.abort();
+      await done;
+    },
+  };
+}
+
+/** The URL for logs: no user, password or query (a token may hide in any of them). */
+function withoutSecrets(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname}`;
+}

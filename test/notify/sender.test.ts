@@ -1,0 +1,258 @@
+/**
+ * The webhook's sender and its queue (the events table of a real metadata.db, a cursor in
+ * `settings`) against a real HTTP receiver on loopback, through undici. The waits are recorded and
+ * shortened (an injected sleep), so the back-off is checked by what it asked for, never by time.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { configFromObject } from '../../src/config/config.ts';
+import { silentLogger } from '../../src/log.ts';
+import { Metadata } from '../../src/metadata/metadata.ts';
+import { CURSOR_SETTING, EventQueue } from '../../src/notify/event-queue.ts';
+import { WebhookSender } from '../../src/notify/sender.ts';
+import { openWebhook, type Webhook } from '../../src/notify/webhook.ts';
+import { freePort } from '../helpers/registry.ts';
+import { Receiver } from './receiver.ts';
+
+let dir: string;
+let md: Metadata;
+let receiver: Receiver;
+const stops: Array<() => Promise<void>> = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'berth-notify-'));
+  md = Metadata.open(join(dir, 'metadata.db'));
+  receiver = await Receiver.start();
+});
+
+afterEach(async () => {
+  for (const stop of stops.splice(0)) await stop();
+  await receiver.close();
+  md.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function addEvents(n: number, from = 0): void {
+  for (let i = 0; i < n; i++) md.addEvent({ object: { kind: 'Container', name: `c${from + i}` }, type: 'Normal', reason: 'Created', message: `event ${from + i}` });
+}
+
+const until = async (what: string, ok: () => boolean) => {
+  for (let i = 0; i < 1000 && !ok(); i++) await delay(10);
+  if (!ok()) throw new Error(`timed out waiting for ${what}`);
+};
+
+/** A sender on `md` posting to `url`; its waits are recorded, and cut to a few ms. */
+async function startSender(opts: { url?: string; queueSize?: number; notify?: Record<string, unknown>; backoffMax?: string } = {}) {
+  const config = configFromObject({ notify: { url: opts.url ?? receiver.url, queue_size: opts.queueSize ?? 1000, timeout: '2s', retry_backoff_max: opts.backoffMax ?? '30s', ...opts.notify } });
+  const webhook: Webhook = await openWebhook(config.notify!);
+  const waits: number[] = [];
+  const queue = new EventQueue(md, config.notify!.queueSize);
+  const sender = new WebhookSender({
+    queue,
+    webhook,
+    device: 'kiosk-7',
+    queueSize: config.notify!.queueSize,
+    retryBackoffMaxMs: config.notify!.retryBackoffMaxMs,
+    log: silentLogger(),
+    pollMs: 20,
+    sleep: async (ms, signal) => {
+      waits.push(ms);
+      await delay(Math.min(ms, 5), undefined, { signal }).catch(() => {});
+    },
+  });
+  const ac = new AbortController();
+  const done = sender.run(ac.signal);
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      ac.abort();
+      await done;
+      await webhook.close();
+    })());
+  stops.push(stop);
+  return { sender, queue, waits, stop };
+}
+
+describe('webhook sender', () => {
+  it('posts each event once, in order, Flux-shaped, and saves how far it got', async () => {
+    addEvents(2); // before the webhook was configured: not sent
+    const first = md.lastEventId();
+    const { stop } = await startSender();
+    addEvents(5, 2);
+    await until('5 events', () => receiver.received.length === 5);
+    await stop();
+    expect(receiver.ids()).toEqual([first + 1, first + 2, first + 3, first + 4, first + 5]);
+    const b = receiver.received[0]!.body;
+    expect(b).toMatchObject({
+      involvedObject: { kind: 'Container', name: 'c2' },
+      severity: 'info',
+      reason: 'Created',
+      message: 'event 2',
+      metadata: { device: 'kiosk-7' },
+      reportingController: 'berth',
+      reportingInstance: 'kiosk-7',
+    });
+    expect(new Date(b.timestamp).getTime()).toBeGreaterThan(0);
+    expect(receiver.received[0]!.headers['content-type']).toBe('application/json');
+    expect(md.getSetting(CURSOR_SETTING)).toBe(String(first + 5));
+  });
+
+  it('keeps events while the receiver is down, across a restart of the sender, and delivers them all in order once', async () => {
+    await receiver.close();
+    const a = await startSender();
+    addEvents(3);
+    await until('a failed attempt', () => a.waits.length >= 2);
+    await a.stop(); // berth stops (SIGTERM) while the receiver is still down
+    const b = await startSender();
+    addEvents(2, 3);
+    await receiver.open();
+    await until('5 events', () => receiver.received.length >= 5);
+    await delay(100); // anything sent twice would arrive now
+    await b.stop();
+    expect(receiver.received.map((r) => r.body.message)).toEqual(['event 0', 'event 1', 'event 2', 'event 3', 'event 4']);
+  });
+
+  it('keeps the newest queue_size events and says how many were dropped before them', async () => {
+    await receiver.close();
+    const { waits, stop } = await startSender({ queueSize: 3 });
+    addEvents(10);
+    await until('a failed attempt', () => waits.length >= 1);
+    await receiver.open();
+    await until('the marker and 3 events', () => receiver.received.length >= 4);
+    await stop();
+    const [marker, ...rest] = receiver.received.map((r) => r.body);
+    expect(marker).toMatchObject({ reason: 'EventsDropped', severity: 'error', involvedObject: { kind: 'Device', name: 'kiosk-7' }, metadata: { dropped: '7' } });
+    expect(marker.id).toBeUndefined();
+    expect(rest.map((b) => b.message)).toEqual(['event 7', 'event 8', 'event 9']);
+  });
+
+  it('counts events pruned from metadata.db as dropped too', async () => {
+    md.close();
+    md = Metadata.open(join(dir, 'metadata.db'), { maxEvents: 4 });
+    await receiver.close();
+    const { waits, stop } = await startSender();
+    addEvents(6);
+    await until('a failed attempt', () => waits.length >= 1);
+    await receiver.open();
+    await until('the marker and 4 events', () => receiver.received.length >= 5);
+    await stop();
+    expect(receiver.received[0]!.body.metadata.dropped).toBe('2');
+    expect(receiver.received.slice(1).map((r) => r.body.message)).toEqual(['event 2', 'event 3', 'event 4', 'event 5']);
+  });
+
+  it('retries 5xx and 429 with a doubling, jittered back-off capped at retry_backoff_max', async () => {
+    let n = 0;
+    receiver.answer = () => (++n <= 6 ? 503 : n === 7 ? 429 : 200);
+    const { waits, stop } = await startSender({ backoffMax: '5s' });
+    addEvents(1);
+    await until('the event', () => receiver.received.length === 1);
+    await stop();
+    const backoff = waits.filter((w) => w !== 20); // 20: the idle poll
+    expect(backoff).toHaveLength(7);
+    // 1 s doubling, with jitter (each wait is between half and all of its step), never above 5 s.
+    for (const [i, w] of backoff.slice(0, 6).entries()) {
+      const step = Math.min(1000 * 2 ** i, 5000);
+      expect(w).toBeGreaterThanOrEqual(step / 2);
+      expect(w).toBeLessThanOrEqual(step);
+    }
+    expect(backoff[6]).toBeLessThanOrEqual(5000);
+  });
+
+  it('honours Retry-After up to the cap', async () => {
+    let n = 0;
+    const port = await freePort();
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => (++n === 1 ? res.writeHead(503, { 'retry-after': '3' }).end() : n === 2 ? res.writeHead(503, { 'retry-after': '3600' }).end() : res.writeHead(204).end()));
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      const { waits, stop } = await startSender({ url: `http://127.0.0.1:${port}/`, backoffMax: '10s' });
+      addEvents(1);
+      await until('the third attempt', () => n >= 3);
+      await stop();
+      expect(waits.filter((w) => w !== 20)).toEqual([3000, 10_000]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('skips a payload the receiver refuses (400) and goes on; retries a 401 until it is accepted', async () => {
+    let unauthorized = 2;
+    receiver.answer = (body) => (body.message === 'event 1' ? 400 : body.message === 'event 2' && unauthorized-- > 0 ? 401 : 200);
+    const { waits, stop } = await startSender();
+    addEvents(4);
+    await until('3 events', () => receiver.received.length === 3);
+    await stop();
+    expect(receiver.received.map((r) => r.body.message)).toEqual(['event 0', 'event 2', 'event 3']);
+    expect(waits.filter((w) => w !== 20)).toHaveLength(2);
+  });
+
+  it('sends the configured headers and the token file (read at each request) as a bearer token', async () => {
+    const tokenFile = join(dir, 'token');
+    await writeFile(tokenFile, 'first-token\n');
+    const { stop } = await startSender({ notify: { token_file: tokenFile, headers: { 'X-Fleet': 'eu-1' } } });
+    addEvents(1);
+    await until('1 event', () => receiver.received.length === 1);
+    await writeFile(tokenFile, 'rotated-token\n');
+    addEvents(1, 1);
+    await until('2 events', () => receiver.received.length === 2);
+    await stop();
+    expect(receiver.received.map((r) => r.headers.authorization)).toEqual(['Bearer first-token', 'Bearer rotated-token']);
+    expect(receiver.received[0]!.headers['x-fleet']).toBe('eu-1');
+  });
+
+  it('gives up on an attempt after notify.timeout and tries again', async () => {
+    const port = await freePort();
+    let n = 0;
+    const server = createServer((req, res) => {
+      if (++n > 1) res.writeHead(200).end(); // the first request is never answered
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      const { waits, stop } = await startSender({ url: `http://127.0.0.1:${port}/`, notify: { timeout: '200ms' } });
+      addEvents(1);
+      await until('the second attempt', () => n >= 2);
+      await until('delivered', () => md.getSetting(CURSOR_SETTING) === String(md.lastEventId()));
+      await stop();
+      expect(waits.filter((w) => w !== 20)).toHaveLength(1);
+      expect(md.getSetting(CURSOR_SETTING)).toBe(String(md.lastEventId()));
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe('event queue', () => {
+  it('starts after the newest event, and a move not yet saved is delivered again (at least once)', () => {
+    addEvents(3);
+    const q = new EventQueue(md, 1000);
+    expect(q.head()).toBeUndefined();
+    addEvents(2, 3);
+    const h = q.head()!;
+    expect(h).toMatchObject({ dropped: 0, event: { message: 'event 3' } });
+    q.advance(h.event.id);
+    expect(q.head()!.event.message).toBe('event 4');
+    // A kill -9 here: the move was never saved.
+    expect(new EventQueue(md, 1000).head()!.event.message).toBe('event 3');
+    q.save();
+    expect(new EventQueue(md, 1000).head()!.event.message).toBe('event 4');
+    expect(q.pending()).toBe(1);
+  });
+
+  it('writes nothing while there is nothing to deliver', () => {
+    const q = new EventQueue(md, 1000);
+    const writes = () => Number((md as any).db.prepare('SELECT total_changes() AS n').get().n);
+    const before = writes();
+    for (let i = 0; i < 10; i++) {
+      expect(q.head()).toBeUndefined();
+      q.save();
+    }
+    expect(writes()).toBe(before);
+  });
+});
