@@ -9,6 +9,7 @@ import type { Metrics } from '../reconcile/metrics.ts';
 import type { FetchResult, RegistryClient } from '../remotes/registry.ts';
 import { recoverAtStartUp, type RecoveryOptions } from '../reconcile/start-up-recovery.ts';
 import { Runtime } from '../runtime/runtime.ts';
+import { AgeSecrets } from '../secrets/age-secrets.ts';
 import { openSnapshotter } from '../snapshots/select.ts';
 import type { CliContext } from './context.ts';
 import { openImageStores } from './stores.ts';
@@ -45,6 +46,7 @@ export async function openReconcileDeps(
     registry: () => (client ??= import('../remotes/registry.ts').then((m) => new m.RegistryClient({ config, log }))),
     fetches: new BlobFetches<FetchResult>(),
     metrics: opts.metrics,
+    secrets: new AgeSecrets({ root: config.root, identityFile: config.secrets.identity, log }),
     async close() {
       if (client) await (await client).close();
       await snapshotter.close();

@@ -128,6 +128,8 @@ export interface Config {
     lockPath: string;
   };
   source: { git?: GitSourceConfig };
+  /** `[secrets]`: the device's age key, which `Secret` documents are encrypted to (src/secrets). */
+  secrets: { identity: string };
   /**
    * Who this device is, for fleet selectors, overlays and `${device.…}` substitution
    * (src/manifest/fleet.ts); present only with a `[device]` section, which turns the fleet layout on.
@@ -188,6 +190,7 @@ const SCHEMA = strictObject({
   gc: strictObject({ reserve: sizeOrNumber }),
   unpack: strictObject({ max_layer_size: sizeOrNumber, max_layer_entries: { type: 'integer', minimum: 1 }, max_header_size: sizeOrNumber }),
   metrics: strictObject({ address: { type: 'string' }, allow_remote: { type: 'boolean' } }),
+  secrets: strictObject({ identity: { type: 'string', minLength: 1 } }),
   updates: strictObject({
     windows: { type: 'array', items: { type: 'string' } },
     max_lock_hold: durationOrNumber,
@@ -310,6 +313,7 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
       lockPath: containerPath(raw.updates?.lock_path ?? '/run/berth/lock', at('updates.lock_path')),
     },
     source: { git: raw.source?.git && gitSource(raw.source.git, at) },
+    secrets: { identity: raw.secrets?.identity ?? path.join(root, 'age.key') },
     device: raw.device && { name: raw.device.name ?? hostname(), labels: raw.device.labels ?? {} },
     notify: raw.notify && notifyConfig(raw.notify, at),
   };

@@ -29,7 +29,8 @@ import { pinManifestsPath } from './pinned-revision.ts';
 import { resolveFleet, type DeviceIdentity } from './fleet.ts';
 import { createDocumentValidator, formatDocPath, type DocumentValidator } from './schema.ts';
 import { placeAt, placeOfOffset, type DocPath, type SourceDoc } from './source.ts';
-import { DEFAULT_CONFIRM_AFTER_MS, type ContainerDoc, type ContainerSpec, type DesiredState, type HealthcheckSpec, type ImageDoc, type MountSpec, type NetworkDoc, type VolumeDoc } from './types.ts';
+import { DEFAULT_CONFIRM_AFTER_MS, type ContainerDoc, type ContainerSpec, type DesiredState, type HealthcheckSpec, type ImageDoc, type MountSpec, type NetworkDoc, type SecretDoc, type VolumeDoc } from './types.ts';
+import { normaliseSecretValue, quotesSecretValue, resolveContainerSecrets, SECRET_VALUE_HINT } from './secret-refs.ts';
 import { buildContainerNetworkFields, buildNetworkSpec, resolveContainerNetworks } from '../network/manifest-fields.ts';
 
 export interface ManifestSource {
@@ -228,7 +229,11 @@ export function parseManifestSources(
       const { kind, metadata } = value as { kind?: unknown; metadata?: { name?: unknown } };
       if (typeof kind === 'string' && typeof metadata?.name === 'string') declared.push({ kind, name: metadata.name, src });
       const findings = validate(value);
-      for (const f of findings) problem(placeAt(src, f.path, { key: f.key }), f.message);
+      for (const f of findings) {
+        // A Secret's value may be a plaintext written by mistake: never quote it back (logs, events).
+        const message = kind === 'Secret' && quotesSecretValue(f.path, f.key) ? `${formatDocPath(f.path)}: ${SECRET_VALUE_HINT}` : f.message;
+        problem(placeAt(src, f.path, { key: f.key }), message);
+      }
       if (findings.length > 0) continue;
       const built = build(value as RawDoc, src, problem);
       if (built) parsed.push(built);
@@ -243,6 +248,7 @@ export function parseManifestSources(
     if (p.doc.kind === 'Container') state.containers.push(p.doc);
     else if (p.doc.kind === 'Image') state.images.push(p.doc);
     else if (p.doc.kind === 'Network') (state.networks ??= []).push(p.doc);
+    else if (p.doc.kind === 'Secret') (state.secrets ??= []).push(p.doc);
     else state.volumes.push(p.doc);
   }
   return { state, problems: [] };
@@ -279,7 +285,7 @@ function yamlMessage(message: string): string {
 
 /** A schema-valid document as parsed (`spec` fields as the user wrote them). */
 interface RawDoc {
-  kind: 'Container' | 'Image' | 'Volume' | 'Network';
+  kind: 'Container' | 'Image' | 'Volume' | 'Network' | 'Secret';
   metadata: { name: string; labels?: Record<string, string> };
   spec?: Record<string, any>;
 }
@@ -291,7 +297,7 @@ interface Declared {
 }
 
 interface Parsed {
-  doc: ContainerDoc | ImageDoc | VolumeDoc | NetworkDoc;
+  doc: ContainerDoc | ImageDoc | VolumeDoc | NetworkDoc | SecretDoc;
   src: SourceDoc;
 }
 
@@ -316,6 +322,10 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
   };
 
   if (raw.kind === 'Volume') return { doc: { kind: 'Volume', metadata, spec: {}, place }, src };
+  if (raw.kind === 'Secret') {
+    const data = Object.fromEntries(Object.entries<string>(spec.data).map(([k, v]) => [k, normaliseSecretValue(v)]));
+    return { doc: { kind: 'Secret', metadata, spec: { data }, place }, src };
+  }
   if (raw.kind === 'Network') {
     const net = buildNetworkSpec(spec, (path, message) => problem(placeAt(src, path), message));
     return net && { doc: { kind: 'Network', metadata, spec: net, place }, src };
@@ -333,6 +343,7 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
   const mounts: MountSpec[] = (spec.mounts ?? []).map((m: any, i: number): MountSpec => {
     if (m.type === 'volume') return { type: 'volume', name: m.name, target: m.target, readOnly: m.readOnly ?? false };
     if (m.type === 'bind') return { type: 'bind', source: m.source, target: m.target, readOnly: m.readOnly ?? false };
+    if (m.type === 'secret') return { type: 'secret', name: m.name, ...(m.key !== undefined ? { key: m.key } : {}), target: m.target };
     const tmpfs: MountSpec = { type: 'tmpfs', target: m.target };
     if (m.size !== undefined) tmpfs.sizeBytes = at(['spec', 'mounts', i, 'size'], () => parseSize(m.size, `spec.mounts[${i}].size`));
     return tmpfs;
@@ -364,6 +375,7 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
   if (spec.stopSignal === undefined) c.stopSignalDefaulted = true;
   if (spec.command !== undefined) c.command = [...spec.command];
   if (spec.args !== undefined) c.args = [...spec.args];
+  if (spec.envFrom !== undefined) c.envFrom = spec.envFrom.map((e: { secret: string }) => ({ secret: e.secret }));
   if (spec.workingDir !== undefined) c.workingDir = spec.workingDir;
   if (spec.user !== undefined) c.user = String(spec.user);
   Object.assign(c, buildContainerNetworkFields(spec, (path, message) => {
@@ -419,7 +431,7 @@ function crossCheck(parsed: Parsed[], declared: Declared[], problem: Report): vo
     } else names.set(`${d.kind}/${d.name}`, d);
   }
   const isDeclared = (kind: string, name: string) => names.has(`${kind}/${name}`);
-  const byKind = { Container: new Map<string, Parsed>(), Image: new Map<string, Parsed>(), Volume: new Map<string, Parsed>(), Network: new Map<string, Parsed>() };
+  const byKind = { Container: new Map<string, Parsed>(), Image: new Map<string, Parsed>(), Volume: new Map<string, Parsed>(), Network: new Map<string, Parsed>(), Secret: new Map<string, Parsed>() };
   for (const p of parsed) if (!byKind[p.doc.kind].has(p.doc.metadata.name)) byKind[p.doc.kind].set(p.doc.metadata.name, p);
 
   const imageByRef = new Map<string, Parsed>();
@@ -480,6 +492,11 @@ function crossCheck(parsed: Parsed[], declared: Declared[], problem: Report): vo
   resolveContainerNetworks(
     [...byKind.Container.values()].map((p) => ({ doc: p.doc as ContainerDoc, report: reportAt(p) })),
     [...byKind.Network.values()].map((p) => ({ doc: p.doc as NetworkDoc, report: reportAt(p) })),
+  );
+  resolveContainerSecrets(
+    [...byKind.Container.values()].map((p) => ({ doc: p.doc as ContainerDoc, report: reportAt(p) })),
+    new Map([...byKind.Secret].map(([name, p]) => [name, p.doc as SecretDoc])),
+    (name) => isDeclared('Secret', name),
   );
 }
 

@@ -40,7 +40,14 @@ export function describeSpecChanges(before: NormalisedContainerSpec, after: Norm
     if (a !== b) out.push(`${RESOURCE_WORDS[k] ?? k} ${a === undefined ? 'added' : b === undefined ? 'removed' : 'changed'}`);
   }
 
-  const covered = new Set(['image', 'command', 'args', 'env', 'mounts', 'resources']);
+  // Which secret's ciphertext changed (never what it says: berth does not know, and must not tell).
+  for (const k of [...new Set([...Object.keys(before.secrets ?? {}), ...Object.keys(after.secrets ?? {})])].sort()) {
+    const a = before.secrets?.[k];
+    const b = after.secrets?.[k];
+    if (a !== b) out.push(a === undefined ? `secret ${k} added` : b === undefined ? `secret ${k} removed` : `secret ${k} changed`);
+  }
+
+  const covered = new Set(['image', 'command', 'args', 'env', 'mounts', 'resources', 'secrets']);
   for (const k of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
     if (covered.has(k)) continue;
     const a = (before as unknown as Record<string, unknown>)[k];

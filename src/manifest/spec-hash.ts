@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { normaliseContainerOptions } from './container-options.ts';
-import type { ContainerDoc, ContainerOptions, MountSpec, NetworkAttachmentSpec, NetworkSpec, PortSpec, ResourceSpec } from './types.ts';
+import type { ContainerDoc, ContainerOptions, EnvFromSpec, MountSpec, NetworkAttachmentSpec, NetworkSpec, PortSpec, ResourceSpec } from './types.ts';
 
 /** What the runtime bundle is made from; stored with the container so a later plan can diff it. */
 export interface NormalisedContainerSpec extends ContainerOptions {
@@ -33,6 +33,9 @@ export interface NormalisedContainerSpec extends ContainerOptions {
   /** Only when the container joins networks, so older specs keep their hash; with each network's spec, so a new subnet recreates it. */
   networks?: (NetworkAttachmentSpec & Partial<NetworkSpec>)[];
   ports?: PortSpec[];
+  envFrom?: EnvFromSpec[];
+  /** Only when it uses secrets: the digest of each one's ciphertext, so a new ciphertext recreates it. */
+  secrets?: Record<string, string>;
 }
 
 /** The normalised spec of a loaded container document. */
@@ -54,6 +57,8 @@ export function normaliseContainerSpec(doc: ContainerDoc): NormalisedContainerSp
   if (s.user !== undefined) out.user = s.user;
   if (s.networks !== undefined) out.networks = s.networks.map((n) => ({ name: n.name, aliases: [...n.aliases], ...doc.networkSpecs?.[n.name] }));
   if (s.ports !== undefined) out.ports = s.ports.map((p) => ({ ...p }));
+  if (s.envFrom?.length) out.envFrom = s.envFrom.map((e) => ({ ...e }));
+  if (doc.secretDigests) out.secrets = { ...doc.secretDigests };
   Object.assign(out, normaliseContainerOptions(s));
   return out;
 }

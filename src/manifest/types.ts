@@ -17,7 +17,14 @@ export type PullPolicy = 'IfNotPresent' | 'Always';
 export type MountSpec =
   | { type: 'volume'; name: string; target: string; readOnly: boolean }
   | { type: 'bind'; source: string; target: string; readOnly: boolean }
-  | { type: 'tmpfs'; target: string; sizeBytes?: number };
+  | { type: 'tmpfs'; target: string; sizeBytes?: number }
+  /** A `Secret` read-only from berth's tmpfs: one key as a file, or (no `key`) a directory of a file per key. */
+  | { type: 'secret'; name: string; key?: string; target: string };
+
+/** `envFrom` entry: every key of the `Secret` becomes an environment variable of that name. */
+export interface EnvFromSpec {
+  secret: string;
+}
 
 export interface ResourceSpec {
   memoryBytes?: number;
@@ -82,6 +89,8 @@ export interface ContainerSpec extends ContainerOptions {
   command?: string[]; // replaces the image's Entrypoint
   args?: string[]; // replaces the image's Cmd
   env: Record<string, string>;
+  /** Secrets whose keys become env (decrypted on the device only; src/secrets). */
+  envFrom?: EnvFromSpec[];
   workingDir?: string;
   user?: string; // "uid[:gid]" or names resolved from the image's /etc/passwd and /etc/group
   restartPolicy: RestartPolicy;
@@ -168,6 +177,14 @@ export interface ImageSpec {
  */
 export type VolumeSpec = Record<string, never>;
 
+/**
+ * Values encrypted to the device's age key (src/secrets): key → the age file, ASCII-armored. Only
+ * the ciphertext is ever in the desired state; berth decrypts on the device, into a tmpfs.
+ */
+export interface SecretSpec {
+  data: Record<string, string>;
+}
+
 interface Doc<K extends string, S> {
   kind: K;
   metadata: ObjectMeta;
@@ -183,11 +200,14 @@ export type ContainerDoc = Doc<'Container', ContainerSpec> & {
   imageName?: string;
   /** Resolved by the loader: the spec of each network in `spec.networks`. */
   networkSpecs?: Record<string, NetworkSpec>;
+  /** Resolved by the loader: the digest of each secret's ciphertext it uses (a new ciphertext recreates it). */
+  secretDigests?: Record<string, string>;
 };
 export type ImageDoc = Doc<'Image', ImageSpec>;
 export type VolumeDoc = Doc<'Volume', VolumeSpec>;
 export type NetworkDoc = Doc<'Network', NetworkSpec>;
-export type Document = ContainerDoc | ImageDoc | VolumeDoc | NetworkDoc;
+export type SecretDoc = Doc<'Secret', SecretSpec>;
+export type Document = ContainerDoc | ImageDoc | VolumeDoc | NetworkDoc | SecretDoc;
 
 export interface DesiredState {
   containers: ContainerDoc[];
@@ -195,6 +215,8 @@ export interface DesiredState {
   volumes: VolumeDoc[];
   /** Declared networks (the default `berth` network is not listed unless declared). */
   networks?: NetworkDoc[];
+  /** Declared secrets, ciphertext only (absent when none, so older desired states read the same). */
+  secrets?: SecretDoc[];
   /** git commit of the manifests directory, if it is in a git work tree */
   revision?: string;
   /**

@@ -11,6 +11,7 @@ import type { Logger } from '../log.ts';
 import type { Metadata } from '../metadata/metadata.ts';
 import type { FetchResult, ImageRegistry } from '../remotes/image-registry.ts';
 import type { ContainerRuntime } from '../runtime/container-runtime.ts';
+import type { SecretProvider } from '../secrets/age-secrets.ts';
 import type { Snapshotter } from '../snapshots/snapshotter.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -29,6 +30,8 @@ export interface ReconcileDeps {
   /** Shared so that concurrent pulls in one process never download a blob twice. */
   fetches: BlobFetches<FetchResult>;
   metrics?: Metrics;
+  /** Secrets decrypted on the device (src/secrets); absent: no container may use one. */
+  secrets?: SecretProvider;
   /** The clock, for tests. */
   now?: () => number;
 }

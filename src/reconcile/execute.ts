@@ -16,6 +16,7 @@ import type { DesiredState } from '../manifest/types.ts';
 import { parseReference } from '../oci/reference.ts';
 import { pathExists } from '../path-exists.ts';
 import { DeviceNotPresentError } from '../runtime/devices.ts';
+import { SecretNotReadyError } from '../secrets/paths.ts';
 import { createContainer, removeContainer, restartContainer, restoreContainer, retireContainer } from './containers.ts';
 import { volumesDir, type ReconcileDeps } from './deps.ts';
 import type { RegistryHealth } from './observe.ts';
@@ -140,6 +141,8 @@ async function runStep(step: Step, ctx: ExecuteContext): Promise<StepOutcome> {
     if (signal.aborted) throw error;
     // A device that is not plugged in holds back that container only, until it appears.
     if (error instanceof DeviceNotPresentError) return { step, result: 'waiting', message: `Waiting (${error.message})`, ms: performance.now() - started };
+    // So does a secret it cannot have (yet): the plan waits for it too, this is for a key changed meanwhile.
+    if (error instanceof SecretNotReadyError) return { step, result: 'waiting', message: `Waiting (${error.message})`, ms: performance.now() - started };
     deps.metrics?.steps.inc({ kind: step.kind, result: 'failed' });
     return { step, result: 'failed', message: (error as Error).message, error, ms: performance.now() - started };
   }

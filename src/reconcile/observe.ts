@@ -189,6 +189,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
 
   const retired = retiredImages(deps.metadata, desired);
   const retiredContainers = deps.metadata.listRetiredContainers().map((r) => ({ name: r.record.name, specHash: r.record.specHash, imageDigest: r.record.imageDigest }));
+  const secretProblems = (await deps.secrets?.problems(desired, opts.signal)) ?? {};
   return {
     images,
     containers,
@@ -196,5 +197,6 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
     unreachableRegistries: opts.health.unreachable(now),
     ...(retired.length ? { retiredImages: retired } : {}),
     ...(retiredContainers.length ? { retiredContainers } : {}),
+    ...(Object.keys(secretProblems).length ? { secretProblems } : {}),
   };
 }

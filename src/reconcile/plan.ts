@@ -20,6 +20,7 @@
  */
 import { parseReference } from '../oci/reference.ts';
 import { describeSpecChanges } from '../manifest/spec-diff.ts';
+import { secretsUsedBy } from '../manifest/secret-refs.ts';
 import { normaliseContainerSpec, specHash, type NormalisedContainerSpec } from '../manifest/spec-hash.ts';
 import type { ContainerDoc, DesiredState, PullPolicy } from '../manifest/types.ts';
 import { decideRestart } from '../runtime/restart-policy.ts';
@@ -211,6 +212,9 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
       const blocked = needsImage(intent.kind);
       if (blocked) intent = { kind: 'wait', reason: blocked };
     }
+    // A secret this device cannot decrypt holds back the containers that use it, and only them.
+    const secret = intent.kind !== 'none' && intent.kind !== 'wait' ? secretsUsedBy(doc).find((s) => actual.secretProblems?.[s]) : undefined;
+    if (secret) intent = { kind: 'wait', reason: `${name}: ${intent.kind} waits for secret ${secret} (${actual.secretProblems![secret]})` };
     // An update stops a running container only when the window is open and the app lets it.
     const hold = a?.state === 'running' ? actual.updateHolds?.[name] : undefined;
     if (hold && (intent.kind === 'recreate' || intent.kind === 'restore')) {

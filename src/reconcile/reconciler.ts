@@ -273,6 +273,9 @@ export class Reconciler {
       }
     }
 
+    // Decrypted into the tmpfs before containers are made or started; one that cannot be decrypted
+    // holds back only its containers (the plan made them wait), so nothing here stops the turn.
+    if (view.desired) await this.deps.secrets?.provide(view.desired, signal).catch((err) => this.deps.log.error({ err }, 'cannot provide the secrets'));
     const outcomes = await executePlan(view.steps, {
       deps: this.deps,
       actual: view.actual,

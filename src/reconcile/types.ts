@@ -100,6 +100,11 @@ export interface ActualState {
    * new containers are never held.
    */
   updateHolds?: Record<string, { reason: string; until?: number }>;
+  /**
+   * Secrets the desired containers use that this device cannot decrypt, by name, with the place and
+   * why: the containers that use one wait; the rest of the set applies.
+   */
+  secretProblems?: Record<string, string>;
 }
 
 export interface RetiredContainerView {

@@ -29,6 +29,8 @@ import type { HostOptionInputs } from './spec-options.ts';
 import { ensureShim, startShim } from './shim.ts';
 import { effectiveStopSignal } from './stop-signal.ts';
 import { anonymousVolumes, prepareAnonymousVolumes } from './anonymous-volumes.ts';
+import { secretBundleDir } from '../secrets/paths.ts';
+import { checkSecretsReady, writeSecretBundle } from '../secrets/secret-env.ts';
 import { ensureUpdateLock, removeUpdateLock } from './update-lock.ts';
 import { writeFileAtomic } from '../durable-file.ts';
 import { buildSpec, executableCandidates, resolveProcess, volumePath, type OciSpec } from './spec.ts';
@@ -181,6 +183,7 @@ export class Runtime implements ContainerRuntime {
         throw invalidArgument(`container ${req.name}: bind mount source ${m.source} does not exist`);
       }
     }
+    await checkSecretsReady(this.root, req.spec);
     return buildSpec({ ...input, ...(await this.hostOptionInputs(req)) });
   }
 
@@ -305,7 +308,7 @@ export class Runtime implements ContainerRuntime {
           pidFile: path.join(dir, PID_FILE),
           oomFile: oomCounterFile(r.cgroupsPath),
           consoleSocket,
-          runtimeArgv: oci.runArgv(name, dir, path.join(dir, PID_FILE), path.join(dir, RUNTIME_LOG_FILE), consoleSocket),
+          runtimeArgv: oci.runArgv(name, r.secretEnv?.length ? await writeSecretBundle(this.root, path.basename(dir), dir, r.secretEnv, opts.signal) : dir, path.join(dir, PID_FILE), path.join(dir, RUNTIME_LOG_FILE), consoleSocket),
         };
         let started: { shimPid: number; pid: number };
         try {
@@ -498,6 +501,7 @@ export class Runtime implements ContainerRuntime {
     // The record goes first: a crash mid-removal leaves a dir without a record, which recover() finishes.
     await rm(path.join(dir, RECORD_FILE), { force: true });
     await rm(dir, { recursive: true, force: true });
+    await rm(secretBundleDir(this.root, path.basename(dir)), { recursive: true, force: true });
     await removeUpdateLock(this.root, name);
   }
 

@@ -23,6 +23,7 @@ import { updateLockFile } from './update-lock.ts';
 import { anonymousVolumes } from './anonymous-volumes.ts';
 import { containersDir } from './state.ts';
 import { netnsPath } from '../network/paths.ts';
+import { secretPath } from '../secrets/paths.ts';
 
 /** The OCI runtime-spec subset berth writes (config.json). */
 export interface OciSpec {
@@ -235,6 +236,9 @@ function userMounts(input: SpecInput): OciMount[] {
       case 'bind':
         if (!path.isAbsolute(m.source)) throw invalidArgument(`container ${input.name}: bind source "${m.source}" must be an absolute path`);
         return { destination: m.target, type: 'bind', source: m.source, options: ['rbind', m.readOnly ? 'ro' : 'rw'] };
+      case 'secret':
+        // From berth's tmpfs (src/secrets), read-only: the plaintext is never on disk, in or out of the container.
+        return { destination: m.target, type: 'bind', source: secretPath(input.root, m.name, m.key), options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] };
       case 'tmpfs':
         return {
           destination: m.target,

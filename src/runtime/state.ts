@@ -77,6 +77,8 @@ export interface ContainerRecord {
   lastExit?: ExitStatus;
   /** Stopped on purpose (berth stop/delete): the restart policy leaves it alone. */
   stopped?: boolean;
+  /** Secrets whose values are the task's env (`envFrom`): each start runs it from a bundle on the tmpfs (src/secrets/secret-env.ts). */
+  secretEnv?: string[];
 }
 
 /** What a new container's record is made from: the create request's parts and where its tasks run. */
@@ -87,7 +89,7 @@ export interface NewRecord {
   snapshotKey: string;
   snapshotChain: string[];
   mounts: Mount[];
-  spec: Pick<ContainerSpec, 'network' | 'stopSignal' | 'stopGracePeriodMs' | 'tty'>;
+  spec: Pick<ContainerSpec, 'network' | 'stopSignal' | 'stopGracePeriodMs' | 'tty' | 'envFrom'>;
   specHash?: string;
 }
 
@@ -104,6 +106,7 @@ export function newContainerRecord(req: NewRecord, where: { runtime: string; run
     stopGracePeriodMs: req.spec.stopGracePeriodMs,
     network: req.spec.network,
     ...(req.spec.tty ? { tty: true } : {}),
+    ...(req.spec.envFrom?.length ? { secretEnv: req.spec.envFrom.map((e) => e.secret) } : {}),
     specHash: req.specHash,
     ...where,
     restartCount: 0,

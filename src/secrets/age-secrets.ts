@@ -1,0 +1,174 @@
+/**
+ * Secrets encrypted with age to the device's key: decrypted only here, only in memory and into the
+ * tmpfs at `<root>/run` (paths.ts), never into the content store, metadata.db, logs or events.
+ *
+ * Two verbs for the reconciler: `problems` (reads only, for `berth plan` too) says which secrets
+ * the desired containers use cannot be decrypted, so only the containers that need them wait;
+ * `provide` writes the decryptable ones to the tmpfs before containers are made or started.
+ * Decryption is age's own (the age-encryption library, by age's author), loaded on first use.
+ */
+import { rename, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError, formatPlace } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { secretDigest, secretsUsedBy } from '../manifest/secret-refs.ts';
+import type { DesiredState, SecretDoc } from '../manifest/types.ts';
+import { isMountPoint } from '../snapshots/mount.ts';
+import { readIdentity, type DeviceIdentity } from './identity.ts';
+import { runDir, secretDigestFile, secretPath, secretsDir } from './paths.ts';
+import { ensureRunTmpfs } from './run-tmpfs.ts';
+
+/** What the reconcile core asks of the secrets (ReconcileDeps.secrets). */
+export interface SecretProvider {
+  /** Why each secret the desired containers use cannot be given to them on this device, by name. Reads only. */
+  problems(desired: DesiredState, signal?: AbortSignal): Promise<Record<string, string>>;
+  /** Decrypt the secrets the desired containers use into the tmpfs (those that can be); drop the others. */
+  provide(desired: DesiredState, signal?: AbortSignal): Promise<void>;
+}
+
+/** The secrets the desired containers use (a Secret no container names is never decrypted). */
+export function secretsInUse(desired: DesiredState): SecretDoc[] {
+  const used = new Set(desired.containers.flatMap((c) => secretsUsedBy(c)));
+  return (desired.secrets ?? []).filter((s) => used.has(s.metadata.name));
+}
+
+export class AgeSecrets implements SecretProvider {
+  private readonly root: string;
+  private readonly identityFile: string;
+  private readonly log?: Logger;
+  /** Each verdict (a problem, or '' for none) by key, ciphertext and secret: a turn decrypts only what is new. */
+  private readonly verdicts = new Map<string, string>();
+
+  constructor(opts: { root: string; identityFile: string; log?: Logger }) {
+    this.root = opts.root;
+    this.identityFile = opts.identityFile;
+    this.log = opts.log;
+  }
+
+  async problems(desired: DesiredState, signal?: AbortSignal): Promise<Record<string, string>> {
+    const secrets = secretsInUse(desired);
+    if (secrets.length === 0) return {};
+    const id = await this.identity(signal);
+    const out: Record<string, string> = {};
+    for (const s of secrets) {
+      const problem = typeof id === 'string' ? id : await this.verdict(s, id);
+      if (problem) out[s.metadata.name] = `${formatPlace(s.place)}: ${problem}`;
+    }
+    return out;
+  }
+
+  async provide(desired: DesiredState, signal?: AbortSignal): Promise<void> {
+    const secrets = secretsInUse(desired);
+    if (secrets.length === 0 && !(await isMountPoint(runDir(this.root)))) return; // nothing to give, nothing to take back
+    if (secrets.length) await ensureRunTmpfs(this.root, signal);
+    await this.dropOthers(new Set(secrets.map((s) => s.metadata.name)));
+    let id: DeviceIdentity | string | undefined;
+    for (const s of secrets) {
+      const name = s.metadata.name;
+      const digest = secretDigest(s.spec);
+      if ((await readFile(secretDigestFile(this.root, name), 'utf8').catch(() => '')) === digest) continue;
+      id ??= await this.identity(signal);
+      if (typeof id === 'string') return; // problems() says so, for each container that needs one
+      let values: Map<string, Uint8Array>;
+      try {
+        values = await decrypt(s, id, this.identityFile);
+      } catch (err) {
+        if (!(err instanceof BerthError)) throw err;
+        continue; // the containers that need it wait (problems()); what an older ciphertext gave stays
+      }
+      try {
+        await this.write(name, values, digest);
+      } finally {
+        for (const v of values.values()) v.fill(0);
+      }
+      this.log?.info({ secret: name }, `secret ${name} decrypted into the tmpfs`);
+    }
+  }
+
+  /** The device's identity, or why it cannot be used (for every secret alike). */
+  private async identity(signal?: AbortSignal): Promise<DeviceIdentity | string> {
+    try {
+      return await readIdentity(this.identityFile, signal);
+    } catch (err) {
+      if (!(err instanceof BerthError)) throw err;
+      return `cannot be decrypted: ${err.message}`;
+    }
+  }
+
+  private async verdict(s: SecretDoc, id: DeviceIdentity): Promise<string> {
+    const key = `${id.fingerprint}\0${s.metadata.name}\0${secretDigest(s.spec)}`;
+    let v = this.verdicts.get(key);
+    if (v === undefined) {
+      v = await decrypt(s, id, this.identityFile).then(
+        (values) => {
+          for (const b of values.values()) b.fill(0);
+          return '';
+        },
+        (err) => {
+          if (!(err instanceof BerthError)) throw err;
+          return err.message;
+        },
+      );
+      if (this.verdicts.size > 1000) this.verdicts.clear();
+      this.verdicts.set(key, v);
+    }
+    return v;
+  }
+
+  /**
+   * Replace the secret's files key by key (each a rename, so a container that binds the whole
+   * directory never reads half a value), then record the digest: a crash in between leaves no
+   * digest, and the next turn writes them all again.
+   */
+  private async write(name: string, values: Map<string, Uint8Array>, digest: string): Promise<void> {
+    const dir = secretPath(this.root, name);
+    await rm(secretDigestFile(this.root, name), { force: true });
+    // 0755/0444: readable by any user of the containers that mount them (as Docker's secrets are);
+    // the host's other users cannot reach them through <root>/run, which is 0700.
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    for (const [key, value] of values) await replaceFile(path.join(dir, key), value, 0o444);
+    for (const old of await readdir(dir)) if (!values.has(old)) await rm(path.join(dir, old), { force: true });
+    await replaceFile(secretDigestFile(this.root, name), digest, 0o600);
+  }
+
+  /** Secrets no desired container uses any more leave the tmpfs. */
+  private async dropOthers(keep: Set<string>): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(secretsDir(this.root));
+    } catch (err: any) {
+      if (err?.code === 'ENOENT') return;
+      throw err;
+    }
+    for (const n of names) {
+      const secret = n.startsWith('.') ? n.slice(1, -'.digest'.length) : n;
+      if (keep.has(secret)) continue;
+      await rm(path.join(secretsDir(this.root), n), { recursive: true, force: true });
+      if (!n.startsWith('.')) this.log?.info({ secret }, `secret ${secret} removed from the tmpfs (no container uses it)`);
+    }
+  }
+}
+
+/** Every value of the secret, decrypted in memory; a BerthError naming the secret, the key and the place otherwise. */
+async function decrypt(s: SecretDoc, id: DeviceIdentity, identityFile: string): Promise<Map<string, Uint8Array>> {
+  const { Decrypter, armor } = await import('age-encryption');
+  const d = new Decrypter();
+  for (const k of id.keys) d.addIdentity(k);
+  const out = new Map<string, Uint8Array>();
+  for (const [key, value] of Object.entries(s.spec.data)) {
+    try {
+      out.set(key, await d.decrypt(armor.decode(value)));
+    } catch (err) {
+      for (const b of out.values()) b.fill(0);
+      throw new BerthError('FailedPrecondition', `cannot be decrypted with the device's key ${identityFile}: key ${key}: ${(err as Error).message}`, { cause: err, place: s.place });
+    }
+  }
+  return out;
+}
+
+/** Write to a temp name and rename: on a tmpfs nothing is synced (nothing there outlives a reboot anyway). */
+async function replaceFile(file: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, data, { mode });
+  await rename(tmp, file);
+}
