@@ -5,6 +5,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 rm -rf dist.tmp
+# The JSON Schema validators, as code Ajv generates (src/schema-validator.ts): rewritten only if a
+# schema changed, so the daemon never loads Ajv.
+node_modules/.bin/node --disable-warning=ExperimentalWarning scripts/generate-validators.ts
 # A type error is reported but does not stop the build (the tests run tsc's checks separately).
 node_modules/.bin/tsc -p tsconfig.build.json --outDir dist.tmp || echo "build: tsc reported type errors (JavaScript emitted anyway)" >&2
 [ -f dist.tmp/cli/main.js ] || { echo "build: tsc emitted nothing" >&2; exit 1; }

@@ -6,7 +6,8 @@
  * said in plain words: an unknown key at the key, with the key it most likely meant.
  */
 import { readFile } from 'node:fs/promises';
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import type { ErrorObject } from 'ajv';
+import { chooseValidator, type ValidatorSpec } from '../schema-validator.ts';
 import { closest, formatDocPath, parsePointer, show } from '../manifest/schema.ts';
 import type { ComposePath } from './interpolate-tree.ts';
 
@@ -23,6 +24,9 @@ export type ComposeValidator = (value: unknown) => ComposeSchemaFinding[];
 
 /** A Go duration (`1m30s`, `500ms`, `1.5h`), the schema's `duration` format, as compose-go checks it. */
 const GO_DURATION = /^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$|^0$/;
+
+/** How Ajv compiles the schema, at build time (src/schema-validator.ts). */
+export const COMPOSE_VALIDATOR: ValidatorSpec = { draft: '2020-12', options: { allErrors: true, verbose: true, strict: false }, formats: { duration: GO_DURATION } };
 
 let compiled: Promise<ComposeValidator> | undefined;
 
@@ -41,9 +45,7 @@ export function composeValidator(signal?: AbortSignal): Promise<ComposeValidator
 
 async function compile(signal?: AbortSignal): Promise<ComposeValidator> {
   const schema = JSON.parse(await readFile(COMPOSE_SCHEMA_URL, { encoding: 'utf8', signal }));
-  const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: false });
-  ajv.addFormat('duration', GO_DURATION);
-  const validate = ajv.compile(schema);
+  const validate = chooseValidator(schema, COMPOSE_VALIDATOR, await import('./compose-validator.generated.ts'));
   return (value) => (validate(value) ? [] : findings(validate.errors ?? []));
 }
 

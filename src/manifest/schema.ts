@@ -2,10 +2,12 @@
  * Validation against the published JSON Schema (`schema/berth.schema.json`, the same file editors
  * use through yaml-language-server), with ajv's findings turned into plain-words messages located
  * at a path in the document: an unknown field at its key, a bad value at the value, a missing field
- * at the map that lacks it.
+ * at the map that lacks it. The validator is Ajv's code generated at build time
+ * (`manifest-validator.generated.ts`, see src/schema-validator.ts): Ajv itself is not loaded.
  */
 import { readFile } from 'node:fs/promises';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { chooseValidator, type SchemaValidate, type ValidatorSpec } from '../schema-validator.ts';
 import type { DocPath } from './source.ts';
 
 /** Where the published schema lives, relative to this file (the repository's `schema/`). */
@@ -20,15 +22,17 @@ export interface SchemaFinding {
 
 export type DocumentValidator = (value: unknown) => SchemaFinding[];
 
-/** Reads and compiles the schema. Compile once and pass the validator around (it is pure). */
+/** How Ajv compiles the schema (every error, with the schema beside it for the messages). */
+export const MANIFEST_VALIDATOR: ValidatorSpec = { draft: '07', options: { allErrors: true, verbose: true, strict: false } };
+
+/** Reads the schema and loads its validator. Load once and pass the validator around (it is pure). */
 export async function createDocumentValidator(signal?: AbortSignal): Promise<DocumentValidator> {
   const schema = JSON.parse(await readFile(SCHEMA_URL, { encoding: 'utf8', signal }));
-  const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
-  const validate = ajv.compile(schema);
+  const validate = chooseValidator(schema, MANIFEST_VALIDATOR, await import('./manifest-validator.generated.ts'));
   return (value) => findings(validate, value);
 }
 
-function findings(validate: ValidateFunction, value: unknown): SchemaFinding[] {
+function findings(validate: SchemaValidate, value: unknown): SchemaFinding[] {
   if (validate(value)) return [];
   const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if');
   // An `anyOf` (a size: integer or "64Mi") reports each branch's failure too: keep only its summary.
