@@ -6,8 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import TOML from '@iarna/toml';
-import { Ajv } from 'ajv';
 import { invalidArgument } from '../errors.ts';
+import { chooseValidator, type ValidatorSpec } from '../schema-validator.ts';
+import * as generatedValidator from './config-validator.generated.ts';
 import { parseUpdateWindow, type UpdateWindow } from './update-window.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -145,7 +146,7 @@ const sizeOrNumber = { type: ['string', 'integer'] };
 const durationOrNumber = { type: ['string', 'number'] };
 const strictObject = (properties: Record<string, unknown>) => ({ type: 'object', additionalProperties: false, properties });
 
-const SCHEMA = strictObject({
+export const SCHEMA = strictObject({
   root: { type: 'string' },
   snapshotter: { enum: ['overlayfs', 'native', 'auto'] },
   log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
@@ -239,8 +240,9 @@ const SCHEMA = strictObject({
   },
 });
 
-const ajv = new Ajv({ allErrors: false, allowUnionTypes: true });
-const validateRaw = ajv.compile(SCHEMA);
+/** How Ajv compiles SCHEMA, at build time (src/schema-validator.ts: Ajv is not loaded at run time). */
+export const CONFIG_VALIDATOR: ValidatorSpec = { draft: '07', options: { allErrors: false, allowUnionTypes: true } };
+const validateRaw = chooseValidator(SCHEMA, CONFIG_VALIDATOR, generatedValidator);
 
 type Raw = Record<string, any>;
 
