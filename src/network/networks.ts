@@ -65,11 +65,18 @@ export async function checkNetworking(ctx: NetworkContext, doc: ContainerDoc): P
 
 /** FailedPrecondition when another container's record publishes a host port `doc` publishes. */
 function checkPublishedByOthers(doc: ContainerDoc, records: Attachment[]): void {
+  const other = publishedByOther(doc, records);
+  if (other) throw failedPrecondition(other.reason);
+}
+
+/** Another container whose record publishes a host port `doc` publishes, and what to say about it. */
+export function publishedByOther(doc: ContainerDoc, records: Attachment[]): { container: string; reason: string } | undefined {
   const others = records.filter((a) => a.container !== doc.metadata.name);
   for (const p of doc.spec.ports ?? []) {
     const other = others.find((a) => a.ports.some((q) => portsOverlap(p, q)));
-    if (other) throw failedPrecondition(`port ${p.hostPort} in use by container ${other.container} (${formatPort(p)})`);
+    if (other) return { container: other.container, reason: `port ${p.hostPort} in use by container ${other.container} (${formatPort(p)})` };
   }
+  return undefined;
 }
 
 /** What the runtime needs from an attached container: its name servers (aardvark-dns). */

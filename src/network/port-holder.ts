@@ -35,16 +35,26 @@ export function parseSs(text: string): PortHolder[] {
   return out;
 }
 
-/** The first host socket that `port` would collide with, if any. */
-export async function findPortHolder(port: PortSpec, signal?: AbortSignal): Promise<PortHolder | undefined> {
-  const { stdout } = await run('ss', ['-H', '-ln', port.protocol === 'udp' ? '-u' : '-t', '-p'], { signal });
+/** The host's listening (TCP) or bound (UDP) sockets, with their processes. */
+export async function listPortHolders(protocol: PortSpec['protocol'], signal?: AbortSignal): Promise<PortHolder[]> {
+  const { stdout } = await run('ss', ['-H', '-ln', protocol === 'udp' ? '-u' : '-t', '-p'], { signal });
+  return parseSs(stdout);
+}
+
+/** The first of `holders` (sockets of `port`'s protocol) that `port` would collide with, if any. */
+export function holderOf(port: PortSpec, holders: PortHolder[]): PortHolder | undefined {
   const wanted = port.hostIp?.replace(/^\[|\]$/g, '');
-  return parseSs(stdout).find(
+  return holders.find(
     (h) =>
       h.port >= port.hostPort &&
       h.port < port.hostPort + port.range &&
       (wanted === undefined || WILDCARD.has(h.address) || h.address.replace(/^\[|\]$/g, '') === wanted),
   );
+}
+
+/** The first host socket that `port` would collide with, if any. */
+export async function findPortHolder(port: PortSpec, signal?: AbortSignal): Promise<PortHolder | undefined> {
+  return holderOf(port, await listPortHolders(port.protocol, signal));
 }
 
 export function describeHolder(h: PortHolder): string {

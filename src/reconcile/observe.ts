@@ -8,6 +8,7 @@ import { isKind } from '../errors.ts';
 import type { NormalisedContainerSpec } from '../manifest/spec-hash.ts';
 import type { DesiredState } from '../manifest/types.ts';
 import type { ImageRecord } from '../metadata/metadata.ts';
+import { observeHeldPorts } from '../network/held-ports.ts';
 import { parseReference } from '../oci/reference.ts';
 import type { ContainerStatus } from '../runtime/container-runtime.ts';
 import type { SnapshotInfo } from '../snapshots/snapshotter.ts';
@@ -187,6 +188,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
     if (err?.code !== 'ENOENT') throw err;
   }
 
+  const portsHeld = await observeHeldPorts(deps.config.root, desired.containers, opts.signal);
   const retired = retiredImages(deps.metadata, desired);
   const retiredContainers = deps.metadata.listRetiredContainers().map((r) => ({ name: r.record.name, specHash: r.record.specHash, imageDigest: r.record.imageDigest }));
   const secretProblems = (await deps.secrets?.problems(desired, opts.signal)) ?? {};
@@ -197,6 +199,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
     unreachableRegistries: opts.health.unreachable(now),
     ...(retired.length ? { retiredImages: retired } : {}),
     ...(retiredContainers.length ? { retiredContainers } : {}),
+    ...(Object.keys(portsHeld).length ? { portsHeld } : {}),
     ...(Object.keys(secretProblems).length ? { secretProblems } : {}),
   };
 }

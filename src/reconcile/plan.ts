@@ -221,6 +221,10 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
       intent = { kind: 'wait', reason: `${name}: ${hold.reason} (then ${intent.reason.slice(name.length + 2)})`, ...(hold.until !== undefined ? { until: hold.until } : {}) };
     }
 
+    // A host port it publishes is taken: making it would fail half-way (or stop the old one for nothing).
+    const held = intent.kind === 'create' || intent.kind === 'recreate' ? actual.portsHeld?.[name] : undefined;
+    if (held && (held.container === undefined || desiredNames.has(held.container))) intent = { kind: 'wait', reason: `${name}: blocked (${held.reason})` };
+
     if (intent.kind === 'none') {
       outcome.set(name, intent.outcome);
       continue;

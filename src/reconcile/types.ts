@@ -101,6 +101,11 @@ export interface ActualState {
    */
   updateHolds?: Record<string, { reason: string; until?: number }>;
   /**
+   * Desired containers that publish a host port something else holds now (a host process, or the
+   * container named): their create or recreate is blocked, and the old version keeps running.
+   */
+  portsHeld?: Record<string, { reason: string; container?: string }>;
+  /**
    * Secrets the desired containers use that this device cannot decrypt, by name, with the place and
    * why: the containers that use one wait; the rest of the set applies.
    */

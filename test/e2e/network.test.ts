@@ -77,15 +77,23 @@ afterAll(async () => {
 
 describe('containers on networks', () => {
   let apply: { code: number | null; stdout: string; stderr: string };
+  let plan: { code: number | null; stdout: string; stderr: string };
   let bridges: string[] = [];
   beforeAll(async () => {
     apply = await e.berth('apply', '-f', e.manifests, '--no-wait');
+    plan = await e.berth('plan', '-f', e.manifests);
   }, 120_000);
 
-  it('a host port in use blocks only the container that publishes it, naming the holder', async () => {
+  it('a host port in use blocks only the container that publishes it, in the plan, naming the holder', async () => {
     expect(apply.code).toBe(1);
-    // The holder is this test process (its command is the worker thread's name).
-    expect(apply.stdout).toMatch(new RegExp(`FAILED +blocked: .*port 18492 in use by pid ${process.pid} \\S+`));
+    // The holder is this test process (its command is the worker thread's name). The plan holds
+    // the container back: nothing of it is made, so nothing is half-published.
+    const held = new RegExp(`blocked: blocked \\(port 18492 in use by pid ${process.pid} \\S+\\)`);
+    expect(apply.stdout).toMatch(new RegExp(`waiting +${held.source}`));
+    expect(plan.stdout).toMatch(new RegExp(`… ${held.source}`));
+    expect(await readdir(join(e.root, 'networks'))).not.toContain('blocked.json');
+    expect((await e.ps()).map((c) => c.name)).not.toContain('blocked');
+    // A container publishing a port another container of the same turn took: refused under the networks lock.
     expect(apply.stdout).toMatch(/FAILED +web3: .*port 18491 in use by container web2 \(127\.0\.0\.1:18491:80\/tcp\)/);
     expect((await e.ps()).filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['client', 'web', 'web2']);
   });
@@ -101,8 +109,9 @@ describe('containers on networks', () => {
       expect(r.stdout.trim()).toBe('hello-front');
     }
     // web2 is on another network: its name does not resolve from front.
-    const other = await e.berth('exec', 'client', '--', 'wget', '-qO-', '-T', '2', 'http://web2/');
+    const other = await e.berth('exec', 'client', '--', 'wget', '-qO-', 'http://web2/');
     expect(other.code).not.toBe(0);
+    expect(other.stderr).toContain("bad address 'web2'");
   });
 
   it('publishes ports on the host, on the address asked for only', async () => {

@@ -1,0 +1,47 @@
+/**
+ * Which desired containers publish a host port that something else holds right now: a host
+ * process (by its socket, as `ss` shows it) or another of berth's containers (by its network
+ * record). Read by observe() each turn so that the pure plan can hold such a container back,
+ * naming the holder, instead of stopping the old version for a create that would fail. A
+ * container's own published ports never count against it: netavark forwards them, nothing
+ * listens on them.
+ */
+import type { ContainerDoc, PortSpec } from '../manifest/types.ts';
+import { listAttachments } from './attachments.ts';
+import { publishedByOther } from './networks.ts';
+import { describeHolder, holderOf, listPortHolders, type PortHolder } from './port-holder.ts';
+
+export interface HeldPort {
+  /** `port 8080 in use by pid 412 nginx`, `port 8080 in use by container web2 (8080:80/tcp)`. */
+  reason: string;
+  /** The berth container that publishes it, when it is one. */
+  container?: string;
+}
+
+/** By container name: the first of its published ports that is held, for those that have one. */
+export async function observeHeldPorts(root: string, containers: readonly ContainerDoc[], signal?: AbortSignal): Promise<Record<string, HeldPort>> {
+  const publishing = containers.filter((c) => c.spec.ports?.length);
+  if (publishing.length === 0) return {};
+  const records = await listAttachments(root);
+  const sockets = new Map<PortSpec['protocol'], PortHolder[]>();
+  const socketsOf = async (protocol: PortSpec['protocol']) => {
+    if (!sockets.has(protocol)) sockets.set(protocol, await listPortHolders(protocol, signal));
+    return sockets.get(protocol)!;
+  };
+  const held: Record<string, HeldPort> = {};
+  for (const doc of publishing) {
+    const other = publishedByOther(doc, records);
+    if (other) {
+      held[doc.metadata.name] = other;
+      continue;
+    }
+    for (const p of doc.spec.ports!) {
+      const holder = holderOf(p, await socketsOf(p.protocol));
+      if (holder) {
+        held[doc.metadata.name] = { reason: describeHolder(holder) };
+        break;
+      }
+    }
+  }
+  return held;
+}
