@@ -4,7 +4,7 @@
  */
 import { ExitCode } from './context.ts';
 import type { RegisterVerb } from './verbs.ts';
-import { humanBytes } from './image-format.ts';
+import { formatBytes } from '../format-bytes.ts';
 
 export const register: RegisterVerb = (program, run) => {
   const content = program.command('content').description('inspect the content store');
@@ -25,8 +25,8 @@ export const register: RegisterVerb = (program, run) => {
             return;
           }
           ctx.out.write('DIGEST                                                                   SIZE       CREATED\n');
-          for (const b of blobs) ctx.out.write(`${b.digest}  ${humanBytes(b.size).padEnd(9)}  ${b.createdAt.toISOString()}\n`);
-          for (const i of ingests) ctx.out.write(`ingest ${i.ref}: ${humanBytes(i.offset)}${i.total ? ` of ${humanBytes(i.total)}` : ''}, updated ${i.updatedAt.toISOString()}\n`);
+          for (const b of blobs) ctx.out.write(`${b.digest}  ${formatBytes(b.size).padEnd(9)}  ${b.createdAt.toISOString()}\n`);
+          for (const i of ingests) ctx.out.write(`ingest ${i.ref}: ${formatBytes(i.offset)}${i.total ? ` of ${formatBytes(i.total)}` : ''}, updated ${i.updatedAt.toISOString()}\n`);
         } finally {
           close();
         }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseDuration } from '../config/units.ts';
 import { openContentStore } from '../content/local-store.ts';
 import { collectGarbage, type GcReport } from '../gc/collect.ts';
-import { formatBytes } from '../gc/format.ts';
+import { formatBytes } from '../format-bytes.ts';
 import { RECONCILE_LOCK, withLock } from '../metadata/lock.ts';
 import { Metadata } from '../metadata/metadata.ts';
 import { openSnapshotter, snapshotterRoot, type SnapshotterName } from '../snapshots/select.ts';

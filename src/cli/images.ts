@@ -1,6 +1,7 @@
 /** `berth images [--json]`: the images recorded, with digest, platform and size. */
 import type { RegisterVerb } from './verbs.ts';
-import { humanBytes, shortDigest } from './image-format.ts';
+import { formatBytes } from '../format-bytes.ts';
+import { shortDigest } from './image-format.ts';
 
 export const register: RegisterVerb = (program, run) => {
   program
@@ -35,7 +36,7 @@ export const register: RegisterVerb = (program, run) => {
             );
             return;
           }
-          const rows = [['NAME', 'DIGEST', 'PLATFORM', 'SIZE'], ...images.map((i) => [i.name, shortDigest(i.target.digest), i.platform, humanBytes(i.size)])];
+          const rows = [['NAME', 'DIGEST', 'PLATFORM', 'SIZE'], ...images.map((i) => [i.name, shortDigest(i.target.digest), i.platform, formatBytes(i.size)])];
           const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
           for (const r of rows) ctx.out.write(`${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')}\n`);
         } finally {

@@ -9,7 +9,8 @@ import { applyLimitsFromConfig } from '../diff/limits.ts';
 import type { Snapshotter } from '../snapshots/snapshotter.ts';
 import type { SingleBar } from 'cli-progress';
 import type { RegisterVerb } from './verbs.ts';
-import { humanBytes, shortDigest } from './image-format.ts';
+import { formatBytes } from '../format-bytes.ts';
+import { shortDigest } from './image-format.ts';
 
 const PLAIN_PROGRESS_EVERY_MS = 10_000;
 
@@ -32,7 +33,7 @@ export async function progressRenderer(stream: NodeJS.WriteStream): Promise<{ on
         stopOnComplete: false,
         fps: 10,
         autopadding: true,
-        formatValue: (v, _o, type) => (type === 'value' || type === 'total' ? humanBytes(v) : String(v)),
+        formatValue: (v, _o, type) => (type === 'value' || type === 'total' ? formatBytes(v) : String(v)),
       },
       cliProgress.Presets.shades_classic,
     );
@@ -41,13 +42,13 @@ export async function progressRenderer(stream: NodeJS.WriteStream): Promise<{ on
     return {
       onEvent(e) {
         if (e.type === 'blob-start') {
-          bars.set(e.digest, multi.create(e.total, 0, { id: shortDigest(e.digest), done: humanBytes(0), size: humanBytes(e.total), note: '' }));
+          bars.set(e.digest, multi.create(e.total, 0, { id: shortDigest(e.digest), done: formatBytes(0), size: formatBytes(e.total), note: '' }));
         } else if (e.type === 'blob-progress') {
-          bars.get(e.digest)?.update(e.offset, { done: humanBytes(e.offset) });
+          bars.get(e.digest)?.update(e.offset, { done: formatBytes(e.offset) });
         } else if (e.type === 'blob-done') {
           const bar = bars.get(e.digest);
-          const note = e.skipped ? 'already present' : e.resumedFrom > 0 ? `resumed at ${humanBytes(e.resumedFrom)}` : 'done';
-          if (bar) bar.update(bar.getTotal(), { done: humanBytes(bar.getTotal()), note });
+          const note = e.skipped ? 'already present' : e.resumedFrom > 0 ? `resumed at ${formatBytes(e.resumedFrom)}` : 'done';
+          if (bar) bar.update(bar.getTotal(), { done: formatBytes(bar.getTotal()), note });
           else multi.log(`${shortDigest(e.digest)} ${note}\n`);
         }
       },
@@ -68,12 +69,12 @@ export async function progressRenderer(stream: NodeJS.WriteStream): Promise<{ on
         const now = Date.now();
         if (now - (lastLine.get(e.digest) ?? now) >= PLAIN_PROGRESS_EVERY_MS) {
           lastLine.set(e.digest, now);
-          stream.write(`${e.digest}: ${humanBytes(e.offset)} of ${humanBytes(e.total)}\n`);
+          stream.write(`${e.digest}: ${formatBytes(e.offset)} of ${formatBytes(e.total)}\n`);
         }
       } else if (e.type === 'resolved') stream.write(`resolved ${e.name} to ${e.digest}\n`);
-      else if (e.type === 'manifest') stream.write(`platform ${e.platform}: ${e.layers.length} layers, ${humanBytes(e.totalBytes)}\n`);
+      else if (e.type === 'manifest') stream.write(`platform ${e.platform}: ${e.layers.length} layers, ${formatBytes(e.totalBytes)}\n`);
       else if (e.type === 'blob-done') {
-        const what = e.skipped ? 'already present' : `fetched ${humanBytes(e.transferred)}${e.resumedFrom > 0 ? ` (resumed at byte ${e.resumedFrom})` : ''}`;
+        const what = e.skipped ? 'already present' : `fetched ${formatBytes(e.transferred)}${e.resumedFrom > 0 ? ` (resumed at byte ${e.resumedFrom})` : ''}`;
         stream.write(`layer ${e.index ?? ''} ${e.digest}: ${what}\n`);
       }
     },

@@ -1,5 +1,5 @@
 /** `berth snapshots ls [--json]`: the configured snapshotter's snapshots: key, parent, kind, size. */
-import { formatBytes } from '../gc/format.ts';
+import { formatBytes } from '../format-bytes.ts';
 import { openSnapshotter } from '../snapshots/select.ts';
 import type { RegisterVerb } from './verbs.ts';
 

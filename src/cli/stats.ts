@@ -9,7 +9,7 @@ import { notFound } from '../errors.ts';
 import { cpuPercent, readCgroupStats, type CgroupStats } from '../runtime/cgroup-stats.ts';
 import type { ContainerStatus } from '../runtime/container-runtime.ts';
 import { Runtime } from '../runtime/runtime.ts';
-import { humanBytes } from './image-format.ts';
+import { formatBytes } from '../format-bytes.ts';
 import { formatTable } from './status-table.ts';
 import type { RegisterVerb } from './verbs.ts';
 
@@ -33,10 +33,10 @@ function table(rows: Row[]): string {
     ...rows.map(({ name, stats: s, cpuPercent: cpu }) => [
       name,
       `${cpu.toFixed(2)}%`,
-      `${humanBytes(s.memoryBytes)} / ${s.memoryLimitBytes === undefined ? '-' : humanBytes(s.memoryLimitBytes)}`,
+      `${formatBytes(s.memoryBytes)} / ${s.memoryLimitBytes === undefined ? '-' : formatBytes(s.memoryLimitBytes)}`,
       s.memoryLimitBytes ? `${((s.memoryBytes / s.memoryLimitBytes) * 100).toFixed(2)}%` : '-',
       String(s.pids),
-      `${humanBytes(s.blockReadBytes)} / ${humanBytes(s.blockWriteBytes)}`,
+      `${formatBytes(s.blockReadBytes)} / ${formatBytes(s.blockWriteBytes)}`,
     ]),
   ]);
 }

@@ -12,7 +12,7 @@
 import { statfsSync } from 'node:fs';
 import type { Config } from '../config/config.ts';
 import { resourceExhausted } from '../errors.ts';
-import { formatBytes } from '../gc/format.ts';
+import { formatBytes } from '../format-bytes.ts';
 
 export interface ApplyLimits {
   /** Uncompressed bytes of one layer's tar stream. */

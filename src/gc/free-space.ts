@@ -6,7 +6,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import { resourceExhausted } from '../errors.ts';
-import { formatBytes } from './format.ts';
+import { formatBytes } from '../format-bytes.ts';
 
 export interface FreeSpace {
   /** Bytes available to an unprivileged writer (statfs `bavail * bsize`). */

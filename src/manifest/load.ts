@@ -18,7 +18,7 @@ import { open, stat } from 'node:fs/promises';
 import { Composer, isMap, isScalar, LineCounter, Parser, visit, type Document } from 'yaml';
 import { BerthError, formatPlace, type Place } from '../errors.ts';
 import { parseDuration, parseSize } from '../config/units.ts';
-import { formatBytes } from '../gc/format.ts';
+import { formatBytes } from '../format-bytes.ts';
 import { formatPlatform, normalizeReference, parsePlatform } from '../oci/index.ts';
 import { isComposeFile, readCompose, type ComposeDocuments } from '../compose/read.ts';
 import { buildContainerOptions } from './container-options.ts';

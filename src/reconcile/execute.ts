@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import PQueue from 'p-queue';
 import { applyLimitsFromConfig } from '../diff/limits.ts';
 import { isKind } from '../errors.ts';
+import { formatBytes } from '../format-bytes.ts';
 import { collectGarbage, type GcReport } from '../gc/collect.ts';
 import { ensureFreeSpace } from '../gc/free-space.ts';
 import { importImages, IMPORTED_FROM_LABEL } from '../images/import.ts';
@@ -202,8 +203,7 @@ export function collect(deps: ReconcileDeps, signal: AbortSignal): Promise<GcRep
 }
 
 function describeGc(report: GcReport): string {
-  const mib = (report.removedBytes / 1048576).toFixed(1);
-  return `garbage collected: ${report.items.length} objects, ${mib} MiB freed${report.warnings.length ? ` (${report.warnings.join('; ')})` : ''}`;
+  return `garbage collected: ${report.items.length} objects, ${formatBytes(report.removedBytes)} freed${report.warnings.length ? ` (${report.warnings.join('; ')})` : ''}`;
 }
 
 /**

@@ -94,7 +94,7 @@ describe('berth pull (CLI)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${reg.host}/app:v1 ${img.root.digest}\n`);
     const table = await berth('images');
-    expect(table.stdout).toMatch(new RegExp(`^NAME +DIGEST +PLATFORM +SIZE\\n${reg.host}/app:v1 +${img.root.digest.slice(7, 19)} +linux/amd64 +6\\.\\d MB\\n$`));
+    expect(table.stdout).toMatch(new RegExp(`^NAME +DIGEST +PLATFORM +SIZE\\n${reg.host}/app:v1 +${img.root.digest.slice(7, 19)} +linux/amd64 +\\d\\.\\d MiB\\n$`));
     const json = JSON.parse((await berth('images', '--json')).stdout);
     expect(json).toEqual([expect.objectContaining({ name: `${reg.host}/app:v1`, digest: img.root.digest, platform: 'linux/amd64', unpacked: false })]);
     const ls = JSON.parse((await berth('content', 'ls', '--json')).stdout);
