@@ -15,11 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  closeSync,
   constants as C,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
   chmodSync,
   lchownSync,
   linkSync,
@@ -29,7 +25,6 @@ import {
   readdirSync,
   rmSync,
   symlinkSync,
-  writeSync,
   type Stats,
 } from 'node:fs';
 import { posix } from 'node:path';
@@ -40,6 +35,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, corrupt } from '../errors.ts';
 import { GcPacer } from '../gc-pacer.ts';
 import { cleanName, lstatOrUndefined, rootPath } from './confine.ts';
+import { FileWriter } from './file-writer.ts';
 import { LayerBudget, type ApplyLimits } from './limits.ts';
 import { layerCompression } from './mediatypes.ts';
 import { mknodBatch, setXattrBatch, type NodeOp, type XattrOp } from './syscalls.ts';
@@ -171,11 +167,15 @@ export async function applyLayer(source: Readable, opts: ApplyOptions): Promise<
   } catch (err) {
     source.destroy();
     extract.destroy?.();
-    // Let the entry loop see the end of its stream and close the file it writes before the caller
-    // removes the snapshot: an fd still open (on a worker thread that is then terminated, for
+    // Let the entry loop see the end of its stream and close the files it writes (the one in the
+    // loop and those in flight) before the caller removes the snapshot: an fd still open (on a worker thread that is then terminated, for
     // good) would keep the removed file's space in use.
     const settle = new AbortController();
-    await Promise.race([loop?.catch(() => {}), sleep(LOOP_SETTLE_MS, undefined, { signal: settle.signal }).catch(() => {})]);
+    const stopped = (async () => {
+      await loop?.catch(() => {});
+      await applier.files.settle().catch(() => {});
+    })();
+    await Promise.race([stopped, sleep(LOOP_SETTLE_MS, undefined, { signal: settle.signal }).catch(() => {})]);
     settle.abort();
     if (err instanceof BerthError) throw err;
     const e = err as NodeJS.ErrnoException;
@@ -238,6 +238,8 @@ class Applier {
   private readonly budget: LayerBudget;
   /** Whether anything was removed: only then can a directory's parent have become a symlink. */
   private removedAny = false;
+  /** Regular files' contents and attributes, big ones written while later entries are applied. */
+  readonly files = new FileWriter();
 
   constructor(opts: ApplyOptions, budget: LayerBudget) {
     this.opts = opts;
@@ -273,17 +275,7 @@ class Applier {
       case 'file':
       case 'contiguous-file': {
         const fd = this.create(path, () => openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
-        try {
-          for await (const chunk of stream) {
-            let off = 0;
-            while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-          }
-          fchownSync(fd, h.uid, h.gid);
-          fchmodSync(fd, h.mode & 0o7777);
-          futimesSync(fd, h.mtime, h.mtime);
-        } finally {
-          closeSync(fd);
-        }
+        await this.files.write(fd, h.size, stream, { uid: h.uid, gid: h.gid, mode: h.mode & 0o7777, mtime: h.mtime });
         break;
       }
       case 'directory': {
@@ -307,6 +299,7 @@ class Applier {
         break;
       case 'link': {
         const target = this.hardlinkTarget(h.linkname ?? '');
+        await this.files.settle(); // the target may be in flight: its attributes first, then the link's
         if (this.nodes.has(target)) await this.flushNodes();
         this.create(path, () => linkSync(target, path));
         if (this.xattrs.has(target)) this.xattrs.set(path, this.xattrs.get(target)!.map((x) => ({ ...x, path })));
@@ -492,6 +485,7 @@ class Applier {
   }
 
   async finish(): Promise<void> {
+    await this.files.settle();
     await this.flushNodes();
     const ops = [...this.xattrs.values()].flat();
     if (ops.length) {

@@ -1,0 +1,129 @@
+/**
+ * The base layer of the lab's `debian:multi` (gzip, ~95 MB → ~200 MB, ~5k files) applied on a
+ * tmpfs this bench mounts: berth's `applyLayer` against GNU tar (`tar -xzf`) and gunzip alone
+ * (`gzip -dc > /dev/null`), in alternating runs. Each run is a process of its own, timed with GNU
+ * time (wall, and user+sys CPU including its children), so the three are measured alike.
+ * Prints each run, the medians, the ratios to GNU tar (goal: berth ≤ 1.2×) and the load average.
+ * The tmpfs is mounted and unmounted here; nothing else is touched.
+ *
+ *   node_modules/.bin/node bench/apply-layer.ts [--runs 7] [--worker] [--layer N]
+ *
+ * `--worker` applies on a worker thread (as `berth pull` does for big layers) instead of the main
+ * thread. `--layer N` picks another layer of the image (0 = base).
+ * Run with `--child BLOB DIR [--worker]` it is the berth side of one run.
+ */
+import { execFile } from 'node:child_process';
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { debianMultiImage } from '../test/lab/debian-image.ts';
+import { labCacheDir } from '../test/lab/lab.ts';
+
+const run = promisify(execFile);
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1]! : def;
+}
+
+const GZIP_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+async function child(): Promise<void> {
+  const i = process.argv.indexOf('--child');
+  const [blob, dir] = [process.argv[i + 1]!, process.argv[i + 2]!];
+  mkdirSync(dir);
+  const opts = { root: dir, mediaType: GZIP_LAYER, whiteouts: 'overlay' as const };
+  const t0 = performance.now();
+  if (process.argv.includes('--worker')) {
+    const { applyLayerInWorker } = await import('../src/diff/apply-worker.ts');
+    await applyLayerInWorker({ kind: 'file', path: blob }, opts);
+  } else {
+    const { applyLayer } = await import('../src/diff/apply.ts');
+    await applyLayer(createReadStream(blob, { highWaterMark: 1 << 20 }), opts);
+  }
+  process.stdout.write(`${JSON.stringify({ applyMs: performance.now() - t0 })}\n`);
+}
+
+interface Timing {
+  wallS: number;
+  cpuS: number;
+  stdout: string;
+}
+
+/** Run a shell command under GNU time: wall seconds and user+sys of it and all its children. */
+async function timed(command: string, timesFile: string): Promise<Timing> {
+  const { stdout } = await run('/usr/bin/time', ['-f', '%e %U %S', '-o', timesFile, 'sh', '-c', command], { maxBuffer: 1 << 20 });
+  const [real, user, sys] = readFileSync(timesFile, 'utf8').trim().split(/\s+/).map(Number) as [number, number, number];
+  return { wallS: real, cpuS: user + sys, stdout };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+async function main(): Promise<void> {
+  const runs = Number(arg('--runs', '7'));
+  const layerIndex = Number(arg('--layer', '0'));
+  const worker = process.argv.includes('--worker');
+  const image = await debianMultiImage(labCacheDir(), 'gzip', { log: (m) => console.log(m) });
+  const desc = image.layers![layerIndex]!;
+  const work = mkdtempSync(join(tmpdir(), 'berth-bench-apply-'));
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=2g,mode=0700', 'tmpfs', work]);
+  try {
+    const blob = join(work, 'layer.tar.gz');
+    writeFileSync(blob, image.blobs.get(desc.digest)!);
+    const out = join(work, 'out');
+    const self = new URL(import.meta.url).pathname;
+    const cmds = {
+      berth: `${q(process.execPath)} ${q(self)} --child ${q(blob)} ${q(out)}${worker ? ' --worker' : ''}`,
+      'GNU tar': `mkdir ${q(out)} && tar -xzf ${q(blob)} -C ${q(out)}`,
+      gunzip: `gzip -dc ${q(blob)} > /dev/null`,
+    };
+    const names = Object.keys(cmds) as Array<keyof typeof cmds>;
+    const results = Object.fromEntries(names.map((n) => [n, { wall: [] as number[], cpu: [] as number[] }]));
+    const applyMs: number[] = [];
+    const loads = [loadavg()[0]!];
+    console.log(`layer ${layerIndex} (${desc.digest}, ${(desc.size / 1e6).toFixed(0)} MB gzip) on tmpfs; berth on the ${worker ? 'worker thread' : 'main thread'}; ${runs} runs`);
+    for (let i = 0; i < runs; i++) {
+      // Rotate the order each run, so drift in the machine's load hits every tool alike.
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(i + k) % names.length]!;
+        rmSync(out, { recursive: true, force: true });
+        const t = await timed(cmds[name], join(work, 'times'));
+        results[name]!.wall.push(t.wallS);
+        results[name]!.cpu.push(t.cpuS);
+        let extra = '';
+        if (name === 'berth') {
+          const ms = JSON.parse(t.stdout.trim().split('\n').at(-1)!).applyMs as number;
+          applyMs.push(ms);
+          extra = `  (applyLayer itself ${(ms / 1000).toFixed(2)} s)`;
+        }
+        console.log(`run ${i + 1} ${name.padEnd(8)} wall ${t.wallS.toFixed(2)} s  cpu ${t.cpuS.toFixed(2)} s${extra}`);
+      }
+      loads.push(loadavg()[0]!);
+    }
+    rmSync(out, { recursive: true, force: true });
+    const tar = results['GNU tar']!;
+    console.table(
+      names.map((n) => ({
+        tool: n,
+        'wall median s': +median(results[n]!.wall).toFixed(2),
+        'cpu median s': +median(results[n]!.cpu).toFixed(2),
+        'wall / GNU tar': +(median(results[n]!.wall) / median(tar.wall)).toFixed(2),
+        'cpu / GNU tar': +(median(results[n]!.cpu) / median(tar.cpu)).toFixed(2),
+      })),
+    );
+    console.log(`berth applyLayer alone (no process start): median ${(median(applyMs) / 1000).toFixed(2)} s`);
+    console.log(`load average (1 min) during the runs: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}; storage: tmpfs`);
+  } finally {
+    await run('umount', [work]).catch(() => run('umount', ['-l', work]));
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes('--child')) await child();
+else await main();
