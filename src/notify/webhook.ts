@@ -39,6 +39,12 @@ export async function openWebhook(config: NotifyConfig): Promise<Webhook> {
   for (const [k, v] of Object.entries(config.headers)) fixedHeaders[k.toLowerCase()] = v;
   fixedHeaders['content-type'] = 'application/json';
   fixedHeaders['user-agent'] ??= 'berth';
+  // undici ignores a URL's user and password: they become basic auth, as curl and Flux make them.
+  const url = new URL(config.url);
+  if (url.username || url.password) {
+    fixedHeaders.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    url.username = url.password = '';
+  }
 
   return {
     async post(body, signal) {
@@ -51,7 +57,7 @@ export async function openWebhook(config: NotifyConfig): Promise<Webhook> {
         }
       }
       try {
-        const res = await request(config.url, { method: 'POST', headers, body, dispatcher: agent, signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]) });
+        const res = await request(url, { method: 'POST', headers, body, dispatcher: agent, signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]) });
         if (res.statusCode >= 200 && res.statusCode < 300) {
           await res.body.dump();
           return { outcome: 'delivered', status: res.statusCode };

@@ -35,6 +35,7 @@ describe('[notify]', () => {
     [{ url: 'not a url' }, /notify\.url.*not a URL/],
     [{ url: 'ftp://h.example/' }, /notify\.url.*http/],
     [{ url: 'http://hooks.example/', token_file: '/t' }, /notify\.token_file.*https/],
+    [{ url: 'http://fleet:secret@hooks.example/' }, /notify\.url.*password.*https/],
     [{ url: 'https://h.example/', queue_size: 5000 }, /notify\.queue_size/],
     [{ url: 'https://h.example/', retries: 3 }, /unknown key "notify\.retries"/],
   ])('refuses %j', (n, message) => {

@@ -3,8 +3,9 @@
  * `settings`) against a real HTTP receiver on loopback, through undici. The waits are recorded and
  * shortened (an injected sleep), so the back-off is checked by what it asked for, never by time.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -16,7 +17,7 @@ import { Metadata } from '../../src/metadata/metadata.ts';
 import { CURSOR_SETTING, EventQueue } from '../../src/notify/event-queue.ts';
 import { WebhookSender } from '../../src/notify/sender.ts';
 import { openWebhook, type Webhook } from '../../src/notify/webhook.ts';
-import { freePort } from '../helpers/registry.ts';
+import { freePort, makeTlsCert } from '../helpers/registry.ts';
 import { Receiver } from './receiver.ts';
 
 let dir: string;
@@ -205,6 +206,44 @@ describe('webhook sender', () => {
     await stop();
     expect(receiver.received.map((r) => r.headers.authorization)).toEqual(['Bearer first-token', 'Bearer rotated-token']);
     expect(receiver.received[0]!.headers['x-fleet']).toBe('eu-1');
+  });
+
+  it("turns the URL's user and password into basic auth", async () => {
+    const { stop } = await startSender({ url: receiver.url.replace('http://', 'http://fleet:s%3Acret@') });
+    addEvents(1);
+    await until('1 event', () => receiver.received.length === 1);
+    await stop();
+    expect(receiver.received[0]!.headers.authorization).toBe(`Basic ${Buffer.from('fleet:s:cret').toString('base64')}`);
+  });
+
+  it('reaches an https receiver with a private CA through notify.ca, and not without it', async () => {
+    const { certFile, keyFile } = await makeTlsCert(dir);
+    const port = await freePort();
+    const got: string[] = [];
+    const server = createHttpsServer({ cert: await readFile(certFile), key: await readFile(keyFile) }, (req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        got.push(JSON.parse(body).message);
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      const url = `https://127.0.0.1:${port}/hook`;
+      const untrusted = await startSender({ url });
+      addEvents(1);
+      await until('two failed attempts', () => untrusted.waits.filter((w) => w !== 20).length >= 2);
+      await untrusted.stop();
+      expect(got).toEqual([]);
+      const trusted = await startSender({ url, notify: { ca: certFile } });
+      await until('the event', () => got.length === 1);
+      await trusted.stop();
+      expect(got).toEqual(['event 0']);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   it('gives up on an attempt after notify.timeout and tries again', async () => {
