@@ -14,7 +14,7 @@ import { acquireLock } from '../content/ref-lock.ts';
 import { failedPrecondition, isKind } from '../errors.ts';
 import type { ContainerDoc, ContainerSpec } from '../manifest/types.ts';
 import { deleteAttachment, listAttachments, readAttachment, writeAttachment, type Attachment } from './attachments.ts';
-import { netavarkName, netavarkNetwork, netavarkPortMappings, runNetavark, type NetavarkOptions } from './netavark.ts';
+import { netavarkNetwork, netavarkPortMappings, runNetavark, type NetavarkOptions } from './netavark.ts';
 import { createNetns, netnsMounted, removeNetns } from './netns.ts';
 import { networksDir, netnsPath } from './paths.ts';
 import { describeHolder, findPortHolder } from './port-holder.ts';
@@ -208,27 +208,4 @@ export async function recoverNetworks(ctx: NetworkContext, recorded: (container:
 export async function containerNetworking(root: string, name: string): Promise<{ addresses: Record<string, string>; aliases: Record<string, string[]>; ports: string[]; dns: string[]; state: Attachment['state'] } | null> {
   const a = await readAttachment(root, name);
   return a ? { addresses: a.addresses, aliases: a.aliases, ports: a.ports.map(formatPort), dns: a.dns, state: a.state } : null;
-}
-
-/** A network as `berth network ls` shows it: from the records of the containers on it. */
-export interface NetworkInUse {
-  name: string;
-  subnet: string;
-  bridge: string;
-  internal: boolean;
-  containers: string[];
-}
-
-export async function networksInUse(root: string): Promise<NetworkInUse[]> {
-  const byName = new Map<string, NetworkInUse>();
-  for (const a of await listAttachments(root)) {
-    for (const name of Object.keys(a.addresses)) {
-      const info = a.netavark.network_info[netavarkName(root, name)];
-      if (!info) continue;
-      const n = byName.get(name) ?? { name, subnet: info.subnets[0]?.subnet ?? '', bridge: info.network_interface, internal: info.internal, containers: [] };
-      n.containers.push(a.container);
-      byName.set(name, n);
-    }
-  }
-  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -13,6 +13,7 @@ import { ReconcileLoop } from './loop.ts';
 import { prepareMetricsAddress, restrictMetricsSocket } from './metrics-address.ts';
 import type { StepOutcome } from './execute.ts';
 import { ContainerProbes } from './container-probes.ts';
+import { listNetworks } from '../network/listing.ts';
 import { recordContainerUsage } from './container-usage.ts';
 import { Reconciler, type TurnReport } from './reconciler.ts';
 import { DAEMON_LOCK_WAIT_MS } from './start-up-recovery.ts';
@@ -82,6 +83,7 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
         deps.metrics.setContainerCounts(counts);
         // Per-container CPU, memory and restarts: a reading that fails only leaves the last values.
         await recordContainerUsage(deps.metrics, deps.runtime).catch((err) => log.debug({ err }, 'cannot read container usage'));
+        await listNetworks(config.root, report.desired?.networks).then((n) => deps.metrics?.setNetworkCounts(n), (err) => log.debug({ err }, 'cannot read the networks'));
       }
       await probes.sync(report.desired, s);
       // A back-off ends by itself, and a rollout can be confirmed at a known time: wake up for the earliest.

@@ -84,6 +84,18 @@ export class Metrics {
     labelNames: ['device', 'revision'] as const,
     registers: [this.registry],
   });
+  readonly networkContainers = new Gauge({
+    name: 'berth_network_containers',
+    help: 'Containers attached to each network (declared networks without containers show 0)',
+    labelNames: ['network'] as const,
+    registers: [this.registry],
+  });
+  readonly networkPublishedPorts = new Gauge({
+    name: 'berth_network_published_ports',
+    help: 'Host ports published by the containers on each network',
+    labelNames: ['network'] as const,
+    registers: [this.registry],
+  });
   /** Set by the daemon: false while the last turn failed to run at all. */
   healthy = true;
   lastTurnAt: Date | undefined;
@@ -108,6 +120,15 @@ export class Metrics {
   setInfo(device: string, revision: string | undefined): void {
     this.info.reset();
     this.info.set({ device, revision: revision ?? '' }, 1);
+  }
+
+  /** Every network after a turn; series of networks not listed (gone) go away. */
+  setNetworkCounts(rows: { name: string; containers: string[]; publishedPorts: number }[]): void {
+    for (const g of [this.networkContainers, this.networkPublishedPorts]) g.reset();
+    for (const r of rows) {
+      this.networkContainers.set({ network: r.name }, r.containers.length);
+      this.networkPublishedPorts.set({ network: r.name }, r.publishedPorts);
+    }
   }
 
   setContainerCounts(counts: Record<string, number>): void {
