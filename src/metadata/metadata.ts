@@ -25,9 +25,9 @@ import { ensurePrivateDatabase } from '../private-file.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync, type SQLInputValue, type StatementResultingChanges } from 'node:sqlite';
-import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
-import { MIGRATIONS, type Migration } from './schema.ts';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
+import { isConstraintViolation, SqliteDatabase, type Migration, type Row, type Statement } from '../sqlite.ts';
+import { MIGRATIONS } from './schema.ts';
 
 // ---------------------------------------------------------------------------------------- records
 
@@ -213,17 +213,15 @@ export interface MetadataOptions {
 
 export class Metadata {
   readonly path: string;
-  private readonly db: DatabaseSync;
-  private readonly statements = new Map<string, Stmt>();
+  private readonly sql: SqliteDatabase;
   private readonly now: () => Date;
   private readonly maxEvents: number;
   private readonly maxGenerations: number;
   private readonly isProcessAlive: (pid: number) => boolean;
-  private depth = 0;
 
-  private constructor(path: string, db: DatabaseSync, opts: MetadataOptions) {
-    this.path = path;
-    this.db = db;
+  private constructor(sql: SqliteDatabase, opts: MetadataOptions) {
+    this.path = sql.path;
+    this.sql = sql;
     this.now = opts.now ?? (() => new Date());
     this.maxEvents = opts.maxEvents ?? 1000;
     this.maxGenerations = opts.maxGenerations ?? 50;
@@ -239,129 +237,35 @@ export class Metadata {
       mkdirSync(dirname(path), { recursive: true });
       ensurePrivateDatabase(path); // it holds container env values
     }
-    const timeoutMs = opts.busyTimeoutMs ?? 10_000;
-    const deadline = Date.now() + timeoutMs;
-    // While another process is creating the same new database (two `berth` commands started at
-    // once on a fresh root), SQLite can answer "database is locked" to the journal-mode change or
-    // the first read without calling its busy handler: such an open is retried until the timeout.
-    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-      try {
-        return Metadata.openOnce(path, opts, timeoutMs);
-      } catch (err) {
-        const locked = /database is locked|SQLITE_BUSY/i.test(String((err as Error)?.message)) || /locked|busy/i.test(String((err as any)?.cause?.message));
-        if (!locked || Date.now() + delay > deadline) throw err;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
-      }
-    }
-  }
-
-  private static openOnce(path: string, opts: MetadataOptions, timeoutMs: number): Metadata {
-    let db: DatabaseSync;
-    try {
-      db = new DatabaseSync(path, { timeout: timeoutMs, enableForeignKeyConstraints: true });
-    } catch (err) {
-      throw sqliteError(err, `cannot open metadata database ${path}`);
-    }
-    try {
-      // WAL: readers never block the writer; FULL: fsync the WAL on every commit (power-cut safe).
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA synchronous = FULL');
-      db.exec('PRAGMA foreign_keys = ON');
-      const md = new Metadata(path, db, opts);
-      md.migrate(opts.migrations ?? MIGRATIONS);
-      return md;
-    } catch (err) {
-      db.close();
-      if (err instanceof BerthError) throw err;
-      throw sqliteError(err, `cannot open metadata database ${path}`);
-    }
+    const sql = SqliteDatabase.open(path, {
+      label: 'metadata',
+      migrations: opts.migrations ?? MIGRATIONS,
+      busyTimeoutMs: opts.busyTimeoutMs,
+      foreignKeys: true,
+    });
+    return new Metadata(sql, opts);
   }
 
   close(): void {
-    if (this.db.isOpen) this.db.close();
+    this.sql.close();
   }
 
   /** The schema version of the open database (= number of migrations applied). */
   schemaVersion(): number {
-    return (this.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+    return this.sql.schemaVersion();
   }
 
   /** `PRAGMA integrity_check` + `foreign_key_check`: an empty list means the file is sound. */
   checkIntegrity(): string[] {
-    const problems: string[] = [];
-    try {
-      for (const row of this.db.prepare('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>) {
-        if (row.integrity_check !== 'ok') problems.push(row.integrity_check);
-      }
-      for (const row of this.db.prepare('PRAGMA foreign_key_check').all() as Array<Record<string, unknown>>) {
-        problems.push(`foreign key: ${JSON.stringify(row)}`);
-      }
-    } catch (err) {
-      problems.push(sqliteError(err, `metadata ${this.path}`).message);
-    }
-    return problems;
-  }
-
-  private migrate(migrations: readonly Migration[]): void {
-    const version = this.schemaVersion();
-    if (version > migrations.length) {
-      throw failedPrecondition(
-        `metadata database ${this.path} has schema version ${version}, newer than this berth understands (${migrations.length}); upgrade berth`,
-      );
-    }
-    for (let v = version; v < migrations.length; v++) {
-      this.transaction(() => {
-        // Re-read inside the write lock: another process may have migrated meanwhile.
-        if (this.schemaVersion() !== v) return;
-        migrations[v]!(this.db);
-        this.db.exec(`PRAGMA user_version = ${v + 1}`);
-      });
-    }
+    return this.sql.checkIntegrity();
   }
 
   /**
-   * Run `fn` in one transaction (`BEGIN IMMEDIATE`: the write lock is taken up front, so two
-   * processes never deadlock upgrading read locks). Nested calls join the outer transaction as a
-   * savepoint: an error inside a nested call undoes only that call, if the caller catches it.
-   * `fn` must be synchronous; a returned promise is refused and the transaction rolled back.
+   * Run `fn` in one transaction (`BEGIN IMMEDIATE`); nested calls are savepoints, and `fn` must be
+   * synchronous (see src/sqlite.ts).
    */
   transaction<T>(fn: () => T): T {
-    const nested = this.depth > 0;
-    const savepoint = `sp${this.depth}`;
-    try {
-      this.db.exec(nested ? `SAVEPOINT ${savepoint}` : 'BEGIN IMMEDIATE');
-    } catch (err) {
-      throw sqliteError(err, `metadata ${this.path}: cannot begin a transaction`);
-    }
-    this.depth++;
-    let result: T;
-    try {
-      result = fn();
-      if (result instanceof Promise) {
-        result.catch(() => {}); // its failure is reported through the throw below
-        throw invalidArgument('Metadata.transaction: the body must be synchronous (it returned a promise)');
-      }
-    } catch (err) {
-      this.depth--;
-      this.rollback(nested, savepoint);
-      throw err instanceof BerthError || !isSqliteError(err) ? err : sqliteError(err, `metadata ${this.path}`);
-    }
-    this.depth--;
-    try {
-      this.db.exec(nested ? `RELEASE ${savepoint}` : 'COMMIT');
-    } catch (err) {
-      this.rollback(nested, savepoint);
-      throw sqliteError(err, `metadata ${this.path}: cannot commit`);
-    }
-    return result;
-  }
-
-  private rollback(nested: boolean, savepoint: string): void {
-    try {
-      this.db.exec(nested ? `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}` : 'ROLLBACK');
-    } catch {
-      // SQLite may already have rolled back (e.g. after SQLITE_FULL); nothing more to undo.
-    }
+    return this.sql.transaction(fn);
   }
 
   // ---------------------------------------------------------------------------------- images
@@ -421,7 +325,7 @@ export class Metadata {
         this.now().getTime(),
       );
     } catch (err) {
-      if (isConstraint(err)) throw alreadyExists(`lease ${id} already exists`, { cause: err });
+      if (isConstraintViolation(err)) throw alreadyExists(`lease ${id} already exists`, { cause: err });
       throw err;
     }
   }
@@ -438,7 +342,7 @@ export class Metadata {
         resource.key,
       );
     } catch (err) {
-      if (isConstraint(err)) throw notFound(`lease ${leaseId} not found (adding ${resource.type} ${resource.key})`, { cause: err });
+      if (isConstraintViolation(err)) throw notFound(`lease ${leaseId} not found (adding ${resource.type} ${resource.key})`, { cause: err });
       throw err;
     }
   }
@@ -818,44 +722,13 @@ export class Metadata {
 
   // --------------------------------------------------------------------------------- helpers
 
-  /**
-   * A cached prepared statement whose errors are BerthErrors naming the database (SQLITE_FULL →
-   * ResourceExhausted, SQLITE_BUSY → Unavailable, …); the SQLite error stays as `cause`.
-   */
-  private stmt(sql: string): Stmt {
-    let s = this.statements.get(sql);
-    if (!s) {
-      const prepared = this.db.prepare(sql);
-      const where = `metadata ${this.path}`;
-      const guard =
-        <A extends unknown[], R>(f: (...a: A) => R) =>
-        (...a: A): R => {
-          try {
-            return f(...a);
-          } catch (err) {
-            throw sqliteError(err, where);
-          }
-        };
-      s = {
-        run: guard((...p: SQLInputValue[]) => prepared.run(...p)),
-        get: guard((...p: SQLInputValue[]) => prepared.get(...p) as Row | undefined),
-        all: guard((...p: SQLInputValue[]) => prepared.all(...p) as Row[]),
-      };
-      this.statements.set(sql, s);
-    }
-    return s;
+  private stmt(sql: string): Statement {
+    return this.sql.stmt(sql);
   }
-}
-
-interface Stmt {
-  run(...params: SQLInputValue[]): StatementResultingChanges;
-  get(...params: SQLInputValue[]): Row | undefined;
-  all(...params: SQLInputValue[]): Row[];
 }
 
 // ------------------------------------------------------------------------------- row mapping
 
-type Row = Record<string, SQLInputValue>;
 
 function imageFromRow(row: Row): ImageRecord {
   const rec: ImageRecord = {
@@ -956,32 +829,3 @@ function lockFromRow(row: Row): LockInfo {
     expiresAt: new Date(row.expires_at as number),
   };
 }
-
-// ---------------------------------------------------------------------------------- errors
-
-
-function isSqliteError(err: unknown): boolean {
-  return typeof (err as { errcode?: unknown })?.errcode === 'number';
-}
-
-/** A constraint violation, raw or wrapped by `stmt()`. */
-function isConstraint(err: unknown): boolean {
-  const e = (err instanceof BerthError ? err.cause : err) as { errcode?: number };
-  // SQLITE_CONSTRAINT is 19; extended codes keep it in the low byte.
-  return typeof e?.errcode === 'number' && (e.errcode & 0xff) === 19;
-}
-
-function sqliteError(err: unknown, what: string): BerthError {
-  if (err instanceof BerthError) return err;
-  const e = err as { errcode?: number; message?: string };
-  const primary = typeof e?.errcode === 'number' ? e.errcode & 0xff : -1;
-  // 11 SQLITE_CORRUPT, 26 SQLITE_NOTADB; 13 SQLITE_FULL; 5/6 BUSY/LOCKED; 10 IOERR.
-  if (primary === 11 || primary === 26) return new BerthError('Corrupt', `${what}: ${e.message}`, { cause: err });
-  if (primary === 10) return new BerthError('Unavailable', `${what}: I/O error: ${e.message}`, { cause: err });
-  if (primary === 13) return new BerthError('ResourceExhausted', `${what}: ${e.message}`, { cause: err });
-  if (primary === 5 || primary === 6) return new BerthError('Unavailable', `${what}: ${e.message}`, { cause: err });
-  // 19 SQLITE_CONSTRAINT: a CHECK (e.g. an unknown status state) or a missing reference.
-  if (primary === 19) return new BerthError('InvalidArgument', `${what}: ${e.message}`, { cause: err });
-  return new BerthError('Internal', `${what}: ${e?.message ?? String(err)}`, { cause: err });
-}
-

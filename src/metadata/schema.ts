@@ -8,9 +8,7 @@
  *
  * Dates are integer milliseconds since the epoch; maps and lists are JSON text.
  */
-import type { DatabaseSync } from 'node:sqlite';
-
-export type Migration = (db: DatabaseSync) => void;
+import type { Migration } from '../sqlite.ts';
 
 export const MIGRATIONS: readonly Migration[] = [
   // 1: images, leases, containers, generations, object status, events, locks.

@@ -1,11 +1,12 @@
 /**
  * A snapshotter's own record (`<snapshotter root>/metadata.db`, as containerd keeps one per
  * snapshotter): key → numeric id, parent, kind, labels, and the usage measured at commit.
- * SQLite in WAL mode with synchronous=FULL: a returned write is on disk, a crash leaves all of a
- * change or none. Every method is synchronous, so a transaction can never be split by an await.
+ * Through src/sqlite.ts (WAL, synchronous=FULL, busy waits, user_version migrations): a returned
+ * write is on disk, a crash leaves all of a change or none. Every method is synchronous, so a
+ * transaction can never be split by an await.
  */
-import { DatabaseSync } from 'node:sqlite';
-import { alreadyExists, BerthError, failedPrecondition, notFound } from '../errors.ts';
+import { alreadyExists, failedPrecondition, notFound } from '../errors.ts';
+import { SqliteDatabase, type Migration } from '../sqlite.ts';
 import type { SnapshotInfo, SnapshotKind } from './snapshotter.ts';
 
 export interface SnapshotRow extends SnapshotInfo {
@@ -26,7 +27,13 @@ interface RawRow {
   inodes: number | null;
 }
 
-const SCHEMA = `
+/**
+ * Append only. Migration 1 keeps `IF NOT EXISTS`: files written before the schema was versioned
+ * hold the table at user_version 0.
+ */
+const MIGRATIONS: readonly Migration[] = [
+  (db) =>
+    db.exec(`
 CREATE TABLE IF NOT EXISTS snapshots (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   key TEXT NOT NULL UNIQUE,
@@ -39,7 +46,8 @@ CREATE TABLE IF NOT EXISTS snapshots (
   inodes INTEGER
 );
 CREATE INDEX IF NOT EXISTS snapshots_parent ON snapshots(parent);
-`;
+`),
+];
 
 function toRow(r: RawRow): SnapshotRow {
   return {
@@ -58,44 +66,24 @@ function toRow(r: RawRow): SnapshotRow {
 
 export class SnapshotStore {
   readonly path: string;
-  private readonly db: DatabaseSync;
-  private depth = 0;
+  private readonly sql: SqliteDatabase;
 
   constructor(path: string) {
     this.path = path;
-    try {
-      this.db = new DatabaseSync(path, { timeout: 10_000 });
-      this.db.exec('PRAGMA journal_mode = WAL');
-      this.db.exec('PRAGMA synchronous = FULL');
-      this.db.exec(SCHEMA);
-    } catch (err: any) {
-      throw new BerthError('Corrupt', `snapshot metadata ${path}: ${err.message}`, { cause: err, place: { file: path } });
-    }
+    this.sql = SqliteDatabase.open(path, { label: 'snapshot metadata', migrations: MIGRATIONS });
   }
 
   close(): void {
-    if (this.db.isOpen) this.db.close();
+    this.sql.close();
   }
 
-  /** Run `fn` in one write transaction (BEGIN IMMEDIATE: other processes wait for the lock). */
+  /** Run `fn` in one write transaction (BEGIN IMMEDIATE: other processes wait for the lock); nested calls are savepoints. */
   transaction<T>(fn: () => T): T {
-    if (this.depth > 0) return fn();
-    this.db.exec('BEGIN IMMEDIATE');
-    this.depth++;
-    try {
-      const out = fn();
-      this.db.exec('COMMIT');
-      return out;
-    } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
-    } finally {
-      this.depth--;
-    }
+    return this.sql.transaction(fn);
   }
 
   get(key: string): SnapshotRow | undefined {
-    const r = this.db.prepare('SELECT * FROM snapshots WHERE key = ?').get(key) as RawRow | undefined;
+    const r = this.sql.stmt('SELECT * FROM snapshots WHERE key = ?').get(key) as RawRow | undefined;
     return r ? toRow(r) : undefined;
   }
 
@@ -106,11 +94,11 @@ export class SnapshotStore {
   }
 
   all(): SnapshotRow[] {
-    return (this.db.prepare('SELECT * FROM snapshots ORDER BY id').all() as unknown as RawRow[]).map(toRow);
+    return (this.sql.stmt('SELECT * FROM snapshots ORDER BY id').all() as unknown as RawRow[]).map(toRow);
   }
 
   children(key: string): string[] {
-    return (this.db.prepare('SELECT key FROM snapshots WHERE parent = ?').all(key) as Array<{ key: string }>).map((r) => r.key);
+    return (this.sql.stmt('SELECT key FROM snapshots WHERE parent = ?').all(key) as Array<{ key: string }>).map((r) => r.key);
   }
 
   /** Ids of the snapshot's ancestors, nearest first. */
@@ -134,8 +122,8 @@ export class SnapshotStore {
       if (p.kind !== 'committed') throw failedPrecondition(`parent snapshot ${parent} is not committed`);
     }
     const now = Date.now();
-    const res = this.db
-      .prepare('INSERT INTO snapshots (key, parent, kind, labels, created, updated) VALUES (?, ?, ?, ?, ?, ?)')
+    const res = this.sql
+      .stmt('INSERT INTO snapshots (key, parent, kind, labels, created, updated) VALUES (?, ?, ?, ?, ?, ?)')
       .run(key, parent ?? null, kind, JSON.stringify(labels), now, now);
     return Number(res.lastInsertRowid);
   }
@@ -154,16 +142,16 @@ export class SnapshotStore {
       if (p.kind !== 'committed') throw failedPrecondition(`parent snapshot ${parent} is not committed`);
       newParent = parent;
     }
-    this.db
-      .prepare("UPDATE snapshots SET key = ?, kind = 'committed', parent = ?, labels = ?, updated = ?, size = ?, inodes = ? WHERE id = ?")
+    this.sql
+      .stmt("UPDATE snapshots SET key = ?, kind = 'committed', parent = ?, labels = ?, updated = ?, size = ?, inodes = ? WHERE id = ?")
       .run(name, newParent ?? null, JSON.stringify(labels ?? r.labels), Date.now(), usage.size, usage.inodes, r.idNum);
   }
 
   delete(key: string): void {
-    this.db.prepare('DELETE FROM snapshots WHERE key = ?').run(key);
+    this.sql.stmt('DELETE FROM snapshots WHERE key = ?').run(key);
   }
 
   deleteId(id: number): void {
-    this.db.prepare('DELETE FROM snapshots WHERE id = ?').run(id);
+    this.sql.stmt('DELETE FROM snapshots WHERE id = ?').run(id);
   }
 }

@@ -40,7 +40,7 @@ describe('open', () => {
     db.close();
     // synchronous is per connection: check the one Metadata configures.
     const md2 = Metadata.open(dbPath);
-    expect((md2 as any).db.prepare('PRAGMA synchronous').get().synchronous).toBe(2); // FULL
+    expect((md2 as any).sql.stmt('PRAGMA synchronous').get().synchronous).toBe(2); // FULL
     expect(md2.checkIntegrity()).toEqual([]);
     md2.close();
   });
@@ -167,7 +167,7 @@ describe('leases', () => {
     expect(md.activeLeases().map((l) => l.id)).toEqual(['forever', 'new']);
     expect(md.deleteExpiredLeases()).toEqual(['old']);
     expect(md.listLeases().map((l) => l.id)).toEqual(['forever', 'new']);
-    expect((md as any).db.prepare('SELECT COUNT(*) AS n FROM lease_resources').get().n).toBe(0);
+    expect((md as any).sql.stmt('SELECT COUNT(*) AS n FROM lease_resources').get().n).toBe(0);
     md.close();
   });
 });
@@ -250,7 +250,7 @@ describe('migrations', () => {
     expect(() => Metadata.open(dbPath, { migrations: [...MIGRATIONS, failing] })).toThrow('migration bug');
     const after = Metadata.open(dbPath);
     expect(after.schemaVersion()).toBe(MIGRATIONS.length);
-    expect((after as any).db.prepare("SELECT name FROM sqlite_master WHERE name = 'half_done'").get()).toBeUndefined();
+    expect((after as any).sql.stmt("SELECT name FROM sqlite_master WHERE name = 'half_done'").get()).toBeUndefined();
     after.close();
 
     const up = Metadata.open(dbPath, { migrations: [...MIGRATIONS, addColumn] });
