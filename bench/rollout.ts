@@ -5,6 +5,9 @@
  *   Goal: confirmAfter (or the health retries) plus under 2 s; here the exit is seen at once.
  * - Good update, download-then-kill: the longest gap in HTTP answers while `berth apply` replaces
  *   the container (polled every 10 ms), and the apply's time to confirmed.
+ * - Good update of a worker that holds no port (it writes a heartbeat file every 20 ms into a
+ *   volume): the longest gap between heartbeats, under download-then-kill and under start-first
+ *   (goal 0: the new one beats before the old one stops). Heartbeats are read every 5 ms.
  *
  *   node_modules/.bin/node bench/rollout.ts [RUNS]
  *
@@ -12,7 +15,7 @@
  * a temp berth root and a free loopback port; stops everything at the end.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,6 +63,50 @@ spec:
   stopGracePeriod: 1s
   update: {confirmAfter: 2s}
 `;
+}
+
+/** The worker: rewrites /data/beat every 20 ms; start-first's successor is ready once it has beaten. */
+function beatDoc(version: string, strategy: string): string {
+  return `apiVersion: berth.dev/v1alpha1
+kind: Volume
+metadata: {name: beat}
+---
+apiVersion: berth.dev/v1alpha1
+kind: Container
+metadata: {name: worker}
+spec:
+  image: ${DEMO_REF}
+  command: [/bin/sh, -c, "trap 'exit 0' TERM; while true; do echo ${version} > /data/beat; echo > /tmp/beating; sleep 0.02; done"]
+  network: none
+  mounts: [{type: volume, name: beat, target: /data}]
+  stopGracePeriod: 1s
+  healthcheck: {exec: [/bin/sh, -c, "test -f /tmp/beating"], interval: 200ms, retries: 3}
+  update: {strategy: ${strategy}, confirmAfter: 2s}
+`;
+}
+
+/** The longest time the heartbeat file's mtime stood still while `during` ran. */
+async function longestBeatGap(file: string, during: () => Promise<unknown>): Promise<number> {
+  let polling = true;
+  let gap = 0;
+  const poller = (async () => {
+    let last = (await stat(file)).mtimeMs;
+    let lastChange = performance.now();
+    while (polling) {
+      const m = (await stat(file).catch(() => undefined))?.mtimeMs;
+      const now = performance.now();
+      if (m !== undefined && m !== last) {
+        gap = Math.max(gap, now - lastChange);
+        [last, lastChange] = [m, now];
+      }
+      await sleep(5);
+    }
+  })();
+  await during();
+  await sleep(500); // beats after the apply returns count too
+  polling = false;
+  await poller;
+  return gap;
 }
 
 async function main(): Promise<void> {
@@ -126,9 +173,28 @@ async function main(): Promise<void> {
     console.log(`rollout bench on ${os.hostname()}, root ${root} (${RUNS} runs, medians; confirmAfter 2s)`);
     console.log(`bad update → old app answering again: ${(median(badMs) / 1000).toFixed(2)} s (runs: ${badMs.map((x) => (x / 1000).toFixed(2)).join(', ')})`);
     console.log(`good update, download-then-kill: longest gap in answers ${(median(goodGapMs) / 1000).toFixed(2)} s; berth apply until confirmed ${(median(goodApplyMs) / 1000).toFixed(2)} s`);
-    console.log('start-first: not built yet (its downtime would be 0 for containers that hold no port)');
+
+    // The worker: download-then-kill, then start-first, on the same machine in the same run.
+    await writeFile(path.join(manifests, 'web.yaml'), '');
+    const beat = path.join(root, 'volumes/beat/beat');
+    const gaps: Record<string, number[]> = { 'download-then-kill': [], 'start-first': [] };
+    for (const strategy of Object.keys(gaps)) {
+      await writeFile(path.join(manifests, 'worker.yaml'), beatDoc(`${strategy}-0`, strategy));
+      await berth('apply', '-f', manifests);
+      for (let i = 1; i <= RUNS; i++) {
+        gaps[strategy]!.push(await longestBeatGap(beat, async () => {
+          await writeFile(path.join(manifests, 'worker.yaml'), beatDoc(`${strategy}-${i}`, strategy));
+          const r = await berth('apply', '-f', manifests);
+          if ((r as { code?: number }).code) console.log(`worker update ${strategy} ${i}: apply exited ${(r as { code: number }).code}`);
+        }));
+      }
+    }
+    for (const [strategy, xs] of Object.entries(gaps)) {
+      console.log(`good update of a worker, ${strategy}: longest gap between heartbeats ${(median(xs) / 1000).toFixed(2)} s (runs: ${xs.map((x) => (x / 1000).toFixed(2)).join(', ')}; a beat every 20 ms)`);
+    }
   } finally {
     await writeFile(path.join(manifests, 'web.yaml'), '');
+    await rm(path.join(manifests, 'worker.yaml'), { force: true });
     await berth('apply', '-f', manifests, '--allow-empty', '--force');
     await rm(dir, { recursive: true, force: true });
   }

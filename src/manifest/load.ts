@@ -16,7 +16,7 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { Composer, isMap, isScalar, LineCounter, Parser, visit, type Document } from 'yaml';
-import { BerthError, formatPlace, type Place } from '../errors.ts';
+import { BerthError, formatPlace, invalidArgument, type Place } from '../errors.ts';
 import { parseDuration, parseSize } from '../config/units.ts';
 import { formatBytes } from '../format-bytes.ts';
 import { formatPlatform, normalizeReference, parsePlatform } from '../oci/index.ts';
@@ -408,10 +408,23 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
         ? DEFAULT_CONFIRM_AFTER_MS
         : at(['spec', 'update', 'confirmAfter'], () => parseDuration(spec.update.confirmAfter, 'spec.update.confirmAfter'));
     c.update = { strategy: spec.update.strategy ?? 'download-then-kill', confirmAfterMs: confirmAfterMs ?? DEFAULT_CONFIRM_AFTER_MS };
+    const conflict = c.update.strategy === 'start-first' ? startFirstConflict(c) : undefined;
+    if (conflict) at(['spec', 'update', 'strategy'], () => { throw invalidArgument(`start-first ${conflict}: use download-then-kill`); });
   }
   if (!ok) return undefined;
   // imageRef is resolved in crossCheck, once every Image document is known.
   return { doc: { kind: 'Container', metadata, place, spec: c, imageRef: '' }, src };
+}
+
+/**
+ * Why a container cannot run beside its own successor, or undefined. Both would hold the same
+ * published ports and network names; an http or tcp check from the host would reach the old one.
+ */
+function startFirstConflict(c: ContainerSpec): string | undefined {
+  if (c.ports?.length) return 'cannot publish ports (the old and the new container would both hold them)';
+  if (c.networks?.length) return 'is not supported on networks yet (both containers would answer to the same name)';
+  if (c.healthcheck && !c.healthcheck.exec) return 'needs an exec health check (an http or tcp check from the host would reach the old container)';
+  return undefined;
 }
 
 // ------------------------------------------------------------------------------ across documents

@@ -153,7 +153,15 @@ export interface HealthcheckSpec {
   startPeriodMs: number;
 }
 
-export type UpdateStrategy = 'download-then-kill';
+/**
+ * - `download-then-kill` (default): the new image is pulled, unpacked and checked, then the old
+ *   container is stopped and the new one started;
+ * - `start-first`: the new container starts beside the old one, which is stopped only once the new
+ *   one is ready (healthy, with a check): no downtime, for containers that hold no port or lock;
+ * - `kill-then-download`: the old container (not kept for a rollback) is removed before the new
+ *   image is pulled, so a disk too small for both images can still be updated.
+ */
+export type UpdateStrategy = 'download-then-kill' | 'start-first' | 'kill-then-download';
 
 export interface UpdateSpec {
   strategy: UpdateStrategy;

@@ -17,8 +17,10 @@ import { specHash, type NormalisedContainerSpec } from '../manifest/spec-hash.ts
 import type { ContainerDoc } from '../manifest/types.ts';
 import { chainIds } from '../oci/chain-id.ts';
 import { parseImageConfig, parseManifest } from '../oci/types.ts';
-import type { ImageRecord, Metadata, RetiredContainer } from '../metadata/metadata.ts';
+import type { ContainerInput, ContainerRecord, ImageRecord, Metadata, RetiredContainer } from '../metadata/metadata.ts';
+import { resolveHealthcheck, type Healthcheck } from '../runtime/health/healthcheck.ts';
 import type { CreateRequest } from '../runtime/runtime.ts';
+import { waitSuccessorReady } from './successor-ready.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { checkNetworking, detachContainer, reattachContainer, specOnNetworks, type NetworkContext } from '../network/networks.ts';
 
@@ -27,6 +29,11 @@ const networkContext = (deps: ReconcileDeps, signal: AbortSignal): NetworkContex
 export interface CreateOptions {
   /** Keep the container being replaced (stopped, with its writable layer) for a rollback. */
   retire?: boolean;
+  /**
+   * `update.strategy: start-first`: a running container is replaced only once its successor runs
+   * (and is healthy, if it has a check) beside it; see replaceStartFirst.
+   */
+  startFirst?: boolean;
 }
 
 export async function createContainer(
@@ -65,9 +72,7 @@ export async function createContainer(
     await deps.snapshotter.remove(snapshotKey).catch(() => {});
     throw err;
   }
-  if (opts.retire) await retireContainer(deps, name, generation, signal);
-  await removeContainer(deps, name, signal);
-  deps.metadata.putContainer({
+  const record: ContainerInput = {
     name,
     specHash: hash,
     spec,
@@ -76,7 +81,14 @@ export async function createContainer(
     snapshotter: deps.snapshotter.name,
     snapshotKey,
     generation,
-  });
+  };
+  if (opts.startFirst && (await deps.runtime.status(name).catch(() => undefined))?.state === 'running') {
+    const check = resolveHealthcheck(doc.spec.healthcheck, config as { config?: { Healthcheck?: null } });
+    return replaceStartFirst(deps, { doc, request, record, check, generation, retire: !!opts.retire }, signal);
+  }
+  if (opts.retire) await retireContainer(deps, name, generation, signal);
+  await removeContainer(deps, name, signal);
+  deps.metadata.putContainer(record);
   request.spec = await specOnNetworks(networkContext(deps, signal), doc);
   await deps.runtime.create(request, signal);
   await deps.runtime.start(name, { signal });
@@ -91,15 +103,92 @@ export async function createContainer(
 export async function retireContainer(deps: ReconcileDeps, name: string, generation: number, signal: AbortSignal): Promise<void> {
   const record = deps.metadata.getContainer(name);
   if (!record || deps.metadata.getRetiredContainer(name)) return;
-  // The image record as it was: a pull for this rollout (a moved tag) may already point it elsewhere.
-  const current = deps.metadata.getImage(record.image);
-  const image = current?.manifestDigest === record.imageDigest ? current : await imageRecordAt(deps, record.image, record.imageDigest, signal).catch(() => undefined);
+  const image = await imageItRan(deps, record, signal);
   deps.metadata.putRetiredContainer({ record, retiredBy: generation, ...(image ? { image } : {}) });
   try {
     await deps.runtime.delete(name, { signal });
   } catch (err) {
     if (!isKind(err, 'NotFound')) throw err;
   }
+}
+
+/** The image record as the container ran it: a pull for this rollout (a moved tag) may already point it elsewhere. */
+async function imageItRan(deps: ReconcileDeps, record: ContainerRecord, signal: AbortSignal): Promise<ImageRecord | undefined> {
+  const current = deps.metadata.getImage(record.image);
+  if (current?.manifestDigest === record.imageDigest) return current;
+  return imageRecordAt(deps, record.image, record.imageDigest, signal).catch(() => undefined);
+}
+
+interface StartFirstPlan {
+  doc: ContainerDoc;
+  request: CreateRequest;
+  /** The metadata record of the new container. */
+  record: ContainerInput;
+  check?: Healthcheck;
+  generation: number;
+  retire: boolean;
+}
+
+/**
+ * Start-first: the successor is created and started under an instance name of its own
+ * (`<name>.<hex>`) while the current container keeps running. Only once it is ready does one
+ * metadata transaction make it the container (and keep the old one for a rollback); then the
+ * runtime stops the old one and hands the name over. A crash before that transaction leaves an
+ * unwanted successor, a crash after it an unfinished handover: settleSuccessors() finishes either.
+ */
+async function replaceStartFirst(deps: ReconcileDeps, p: StartFirstPlan, signal: AbortSignal): Promise<void> {
+  const name = p.doc.metadata.name;
+  const instance = `${name}.${randomBytes(4).toString('hex')}`;
+  try {
+    await deps.runtime.create({ ...p.request, instance }, signal);
+    await deps.runtime.start(instance, { signal });
+    await waitSuccessorReady({ runtime: deps.runtime, name, instance, network: p.doc.spec.network, check: p.check, signal });
+  } catch (err) {
+    await deps.runtime.deleteSuccessor(instance).catch(() => {});
+    await deps.snapshotter.remove(p.request.snapshotKey).catch(() => {});
+    throw err;
+  }
+  const old = deps.metadata.getContainer(name);
+  const keep = p.retire && old && !deps.metadata.getRetiredContainer(name) ? old : undefined;
+  const image = keep && (await imageItRan(deps, keep, signal));
+  deps.metadata.transaction(() => {
+    if (keep) deps.metadata.putRetiredContainer({ record: keep, retiredBy: p.generation, ...(image ? { image } : {}) });
+    deps.metadata.putContainer(p.record);
+  });
+  await handOver(deps, name, instance, signal);
+}
+
+type SuccessorParts = Pick<ReconcileDeps, 'runtime' | 'metadata' | 'snapshotter'>;
+
+/** The runtime's handover, then the replaced container's writable layer goes unless a rollback keeps it. */
+async function handOver(deps: SuccessorParts, name: string, instance: string, signal: AbortSignal): Promise<void> {
+  const { replacedSnapshotKey } = await deps.runtime.promote(name, instance, { signal });
+  if (!replacedSnapshotKey || replacedSnapshotKey === deps.metadata.getRetiredContainer(name)?.record.snapshotKey) return;
+  await deps.snapshotter.remove(replacedSnapshotKey).catch((err) => {
+    if (!isKind(err, 'NotFound')) throw err;
+  });
+}
+
+/**
+ * Start-up: finish what a start-first update left. A successor the metadata already names (its
+ * writable layer is the record's) takes over; any other is deleted with its writable layer.
+ * Returns what was done, for the log.
+ */
+export async function settleSuccessors(deps: SuccessorParts, signal: AbortSignal): Promise<string[]> {
+  const done: string[] = [];
+  for (const s of await deps.runtime.successors()) {
+    if (deps.metadata.getContainer(s.name)?.snapshotKey === s.snapshotKey) {
+      await handOver(deps, s.name, s.instance, signal);
+      done.push(`${s.name}: the new container took over (start-first update interrupted after it was ready)`);
+    } else {
+      await deps.runtime.deleteSuccessor(s.instance, { signal });
+      await deps.snapshotter.remove(s.snapshotKey).catch((err) => {
+        if (!isKind(err, 'NotFound')) throw err;
+      });
+      done.push(`${s.name}: an unfinished start-first successor was removed; the old container stays`);
+    }
+  }
+  return done;
 }
 
 /**

@@ -170,7 +170,7 @@ const STEP_HANDLERS: Handlers = {
     return `${step.container} started`;
   },
   recreate: async (step, { deps, generation, signal, retireReplaced }) => {
-    await createContainer(deps, step.doc, step.spec, generation, signal, { retire: retireReplaced });
+    await createContainer(deps, step.doc, step.spec, generation, signal, { retire: retireReplaced, startFirst: step.doc.spec.update?.strategy === 'start-first' });
     return `${step.container} recreated (${step.changes.join(', ')})${retireReplaced ? '; the old one is kept until the update is confirmed' : ''}`;
   },
   restore: async (step, { deps, generation, signal }) => {
@@ -178,9 +178,10 @@ const STEP_HANDLERS: Handlers = {
     return `${step.container} restored with its writable layer`;
   },
   remove: async (step, { deps, generation, signal, retireReplaced }) => {
-    if (retireReplaced) await retireContainer(deps, step.container, generation, signal);
+    const keep = retireReplaced && !step.discard;
+    if (keep) await retireContainer(deps, step.container, generation, signal);
     await removeContainer(deps, step.container, signal);
-    return `${step.container} stopped and removed${retireReplaced ? ' (kept until the update is confirmed)' : ''}`;
+    return `${step.container} stopped and removed${keep ? ' (kept until the update is confirmed)' : ''}`;
   },
   gc: async (_step, { deps, desired, signal }) => {
     const forgotten = desired ? pruneImageRecords(deps, desired) : [];

@@ -268,6 +268,14 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
       steps.push({ kind: 'create', id, after, container: name, doc, spec: intent.spec, reason: intent.reason });
     } else {
       replaced = true;
+      const pull = image.changes ? steps.find((s) => s.id === image.pullId) : undefined;
+      if (pull && doc.spec.update?.strategy === 'kill-then-download') {
+        // Room for the new image first: the old container goes (for good) before the download.
+        // (Before the pull in the list too: a step waits only for steps listed before it.)
+        const removeId = `remove:${name}`;
+        steps.splice(steps.indexOf(pull), 0, { kind: 'remove', id: removeId, after: [], container: name, discard: true, reason: `${name}: stop and remove before the download (update strategy kill-then-download)` });
+        pull.after.push(removeId);
+      }
       steps.push({ kind: 'recreate', id, after, container: name, doc, spec: intent.spec, changes: intent.changes ?? [], reason: intent.reason });
     }
   }

@@ -1,6 +1,7 @@
 /**
  * Start-up recovery: what a crash left half-done is finished or removed (stale ingests, half-made
- * snapshots and snapshot directories, container directories without a record, expired leases).
+ * snapshots and snapshot directories, container directories without a record, start-first
+ * successors of an interrupted update, expired leases).
  *
  * It runs holding the reconcile lock. Half-made and in-progress look the same from outside: a
  * container directory without its record is what a crash leaves, and also what a running daemon
@@ -9,6 +10,7 @@
  * `berth status`) never recover.
  */
 import { RECONCILE_LOCK, withLock } from '../metadata/lock.ts';
+import { settleSuccessors } from './containers.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { recoverNetworks } from '../network/networks.ts';
 
@@ -35,6 +37,7 @@ export async function recoverAtStartUp(parts: RecoveryParts, opts: RecoveryOptio
     await parts.snapshotter.recover(signal);
     const containers = await parts.runtime.recover(signal);
     if (containers.length) log.info({ containers }, 'removed half-made containers');
+    for (const line of await settleSuccessors(parts, signal)) log.info(line);
     const detached = await recoverNetworks({ root: config.root, signal, warn: (m) => log.warn(m) }, (c) => metadata.getContainer(c) !== undefined);
     if (detached.length) log.info({ containers: detached }, 'took containers without a record off their networks');
     const leases = metadata.deleteExpiredLeases();

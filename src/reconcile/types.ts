@@ -200,6 +200,8 @@ export interface RestoreContainerStep extends StepBase {
 export interface RemoveContainerStep extends StepBase {
   kind: 'remove';
   container: string;
+  /** Removed for good even while a rollout keeps what it replaces: kill-then-download makes room for its image. */
+  discard?: boolean;
 }
 
 /** Collect garbage after something was removed or replaced. */

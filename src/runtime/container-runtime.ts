@@ -22,6 +22,11 @@ export interface CreateRequest {
   /** What `Snapshotter.prepare(snapshotKey, chain[0])` returned. */
   mounts: Mount[];
   specHash?: string;
+  /**
+   * Create a start-first successor of the container `name` under this instance name (`<name>.<hex>`):
+   * it may run beside the current one, and `promote` later gives it the name. Absent: `name`.
+   */
+  instance?: string;
 }
 
 export type TaskState = 'created' | 'running' | 'exited' | 'stopped' | 'unknown';
@@ -64,6 +69,17 @@ export interface ContainerRuntime extends HealthRuntime {
   /** Stop, unmount and remove the container; returns its writable snapshot key for the caller to remove. */
   delete(name: string, opts?: { signal?: AbortSignal; gracePeriodMs?: number }): Promise<{ snapshotKey: string }>;
   list(): Promise<ContainerStatus[]>;
+  /** One container (or a successor, by its instance name) as it is now. NotFound if there is none. */
+  status(name: string): Promise<ContainerStatus>;
+  /**
+   * Start-first's handover: stop and delete the container `name` (its writable snapshot key is
+   * returned) and give its name to the running successor `instance`. Re-entrant after a crash.
+   */
+  promote(name: string, instance: string, opts?: { signal?: AbortSignal }): Promise<{ replacedSnapshotKey?: string }>;
+  /** Successors created by a start-first update that did not finish (none has the name yet). */
+  successors(): Promise<{ name: string; instance: string; snapshotKey: string }[]>;
+  /** Stop and delete a successor that will not take over; returns its writable snapshot key. */
+  deleteSuccessor(instance: string, opts?: { signal?: AbortSignal }): Promise<{ snapshotKey: string }>;
   /** Start-up repair: remove what a crash inside create or delete left. Returns the names removed. */
   recover(signal?: AbortSignal): Promise<string[]>;
 }

@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, failedPrecondition, invalidArgument, isKind, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -26,16 +26,16 @@ import { hostDevices, resolveDevices } from './devices.ts';
 import { etcFiles, type EtcFiles } from './etc-files.ts';
 import { hostCapabilities, nofileCeiling } from './host-limits.ts';
 import type { HostOptionInputs } from './spec-options.ts';
+import { fsyncDir, writeFileAtomic } from '../durable-file.ts';
 import { ensureShim, startShim } from './shim.ts';
 import { effectiveStopSignal } from './stop-signal.ts';
 import { anonymousVolumes, prepareAnonymousVolumes } from './anonymous-volumes.ts';
 import { secretBundleDir } from '../secrets/paths.ts';
 import { checkSecretsReady, writeSecretBundle } from '../secrets/secret-env.ts';
 import { ensureUpdateLock, removeUpdateLock } from './update-lock.ts';
-import { writeFileAtomic } from '../durable-file.ts';
 import { buildSpec, executableCandidates, resolveProcess, volumePath, type OciSpec } from './spec.ts';
 import {
-  BUNDLE_CONFIG, containersDir, EXIT_FILE, LOG_FILE, newContainerRecord, PID_FILE, readContainerRecord, readJson, RECORD_FILE, ROOTFS_DIR, RUNTIME_LOG_FILE,
+  BUNDLE_CONFIG, containersDir, EXIT_FILE, instanceOf, LOG_FILE, newContainerRecord, PID_FILE, readContainerRecord, readJson, RECORD_FILE, ROOTFS_DIR, RUNTIME_LOG_FILE,
   type ContainerRecord, type ExitStatus,
 } from './state.ts';
 
@@ -156,6 +156,7 @@ export class Runtime implements ContainerRuntime {
    */
   async validate(req: CreateRequest): Promise<OciSpec> {
     validateName(req.name);
+    if (req.instance !== undefined && !req.instance.startsWith(`${req.name}.`)) throw invalidArgument(`instance ${req.instance} of container ${req.name} must be named ${req.name}.<suffix>`);
     const reader = RootfsReader.fromMounts(req.mounts);
     const passwd = await reader.readText('/etc/passwd');
     const group = await reader.readText('/etc/group');
@@ -164,7 +165,7 @@ export class Runtime implements ContainerRuntime {
       hosts: existsSync('/etc/hosts') ? '/etc/hosts' : undefined,
     };
     const input = {
-      name: req.name, spec: req.spec, image: req.imageConfig, passwd, group, root: this.root, cgroupParent: this.cgroupParent, hostNetworkFiles,
+      name: req.name, instance: req.instance, spec: req.spec, image: req.imageConfig, passwd, group, root: this.root, cgroupParent: this.cgroupParent, hostNetworkFiles,
       nofileCeiling: await nofileCeiling(), defaultPidsLimit: this.pidsLimit, updateLockPath: this.updateLockPath,
     };
     const proc = resolveProcess(input);
@@ -191,7 +192,7 @@ export class Runtime implements ContainerRuntime {
   private async hostOptionInputs(req: CreateRequest): Promise<HostOptionInputs> {
     const s = req.spec;
     const files = await this.etcFilesFor(req);
-    const dir = this.containerDir(req.name);
+    const dir = this.containerDir(req.instance ?? req.name);
     return {
       availableCapabilities: await hostCapabilities(),
       devices: s.devices?.length ? await resolveDevices(req.name, s.devices) : undefined,
@@ -212,9 +213,10 @@ export class Runtime implements ContainerRuntime {
    */
   async create(req: CreateRequest, signal?: AbortSignal): Promise<ContainerStatus> {
     const spec = await this.validate(req);
-    return this.withLock(req.name, async () => {
-      const dir = this.containerDir(req.name);
-      if (await readContainerRecord(path.join(dir, RECORD_FILE))) throw new BerthError('AlreadyExists', `container ${req.name} already exists`);
+    const key = req.instance ?? req.name;
+    return this.withLock(key, async () => {
+      const dir = this.containerDir(key);
+      if (await readContainerRecord(path.join(dir, RECORD_FILE))) throw new BerthError('AlreadyExists', `container ${key} already exists`);
       signal?.throwIfAborted();
       for (const m of req.spec.mounts) if (m.type === 'volume') await mkdir(volumePath(this.root, m.name), { recursive: true });
       const rootfs = path.join(dir, ROOTFS_DIR);
@@ -234,7 +236,7 @@ export class Runtime implements ContainerRuntime {
         createdAt: new Date().toISOString(),
       });
       await this.writeRecord(record);
-      this.log.info({ container: req.name, image: req.imageRef }, 'container created');
+      this.log.info({ container: key, image: req.imageRef }, 'container created');
       return { name: req.name, record, state: 'created' };
     });
   }
@@ -246,7 +248,7 @@ export class Runtime implements ContainerRuntime {
   }
 
   private async writeRecord(r: ContainerRecord, opts: { syncDir?: boolean } = {}): Promise<void> {
-    await writeFileAtomic(path.join(this.containerDir(r.name), RECORD_FILE), JSON.stringify(r, null, 2), { ...opts, mode: PRIVATE });
+    await writeFileAtomic(path.join(this.containerDir(instanceOf(r)), RECORD_FILE), JSON.stringify(r, null, 2), { ...opts, mode: PRIVATE });
   }
 
   /** Update the record (serialised per container). */
@@ -275,11 +277,14 @@ export class Runtime implements ContainerRuntime {
       const st = await this.observe(await this.readRecord(name));
       if (st.state === 'running') return st;
       const r = st.record;
-      const dir = this.containerDir(name);
+      const id = instanceOf(r);
+      // The instance's own directory, never the link `containers/<name>`: a task's supervisor keeps
+      // these paths, and a promotion may point the link elsewhere while the task still runs.
+      const dir = this.containerDir(id);
       const oci = this.ociFor(r);
       if (st.exit && st.exit.taskId !== r.lastExit?.taskId) r.lastExit = st.exit;
       // The previous task's runtime state and cgroup go first (a first start has none: skip the exec).
-      if (r.task || r.lastExit || st.exit) await oci.delete(name, { force: true, signal: opts.signal });
+      if (r.task || r.lastExit || st.exit) await oci.delete(id, { force: true, signal: opts.signal });
       const rootfs = path.join(dir, ROOTFS_DIR);
       // After a reboot the rootfs is no longer mounted: mount it again (the writable layer survived).
       if (!(await this.mounter.isMountPoint(rootfs))) await this.mounter.mountAll(r.rootfsMounts, rootfs, opts.signal);
@@ -308,7 +313,7 @@ export class Runtime implements ContainerRuntime {
           pidFile: path.join(dir, PID_FILE),
           oomFile: oomCounterFile(r.cgroupsPath),
           consoleSocket,
-          runtimeArgv: oci.runArgv(name, r.secretEnv?.length ? await writeSecretBundle(this.root, path.basename(dir), dir, r.secretEnv, opts.signal) : dir, path.join(dir, PID_FILE), path.join(dir, RUNTIME_LOG_FILE), consoleSocket),
+          runtimeArgv: oci.runArgv(id, r.secretEnv?.length ? await writeSecretBundle(this.root, path.basename(dir), dir, r.secretEnv, opts.signal) : dir, path.join(dir, PID_FILE), path.join(dir, RUNTIME_LOG_FILE), consoleSocket),
         };
         let started: { shimPid: number; pid: number };
         try {
@@ -317,14 +322,14 @@ export class Runtime implements ContainerRuntime {
           // A stale runtime task of the same name (its container dir was removed by hand, say): the
           // first start skipped the delete to save an exec, so delete it now and try once more.
           if (!/already exists/i.test((err as Error).message)) throw err;
-          await oci.delete(name, { force: true, signal: opts.signal });
+          await oci.delete(id, { force: true, signal: opts.signal });
           started = await startShim(this.shim, shimArgs, opts.signal);
         }
         r.task = { ...r.task, shimPid: started.shimPid, pid: started.pid };
       } catch (err) {
         r.task = undefined;
         await this.writeRecord(r);
-        await oci.delete(name, { force: true }).catch(() => {});
+        await oci.delete(id, { force: true }).catch(() => {});
         throw failedPrecondition(`container ${name}: cannot start task: ${(err as Error).message}`, { cause: err });
       }
       // Losing this update in a power cut is harmless: the task record written before the start
@@ -361,7 +366,11 @@ export class Runtime implements ContainerRuntime {
     const problems: { name: string; error: Error }[] = [];
     for (const n of names) {
       try {
-        containers.push(await this.status(n));
+        const st = await this.status(n);
+        // A start-first instance's own directory: listed under its name (the link), or not at all
+        // while it is an unpromoted successor (see successors()).
+        if (st.name !== n) continue;
+        containers.push(st);
       } catch (err) {
         if (isKind(err, 'NotFound')) continue;
         this.log.error({ container: n, err }, 'cannot read container');
@@ -388,7 +397,7 @@ export class Runtime implements ContainerRuntime {
     const exited = async (): Promise<ContainerStatus | undefined> => {
       let exit: ExitStatus | undefined;
       try {
-        exit = await readJson<ExitStatus>(path.join(this.containerDir(r.name), EXIT_FILE));
+        exit = await readJson<ExitStatus>(path.join(this.containerDir(instanceOf(r)), EXIT_FILE));
       } catch (err) {
         if (!isKind(err, 'Corrupt')) throw err;
         // The shim writes it atomically, so only a failing disk gets here: the task ended, its status is lost.
@@ -408,7 +417,7 @@ export class Runtime implements ContainerRuntime {
     if (doneMeanwhile) return doneMeanwhile;
     // No shim and no exit file: berth died between recording the task and the shim's reply, or the
     // machine rebooted. Ask the runtime.
-    const rs = await this.ociFor(r).state(r.name).catch(() => undefined);
+    const rs = await this.ociFor(r).state(instanceOf(r)).catch(() => undefined);
     if (rs?.status === 'running') {
       // No shim pid recorded (berth died while the shim was replying): the shim still runs and will write exit.json.
       if (!task.shimPid) return { ...base, state: 'running', pid: rs.pid };
@@ -435,15 +444,15 @@ export class Runtime implements ContainerRuntime {
       let st = await this.observe(r);
       if (st.state === 'running' || st.state === 'unknown') {
         const grace = opts.gracePeriodMs ?? r.stopGracePeriodMs ?? 10_000;
-        await oci.kill(name, opts.stopSignal ?? r.stopSignal ?? 'SIGTERM', opts.signal);
+        await oci.kill(instanceOf(r), opts.stopSignal ?? r.stopSignal ?? 'SIGTERM', opts.signal);
         st = await this.waitExit(r, grace, opts.signal);
         if (st.state === 'running' || st.state === 'unknown') {
           this.log.info({ container: name, graceMs: grace }, 'grace period over: SIGKILL');
-          await oci.kill(name, 'KILL', opts.signal);
+          await oci.kill(instanceOf(r), 'KILL', opts.signal);
           st = await this.waitExit(r, 10_000, opts.signal);
         }
       }
-      await oci.delete(name, { force: true, signal: opts.signal });
+      await oci.delete(instanceOf(r), { force: true, signal: opts.signal });
       if (st.exit) r.lastExit = st.exit;
       r.task = undefined;
       r.stopped = true;
@@ -457,7 +466,7 @@ export class Runtime implements ContainerRuntime {
     for (;;) {
       const st = await this.observe(r);
       if ((st.state !== 'running' && st.state !== 'unknown') || Date.now() >= deadline) return st;
-      if (st.state === 'unknown' && !(await this.ociFor(r).state(r.name))) return st;
+      if (st.state === 'unknown' && !(await this.ociFor(r).state(instanceOf(r)))) return st;
       await new Promise((res) => setTimeout(res, 25));
       signal?.throwIfAborted();
     }
@@ -467,13 +476,13 @@ export class Runtime implements ContainerRuntime {
   async exec(name: string, opts: ExecOptions): Promise<ExecResult> {
     const st = await this.status(name);
     if (st.state !== 'running' && st.state !== 'unknown') throw failedPrecondition(`container ${name} is not running (${st.state})`);
-    return execInTask({ id: name, runtime: st.record.runtime, runtimeRoot: st.record.runtimeRoot }, opts);
+    return execInTask({ id: instanceOf(st.record), runtime: st.record.runtime, runtimeRoot: st.record.runtimeRoot }, opts);
   }
 
   /** Send a signal to the running task. */
   async kill(name: string, sig: string, signal?: AbortSignal): Promise<void> {
     const r = await this.readRecord(name);
-    await this.ociFor(r).kill(name, sig, signal);
+    await this.ociFor(r).kill(instanceOf(r), sig, signal);
   }
 
   /**
@@ -482,27 +491,83 @@ export class Runtime implements ContainerRuntime {
    * Named volumes are never removed here.
    */
   async delete(name: string, opts: { signal?: AbortSignal; gracePeriodMs?: number } = {}): Promise<{ snapshotKey: string }> {
-    const st = await this.stop(name, opts);
-    return this.withLock(name, async () => {
-      await this.removeDir(name, opts.signal);
-      this.log.info({ container: name }, 'container deleted');
+    return this.deleteInstance(name, { ...opts, keepUpdateLock: false });
+  }
+
+  /** `delete`; a successor (or the container a successor replaces) leaves the name's update lock, which the other instance uses. */
+  private async deleteInstance(key: string, opts: { signal?: AbortSignal; gracePeriodMs?: number; keepUpdateLock: boolean }): Promise<{ snapshotKey: string }> {
+    const st = await this.stop(key, opts);
+    return this.withLock(key, async () => {
+      await this.removeDir(key, opts.signal);
+      if (!opts.keepUpdateLock && st.record.name === key) await removeUpdateLock(this.root, key);
+      this.log.info({ container: key }, 'container deleted');
       return { snapshotKey: st.record.snapshotKey };
     });
   }
 
-  private async removeDir(name: string, signal?: AbortSignal): Promise<void> {
-    const dir = this.containerDir(name);
+  /**
+   * Remove `containers/<key>`: the instance directory, or the link to one and the directory it
+   * points to (a promoted successor).
+   */
+  private async removeDir(key: string, signal?: AbortSignal): Promise<void> {
+    const entry = this.containerDir(key);
+    const link = await lstat(entry).then((s) => s.isSymbolicLink(), () => false);
+    const dir = link ? path.resolve(this.dir, await readlink(entry)) : entry;
     const rootfs = path.join(dir, ROOTFS_DIR);
     if (existsSync(rootfs)) {
       await this.mounter.unmount(rootfs, { signal });
       // Never recurse into a mounted rootfs: that would delete the writable layer's (or worse, a bind source's) files.
-      if (await this.mounter.isMountPoint(rootfs)) throw failedPrecondition(`container ${name}: ${rootfs} is still mounted`);
+      if (await this.mounter.isMountPoint(rootfs)) throw failedPrecondition(`container ${key}: ${rootfs} is still mounted`);
     }
     // The record goes first: a crash mid-removal leaves a dir without a record, which recover() finishes.
     await rm(path.join(dir, RECORD_FILE), { force: true });
     await rm(dir, { recursive: true, force: true });
     await rm(secretBundleDir(this.root, path.basename(dir)), { recursive: true, force: true });
-    await removeUpdateLock(this.root, name);
+    if (link) await rm(entry, { force: true });
+  }
+
+  /**
+   * Start-first, the handover: the container `name` (its task stopped with its grace period, its
+   * bundle removed) is replaced by its running successor `instance`, which `containers/<name>` then
+   * links to. The successor's task is not touched. Returns the replaced container's writable
+   * snapshot (the caller's to keep or remove), or undefined if it was gone already. Re-entrant: a
+   * crash at any point leaves either both instances, or only the successor, unlinked or linked.
+   */
+  async promote(name: string, instance: string, opts: { signal?: AbortSignal } = {}): Promise<{ replacedSnapshotKey?: string }> {
+    const successor = await this.readRecord(instance);
+    if (successor.name !== name || instanceOf(successor) !== instance) throw invalidArgument(`container ${instance} is not a successor of ${name}`);
+    const entry = this.containerDir(name);
+    const current = await readlink(entry).catch(() => undefined);
+    if (current === instance) return {};
+    let replacedSnapshotKey: string | undefined;
+    if (existsSync(path.join(entry, RECORD_FILE))) replacedSnapshotKey = (await this.deleteInstance(name, { signal: opts.signal, keepUpdateLock: true })).snapshotKey;
+    else await this.removeDir(name, opts.signal); // a dangling link or a half-removed directory
+    const tmp = `${entry}.link-${randomBytes(4).toString('hex')}`;
+    await symlink(instance, tmp);
+    await rename(tmp, entry);
+    await fsyncDir(this.dir);
+    this.log.info({ container: name, instance }, 'successor took over');
+    return { replacedSnapshotKey };
+  }
+
+  /**
+   * Start-first successors that no link names: created (and maybe started) by an update that did
+   * not finish. The caller decides, from its own records, whether to promote or delete each.
+   */
+  async successors(): Promise<{ name: string; instance: string; snapshotKey: string }[]> {
+    const found: { name: string; instance: string; snapshotKey: string }[] = [];
+    for (const n of await readdir(this.dir).catch(() => [] as string[])) {
+      const r = await readContainerRecord(path.join(this.containerDir(n), RECORD_FILE)).catch(() => undefined);
+      if (!r || r.name === n || instanceOf(r) !== n) continue;
+      if ((await readlink(this.containerDir(r.name)).catch(() => undefined)) === n) continue;
+      found.push({ name: r.name, instance: n, snapshotKey: r.snapshotKey });
+    }
+    return found;
+  }
+
+  /** Delete a successor that will not take over (its task, bundle and directory; the name's update lock stays). */
+  async deleteSuccessor(instance: string, opts: { signal?: AbortSignal } = {}): Promise<{ snapshotKey: string }> {
+    return this.deleteInstance(instance, { ...opts, keepUpdateLock: true });
   }
 
   /**

@@ -91,6 +91,8 @@ export const DEFAULT_PIDS_LIMIT = 2048;
 export interface SpecInput extends HostOptionInputs {
   /** Container name: the hostname and the last part of the cgroup path. */
   name: string;
+  /** A start-first successor's instance name (`<name>.<hex>`): its cgroup and directory. Absent: `name`. */
+  instance?: string;
   spec: ContainerSpec;
   image: ImageConfig | { config?: ImageConfig['config'] };
   /** Text of the image's /etc/passwd and /etc/group, undefined when the image has none. */
@@ -165,7 +167,7 @@ export function buildSpec(input: SpecInput): OciSpec {
     mounts: [...defaultMounts(), ...hostNetworkMounts(input), ...userMounts(input), ...anonymousVolumeMounts(input), ...updateLockMount(input)],
     linux: {
       namespaces,
-      cgroupsPath: `${input.cgroupParent ?? '/berth'}/${name}`,
+      cgroupsPath: `${input.cgroupParent ?? '/berth'}/${input.instance ?? name}`,
       resources,
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
@@ -215,7 +217,7 @@ function updateLockMount(input: SpecInput): OciMount[] {
 
 /** The image's VOLUME paths no mount covers, each on a directory of the container's own (./anonymous-volumes.ts). */
 function anonymousVolumeMounts(input: SpecInput): OciMount[] {
-  return anonymousVolumes(input.image, input.spec.mounts, path.join(containersDir(input.root), input.name)).map((v) => ({
+  return anonymousVolumes(input.image, input.spec.mounts, path.join(containersDir(input.root), input.instance ?? input.name)).map((v) => ({
     destination: v.target, type: 'bind', source: v.source, options: ['rbind', 'rw', 'nosuid', 'nodev'],
   }));
 }

@@ -67,6 +67,12 @@ export interface ContainerRecord {
   runtime: string;
   runtimeRoot: string;
   cgroupsPath: string;
+  /**
+   * This instance's directory name under `containers/` and its runtime (runc) id, when they are not
+   * `name`: a start-first update's successor (`<name>.<hex>`), which runs beside the container it
+   * replaces and then takes its name (`containers/<name>` becomes a link to it).
+   */
+  instance?: string;
   createdAt: string;
   /** Tasks started after the first one (restarts by policy or to repair drift). */
   restartCount: number;
@@ -91,6 +97,7 @@ export interface NewRecord {
   mounts: Mount[];
   spec: Pick<ContainerSpec, 'network' | 'stopSignal' | 'stopGracePeriodMs' | 'tty' | 'envFrom'>;
   specHash?: string;
+  instance?: string;
 }
 
 export function newContainerRecord(req: NewRecord, where: { runtime: string; runtimeRoot: string; cgroupsPath: string; createdAt: string }): ContainerRecord {
@@ -108,6 +115,7 @@ export function newContainerRecord(req: NewRecord, where: { runtime: string; run
     ...(req.spec.tty ? { tty: true } : {}),
     ...(req.spec.envFrom?.length ? { secretEnv: req.spec.envFrom.map((e) => e.secret) } : {}),
     specHash: req.specHash,
+    ...(req.instance && req.instance !== req.name ? { instance: req.instance } : {}),
     ...where,
     restartCount: 0,
     backoffStreak: 0,
@@ -140,6 +148,11 @@ export const LOG_FILE = 'log';
 export const RUNTIME_LOG_FILE = 'runtime.log';
 export const BUNDLE_CONFIG = 'config.json';
 export const ROOTFS_DIR = 'rootfs';
+
+/** The directory name and runtime id of a container's instance (see `ContainerRecord.instance`). */
+export function instanceOf(r: Pick<ContainerRecord, 'name' | 'instance'>): string {
+  return r.instance ?? r.name;
+}
 
 export function containersDir(root: string): string {
   return path.join(root, 'containers');

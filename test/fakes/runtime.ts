@@ -73,9 +73,10 @@ export class FakeRuntime implements ContainerRuntime {
 
   async create(req: CreateRequest): Promise<ContainerStatus> {
     await this.validate(req);
-    if (this.containers.has(req.name)) throw new BerthError('AlreadyExists', `container ${req.name} already exists`);
-    const record = newContainerRecord(req, { runtime: 'fake', runtimeRoot: this.dir, cgroupsPath: `/berth/${req.name}`, createdAt: new Date(this.now()).toISOString() });
-    this.containers.set(req.name, { record, stopped: false });
+    const key = req.instance ?? req.name;
+    if (this.containers.has(key)) throw new BerthError('AlreadyExists', `container ${key} already exists`);
+    const record = newContainerRecord(req, { runtime: 'fake', runtimeRoot: this.dir, cgroupsPath: `/berth/${key}`, createdAt: new Date(this.now()).toISOString() });
+    this.containers.set(key, { record, stopped: false });
     return { name: req.name, record, state: 'created' };
   }
 
@@ -106,7 +107,24 @@ export class FakeRuntime implements ContainerRuntime {
   }
 
   async list(): Promise<ContainerStatus[]> {
-    return this.names().map((n) => this.statusOf(this.get(n)));
+    return this.names().filter((n) => this.get(n).record.name === n).map((n) => this.statusOf(this.get(n)));
+  }
+
+  async promote(name: string, instance: string): Promise<{ replacedSnapshotKey?: string }> {
+    const successor = this.get(instance);
+    const replaced = this.containers.get(name);
+    this.containers.delete(name);
+    this.containers.delete(instance);
+    this.containers.set(name, successor);
+    return { replacedSnapshotKey: replaced?.record.snapshotKey };
+  }
+
+  async successors(): Promise<{ name: string; instance: string; snapshotKey: string }[]> {
+    return this.names().filter((n) => this.get(n).record.name !== n).map((n) => ({ name: this.get(n).record.name, instance: n, snapshotKey: this.get(n).record.snapshotKey }));
+  }
+
+  async deleteSuccessor(instance: string): Promise<{ snapshotKey: string }> {
+    return this.delete(instance);
   }
 
   async status(name: string): Promise<ContainerStatus> {

@@ -132,6 +132,24 @@ describe('plan()', () => {
     ]);
   });
 
+  it('kill-then-download: the old container is removed (for good) before the new image is pulled', () => {
+    const set = (ref: string) =>
+      docs(img('busybox', ref), ctr('web', ['image: busybox', 'command: [/bin/httpd]', 'update: {strategy: kill-then-download}']), ctr('ticker', ['image: busybox', 'command: [/bin/sh]']));
+    const newRef = `${REG}/busybox:1.37`;
+    const steps = planOf(desiredOf(set(newRef)), converged(desiredOf(set(BB))));
+    expect(brief(steps)).toEqual([
+      ['remove:web', 'web: stop and remove before the download (update strategy kill-then-download)', []],
+      [`pull:${newRef}`, 'busybox: pull (not present)', ['remove:web']],
+      ['container:ticker', `ticker: recreate (image ${BB} → ${newRef})`, [`pull:${newRef}`]],
+      ['container:web', `web: recreate (image ${BB} → ${newRef})`, [`pull:${newRef}`]],
+      ['gc', expect.any(String), ['remove:web', `pull:${newRef}`, 'container:ticker', 'container:web']],
+    ]);
+    expect(steps[0]).toMatchObject({ kind: 'remove', discard: true });
+    // A change that needs no download keeps the default order: nothing to make room for.
+    const envOnly = planOf(desiredOf(set(BB).replace('[/bin/httpd]', '[/bin/httpd, -f]')), converged(desiredOf(set(BB))));
+    expect(envOnly.map((s) => s.id)).toEqual(['container:web', 'gc']);
+  });
+
   it('the tag moved (pullPolicy Always, registry says so): pull, then recreate', () => {
     const d = desiredOf(docs(img('busybox', BB, ', pullPolicy: Always'), ctr('web', ['image: busybox'])));
     const actual = converged(d);
