@@ -1,6 +1,6 @@
 /**
  * Secrets encrypted with age to the device's key: decrypted only here, only in memory and into the
- * tmpfs at `<root>/run` (paths.ts), never into the content store, metadata.db, logs or events.
+ * tmpfs at `<root>/run/secrets` (paths.ts), never into the content store, metadata.db, logs or events.
  *
  * Two verbs for the reconciler: `problems` (reads only, for `berth plan` too) says which secrets
  * the desired containers use cannot be decrypted, so only the containers that need them wait;
@@ -15,8 +15,8 @@ import { secretDigest, secretsUsedBy } from '../manifest/secret-refs.ts';
 import type { DesiredState, SecretDoc } from '../manifest/types.ts';
 import { isMountPoint } from '../snapshots/mount.ts';
 import { readIdentity, type DeviceIdentity } from './identity.ts';
-import { runDir, secretDigestFile, secretPath, secretsDir } from './paths.ts';
-import { ensureRunTmpfs } from './run-tmpfs.ts';
+import { secretsTmpfs, secretDigestFile, secretPath, secretsDir } from './paths.ts';
+import { ensureSecretsTmpfs } from './secrets-tmpfs.ts';
 
 /** What the reconcile core asks of the secrets (ReconcileDeps.secrets). */
 export interface SecretProvider {
@@ -59,8 +59,8 @@ export class AgeSecrets implements SecretProvider {
 
   async provide(desired: DesiredState, signal?: AbortSignal): Promise<void> {
     const secrets = secretsInUse(desired);
-    if (secrets.length === 0 && !(await isMountPoint(runDir(this.root)))) return; // nothing to give, nothing to take back
-    if (secrets.length) await ensureRunTmpfs(this.root, signal);
+    if (secrets.length === 0 && !(await isMountPoint(secretsTmpfs(this.root)))) return; // nothing to give, nothing to take back
+    if (secrets.length) await ensureSecretsTmpfs(this.root, signal);
     await this.dropOthers(new Set(secrets.map((s) => s.metadata.name)));
     let id: DeviceIdentity | string | undefined;
     for (const s of secrets) {
@@ -124,7 +124,7 @@ export class AgeSecrets implements SecretProvider {
     const dir = secretPath(this.root, name);
     await rm(secretDigestFile(this.root, name), { force: true });
     // 0755/0444: readable by any user of the containers that mount them (as Docker's secrets are);
-    // the host's other users cannot reach them through <root>/run, which is 0700.
+    // the host's other users cannot reach them through <root>/run/secrets, which is 0700.
     await mkdir(dir, { recursive: true, mode: 0o755 });
     for (const [key, value] of values) await replaceFile(path.join(dir, key), value, 0o444);
     for (const old of await readdir(dir)) if (!values.has(old)) await rm(path.join(dir, old), { force: true });

@@ -1,19 +1,21 @@
 /**
- * Where decrypted secrets live: `<root>/run`, a tmpfs berth mounts (run-tmpfs.ts), never the disk.
- *   run/secrets/<secret>/<key>      a secret's values, one file each (what containers bind)
- *   run/secrets/.<secret>.digest    the ciphertext digest those files were decrypted from
- *   run/bundles/<container>/        the bundle (config.json) of a container whose env holds secrets
+ * Where decrypted secrets live: `<root>/run/secrets`, a tmpfs of its own that berth mounts
+ * (secrets-tmpfs.ts), never the disk (`<root>/run` itself also holds the networks' namespaces):
+ *   run/secrets/values/<secret>/<key>    a secret's values, one file each (what containers bind)
+ *   run/secrets/values/.<secret>.digest  the ciphertext digest those files were decrypted from
+ *   run/secrets/bundles/<container>/     the bundle (config.json) of a container whose env holds secrets
  * Pure path arithmetic, so the runtime can name a secret's file without knowing how it got there.
  */
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
 
-export function runDir(root: string): string {
-  return path.join(root, 'run');
+/** The tmpfs's mount point. */
+export function secretsTmpfs(root: string): string {
+  return path.join(root, 'run', 'secrets');
 }
 
 export function secretsDir(root: string): string {
-  return path.join(runDir(root), 'secrets');
+  return path.join(secretsTmpfs(root), 'values');
 }
 
 /** A secret's directory, or with `key` the file of one of its values. */
@@ -27,7 +29,7 @@ export function secretDigestFile(root: string, secret: string): string {
 
 /** The bundle of a container (by its runtime id) whose config.json holds env from secrets. */
 export function secretBundleDir(root: string, id: string): string {
-  return path.join(runDir(root), 'bundles', id);
+  return path.join(secretsTmpfs(root), 'bundles', id);
 }
 
 /**

@@ -9,7 +9,7 @@ import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ContainerSpec } from '../manifest/types.ts';
 import { secretBundleDir, secretPath, SecretNotReadyError } from './paths.ts';
-import { ensureRunTmpfs } from './run-tmpfs.ts';
+import { ensureSecretsTmpfs } from './secrets-tmpfs.ts';
 
 const NOT_READY = 'is not decrypted on this device (the device key cannot open it, or berth has not provided it yet)';
 
@@ -58,7 +58,7 @@ export async function writeSecretBundle(root: string, id: string, containerDir: 
   const config = JSON.parse(await readFile(path.join(containerDir, 'config.json'), { encoding: 'utf8', signal }));
   config.root.path = path.resolve(containerDir, config.root.path);
   config.process.env = withSecretEnv(config.process.env, values);
-  await ensureRunTmpfs(root, signal);
+  await ensureSecretsTmpfs(root, signal);
   const bundle = secretBundleDir(root, id);
   await mkdir(bundle, { recursive: true, mode: 0o700 });
   await writeFile(path.join(bundle, 'config.json'), JSON.stringify(config), { mode: 0o600 });

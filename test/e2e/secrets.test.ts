@@ -98,7 +98,7 @@ describe('Secret (age)', () => {
     // Read-only, even for root in the container.
     expect((await e.berth('exec', 'app', '--', '/bin/sh', '-c', 'echo x > /run/secrets/db')).code).not.toBe(0);
 
-    const run = join(e.root, 'run');
+    const run = join(e.root, 'run', 'secrets');
     expect(execFileSync('findmnt', ['-n', '-o', 'FSTYPE', run], { encoding: 'utf8' }).trim()).toBe('tmpfs');
     for (const secret of [PASSWORD, USER]) {
       // The search finds the plaintext where it is meant to be (the tmpfs): it would find it elsewhere.
@@ -124,7 +124,20 @@ describe('Secret (age)', () => {
     expect(apply.stdout).toContain('app: recreate (secret db changed)');
     expect(await exec('/bin/cat', '/run/secrets/db')).toBe(ROTATED);
     expect((await exec('/bin/cat', '/proc/1/environ')).split('\0')).toContain(`DB_PASSWORD=${ROTATED}`);
-    expect(await filesContaining(e.dir, ROTATED, [join(e.root, 'run')])).toEqual([]);
+    expect(await filesContaining(e.dir, ROTATED, [join(e.root, 'run', 'secrets')])).toEqual([]);
+  });
+
+  it('after a reboot (the tmpfs and the task gone), the next apply decrypts again and the restarted task has its secrets', async () => {
+    const record = JSON.parse(await readFile(join(e.root, 'containers', 'app', 'state.json'), 'utf8'));
+    process.kill(record.task.shimPid, 'SIGKILL'); // the supervisor first, so no exit is recorded: a reboot's picture
+    process.kill(record.task.pid, 'SIGKILL');
+    execFileSync('umount', ['-l', join(e.root, 'run', 'secrets')]);
+    const apply = await e.berth('apply', '-f', e.manifests);
+    expect(apply.code, apply.stdout + apply.stderr).toBe(0);
+    expect(apply.stdout).toMatch(/app: restart \(exit status lost/);
+    expect(execFileSync('findmnt', ['-n', '-o', 'FSTYPE', join(e.root, 'run', 'secrets')], { encoding: 'utf8' }).trim()).toBe('tmpfs');
+    expect((await exec('/bin/cat', '/proc/1/environ')).split('\0')).toContain(`DB_PASSWORD=${ROTATED}`);
+    expect(await exec('/bin/cat', '/run/secrets/db')).toBe(ROTATED);
   });
 
   it('a secret the device cannot decrypt holds back only the container that needs it', async () => {
