@@ -14,6 +14,7 @@
 import { link, open, readFile, unlink, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ifExists } from '../durable-file.ts';
 import { BerthError, unavailable } from '../errors.ts';
 import { describeOwner, formatOwner, ownerTextAlive, selfIdentity } from '../owner-identity.ts';
 
@@ -24,13 +25,8 @@ export const DEFAULT_LOCK_WAIT_MS = 10 * 60_000;
 export const LOCK_TMP_SUFFIX = '.lock-tmp';
 
 /** The owner text of a lock file; undefined if there is no lock. */
-async function readOwnerText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err: any) {
-    if (err?.code === 'ENOENT') return undefined;
-    throw err;
-  }
+function readOwnerText(path: string): Promise<string | undefined> {
+  return ifExists(readFile(path, 'utf8'));
 }
 
 /** Create `path` holding this process's identity, durably; false if it exists. */

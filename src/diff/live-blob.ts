@@ -15,6 +15,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ifExists } from '../durable-file.ts';
 import { BerthError } from '../errors.ts';
 
 export interface FollowOptions {
@@ -80,11 +81,6 @@ export function followBlob(opts: FollowOptions): Readable {
   return Readable.from(gen(), { objectMode: false, highWaterMark: CHUNK });
 }
 
-async function tryOpen(path: string): Promise<FileHandle | undefined> {
-  try {
-    return await open(path, 'r');
-  } catch (err: any) {
-    if (err?.code === 'ENOENT') return undefined;
-    throw err;
-  }
+function tryOpen(path: string): Promise<FileHandle | undefined> {
+  return ifExists(open(path, 'r'));
 }

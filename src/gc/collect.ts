@@ -27,6 +27,7 @@
 import { readdir, rm, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/content.ts';
+import { ifExists } from '../durable-file.ts';
 import { BerthError, isKind } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ContainerRecord, ImageRecord, Lease, Metadata } from '../metadata/metadata.ts';
@@ -418,12 +419,8 @@ function volumesInUse(containers: ContainerRecord[], desired: unknown): Set<stri
 }
 
 async function listDirs(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
-  } catch (err: any) {
-    if (err?.code === 'ENOENT') return [];
-    throw err;
-  }
+  const entries = (await ifExists(readdir(dir, { withFileTypes: true }))) ?? [];
+  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
 }
 
 /** Bytes under a directory (apparent sizes; hard links counted once). */

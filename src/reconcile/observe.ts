@@ -5,6 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { isKind } from '../errors.ts';
+import { ifExists } from '../durable-file.ts';
 import type { NormalisedContainerSpec } from '../manifest/spec-hash.ts';
 import type { DesiredState } from '../manifest/types.ts';
 import type { ImageRecord } from '../metadata/metadata.ts';
@@ -181,12 +182,8 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
     });
   }
 
-  let volumes: string[] = [];
-  try {
-    volumes = (await readdir(volumesDir(deps.config.root), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
-  } catch (err: any) {
-    if (err?.code !== 'ENOENT') throw err;
-  }
+  const volumeEntries = (await ifExists(readdir(volumesDir(deps.config.root), { withFileTypes: true }))) ?? [];
+  const volumes = volumeEntries.filter((d) => d.isDirectory()).map((d) => d.name);
 
   const portsHeld = await observeHeldPorts(deps.config.root, desired.containers, opts.signal);
   const retired = retiredImages(deps.metadata, desired);

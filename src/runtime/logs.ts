@@ -8,6 +8,7 @@
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { ifExists } from '../durable-file.ts';
 import { formatLine, formatLines, LineAssembler, matches, RecordSplitter, type LogFilter, type LogLine, type LogRecord } from './log-records.ts';
 import { LOG_FILE } from './state.ts';
 
@@ -211,13 +212,8 @@ export async function* followLogLines(containerDir: string, opts: FollowOptions 
   let ino = -1;
   let pos = 0;
   const openCurrent = async (offset: number | 'end') => {
-    try {
-      fh = await open(file, 'r');
-    } catch (err: any) {
-      if (err?.code !== 'ENOENT') throw err;
-      fh = undefined;
-      return;
-    }
+    fh = await ifExists(open(file, 'r'));
+    if (!fh) return;
     const s = await fh.stat();
     ino = s.ino;
     pos = offset === 'end' ? s.size : Math.min(offset, s.size);

@@ -20,7 +20,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, failedPrecondition } from '../errors.ts';
-import { writeFileAtomic } from '../durable-file.ts';
+import { ifExists, writeFileAtomic } from '../durable-file.ts';
 import { readJson } from './state.ts';
 
 /** The mode of the host file: anyone in the container can open it to lock it; only root can write. */
@@ -118,13 +118,8 @@ export async function updateLockHeld(root: string, name: string, signal?: AbortS
 
 /** Whether some process holds a flock(2) on `file`; false when the file does not exist. */
 export async function isFlocked(file: string, signal?: AbortSignal): Promise<boolean> {
-  let st;
-  try {
-    st = await stat(file, { bigint: true });
-  } catch (err: any) {
-    if (err?.code === 'ENOENT') return false;
-    throw err;
-  }
+  const st = await ifExists(stat(file, { bigint: true }));
+  if (!st) return false;
   const listed = flocksOnInode(await readFile('/proc/locks', { encoding: 'utf8', signal }), st.ino);
   if (listed.length === 0) return false;
   const [major, minor] = deviceNumbers(st.dev);
