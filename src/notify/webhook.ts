@@ -6,7 +6,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import type { NotifyConfig } from '../config/config.ts';
-import { invalidArgument } from '../errors.ts';
 import { retryAfterMs } from '../remotes/retry.ts';
 
 export type PostResult =
@@ -28,13 +27,14 @@ const DETAIL_BYTES = 512;
 
 export async function openWebhook(config: NotifyConfig): Promise<Webhook> {
   const { Agent, request } = await import('undici');
-  let ca: Buffer | undefined;
-  if (config.ca) {
-    ca = await readFile(config.ca).catch((err) => {
-      throw invalidArgument(`notify.ca: cannot read ${config.ca}: ${err.message}`, { cause: err, place: { file: config.ca } });
-    });
-  }
-  const agent = new Agent({ connect: { timeout: config.timeoutMs, ...(ca ? { ca } : {}) }, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs });
+  // Made at the first post: an unreadable CA file is then a failed attempt, retried while the events
+  // wait, like a receiver that is down, not a daemon that cannot start.
+  let agent: InstanceType<typeof Agent> | undefined;
+  const dispatcher = async () => {
+    if (agent) return agent;
+    const ca = config.ca ? await readFile(config.ca) : undefined;
+    return (agent = new Agent({ connect: { timeout: config.timeoutMs, ...(ca ? { ca } : {}) }, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs }));
+  };
   const fixedHeaders: Record<string, string> = {};
   for (const [k, v] of Object.entries(config.headers)) fixedHeaders[k.toLowerCase()] = v;
   fixedHeaders['content-type'] = 'application/json';
@@ -49,15 +49,15 @@ export async function openWebhook(config: NotifyConfig): Promise<Webhook> {
   return {
     async post(body, signal) {
       const headers = { ...fixedHeaders };
-      if (config.tokenFile) {
-        try {
-          headers.authorization = `Bearer ${(await readFile(config.tokenFile, 'utf8')).trim()}`;
-        } catch (err) {
-          return { outcome: 'failed', detail: `cannot read notify.token_file ${config.tokenFile}: ${(err as Error).message}` };
-        }
+      let via: Dispatcher;
+      try {
+        if (config.tokenFile) headers.authorization = `Bearer ${(await readFile(config.tokenFile, 'utf8')).trim()}`;
+        via = await dispatcher();
+      } catch (err) {
+        return { outcome: 'failed', detail: `notify.token_file or notify.ca: ${(err as Error).message}` };
       }
       try {
-        const res = await request(url, { method: 'POST', headers, body, dispatcher: agent, signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]) });
+        const res = await request(url, { method: 'POST', headers, body, dispatcher: via, signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]) });
         if (res.statusCode >= 200 && res.statusCode < 300) {
           await res.body.dump();
           return { outcome: 'delivered', status: res.statusCode };
@@ -73,7 +73,7 @@ export async function openWebhook(config: NotifyConfig): Promise<Webhook> {
       }
     },
     close: async () => {
-      if (!agent.closed && !agent.destroyed) await agent.close();
+      if (agent && !agent.closed && !agent.destroyed) await agent.close();
     },
   };
 }

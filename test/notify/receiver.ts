@@ -15,8 +15,11 @@ export class Receiver {
   readonly received: Received[] = [];
   /** The status of the next answers (and how many requests were answered with something else). */
   answer: (body: any) => number = () => 200;
+  readonly port: number;
   private server: Server | undefined;
-  private constructor(readonly port: number) {}
+  private constructor(port: number) {
+    this.port = port;
+  }
 
   static async start(): Promise<Receiver> {
     const r = new Receiver(await freePort());

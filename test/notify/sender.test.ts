@@ -3,7 +3,7 @@
  * `settings`) against a real HTTP receiver on loopback, through undici. The waits are recorded and
  * shortened (an injected sleep), so the back-off is checked by what it asked for, never by time.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -216,7 +216,7 @@ describe('webhook sender', () => {
     expect(receiver.received[0]!.headers.authorization).toBe(`Basic ${Buffer.from('fleet:s:cret').toString('base64')}`);
   });
 
-  it('reaches an https receiver with a private CA through notify.ca, and not without it', async () => {
+  it('reaches an https receiver with a private CA through notify.ca (once the file is there), and not without it', async () => {
     const { certFile, keyFile } = await makeTlsCert(dir);
     const port = await freePort();
     const got: string[] = [];
@@ -236,7 +236,11 @@ describe('webhook sender', () => {
       await until('two failed attempts', () => untrusted.waits.filter((w) => w !== 20).length >= 2);
       await untrusted.stop();
       expect(got).toEqual([]);
-      const trusted = await startSender({ url, notify: { ca: certFile } });
+      // A CA file not there yet is a failed attempt, retried, not a sender that cannot start.
+      const caFile = join(dir, 'hooks-ca.pem');
+      const trusted = await startSender({ url, notify: { ca: caFile } });
+      await until('a failed attempt', () => trusted.waits.filter((w) => w !== 20).length >= 1);
+      await copyFile(certFile, caFile);
       await until('the event', () => got.length === 1);
       await trusted.stop();
       expect(got).toEqual(['event 0']);
