@@ -24,7 +24,9 @@ export const register: RegisterVerb = (program, run) => {
         // No start-up recovery: what looks half-made may be a running daemon's work in progress.
         const deps = await openReconcileDeps(ctx, { recovery: false });
         try {
+          const [{ foreseeRefusal }, { withForesight }] = await Promise.all([import('../reconcile/containers.ts'), import('../reconcile/foresight.ts')]);
           const view = await new Reconciler(deps, { manifests: manifestsPath(ctx, opts), holder: 'berth plan', allowEmpty: opts.allowEmpty }).plan(ctx.signal);
+          view.steps = await withForesight(view.steps, (doc) => foreseeRefusal(deps, doc, ctx.signal));
           if (view.problems.length) {
             for (const p of view.problems) process.stderr.write(`${formatProblem(p)}\n`);
             throw new ExitCode(1);

@@ -95,6 +95,28 @@ export async function createContainer(
 }
 
 /**
+ * What the checks before stop would refuse for `doc` on the image it has now, without preparing
+ * anything (`berth plan` foresees it): the refusal in words, or undefined. Only a refusal is
+ * foreseen (a bad command, user or bind source), not what may change by itself (a device that is
+ * not plugged in yet), and only for an image already unpacked.
+ */
+export async function foreseeRefusal(deps: ReconcileDeps, doc: ContainerDoc, signal: AbortSignal): Promise<string | undefined> {
+  const name = doc.metadata.name;
+  const image = deps.metadata.getImage(doc.imageRef);
+  const top = image?.chainIds?.at(-1);
+  if (!image || !top || image.snapshotter !== deps.snapshotter.name) return undefined;
+  try {
+    const config = parseImageConfig(await deps.content.readBlob(image.configDigest, signal), `image ${image.name} config`);
+    const mounts = await deps.snapshotter.peekMounts(top);
+    await deps.runtime.validate({ name, spec: doc.spec, imageRef: doc.imageRef, imageDigest: image.manifestDigest, imageConfig: config, snapshotKey: '', snapshotChain: [], mounts });
+    return undefined;
+  } catch (err) {
+    if (!isKind(err, 'InvalidArgument')) return undefined;
+    return (err as Error).message.replace(`container ${name}: `, '');
+  }
+}
+
+/**
  * Keep the current container `name` for a rollback: its record (with the image record it ran) is
  * stored durably first, then its task and bundle are deleted; its writable layer stays. If an older
  * container is already kept (an unconfirmed rollout is being replaced again), that one, the last

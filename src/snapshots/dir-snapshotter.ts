@@ -103,6 +103,13 @@ export abstract class DirSnapshotter implements Snapshotter {
     return this.mountsOf(row, this.store.parentIds(row.parent));
   }
 
+  async peekMounts(parent: string): Promise<Mount[]> {
+    const ids = this.store.parentIds(parent);
+    // Native directories hold whole trees, so the top one is the image; overlay stacks the layers.
+    if (this.layerFormat === 'native' || ids.length === 1) return [{ type: 'bind', source: this.treeDir(ids[0]!), options: ['ro', 'rbind'] }];
+    return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${ids.map((id) => this.treeDir(id)).join(':')}`] }];
+  }
+
   async commit(name: string, key: string, opts: CommitOptions = {}): Promise<void> {
     opts.signal?.throwIfAborted();
     const row = this.store.mustGet(key);

@@ -77,6 +77,11 @@ export interface Snapshotter {
   prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
   view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
   mounts(key: string): Promise<Mount[]>;
+  /**
+   * Read-only mounts showing the committed snapshot `parent` (an image's top layer), without making
+   * a view: for reading an image's files while changing nothing (`berth plan`'s checks).
+   */
+  peekMounts(parent: string): Promise<Mount[]>;
   commit(name: string, key: string, opts?: CommitOptions): Promise<void>;
   remove(key: string): Promise<void>; // FailedPrecondition if it has children
   walk(): AsyncIterable<SnapshotInfo>;

@@ -115,6 +115,13 @@ describe('rollouts through berth apply', () => {
     expect((await generations())[0]!.result).toBe('Confirmed');
   });
 
+  it('berth plan foresees the refusal of a command missing from the image', async () => {
+    await e.writeManifests({ 'web.yaml': web({ version: 'v2', command: ['/nope'] }) });
+    const r = await e.berth('plan', '-f', e.manifests);
+    expect(r.stdout, r.stderr).toMatch(/web: recreate blocked \(command "\/nope" not found in image localhost\/berth-demo\/busybox:latest/);
+    expect(r.stdout).not.toMatch(/~ web: recreate/);
+  });
+
   it('a command missing from the image: refused before the old container is stopped', async () => {
     await expectRollback({ version: 'v2', command: ['/nope'] }, /command "\/nope" not found/, { oldKeepsRunning: true, thorough: true });
   });

@@ -75,6 +75,10 @@ export class MemorySnapshotter implements Snapshotter {
     return [{ type: 'bind', source: this.dirOf(this.get(key)), options: ['rbind', 'rw'] }];
   }
 
+  async peekMounts(parent: string): Promise<Mount[]> {
+    return [{ type: 'bind', source: this.dirOf(this.get(parent)), options: ['rbind', 'ro'] }];
+  }
+
   async commit(name: string, key: string, opts: CommitOptions = {}): Promise<void> {
     const s = this.get(key);
     if (s.kind !== 'active') throw failedPrecondition(`snapshot ${key} is not active`);

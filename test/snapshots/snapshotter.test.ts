@@ -100,6 +100,15 @@ for (const [name, make] of kinds) {
       await sn.remove('a-view2');
     });
 
+    it('peekMounts shows a committed snapshot read-only and records nothing', async () => {
+      const before = (await Array.fromAsync(sn.walk())).length;
+      const t = await mountAt(await sn.peekMounts('b'));
+      expect(readdirSync(t).sort()).toEqual(['hello', 'second']);
+      expect(() => writeFileSync(`${t}/third`, '3')).toThrow(/EROFS|read-only/);
+      await umountAt(t);
+      expect((await Array.fromAsync(sn.walk())).length).toBe(before);
+    });
+
     it('walk lists every snapshot with kind and parent', async () => {
       const all: Record<string, { kind: string; parent?: string }> = {};
       for await (const s of sn.walk()) all[s.key] = { kind: s.kind, parent: s.parent };
