@@ -19,14 +19,27 @@ export interface Notifier {
   stop(): Promise<void>;
 }
 
-export async function startNotifier(deps: { config: Config; log: Logger; metadata: Metadata }, signal: AbortSignal): Promise<Notifier | undefined> {
+/** Where the events waiting are shown (`berth_notify_pending_events` of src/reconcile/metrics.ts). */
+interface PendingGauge {
+  notifyPending: { set(value: number): void };
+}
+
+export async function startNotifier(deps: { config: Config; log: Logger; metadata: Metadata; metrics?: PendingGauge }, signal: AbortSignal): Promise<Notifier | undefined> {
   const { config, metadata } = deps;
   const notify = config.notify;
   if (!notify) return undefined;
   const device = deviceName(config);
   const log = deps.log.child({ webhook: withoutSecrets(notify.url) });
   const webhook = await openWebhook(notify);
-  const sender = new WebhookSender({ queue: new EventQueue(metadata, notify.queueSize), webhook, device, queueSize: notify.queueSize, retryBackoffMaxMs: notify.retryBackoffMaxMs, log });
+  const sender = new WebhookSender({
+    queue: new EventQueue(metadata, notify.queueSize),
+    webhook,
+    device,
+    queueSize: notify.queueSize,
+    retryBackoffMaxMs: notify.retryBackoffMaxMs,
+    log,
+    onPending: deps.metrics && ((n) => deps.metrics!.notifyPending.set(n)),
+  });
   const stopping = new AbortController();
   const stopAll = () => stopping.abort();
   signal.addEventListener('abort', stopAll, { once: true });

@@ -29,6 +29,8 @@ export interface SenderOptions {
   /** Deliveries between two saves of the cursor while a backlog drains. Default 50. */
   saveEvery?: number;
   now?: () => number;
+  /** Told the events waiting after each attempt (for `berth_notify_pending_events`). */
+  onPending?: (events: number) => void;
   /** The waits (back-off, idle): resolve after `ms`, or early when `signal` aborts. For tests. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
@@ -62,6 +64,7 @@ export class WebhookSender {
         let wait: number | undefined;
         try {
           const result = await this.deliverHead(signal);
+          this.opts.onPending?.(result === 'empty' ? 0 : queue.pending());
           if (result === 'empty') {
             queue.save();
             await this.idle(signal);

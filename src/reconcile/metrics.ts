@@ -96,6 +96,11 @@ export class Metrics {
     labelNames: ['network'] as const,
     registers: [this.registry],
   });
+  readonly notifyPending = new Gauge({
+    name: 'berth_notify_pending_events',
+    help: 'Events waiting for the [notify] webhook (it cannot be reached, or is catching up)',
+    registers: [this.registry],
+  });
   /** Set by the daemon: false while the last turn failed to run at all. */
   healthy = true;
   lastTurnAt: Date | undefined;

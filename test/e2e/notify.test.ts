@@ -106,6 +106,7 @@ describe('berth run with [notify]', () => {
     await until('b confirmed', async () => (await events()).some(readyAt(rev2)), 60_000, 250);
     const queued = (await events()).filter((ev) => ev.id > savedCursor());
     expect(queued.length).toBeGreaterThan(3); // NewGeneration, Created b, Confirmed, status changes: on disk, not delivered
+    await until('the backlog on /metrics', async () => /^berth_notify_pending_events [1-9]/m.test(await metric()), 10_000, 200);
 
     daemon!.child.kill('SIGKILL');
     await daemon!.done;
@@ -122,6 +123,7 @@ describe('berth run with [notify]', () => {
     expect(receiver.ids()).toEqual(all.map((ev) => ev.id));
     expect(all.filter(readyAt(rev2))).toHaveLength(1);
     expect(await metric()).toMatch(new RegExp(`^berth_info\\{device="kiosk-7",revision="${rev3}"\\} 1$`, 'm'));
+    await until('no backlog on /metrics', async () => /^berth_notify_pending_events 0$/m.test(await metric()), 10_000, 200);
   });
 
   it('with queue_size = 3, delivers the newest 3 after a marker counting the dropped ones', async () => {

@@ -52,6 +52,7 @@ async function startSender(opts: { url?: string; queueSize?: number; notify?: Re
   const config = configFromObject({ notify: { url: opts.url ?? receiver.url, queue_size: opts.queueSize ?? 1000, timeout: '2s', retry_backoff_max: opts.backoffMax ?? '30s', ...opts.notify } });
   const webhook: Webhook = await openWebhook(config.notify!);
   const waits: number[] = [];
+  const pending: number[] = [];
   const queue = new EventQueue(md, config.notify!.queueSize);
   const sender = new WebhookSender({
     queue,
@@ -61,6 +62,7 @@ async function startSender(opts: { url?: string; queueSize?: number; notify?: Re
     retryBackoffMaxMs: config.notify!.retryBackoffMaxMs,
     log: silentLogger(),
     pollMs: 20,
+    onPending: (n) => pending.push(n),
     sleep: async (ms, signal) => {
       waits.push(ms);
       await delay(Math.min(ms, 5), undefined, { signal }).catch(() => {});
@@ -76,7 +78,7 @@ async function startSender(opts: { url?: string; queueSize?: number; notify?: Re
       await webhook.close();
     })());
   stops.push(stop);
-  return { sender, queue, waits, stop };
+  return { sender, queue, waits, pending, stop };
 }
 
 describe('webhook sender', () => {
@@ -109,6 +111,7 @@ describe('webhook sender', () => {
     addEvents(3);
     await until('a failed attempt', () => a.waits.length >= 2);
     await a.stop(); // berth stops (SIGTERM) while the receiver is still down
+    expect(a.pending.at(-1)).toBe(3);
     const b = await startSender();
     addEvents(2, 3);
     await receiver.open();
@@ -116,6 +119,7 @@ describe('webhook sender', () => {
     await delay(100); // anything sent twice would arrive now
     await b.stop();
     expect(receiver.received.map((r) => r.body.message)).toEqual(['event 0', 'event 1', 'event 2', 'event 3', 'event 4']);
+    expect(b.pending.at(-1)).toBe(0);
   });
 
   it('keeps the newest queue_size events and says how many were dropped before them', async () => {
