@@ -38,9 +38,10 @@ export class EventQueue {
   constructor(events: EventLog, queueSize: number) {
     this.events = events;
     this.queueSize = queueSize;
-    const stored = Number(events.getSetting(CURSOR_SETTING) ?? Number.NaN);
-    this.cursor = Number.isSafeInteger(stored) ? stored : events.lastEventId();
-    this.saved = Number.isSafeInteger(stored) ? stored : -1;
+    const stored = Number(events.getSetting(CURSOR_SETTING)); // NaN when absent
+    const known = Number.isSafeInteger(stored);
+    this.cursor = known ? stored : events.lastEventId();
+    this.saved = known ? stored : -1; // the starting point is saved at once
     this.save();
   }
 
