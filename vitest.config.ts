@@ -14,6 +14,7 @@ export const UNIT_TESTS = [
   'test/metadata/metadata.test.ts',
   'test/metadata/records.test.ts',
   'test/metadata/rollout-records.test.ts',
+  'test/metadata/versioned-json.test.ts',
   'test/metadata/reconcile-lock-owner.test.ts',
   'test/metadata/crash.test.ts',
   'test/gc/mark.test.ts',

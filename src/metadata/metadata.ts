@@ -28,6 +28,7 @@ import { dirname } from 'node:path';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
 import { isConstraintViolation, SqliteDatabase, type Migration, type Row, type Statement } from '../sqlite.ts';
 import { MIGRATIONS } from './schema.ts';
+import { CONTAINER_SPEC, decodeJson, DESIRED_STATE, encodeJson, unwrap, wrap } from './versioned-json.ts';
 
 // ---------------------------------------------------------------------------------------- records
 
@@ -81,7 +82,7 @@ export interface ContainerRecord {
   name: string;
   /** Hash of the normalised container spec plus the image digest: what change detection compares. */
   specHash: string;
-  /** The normalised container spec (as JSON-able data). */
+  /** The normalised container spec (as JSON-able data), stored versioned (see versioned-json.ts: CONTAINER_SPEC). */
   spec: unknown;
   /** The image reference or `Image` name the spec asked for. */
   image: string;
@@ -115,7 +116,7 @@ export interface Generation {
   /** Git commit of the manifests directory, if it is a git checkout. */
   revision?: string;
   appliedAt: Date;
-  /** The desired state as JSON-able data. */
+  /** The desired state as JSON-able data, stored versioned (see versioned-json.ts: DESIRED_STATE). */
   desired: unknown;
   result: GenerationResult;
   message?: string;
@@ -414,7 +415,7 @@ export class Metadata {
       ).run(
         rec.name,
         rec.specHash,
-        JSON.stringify(rec.spec ?? null),
+        encodeJson(CONTAINER_SPEC, rec.spec),
         rec.image,
         rec.imageDigest,
         rec.snapshotter,
@@ -452,7 +453,7 @@ export class Metadata {
       const info = this.stmt('INSERT INTO generations (revision, applied_at, desired, result, message, desired_hash) VALUES (?, ?, ?, ?, ?, ?)').run(
         g.revision ?? null,
         (g.appliedAt ?? this.now()).getTime(),
-        JSON.stringify(g.desired ?? null),
+        encodeJson(DESIRED_STATE, g.desired),
         g.result ?? 'pending',
         g.message ?? null,
         g.desiredHash ?? null,
@@ -541,7 +542,7 @@ export class Metadata {
   putRetiredContainer(r: Omit<RetiredContainer, 'retiredAt'> & { retiredAt?: Date }): void {
     this.stmt('INSERT OR REPLACE INTO retired_containers (name, record, image, retired_by, retired_at) VALUES (?, ?, ?, ?, ?)').run(
       r.record.name,
-      JSON.stringify(r.record),
+      JSON.stringify({ ...r.record, spec: wrap(CONTAINER_SPEC, r.record.spec) }),
       r.image ? JSON.stringify(r.image) : null,
       r.retiredBy,
       (r.retiredAt ?? this.now()).getTime(),
@@ -751,7 +752,7 @@ function containerFromRow(row: Row): ContainerRecord {
   return {
     name: row.name as string,
     specHash: row.spec_hash as string,
-    spec: JSON.parse(row.spec as string),
+    spec: decodeJson(CONTAINER_SPEC, row.spec as string, `metadata: container ${row.name}`),
     image: row.image as string,
     imageDigest: row.image_digest as string,
     snapshotter: row.snapshotter as string,
@@ -765,8 +766,9 @@ function containerFromRow(row: Row): ContainerRecord {
 
 function retiredFromRow(row: Row): RetiredContainer {
   const record = JSON.parse(row.record as string);
+  const spec = unwrap(CONTAINER_SPEC, record.spec, `metadata: retired container ${row.name}`);
   const r: RetiredContainer = {
-    record: { ...record, createdAt: new Date(record.createdAt), updatedAt: new Date(record.updatedAt) },
+    record: { ...record, spec, createdAt: new Date(record.createdAt), updatedAt: new Date(record.updatedAt) },
     retiredBy: row.retired_by as number,
     retiredAt: new Date(row.retired_at as number),
   };
@@ -781,7 +783,7 @@ function generationFromRow(row: Row): Generation {
   const g: Generation = {
     id: row.id as number,
     appliedAt: new Date(row.applied_at as number),
-    desired: JSON.parse(row.desired as string),
+    desired: decodeJson(DESIRED_STATE, row.desired as string, `metadata: generation ${row.id}`),
     result: row.result as GenerationResult,
     changed: JSON.parse((row.changed as string | undefined) ?? '[]'),
   };
