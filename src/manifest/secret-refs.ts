@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { DocPath } from './source.ts';
-import type { ContainerDoc, SecretDoc, SecretSpec } from './types.ts';
+import type { ContainerDoc, DesiredState, SecretDoc, SecretSpec } from './types.ts';
 
 /** What `envFrom` accepts as a variable name (the same rule as `env`'s keys). */
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -40,6 +40,12 @@ export function secretsUsedBy(doc: Pick<ContainerDoc, 'spec'>): string[] {
     ...(doc.spec.envFrom ?? []).map((e) => e.secret),
   ];
   return [...new Set(names)];
+}
+
+/** The Secrets the desired containers use (one no container names is never decrypted). */
+export function secretsInUse(desired: Pick<DesiredState, 'containers' | 'secrets'>): SecretDoc[] {
+  const used = new Set(desired.containers.flatMap((c) => secretsUsedBy(c)));
+  return (desired.secrets ?? []).filter((s) => used.has(s.metadata.name));
 }
 
 type Report = (path: DocPath, message: string) => void;

@@ -22,6 +22,7 @@ import { discardRetired, putBackImageRecord } from './containers.ts';
 import { desiredImages, plan } from './plan.ts';
 import { updateLockHeld } from '../runtime/update-lock.ts';
 import { updateGate } from './update-gate.ts';
+import { secretsInUse } from '../manifest/secret-refs.ts';
 import { judgeRollout, readHold, ROLLOUT_HOLD, type HealthVerdict } from './rollout.ts';
 import { isChange, type ActualContainer, type ActualState, type Step } from './types.ts';
 
@@ -451,11 +452,11 @@ export class Reconciler {
       byObject.set(key, [...(byObject.get(key) ?? []), o]);
     }
     const wanted = new Set<string>();
-    const put = (object: ObjectRef, idle: { reason: string; message: string }) => {
+    const put = (object: ObjectRef, idle: { reason: string; message: string; state?: ObjectState }) => {
       wanted.add(refKey(object));
       const mine = byObject.get(refKey(object)) ?? [];
       const worst = mine.find((o) => o.result === 'failed') ?? mine.find((o) => o.result !== 'ok');
-      let state: ObjectState = 'Ready';
+      let state: ObjectState = idle.state ?? 'Ready';
       let reason = idle.reason;
       let message = idle.message;
       if (worst?.result === 'failed') [state, reason, message] = ['Stalled', 'StepFailed', `${worst.step.reason}: ${worst.message}`];
@@ -465,6 +466,10 @@ export class Reconciler {
     };
     for (const img of desired.images) put({ kind: 'Image', name: img.metadata.name }, { reason: 'Present', message: img.spec.ref });
     for (const v of desired.volumes) put({ kind: 'Volume', name: v.metadata.name }, { reason: 'Present', message: 'exists' });
+    for (const s of secretsInUse(desired)) {
+      const problem = actual.secretProblems?.[s.metadata.name];
+      put({ kind: 'Secret', name: s.metadata.name }, problem ? { state: 'Stalled', reason: 'CannotDecrypt', message: problem } : { reason: 'Decrypted', message: 'decrypted on this device' });
+    }
     for (const c of desired.containers) {
       const a = actual.containers.find((x) => x.name === c.metadata.name);
       const health = a?.state === 'running' ? this.opts.probes?.(a.name)?.status : undefined;
@@ -474,7 +479,7 @@ export class Reconciler {
       put({ kind: 'Container', name: c.metadata.name }, { reason: 'UpToDate', message });
     }
     for (const s of metadata.listStatus()) {
-      if (['Image', 'Volume', 'Container'].includes(s.kind) && !wanted.has(refKey(s))) metadata.deleteStatus(s.kind, s.name);
+      if (['Image', 'Volume', 'Container', 'Secret'].includes(s.kind) && !wanted.has(refKey(s))) metadata.deleteStatus(s.kind, s.name);
     }
   }
 }

@@ -11,7 +11,7 @@ import { rename, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promise
 import path from 'node:path';
 import { BerthError, formatPlace } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { secretDigest, secretsUsedBy } from '../manifest/secret-refs.ts';
+import { secretDigest, secretsInUse } from '../manifest/secret-refs.ts';
 import type { DesiredState, SecretDoc } from '../manifest/types.ts';
 import { isMountPoint } from '../snapshots/mount.ts';
 import { readIdentity, type DeviceIdentity } from './identity.ts';
@@ -24,12 +24,6 @@ export interface SecretProvider {
   problems(desired: DesiredState, signal?: AbortSignal): Promise<Record<string, string>>;
   /** Decrypt the secrets the desired containers use into the tmpfs (those that can be); drop the others. */
   provide(desired: DesiredState, signal?: AbortSignal): Promise<void>;
-}
-
-/** The secrets the desired containers use (a Secret no container names is never decrypted). */
-export function secretsInUse(desired: DesiredState): SecretDoc[] {
-  const used = new Set(desired.containers.flatMap((c) => secretsUsedBy(c)));
-  return (desired.secrets ?? []).filter((s) => used.has(s.metadata.name));
 }
 
 export class AgeSecrets implements SecretProvider {

@@ -37,16 +37,18 @@ export function withSecretEnv(env: string[], values: Record<string, string>): st
 
 /** The secrets a container's spec needs are in the tmpfs (checked before an old container is stopped). */
 export async function checkSecretsReady(root: string, spec: Pick<ContainerSpec, 'mounts' | 'envFrom'>): Promise<void> {
-  for (const m of spec.mounts) {
-    if (m.type !== 'secret') continue;
+  const needed = [
+    ...spec.mounts.flatMap((m) => (m.type === 'secret' ? [{ secret: m.name, path: secretPath(root, m.name, m.key) }] : [])),
+    ...(spec.envFrom ?? []).map((e) => ({ secret: e.secret, path: secretPath(root, e.secret) })),
+  ];
+  for (const { secret, path: p } of needed) {
     try {
-      await stat(secretPath(root, m.name, m.key));
+      await stat(p);
     } catch (err: any) {
-      if (err?.code === 'ENOENT') throw new SecretNotReadyError(m.name, NOT_READY);
+      if (err?.code === 'ENOENT') throw new SecretNotReadyError(secret, NOT_READY);
       throw err;
     }
   }
-  await readSecretEnv(root, (spec.envFrom ?? []).map((e) => e.secret));
 }
 
 /**

@@ -155,6 +155,10 @@ describe('Secret (age)', () => {
     expect((await e.ps()).map((c) => `${c.name}:${c.state}`).sort()).toEqual(['app:running', 'free:running']);
     const status = await e.status();
     expect(status.objects.find((o) => o.kind === 'Container' && o.name === 'locked')).toMatchObject({ state: 'Reconciling', reason: 'Waiting', message: expect.stringContaining('secret other') });
+    expect(status.objects.filter((o) => o.kind === 'Secret').map((o) => `${o.name} ${o.state} ${o.reason} ${o.message}`)).toEqual([
+      'db Ready Decrypted decrypted on this device',
+      expect.stringMatching(/^other Stalled CannotDecrypt \S*locked\.yaml:1:1: cannot be decrypted with the device's key/),
+    ]);
 
     // A device key others can read is refused: every container that needs a secret waits, the rest runs.
     await chmod(join(e.root, 'age.key'), 0o644);
