@@ -1,4 +1,5 @@
 /** Rendering object status (`berth status`, and `berth run` on a terminal) as an aligned table. */
+import { compareText } from '../compare-text.ts';
 import type { ObjectStatus } from '../metadata/metadata.ts';
 
 export function formatTable(rows: string[][]): string {
@@ -8,7 +9,7 @@ export function formatTable(rows: string[][]): string {
 
 export function statusTable(statuses: ObjectStatus[]): string {
   const order = ['Manifests', 'Volume', 'Image', 'Container'];
-  const sorted = [...statuses].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || a.name.localeCompare(b.name));
+  const sorted = [...statuses].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || compareText(a.name, b.name));
   const rows = [['KIND', 'NAME', 'STATE', 'REASON', 'MESSAGE']];
   for (const s of sorted) rows.push([s.kind, s.name, s.state, s.reason, s.message.split('\n')[0]!.slice(0, 100)]);
   return formatTable(rows);

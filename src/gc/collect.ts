@@ -26,6 +26,7 @@
  */
 import { readdir, rm, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { compareText } from '../compare-text.ts';
 import type { ContentStore } from '../content/content.ts';
 import { ifExists } from '../durable-file.ts';
 import { BerthError, isKind } from '../errors.ts';
@@ -387,7 +388,7 @@ function childrenFirst<T extends { sn: Snapshotter; info: SnapshotInfo }>(list: 
     return d;
   };
   return [...list].sort(
-    (a, b) => depthOf(snapNode(b.sn.name, b.info.key)) - depthOf(snapNode(a.sn.name, a.info.key)) || a.info.key.localeCompare(b.info.key),
+    (a, b) => depthOf(snapNode(b.sn.name, b.info.key)) - depthOf(snapNode(a.sn.name, a.info.key)) || compareText(a.info.key, b.info.key),
   );
 }
 

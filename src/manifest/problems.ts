@@ -3,6 +3,7 @@
  * error thrown for a set that has any: it carries EVERY problem, so one `berth validate` run shows
  * them all, and a set with any problem is never applied in part.
  */
+import { compareText } from '../compare-text.ts';
 import { BerthError, formatPlace, type Place } from '../errors.ts';
 
 export interface ManifestProblem {
@@ -20,10 +21,10 @@ export function formatProblem(p: ManifestProblem): string {
 export function sortProblems(problems: ManifestProblem[]): ManifestProblem[] {
   return [...problems].sort(
     (a, b) =>
-      (a.place.file ?? '').localeCompare(b.place.file ?? '') ||
+      compareText(a.place.file ?? '', b.place.file ?? '') ||
       (a.place.line ?? 0) - (b.place.line ?? 0) ||
       (a.place.col ?? 0) - (b.place.col ?? 0) ||
-      a.message.localeCompare(b.message),
+      compareText(a.message, b.message),
   );
 }
 

@@ -4,7 +4,6 @@
  * failure, timeout included, is a result with the reason as its output.
  */
 import { connect } from 'node:net';
-import { Client } from 'undici';
 import type { ExecOptions, ExecResult } from '../exec.ts';
 import { EXEC_OUTPUT_LIMIT_BYTES } from '../exec.ts';
 import { describeHealthcheck, healthcheckProblem, hostPort, type Healthcheck } from './healthcheck.ts';
@@ -43,7 +42,9 @@ async function execProbe(h: Healthcheck, target: ProbeTarget, signal: AbortSigna
 async function httpProbe(h: Healthcheck, signal: AbortSignal): Promise<Omit<ProbeResult, 'startedAtMs' | 'durationMs'>> {
   const { host, port, path } = h.http!;
   // A client per probe, closed after it: no pooled connection outlives the probe, and each probe
-  // tests that the app still accepts connections.
+  // tests that the app still accepts connections. undici is loaded only by a daemon with http
+  // probes: it is the largest module berth has (about 10 MiB resident).
+  const { Client } = await import('undici');
   const client = new Client(`http://${hostPort(host, port)}`, { connect: { timeout: h.timeoutMs }, headersTimeout: h.timeoutMs, bodyTimeout: h.timeoutMs });
   try {
     const res = await client.request({ method: 'GET', path, signal, headers: { 'user-agent': 'berth-healthcheck', connection: 'close' } });
