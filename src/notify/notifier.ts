@@ -2,10 +2,16 @@
  * `[notify]` in `berth run`: every event and each change of the device's overall status, posted to
  * the webhook in order (src/notify/sender.ts), queued in metadata.db while it cannot be reached
  * (src/notify/event-queue.ts). Loaded only when a webhook is configured.
+ *
+ * The device's status is judged after each turn, and every `statusCheckMs` between turns too: the
+ * git source records its row outside turns (a refused commit). Not while a turn holds the reconcile
+ * lock: its status rows and its generation are written one after the other, and the turn's end is
+ * judged anyway.
  */
 import type { Config } from '../config/config.ts';
 import { deviceName } from '../config/device-name.ts';
 import type { Logger } from '../log.ts';
+import { RECONCILE_LOCK } from '../metadata/lock.ts';
 import type { Metadata } from '../metadata/metadata.ts';
 import { recordDeviceStatus } from './device-status.ts';
 import { EventQueue } from './event-queue.ts';
@@ -24,7 +30,11 @@ interface PendingGauge {
   notifyPending: { set(value: number): void };
 }
 
-export async function startNotifier(deps: { config: Config; log: Logger; metadata: Metadata; metrics?: PendingGauge }, signal: AbortSignal): Promise<Notifier | undefined> {
+export async function startNotifier(
+  deps: { config: Config; log: Logger; metadata: Metadata; metrics?: PendingGauge },
+  signal: AbortSignal,
+  opts: { statusCheckMs?: number } = {},
+): Promise<Notifier | undefined> {
   const { config, metadata } = deps;
   const notify = config.notify;
   if (!notify) return undefined;
@@ -45,13 +55,21 @@ export async function startNotifier(deps: { config: Config; log: Logger; metadat
   signal.addEventListener('abort', stopAll, { once: true });
   const done = sender.run(stopping.signal).finally(() => webhook.close());
   log.info({ device, queueSize: notify.queueSize }, 'posting events to the webhook');
+  const judgeStatus = (betweenTurns: boolean) => {
+    try {
+      const turn = betweenTurns ? metadata.getLock(RECONCILE_LOCK) : undefined;
+      if (turn && turn.expiresAt.getTime() > Date.now()) return;
+      if (recordDeviceStatus(metadata, device)) sender.wake();
+    } catch (err) {
+      log.warn({ err }, 'cannot record the device status');
+    }
+  };
+  const betweenTurns = setInterval(() => judgeStatus(true), opts.statusCheckMs ?? 2000);
+  betweenTurns.unref();
+  stopping.signal.addEventListener('abort', () => clearInterval(betweenTurns), { once: true });
   return {
     afterTurn() {
-      try {
-        recordDeviceStatus(metadata, device);
-      } catch (err) {
-        log.warn({ err }, 'cannot record the device status');
-      }
+      judgeStatus(false);
       sender.wake();
     },
     async stop() {
