@@ -62,6 +62,9 @@ export interface RolloutReport {
   wakeAt?: number;
 }
 
+/** How often a turn looks again at an update lock that holds an update off. */
+export const UPDATE_LOCK_RECHECK_MS = 5_000;
+
 /** The hash a generation records of its desired state (a rolled-back one is not retried until it changes). */
 export function desiredHash(desired: DesiredState): string {
   return `sha256:${createHash('sha256').update(canonicalJson(JSON.parse(JSON.stringify(desired)))).digest('hex')}`;
@@ -225,7 +228,12 @@ export class Reconciler {
         { lockHeldSinceMs: lock.held ? (lock.since?.getTime() ?? now) : undefined },
         now,
       );
-      if (!gate.allowed) holds[c.name] = { reason: gate.reason, ...(gate.until !== undefined ? { until: gate.until } : {}) };
+      // A held lock's release cannot be watched (/proc/locks has no events): look again soon, so a
+      // staged update goes ahead within seconds of the release rather than at the next resync.
+      if (!gate.allowed) {
+        const until = gate.until ?? (lock.held ? now + UPDATE_LOCK_RECHECK_MS : undefined);
+        holds[c.name] = { reason: gate.reason, ...(until !== undefined ? { until } : {}) };
+      }
       else if (gate.override) log.warn({ container: c.name }, `${c.name}: ${gate.override}: updating anyway`);
     }
     return holds;

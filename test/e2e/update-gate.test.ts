@@ -78,4 +78,29 @@ describe('update locks and windows', () => {
     expect(forced.stdout).toMatch(/done +app: recreate/);
     await e.writeConfig('');
   });
+
+  it('under berth run, the staged change goes ahead within seconds of the release, not at the next resync', async () => {
+    await e.writeConfig('[reconcile]\nresync_interval = "10m"');
+    await e.writeManifests({ 'app.yaml': docs('v3', 'c', true) });
+    expect((await e.berth('apply', '-f', e.manifests)).code).toBe(0);
+    await until('the app holds its lock', async () => (await e.berth('exec', 'app', '--', '/bin/cat', '/tmp/lockpid')).stdout.trim() !== '' || undefined);
+    const daemon = e.start('run', '-f', e.manifests);
+    try {
+      await daemon.waitFor(/converged|generation/, 30_000);
+      await e.writeManifests({ 'app.yaml': docs('v3', 'd', true) });
+      await until('the change is held', async () => (await e.status()).objects.find((o) => o.name === 'app')?.message.includes('update lock held by the app'), 30_000);
+      const held = (await e.running('app'))!;
+      expect((await e.berth('exec', 'app', '--', '/bin/sh', '-c', 'kill $(cat /tmp/lockpid)')).code).toBe(0);
+      const released = Date.now();
+      const after = await until('app recreated', async () => {
+        const r = await e.running('app');
+        return r && r.pid !== held.pid ? r : undefined;
+      }, 30_000, 200);
+      expect(after).toBeDefined();
+      console.log(`update applied ${((Date.now() - released) / 1000).toFixed(1)} s after the lock's release (resync 10m)`);
+    } finally {
+      await daemon.stop();
+      await e.writeConfig('');
+    }
+  }, 120_000);
 });
