@@ -17,8 +17,6 @@ import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFi
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { debianMultiImage } from '../test/lab/debian-image.ts';
-import { labCacheDir } from '../test/lab/lab.ts';
 
 const run = promisify(execFile);
 
@@ -28,6 +26,9 @@ function arg(name: string, def: string): string {
 }
 
 const GZIP_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+/** What bin/berth passes to node, and where it keeps compiled modules. */
+const NODE_FLAGS = '--disable-warning=ExperimentalWarning --max-semi-space-size=1';
+const COMPILE_CACHE = process.env.NODE_COMPILE_CACHE ?? new URL('../node_modules/.cache/berth-compile', import.meta.url).pathname;
 
 async function child(): Promise<void> {
   const i = process.argv.indexOf('--child');
@@ -69,6 +70,9 @@ async function main(): Promise<void> {
   const runs = Number(arg('--runs', '7'));
   const layerIndex = Number(arg('--layer', '0'));
   const worker = process.argv.includes('--worker');
+  // Imported here, not at the top: the child (the berth side) loads only what applyLayer needs.
+  const { debianMultiImage } = await import('../test/lab/debian-image.ts');
+  const { labCacheDir } = await import('../test/lab/lab.ts');
   const image = await debianMultiImage(labCacheDir(), 'gzip', { log: (m) => console.log(m) });
   const desc = image.layers![layerIndex]!;
   const work = mkdtempSync(join(tmpdir(), 'berth-bench-apply-'));
@@ -79,7 +83,8 @@ async function main(): Promise<void> {
     const out = join(work, 'out');
     const self = new URL(import.meta.url).pathname;
     const cmds = {
-      berth: `${q(process.execPath)} ${q(self)} --child ${q(blob)} ${q(out)}${worker ? ' --worker' : ''}`,
+      // Node's flags and compile cache as bin/berth gives them, so the child starts as berth does.
+      berth: `NODE_COMPILE_CACHE=${q(COMPILE_CACHE)} ${q(process.execPath)} ${NODE_FLAGS} ${q(self)} --child ${q(blob)} ${q(out)}${worker ? ' --worker' : ''}`,
       'GNU tar': `mkdir ${q(out)} && tar -xzf ${q(blob)} -C ${q(out)}`,
       gunzip: `gzip -dc ${q(blob)} > /dev/null`,
     };
