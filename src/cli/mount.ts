@@ -1,10 +1,16 @@
 /**
  * `berth mount REF TARGET`: a read-only view of an unpacked image's rootfs at TARGET (nosuid, nodev);
  * `berth unmount TARGET` undoes it. The view is a snapshot keyed `berth-mount:<absolute target>`,
- * so unmount finds it again and GC sees it while it exists.
+ * so unmount finds it again.
+ *
+ * A lease of the same name, without expiry, holds the view (and through it the image's layers)
+ * until unmount: nothing else refers to the view, so `berth gc` would otherwise remove the
+ * directory under the mount. The lease is taken before the view is made and dropped after it is
+ * removed, so a crash in between leaves at most a lease that the next unmount of TARGET clears.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { CliContext } from './context.ts';
 import type { RegisterVerb } from './verbs.ts';
 import { failedPrecondition, isKind, notFound } from '../errors.ts';
 import { normalizeReference } from '../oci/reference.ts';
@@ -12,6 +18,24 @@ import { mountAll, unmount } from '../snapshots/mount.ts';
 import { openSnapshotter, snapshotterRoot, type SnapshotterName } from '../snapshots/select.ts';
 
 export const mountKey = (target: string) => `berth-mount:${resolve(target)}`;
+
+/** Make the view snapshot `key` of `parent` and mount it at `target`; nothing is left if that fails. */
+async function mountView(ctx: CliContext, snapshotter: SnapshotterName, key: string, parent: string, target: string): Promise<void> {
+  const sn = await openSnapshotter(ctx.config.root, snapshotter, { signal: ctx.signal, recover: false });
+  try {
+    const mounts = await sn.view(key, parent, { signal: ctx.signal });
+    try {
+      if (!existsSync(target)) mkdirSync(target, { recursive: true });
+      // A view for looking at, from the host: the image's set-uid binaries and device nodes must not work there.
+      await mountAll(mounts.map((m) => ({ ...m, options: [...m.options, 'nosuid', 'nodev'] })), target, ctx.signal);
+    } catch (err) {
+      await sn.remove(key).catch(() => {});
+      throw err;
+    }
+  } finally {
+    await sn.close();
+  }
+}
 
 export const register: RegisterVerb = (program, run) => {
   program
@@ -22,38 +46,34 @@ export const register: RegisterVerb = (program, run) => {
     .action(
       run(async (ctx, ref: string, target: string) => {
         const { openImageStores } = await import('./stores.ts');
-        const stores = await openImageStores(ctx, { cleanStaleIngests: false });
-        let name: string;
-        let chain: string[] | undefined;
-        let snName: string | undefined;
+        const { metadata, close } = await openImageStores(ctx, { cleanStaleIngests: false });
         try {
-          name = normalizeReference(ref);
-          const img = stores.metadata.getImage(name);
+          const name = normalizeReference(ref);
+          const img = metadata.getImage(name);
           if (!img) throw notFound(`image ${name} not found (berth pull ${ref})`);
-          chain = img.chainIds;
-          snName = img.snapshotter;
-        } finally {
-          stores.close();
-        }
-        if (!chain?.length || !snName) throw failedPrecondition(`image ${name} is not unpacked (pull it without --no-unpack)`);
-        const sn = await openSnapshotter(ctx.config.root, snName as SnapshotterName, { signal: ctx.signal, recover: false });
-        try {
+          const chain = img.chainIds;
+          if (!chain?.length || !img.snapshotter) throw failedPrecondition(`image ${name} is not unpacked (pull it without --no-unpack)`);
           const key = mountKey(target);
-          const mounts = await sn.view(key, chain.at(-1), { signal: ctx.signal }).catch((err) => {
-            if (isKind(err, 'AlreadyExists')) throw failedPrecondition(`${resolve(target)} already has a berth mount (berth unmount ${target})`);
-            throw err;
-          });
+          const taken = () => failedPrecondition(`${resolve(target)} already has a berth mount (berth unmount ${target})`);
           try {
-            if (!existsSync(target)) mkdirSync(target, { recursive: true });
-            // A view for looking at, from the host: the image's set-uid binaries and device nodes must not work there.
-            await mountAll(mounts.map((m) => ({ ...m, options: [...m.options, 'nosuid', 'nodev'] })), target, ctx.signal);
+            metadata.transaction(() => {
+              metadata.createLease(key, { labels: { 'berth.dev/mount': resolve(target), 'berth.dev/image': name } });
+              metadata.addLeaseResource(key, { type: 'snapshot', key: `${img.snapshotter}/${key}` });
+            });
           } catch (err) {
-            await sn.remove(key).catch(() => {});
+            throw isKind(err, 'AlreadyExists') ? taken() : err;
+          }
+          try {
+            await mountView(ctx, img.snapshotter as SnapshotterName, key, chain.at(-1)!, target).catch((err) => {
+              throw isKind(err, 'AlreadyExists') ? taken() : err;
+            });
+          } catch (err) {
+            metadata.deleteLease(key);
             throw err;
           }
-          ctx.log.info({ image: name, target: resolve(target), snapshotter: sn.name }, 'mounted');
+          ctx.log.info({ image: name, target: resolve(target), snapshotter: img.snapshotter }, 'mounted');
         } finally {
-          await sn.close();
+          close();
         }
       }),
     );
@@ -79,6 +99,17 @@ export const register: RegisterVerb = (program, run) => {
           } finally {
             await sn.close();
           }
+        }
+        // The view is gone: its lease goes too (also one a crash left before the view was made).
+        const { openImageStores } = await import('./stores.ts');
+        const { metadata, close } = await openImageStores(ctx, { cleanStaleIngests: false });
+        try {
+          if (metadata.getLease(key)) {
+            metadata.deleteLease(key);
+            removed = true;
+          }
+        } finally {
+          close();
         }
         if (!removed) ctx.log.warn({ target: resolve(target) }, 'no berth mount view was recorded for this target');
       }),
