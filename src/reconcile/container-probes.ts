@@ -6,6 +6,7 @@
  * unhealthy `Always` container is restarted with back-off).
  */
 import type { DesiredState } from '../manifest/types.ts';
+import { netnsPath } from '../network/paths.ts';
 import { parseImageConfig, parseManifest } from '../oci/types.ts';
 import type { HealthState } from '../runtime/health/health-state.ts';
 import { healthcheckProblem, resolveHealthcheck, type Healthcheck } from '../runtime/health/healthcheck.ts';
@@ -35,14 +36,15 @@ export class ContainerProbes {
       if (st?.state !== 'running' || st.startedAtMs === undefined) continue;
       const check = doc.spec.healthcheck ? resolveHealthcheck(doc.spec.healthcheck, undefined) : await this.imageCheck(st.record.imageDigest, signal);
       if (!check) continue;
-      const problem = healthcheckProblem(check, doc.spec.network);
+      const netns = doc.spec.networks?.length ? netnsPath(this.deps.config.root, name) : undefined;
+      const problem = healthcheckProblem(check, doc.spec.network, netns !== undefined);
       if (problem) {
         if (!this.warned.has(name)) this.deps.log.warn({ container: name }, `${name}: health check not run: ${problem}`);
         this.warned.add(name);
         continue;
       }
       wanted.add(name);
-      this.monitor.watch(name, check, st.startedAtMs);
+      this.monitor.watch(name, check, st.startedAtMs, netns);
     }
     for (const name of this.monitor.names()) if (!wanted.has(name)) this.monitor.unwatch(name);
   }

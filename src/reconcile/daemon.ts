@@ -46,7 +46,10 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
   // [notify]: events and status changes to a webhook (loaded only when one is configured).
   const notifier = config.notify ? await (await import('../notify/notifier.ts')).startNotifier(deps, signal) : undefined;
 
-  const probes = new ContainerProbes(deps, (name, state) => loop.trigger(`health of ${name}: ${state.status}`, { immediate: true }));
+  const probes = new ContainerProbes(deps, (name, state) => {
+    deps.metrics?.setContainerHealth(name, state.status);
+    loop.trigger(`health of ${name}: ${state.status}`, { immediate: true });
+  });
   const reconciler = new Reconciler(deps, {
     manifests: opts.manifests,
     allowEmpty: opts.allowEmpty,

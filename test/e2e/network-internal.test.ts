@@ -3,7 +3,8 @@
  * network reaches its own subnet only, not the outside (a network namespace this test makes,
  * behind a veth pair, with a server in it), while a container on an ordinary network reaches that
  * server; `berth network ls` lists a declared network that has no containers; `/metrics` counts
- * each network's containers and published ports. Subnets in 10.231.0.0/16, off the host's routes.
+ * each network's containers and published ports; http and tcp health checks are made from inside
+ * each container's namespace (its own 127.0.0.1). Subnets in 10.231.0.0/16, off the host's routes.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,11 +23,12 @@ let publishedPort: number;
 
 const API = 'berth.dev/v1alpha1';
 const network = (name: string, subnet: string, internal = false) => ({ apiVersion: API, kind: 'Network', metadata: { name }, spec: { subnet, ...(internal ? { internal } : {}) } });
-function web(name: string, networks: string[], ports?: string[]): object {
+function web(name: string, networks: string[], ports?: string[], healthcheck?: object): object {
   const doc = containerDoc(name, { image: DEMO_REF, script: `mkdir -p /www && echo ${name} > /www/index.html && httpd -p 80 -h /www` }) as { spec: Record<string, unknown> };
   delete doc.spec.network;
   doc.spec.networks = networks;
   if (ports) doc.spec.ports = ports;
+  if (healthcheck) doc.spec.healthcheck = healthcheck;
   return doc;
 }
 
@@ -60,8 +62,9 @@ beforeAll(async () => {
       network('open', '10.231.71.0/24'),
       network('closed', '10.231.72.0/24', true),
       network('idle', '10.231.73.0/24'),
-      web('out', ['open'], [`127.0.0.1:${publishedPort}:80`]),
-      web('in', ['closed']),
+      // Health probes from inside each container's namespace: its 127.0.0.1 is its own.
+      web('out', ['open'], [`127.0.0.1:${publishedPort}:80`], { http: { port: 80, path: '/' }, interval: '1s', timeout: '10s' }),
+      web('in', ['closed'], undefined, { tcp: { port: 80 }, interval: '1s', timeout: '10s' }),
       web('peer', ['closed']),
     ],
   });
@@ -117,4 +120,14 @@ describe('networks under berth run', () => {
     expect(text).toContain('berth_network_published_ports{network="open"} 1');
     expect(text).toContain('berth_network_published_ports{network="closed"} 0');
   });
+
+  it('http and tcp health checks probe each container on its own network namespace', async () => {
+    const health = async (name: string) => ((await e.ps()).find((c) => c.name === name) as { health?: string } | undefined)?.health;
+    await until('out and in healthy', async () => (await health('out')) === 'healthy' && (await health('in')) === 'healthy', 60_000, 500);
+    // From the host, 127.0.0.1:80 has nothing: healthy means the probes ran in the containers' namespaces.
+    expect(daemon!.output()).not.toMatch(/health check not run/);
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(text).toContain('berth_container_healthy{container="out"} 1');
+    expect(text).toContain('berth_container_healthy{container="in"} 1');
+  }, 90_000);
 });

@@ -83,13 +83,13 @@ export function resolveHealthcheck(
 
 /**
  * Why this check cannot run for a container on `network`, or undefined. http and tcp probes are
- * made by berth itself, so they reach the host's network only: a `network: none` container has its
- * own loopback, which only a process inside its network namespace can reach. Use an exec probe
- * there (it runs inside the container).
+ * made by berth itself: from the host's network, or from inside the network namespace of a
+ * container `onNetworks`. A bare `network: none` container has a namespace nobody can enter (runc
+ * made it for the task, with only a loopback): use an exec probe there (it runs inside the container).
  */
-export function healthcheckProblem(h: Healthcheck, network: 'host' | 'none'): string | undefined {
-  if (h.kind !== 'exec' && network === 'none') {
-    return `${h.kind} health checks need network: host (berth probes from the host's network); with network: none use an exec check`;
+export function healthcheckProblem(h: Healthcheck, network: 'host' | 'none', onNetworks = false): string | undefined {
+  if (h.kind !== 'exec' && network === 'none' && !onNetworks) {
+    return `${h.kind} health checks need network: host or networks (berth probes from the host's network or the container's networks); with network: none use an exec check`;
   }
   return undefined;
 }

@@ -34,6 +34,8 @@ export interface HealthMonitorOptions {
 interface Watched {
   check: Healthcheck;
   checkKey: string;
+  /** The network namespace to make http and tcp probes from (a container on networks). */
+  netns?: string;
   state: HealthState;
   /** The state as last recorded on disk. */
   recorded?: HealthState;
@@ -63,17 +65,18 @@ export class HealthMonitor {
   }
 
   /**
-   * Probe `name`'s task that started at `taskStartedAtMs` with `check`. Calling it again for the
-   * same task and check changes nothing; a new task (or check) starts over: `starting`, start period.
+   * Probe `name`'s task that started at `taskStartedAtMs` with `check` (http and tcp from inside
+   * `netns` when given). Calling it again for the same task and check changes nothing; a new task
+   * (or check) starts over: `starting`, start period.
    */
-  watch(name: string, check: Healthcheck, taskStartedAtMs: number): void {
+  watch(name: string, check: Healthcheck, taskStartedAtMs: number, netns?: string): void {
     if (this.closed) return;
-    const checkKey = JSON.stringify(check);
+    const checkKey = JSON.stringify([check, netns]);
     const cur = this.watched.get(name);
     if (cur && cur.checkKey === checkKey && cur.state.taskStartedAtMs === taskStartedAtMs) return;
     if (cur) this.stop(cur);
     const now = this.clock.now();
-    const w: Watched = { check, checkKey, state: startingHealth(check, taskStartedAtMs, now), controller: new AbortController() };
+    const w: Watched = { check, checkKey, ...(netns !== undefined ? { netns } : {}), state: startingHealth(check, taskStartedAtMs, now), controller: new AbortController() };
     this.watched.set(name, w);
     this.save(name, w);
     this.onChange(name, w.state);
@@ -134,7 +137,7 @@ export class HealthMonitor {
     } catch (err) {
       if (!isKind(err, 'NotFound')) this.log.warn({ err, container: name }, 'health check: cannot read the container');
     }
-    const target: ProbeTarget = { name, network, exec: (args, opts) => this.rt.exec(name, { args, ...opts }) };
+    const target: ProbeTarget = { name, network, ...(w.netns !== undefined ? { netns: w.netns } : {}), exec: (args, opts) => this.rt.exec(name, { args, ...opts }) };
     const startedAt = this.clock.now();
     const result = await probeOnce(w.check, target, w.controller.signal);
     if (!current()) return;

@@ -1,12 +1,14 @@
 /**
  * One probe: exec inside the container (Runtime.exec), or an http GET / tcp connect made by berth
- * on the container's network (host network: the host's). Never throws for an unhealthy answer: any
+ * on the container's network: the host's, or, for a container on networks, from inside its network
+ * namespace through a helper process (./netns-probe.ts). Never throws for an unhealthy answer: any
  * failure, timeout included, is a result with the reason as its output.
  */
 import { connect } from 'node:net';
 import type { ExecOptions, ExecResult } from '../exec.ts';
 import { EXEC_OUTPUT_LIMIT_BYTES } from '../exec.ts';
 import { describeHealthcheck, healthcheckProblem, hostPort, type Healthcheck } from './healthcheck.ts';
+import { probeInNetns } from './netns-probe.ts';
 
 export interface ProbeResult {
   healthy: boolean;
@@ -23,6 +25,8 @@ export interface ProbeResult {
 export interface ProbeTarget {
   name: string;
   network: 'host' | 'none';
+  /** The network namespace of a container on networks: http and tcp probes are made from inside it. */
+  netns?: string;
   exec(args: string[], opts: Pick<ExecOptions, 'timeoutMs' | 'signal'>): Promise<ExecResult>;
 }
 
@@ -78,13 +82,14 @@ function tcpProbe(h: Healthcheck, signal: AbortSignal): Promise<Omit<ProbeResult
 export async function probeOnce(h: Healthcheck, target: ProbeTarget, signal: AbortSignal): Promise<ProbeResult> {
   const startedAtMs = Date.now();
   const done = (r: Omit<ProbeResult, 'startedAtMs' | 'durationMs'>): ProbeResult => ({ ...r, startedAtMs, durationMs: Date.now() - startedAtMs });
-  const problem = healthcheckProblem(h, target.network);
+  const problem = healthcheckProblem(h, target.network, target.netns !== undefined);
   if (problem) return done({ healthy: false, timedOut: false, output: problem });
   // exec has its own timeout (it must kill what it started); http and tcp just give up.
   const timeout = h.kind === 'exec' ? undefined : AbortSignal.timeout(h.timeoutMs);
   const limited = timeout ? AbortSignal.any([signal, timeout]) : signal;
   try {
     if (h.kind === 'exec') return done(await execProbe(h, target, limited));
+    if (target.netns !== undefined) return done(await probeInNetns(h, target.netns, limited));
     if (h.kind === 'http') return done(await httpProbe(h, limited));
     return done(await tcpProbe(h, limited));
   } catch (err) {
