@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/log.ts';
 import { RECONCILE_LOCK } from '../../src/metadata/lock.ts';
 import { Metadata } from '../../src/metadata/metadata.ts';
 import { startNotifier, type Notifier } from '../../src/notify/notifier.ts';
+import { until as waitUntil } from '../helpers/e2e.ts';
 import { Receiver } from './receiver.ts';
 
 let dir: string;
@@ -36,10 +37,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const until = async (what: string, ok: () => boolean) => {
-  for (let i = 0; i < 1000 && !ok(); i++) await delay(10);
-  if (!ok()) throw new Error(`timed out waiting for ${what}`);
-};
+/** Poll every 10 ms, for up to 10 s. */
+const until = (what: string, ok: () => boolean) => waitUntil(what, ok, 10_000, 10);
 const statusEvents = () => receiver.received.map((r) => r.body).filter((b) => b.reason === 'StatusChanged');
 const deviceEvents = () => md.listEvents({ object: { kind: 'Device', name: 'kiosk-7' } });
 

@@ -18,6 +18,7 @@ import { CURSOR_SETTING, EventQueue } from '../../src/notify/event-queue.ts';
 import { WebhookSender } from '../../src/notify/sender.ts';
 import { openWebhook, type Webhook } from '../../src/notify/webhook.ts';
 import { freePort, makeTlsCert } from '../helpers/registry.ts';
+import { until as waitUntil } from '../helpers/e2e.ts';
 import { Receiver } from './receiver.ts';
 
 let dir: string;
@@ -42,10 +43,8 @@ function addEvents(n: number, from = 0): void {
   for (let i = 0; i < n; i++) md.addEvent({ object: { kind: 'Container', name: `c${from + i}` }, type: 'Normal', reason: 'Created', message: `event ${from + i}` });
 }
 
-const until = async (what: string, ok: () => boolean) => {
-  for (let i = 0; i < 1000 && !ok(); i++) await delay(10);
-  if (!ok()) throw new Error(`timed out waiting for ${what}`);
-};
+/** Poll every 10 ms, for up to 10 s. */
+const until = (what: string, ok: () => boolean) => waitUntil(what, ok, 10_000, 10);
 
 /** A sender on `md` posting to `url`; its waits are recorded, and cut to a few ms. */
 async function startSender(opts: { url?: string; queueSize?: number; notify?: Record<string, unknown>; backoffMax?: string } = {}) {
