@@ -2,7 +2,7 @@
 # Installs what berth and its tests need on a fresh Debian bookworm machine, idempotently:
 # Debian packages (runc, crun, a registry, skopeo, umoci, busybox-static, containerd for comparison
 # only, hyperfine, attr, zstd, gcc to build berth-shim, the per-container supervisor, debootstrap for the
-# benchmarks' debian image, tini for `init: true` containers, netavark and aardvark-dns for networks, git, ssh-keygen and gpg for the git source) and the npm dependencies, which include the pinned Node 24.
+# benchmarks' debian image, tini for `init: true` containers, netavark and aardvark-dns for networks, git, ssh-keygen and gpg for the git source, age for secrets) and the npm dependencies, which include the pinned Node 24.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -11,7 +11,7 @@ for pair in runc:runc crun:crun docker-registry:docker-registry skopeo:skopeo um
             busybox:busybox-static containerd:containerd ctr:containerd hyperfine:hyperfine \
             getfattr:attr zstd:zstd mkfs.ext4:e2fsprogs cc:gcc debootstrap:debootstrap \
             tini-static:tini netavark:netavark aardvark-dns:aardvark-dns ip:iproute2 iptables:iptables \
-            git:git ssh-keygen:openssh-client gpg:gpg; do
+            git:git ssh-keygen:openssh-client gpg:gpg age:age; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || [ -x "/sbin/$bin" ] || [ -x "/usr/lib/podman/$bin" ] || need="$need $pkg"
 done

@@ -5,7 +5,7 @@
  * Two verbs for the reconciler: `problems` (reads only, for `berth plan` too) says which secrets
  * the desired containers use cannot be decrypted, so only the containers that need them wait;
  * `provide` writes the decryptable ones to the tmpfs before containers are made or started.
- * Decryption is age's own (the age-encryption library, by age's author), loaded on first use.
+ * Decryption is age's own: Debian's age tool, through pipes (age-tool.ts).
  */
 import { rename, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import type { Logger } from '../log.ts';
 import { secretDigest, secretsInUse } from '../manifest/secret-refs.ts';
 import type { DesiredState, SecretDoc } from '../manifest/types.ts';
 import { isMountPoint } from '../snapshots/mount.ts';
+import { ageDecrypt } from './age-tool.ts';
 import { readIdentity, type DeviceIdentity } from './identity.ts';
 import { secretsTmpfs, secretDigestFile, secretPath, secretsDir } from './paths.ts';
 import { ensureSecretsTmpfs } from './secrets-tmpfs.ts';
@@ -45,7 +46,7 @@ export class AgeSecrets implements SecretProvider {
     const id = await this.identity(signal);
     const out: Record<string, string> = {};
     for (const s of secrets) {
-      const problem = typeof id === 'string' ? id : await this.verdict(s, id);
+      const problem = typeof id === 'string' ? id : await this.verdict(s, id, signal);
       if (problem) out[s.metadata.name] = `${formatPlace(s.place)}: ${problem}`;
     }
     return out;
@@ -65,7 +66,7 @@ export class AgeSecrets implements SecretProvider {
       if (typeof id === 'string') return; // problems() says so, for each container that needs one
       let values: Map<string, Uint8Array>;
       try {
-        values = await decrypt(s, id, this.identityFile);
+        values = await decrypt(s, this.identityFile, signal);
       } catch (err) {
         if (!(err instanceof BerthError)) throw err;
         continue; // the containers that need it wait (problems()); what an older ciphertext gave stays
@@ -89,11 +90,11 @@ export class AgeSecrets implements SecretProvider {
     }
   }
 
-  private async verdict(s: SecretDoc, id: DeviceIdentity): Promise<string> {
+  private async verdict(s: SecretDoc, id: DeviceIdentity, signal?: AbortSignal): Promise<string> {
     const key = `${id.fingerprint}\0${s.metadata.name}\0${secretDigest(s.spec)}`;
     let v = this.verdicts.get(key);
     if (v === undefined) {
-      v = await decrypt(s, id, this.identityFile).then(
+      v = await decrypt(s, this.identityFile, signal).then(
         (values) => {
           for (const b of values.values()) b.fill(0);
           return '';
@@ -144,17 +145,15 @@ export class AgeSecrets implements SecretProvider {
 }
 
 /** Every value of the secret, decrypted in memory; a BerthError naming the secret, the key and the place otherwise. */
-async function decrypt(s: SecretDoc, id: DeviceIdentity, identityFile: string): Promise<Map<string, Uint8Array>> {
-  const { Decrypter, armor } = await import('age-encryption');
-  const d = new Decrypter();
-  for (const k of id.keys) d.addIdentity(k);
+async function decrypt(s: SecretDoc, identityFile: string, signal?: AbortSignal): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
   for (const [key, value] of Object.entries(s.spec.data)) {
     try {
-      out.set(key, await d.decrypt(armor.decode(value)));
+      out.set(key, await ageDecrypt(identityFile, value, signal));
     } catch (err) {
       for (const b of out.values()) b.fill(0);
-      throw new BerthError('FailedPrecondition', `cannot be decrypted with the device's key ${identityFile}: key ${key}: ${(err as Error).message}`, { cause: err, place: s.place });
+      if (!(err instanceof BerthError)) throw err;
+      throw new BerthError('FailedPrecondition', `cannot be decrypted with the device's key ${identityFile}: key ${key}: ${err.message}`, { cause: err, place: s.place });
     }
   }
   return out;

@@ -6,11 +6,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { BerthError, failedPrecondition } from '../errors.ts';
+import { failedPrecondition } from '../errors.ts';
+import { ageKeygen, ageRecipient } from './age-tool.ts';
 
 export interface DeviceIdentity {
-  /** The `AGE-SECRET-KEY-…` lines. */
-  keys: string[];
   /** sha256 of the file: a new key invalidates what was decided with the old one. */
   fingerprint: string;
 }
@@ -35,34 +34,31 @@ export async function readIdentity(file: string, signal?: AbortSignal): Promise<
   if (keys.length === 0 || keys.some((k) => !k.startsWith('AGE-SECRET-KEY-'))) {
     throw failedPrecondition(`${file}: not an age identity file (expected AGE-SECRET-KEY-… lines, as age-keygen writes)`, { place: { file } });
   }
-  return { keys, fingerprint: createHash('sha256').update(text).digest('hex') };
+  return { fingerprint: createHash('sha256').update(text).digest('hex') };
 }
 
 /**
- * The recipient (`age1…`) of the device's key, creating the key first if there is none: written
- * owner-only with O_EXCL, so two callers never make two keys.
+ * The recipient (`age1…`) of the device's key, creating the key first if there is none (with
+ * age-keygen): written owner-only with O_EXCL, so two callers never make two keys.
  */
 export async function deviceRecipient(file: string): Promise<{ recipient: string; created: boolean }> {
-  const { generateIdentity, identityToRecipient } = await import('age-encryption');
   let created = false;
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  try {
-    const key = await generateIdentity();
-    const fh = await open(file, 'wx', 0o600);
+  if (!(await stat(file).catch(() => undefined))) {
+    const key = await ageKeygen();
     try {
-      await fh.writeFile(`# created: ${new Date().toISOString()}\n# public key: ${await identityToRecipient(key)}\n${key}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await open(file, 'wx', 0o600);
+      try {
+        await fh.writeFile(key);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      created = true;
+    } catch (err: any) {
+      if (err?.code !== 'EEXIST') throw err;
     }
-    created = true;
-  } catch (err: any) {
-    if (err?.code !== 'EEXIST') throw err;
   }
-  const id = await readIdentity(file);
-  try {
-    return { recipient: await identityToRecipient(id.keys[0]!), created };
-  } catch (err) {
-    throw new BerthError('FailedPrecondition', `${file}: ${(err as Error).message}`, { cause: err, place: { file } });
-  }
+  await readIdentity(file); // refuses a loose or malformed one
+  return { recipient: await ageRecipient(file), created };
 }

@@ -8,8 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import { chmod, lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Encrypter, armor, generateIdentity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ageEncrypt, strangerRecipient } from '../helpers/age.ts';
 import { DEMO_REF, E2eRoot, containerDoc, requireE2e } from '../helpers/e2e.ts';
 
 let e: E2eRoot;
@@ -21,9 +21,7 @@ const USER = 'user-8d3a6b1f0c-never-on-disk';
 const ROTATED = 'pw-rotated-5e2d7c9b1a-never-on-disk';
 
 async function encrypt(plaintext: string, to = recipient): Promise<string> {
-  const enc = new Encrypter();
-  enc.addRecipient(to);
-  return armor.encode(await enc.encrypt(plaintext));
+  return ageEncrypt(plaintext, to);
 }
 
 const secretDoc = (name: string, data: Record<string, string>) => ({ apiVersion: 'berth.dev/v1alpha1', kind: 'Secret', metadata: { name }, spec: { data } });
@@ -141,7 +139,7 @@ describe('Secret (age)', () => {
   });
 
   it('a secret the device cannot decrypt holds back only the container that needs it', async () => {
-    const stranger = await identityToRecipient(await generateIdentity());
+    const stranger = strangerRecipient();
     const locked = containerDoc('locked', { image: DEMO_REF }) as { spec: Record<string, unknown> };
     locked.spec.mounts = [{ type: 'secret', name: 'other', target: '/run/secrets/other' }];
     await e.writeManifests({
