@@ -5,10 +5,10 @@
  * the generation is rolled back. Exit 0 only if the device converged to the manifests; 1 otherwise
  * (each failure printed, and a rollback with its reason).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { formatProblem } from '../manifest/problems.ts';
 import type { StepOutcome } from '../reconcile/execute.ts';
 import { ExitCode, manifestsPath } from './context.ts';
+import { watchRollout } from './rollout-watch.ts';
 import type { RegisterVerb } from './verbs.ts';
 
 const MARK: Record<StepOutcome['result'], string> = { ok: 'done', failed: 'FAILED', waiting: 'waiting', blocked: 'blocked' };
@@ -57,22 +57,7 @@ export const register: RegisterVerb = (program, run) => {
           }
           if (report.steps.length === 0) ctx.out.write('no changes: the device is in the desired state\n');
           else ctx.out.write(`${report.converged ? 'converged' : 'NOT converged'} in ${(report.durationMs / 1000).toFixed(1)}s (generation ${report.generation?.id ?? '-'})\n`);
-          let said = '';
-          while (report.again || (opts.wait && report.rollout?.state === 'progressing')) {
-            const line = report.rollout ? `rollout: generation ${report.rollout.generation} ${report.rollout.state}: ${report.rollout.message}` : '';
-            if (line && line !== said) ctx.out.write(`${(said = line)}\n`);
-            await probes.sync(report.desired, ctx.signal);
-            // Look again soon: an exit or a probe verdict can come before the deadline, and the
-            // sooner a failed rollout is seen, the sooner the old app is back.
-            if (!report.again) await sleep(Math.min(250, Math.max(50, (report.rollout?.wakeAt ?? 0) - Date.now())), undefined, { signal: ctx.signal });
-            report = await reconciler.turn(ctx.signal);
-          }
-          if (report.rollout?.state === 'rolledback') {
-            ctx.out.write(`ROLLED BACK generation ${report.rollout.generation}: ${report.rollout.message}\n`);
-            ctx.out.write(`running generation ${report.generation?.id ?? '-'} (the last confirmed); berth rollout retry tries again\n`);
-            throw new ExitCode(1);
-          }
-          if (report.rollout?.state === 'confirmed') ctx.out.write(`rollout: ${report.rollout.message}\n`);
+          report = await watchRollout(ctx, reconciler, probes, report, opts.wait);
           if (!report.converged) throw new ExitCode(1);
         } finally {
           await probes.close();

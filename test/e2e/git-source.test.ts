@@ -151,7 +151,8 @@ describe('berth with [source.git]', () => {
     const r = await e.berth('reconcile', '--now');
     expect(r.stderr).not.toMatch(/FAILED/);
     expect(r.code).toBe(0);
-    // Applied as the latest generation; confirming the rollout is the daemon's (or berth apply's) work.
+    // web was replaced: berth reconcile watches the rollout until it is confirmed, as berth apply does.
+    expect(r.stdout).toMatch(/rollout: generation \d+ confirmed \(.*web/);
     expect(((await e.status()) as unknown as { latestGeneration: { revision: string } }).latestGeneration.revision).toBe(fleet);
     expect((await e.ps()).filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['kiosk', 'web']);
     const oci = JSON.parse(await readFile(join(e.root, 'containers', 'web', 'config.json'), 'utf8')) as { process: { env: string[] } };
