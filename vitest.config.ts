@@ -24,6 +24,7 @@ export const UNIT_TESTS = [
   'test/runtime/spec-options.test.ts',
   'test/runtime/restart-policy.test.ts',
   'test/runtime/state.test.ts',
+  'test/runtime/runtime-errors.test.ts',
   'test/durable/**/*.test.ts',
   'test/format/**/*.test.ts',
 ];

@@ -164,7 +164,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     let intent:
       | { kind: 'none'; outcome: 'steady' | 'down' }
       | { kind: 'wait'; reason: string; until?: number }
-      | { kind: 'create' | 'recreate'; reason: string; changes?: string[]; spec: NormalisedContainerSpec }
+      | { kind: 'create' | 'recreate'; reason: string; changes?: string[]; spec: NormalisedContainerSpec; repair?: boolean }
       | { kind: 'restore'; reason: string }
       | { kind: 'start'; reason: string; backoffStreak: number; stopFirst?: boolean };
 
@@ -177,7 +177,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     if (!a) {
       intent = { kind: 'create', reason: `${name}: create (not present)`, spec };
     } else if (a.state === 'absent') {
-      intent = { kind: 'create', reason: `${name}: create (container missing: ${a.absentReason ?? 'removed outside berth'})`, spec };
+      intent = { kind: 'create', reason: `${name}: create (container missing: ${a.absentReason ?? 'removed outside berth'})`, spec, repair: true };
     } else {
       const changes = whatChanged(a, spec, image);
       if (changes.length > 0) {
@@ -265,7 +265,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     after.push(...volumeAfter);
     if (intent.kind === 'create') {
       after.push(...removeIds);
-      steps.push({ kind: 'create', id, after, container: name, doc, spec: intent.spec, reason: intent.reason });
+      steps.push({ kind: 'create', id, after, container: name, doc, spec: intent.spec, reason: intent.reason, ...(intent.repair ? { repair: true } : {}) });
     } else {
       replaced = true;
       const pull = image.changes ? steps.find((s) => s.id === image.pullId) : undefined;

@@ -551,7 +551,7 @@ function eventReason(step: Step, result: 'ok' | 'failed'): string {
     case 'pull':
       return step.repair ? 'Repaired' : 'Pulled';
     case 'create':
-      return step.reason.includes('(container missing:') ? 'Repaired' : 'Created';
+      return step.repair ? 'Repaired' : 'Created';
     case 'start':
       return 'Restarted';
     case 'recreate':

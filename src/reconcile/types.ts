@@ -160,6 +160,8 @@ export interface CreateContainerStep extends StepBase {
   container: string;
   doc: ContainerDoc;
   spec: NormalisedContainerSpec;
+  /** The container was recorded but had gone missing: this create repairs it. */
+  repair?: boolean;
 }
 
 /** Start a new task in an existing container (its writable layer kept), by policy or to repair. */

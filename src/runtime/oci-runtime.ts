@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BerthError, failedPrecondition } from '../errors.ts';
+import { BerthError, failedPrecondition, isKind, type ErrorKind } from '../errors.ts';
 
 const run = promisify(execFile);
 
@@ -25,6 +25,21 @@ export async function findExecutable(name: string): Promise<string | undefined> 
     } catch {}
   }
   return undefined;
+}
+
+/**
+ * The error kind of a runc or crun failure. They report errors only as text, with one exit status
+ * for every failure, so this is the one place that reads that text; callers branch on the kind.
+ * - AlreadyExists: a task with this id exists (runc "container with given ID already exists",
+ *   crun "container `x` already exists");
+ * - NotFound: no such task, or its process is gone ("does not exist", "not found", "no such
+ *   file", "not running", "process already finished", "no such process");
+ * - FailedPrecondition: anything else.
+ */
+export function runtimeErrorKind(text: string): ErrorKind {
+  if (/already exists/i.test(text)) return 'AlreadyExists';
+  if (/does not exist|not found|no such file|not running|process already finished|no such process/i.test(text)) return 'NotFound';
+  return 'FailedPrecondition';
 }
 
 export class OciRuntime {
@@ -67,8 +82,7 @@ export class OciRuntime {
       return stdout;
     } catch (err: any) {
       const msg = err.killed && !signal?.aborted ? `timed out after ${RUNTIME_COMMAND_TIMEOUT_MS / 1000}s` : String(err.stderr || err.message).trim();
-      const kind = /does not exist|not found|no such file/i.test(msg) ? 'NotFound' : 'FailedPrecondition';
-      throw new BerthError(kind, `${path.basename(this.binary)} ${args.join(' ')}: ${msg}`, { cause: err });
+      throw new BerthError(runtimeErrorKind(msg), `${path.basename(this.binary)} ${args.join(' ')}: ${msg}`, { cause: err });
     }
   }
 
@@ -78,7 +92,7 @@ export class OciRuntime {
       const s = JSON.parse(await this.cmd(['state', id], signal));
       return { status: s.status, pid: s.pid };
     } catch (err) {
-      if (err instanceof BerthError && err.kind === 'NotFound') return undefined;
+      if (isKind(err, 'NotFound')) return undefined;
       throw err;
     }
   }
@@ -88,7 +102,7 @@ export class OciRuntime {
     try {
       await this.cmd(['kill', id, sig.replace(/^SIG/, '')], signal);
     } catch (err: any) {
-      if (err instanceof BerthError && (err.kind === 'NotFound' || /not running|process already finished|no such process/i.test(err.message))) return;
+      if (isKind(err, 'NotFound')) return; // the task, or its process, is already gone
       throw err;
     }
   }
@@ -98,7 +112,7 @@ export class OciRuntime {
     try {
       await this.cmd(['delete', ...(opts.force ? ['--force'] : []), id], opts.signal);
     } catch (err) {
-      if (err instanceof BerthError && err.kind === 'NotFound') return;
+      if (isKind(err, 'NotFound')) return;
       throw err;
     }
   }

@@ -321,7 +321,7 @@ export class Runtime implements ContainerRuntime {
         } catch (err) {
           // A stale runtime task of the same name (its container dir was removed by hand, say): the
           // first start skipped the delete to save an exec, so delete it now and try once more.
-          if (!/already exists/i.test((err as Error).message)) throw err;
+          if (!isKind(err, 'AlreadyExists')) throw err;
           await oci.delete(id, { force: true, signal: opts.signal });
           started = await startShim(this.shim, shimArgs, opts.signal);
         }

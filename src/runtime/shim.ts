@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BerthError, failedPrecondition } from '../errors.ts';
+import { runtimeErrorKind } from './oci-runtime.ts';
 
 const run = promisify(execFile);
 export const SHIM_SOURCE = fileURLToPath(new URL('./shim/berth-shim.c', import.meta.url));
@@ -95,7 +96,7 @@ export async function startShim(shim: string, a: ShimArgs, signal?: AbortSignal)
   } catch (err: any) {
     if (err.killed && !signal?.aborted) throw new BerthError('Unavailable', `the task did not start within ${START_TIMEOUT_MS / 1000}s (runtime stuck?)`, { cause: err });
     const line = String(err.stdout || err.stderr || err.message).trim();
-    throw new BerthError('FailedPrecondition', line.replace(/^error /, ''), { cause: err });
+    throw new BerthError(runtimeErrorKind(line), line.replace(/^error /, ''), { cause: err });
   }
   const m = /^ok (\d+) (\d+)/.exec(stdout);
   if (!m) throw new BerthError('Internal', `berth-shim: unexpected reply "${stdout.trim()}"`);

@@ -425,6 +425,9 @@ describe('plan()', () => {
       ['container:ticker', 'ticker: start (created, not running)', ['container:web']],
     ]);
     expect(planOf(d, actual)[2]).toMatchObject({ kind: 'start', backoffStreak: 2 });
+    // The event says Repaired from this flag, not from the reason's words.
+    expect(planOf(d, actual)[1]).toMatchObject({ kind: 'create', repair: true });
+    expect(planOf(d, { ...actual, containers: actual.containers.slice(1) })[1]).not.toHaveProperty('repair');
   });
 
   it('a container record without the applied spec still gets a reason', () => {
