@@ -35,7 +35,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, corrupt } from '../errors.ts';
 import { GcPacer } from '../gc-pacer.ts';
 import { cleanName, lstatOrUndefined, rootPath } from './confine.ts';
-import { FileWriter } from './file-writer.ts';
+import { FileWriter, type FileWriterLimits } from './file-writer.ts';
 import { LayerBudget, type ApplyLimits } from './limits.ts';
 import { layerCompression } from './mediatypes.ts';
 import { mknodBatch, setXattrBatch, type NodeOp, type XattrOp } from './syscalls.ts';
@@ -64,6 +64,8 @@ export interface ApplyOptions {
   warn?: (msg: string) => void;
   /** Bounds on bytes, entries, header sizes and free space (defaults: DEFAULT_APPLY_LIMITS). */
   limits?: Partial<ApplyLimits>;
+  /** Which files are written on the thread pool (tests send every file there with `asyncMinBytes: 0`). */
+  fileWrites?: Partial<FileWriterLimits>;
 }
 
 export interface ApplyResult {
@@ -239,12 +241,13 @@ class Applier {
   /** Whether anything was removed: only then can a directory's parent have become a symlink. */
   private removedAny = false;
   /** Regular files' contents and attributes, big ones written while later entries are applied. */
-  readonly files = new FileWriter();
+  readonly files: FileWriter;
 
   constructor(opts: ApplyOptions, budget: LayerBudget) {
     this.opts = opts;
     this.budget = budget;
     this.root = opts.root.replace(/\/+$/, '');
+    this.files = new FileWriter(opts.fileWrites);
   }
 
   async entry(h: Header, stream: AsyncIterable<Buffer>): Promise<void> {
