@@ -33,6 +33,8 @@ export class AgeSecrets implements SecretProvider {
   private readonly log?: Logger;
   /** Each verdict (a problem, or '' for none) by key, ciphertext and secret: a turn decrypts only what is new. */
   private readonly verdicts = new Map<string, string>();
+  /** What `problems` decrypted, for the next `provide` (so a new secret is decrypted once), which forgets it. */
+  private readonly decrypted = new Map<string, { digest: string; values: Map<string, Uint8Array> }>();
 
   constructor(opts: { root: string; identityFile: string; log?: Logger }) {
     this.root = opts.root;
@@ -53,30 +55,33 @@ export class AgeSecrets implements SecretProvider {
   }
 
   async provide(desired: DesiredState, signal?: AbortSignal): Promise<void> {
-    const secrets = secretsInUse(desired);
-    if (secrets.length === 0 && !(await isMountPoint(secretsTmpfs(this.root)))) return; // nothing to give, nothing to take back
-    if (secrets.length) await ensureSecretsTmpfs(this.root, signal);
-    await this.dropOthers(new Set(secrets.map((s) => s.metadata.name)));
-    let id: DeviceIdentity | string | undefined;
-    for (const s of secrets) {
-      const name = s.metadata.name;
-      const digest = secretDigest(s.spec);
-      if ((await readFile(secretDigestFile(this.root, name), 'utf8').catch(() => '')) === digest) continue;
-      id ??= await this.identity(signal);
+    try {
+      const secrets = secretsInUse(desired);
+      if (secrets.length === 0 && !(await isMountPoint(secretsTmpfs(this.root)))) return; // nothing to give, nothing to take back
+      if (secrets.length) await ensureSecretsTmpfs(this.root, signal);
+      await this.dropOthers(new Set(secrets.map((s) => s.metadata.name)));
+      const id = secrets.length ? await this.identity(signal) : '';
       if (typeof id === 'string') return; // problems() says so, for each container that needs one
-      let values: Map<string, Uint8Array>;
-      try {
-        values = await decrypt(s, this.identityFile, signal);
-      } catch (err) {
-        if (!(err instanceof BerthError)) throw err;
-        continue; // the containers that need it wait (problems()); what an older ciphertext gave stays
+      for (const s of secrets) {
+        const name = s.metadata.name;
+        const digest = secretDigest(s.spec);
+        if (await this.onTmpfs(name, digest, id)) continue;
+        let values = this.decrypted.get(name)?.digest === digest ? this.decrypted.get(name)!.values : undefined;
+        try {
+          values ??= await decrypt(s, this.identityFile, signal);
+        } catch (err) {
+          if (!(err instanceof BerthError)) throw err;
+          continue; // the containers that need it wait (problems()); what an older ciphertext gave stays
+        }
+        try {
+          await this.write(name, values, `${digest} ${id.fingerprint}`);
+        } finally {
+          for (const v of values.values()) v.fill(0);
+        }
+        this.log?.info({ secret: name }, `secret ${name} decrypted into the tmpfs`);
       }
-      try {
-        await this.write(name, values, digest);
-      } finally {
-        for (const v of values.values()) v.fill(0);
-      }
-      this.log?.info({ secret: name }, `secret ${name} decrypted into the tmpfs`);
+    } finally {
+      this.forgetDecrypted();
     }
   }
 
@@ -90,32 +95,47 @@ export class AgeSecrets implements SecretProvider {
     }
   }
 
+  /**
+   * Whether the tmpfs holds this ciphertext's values, decrypted with this key: then it is known to
+   * decrypt without running age again (a `berth apply` or `plan` is a new process, with no verdicts).
+   */
+  private async onTmpfs(name: string, digest: string, id: DeviceIdentity): Promise<boolean> {
+    return (await readFile(secretDigestFile(this.root, name), 'utf8').catch(() => '')) === `${digest} ${id.fingerprint}`;
+  }
+
   private async verdict(s: SecretDoc, id: DeviceIdentity, signal?: AbortSignal): Promise<string> {
-    const key = `${id.fingerprint}\0${s.metadata.name}\0${secretDigest(s.spec)}`;
+    const name = s.metadata.name;
+    const digest = secretDigest(s.spec);
+    const key = `${id.fingerprint}\0${name}\0${digest}`;
     let v = this.verdicts.get(key);
     if (v === undefined) {
-      v = await decrypt(s, this.identityFile, signal).then(
-        (values) => {
-          for (const b of values.values()) b.fill(0);
-          return '';
-        },
-        (err) => {
+      if (await this.onTmpfs(name, digest, id)) v = '';
+      else {
+        try {
+          this.decrypted.set(name, { digest, values: await decrypt(s, this.identityFile, signal) });
+          v = '';
+        } catch (err) {
           if (!(err instanceof BerthError)) throw err;
-          return err.message;
-        },
-      );
+          v = err.message;
+        }
+      }
       if (this.verdicts.size > 1000) this.verdicts.clear();
       this.verdicts.set(key, v);
     }
     return v;
   }
 
+  private forgetDecrypted(): void {
+    for (const { values } of this.decrypted.values()) for (const b of values.values()) b.fill(0);
+    this.decrypted.clear();
+  }
+
   /**
    * Replace the secret's files key by key (each a rename, so a container that binds the whole
-   * directory never reads half a value), then record the digest: a crash in between leaves no
-   * digest, and the next turn writes them all again.
+   * directory never reads half a value), then record the ciphertext's digest and the key's
+   * fingerprint: a crash in between leaves no record, and the next turn writes them all again.
    */
-  private async write(name: string, values: Map<string, Uint8Array>, digest: string): Promise<void> {
+  private async write(name: string, values: Map<string, Uint8Array>, marker: string): Promise<void> {
     const dir = secretPath(this.root, name);
     await rm(secretDigestFile(this.root, name), { force: true });
     // 0755/0444: readable by any user of the containers that mount them (as Docker's secrets are);
@@ -123,7 +143,7 @@ export class AgeSecrets implements SecretProvider {
     await mkdir(dir, { recursive: true, mode: 0o755 });
     for (const [key, value] of values) await replaceFile(path.join(dir, key), value, 0o444);
     for (const old of await readdir(dir)) if (!values.has(old)) await rm(path.join(dir, old), { force: true });
-    await replaceFile(secretDigestFile(this.root, name), digest, 0o600);
+    await replaceFile(secretDigestFile(this.root, name), marker, 0o600);
   }
 
   /** Secrets no desired container uses any more leave the tmpfs. */

@@ -2,7 +2,7 @@
  * Where decrypted secrets live: `<root>/run/secrets`, a tmpfs of its own that berth mounts
  * (secrets-tmpfs.ts), never the disk (`<root>/run` itself also holds the networks' namespaces):
  *   run/secrets/values/<secret>/<key>    a secret's values, one file each (what containers bind)
- *   run/secrets/values/.<secret>.digest  the ciphertext digest those files were decrypted from
+ *   run/secrets/values/.<secret>.digest  the ciphertext digest and key fingerprint those files come from
  *   run/secrets/bundles/<container>/     the bundle (config.json) of a container whose env holds secrets
  * Pure path arithmetic, so the runtime can name a secret's file without knowing how it got there.
  */

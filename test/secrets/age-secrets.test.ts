@@ -5,7 +5,7 @@
  * when others can read it. The reconciler around it is tested by test/e2e/secrets.test.ts.
  */
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,5 +113,30 @@ describe('AgeSecrets', () => {
 
     await secrets.provide(desired(secret('db', { pw: await encrypt('two') })));
     expect(await readdir(join(secretsTmpfs(root), 'values'))).toEqual([]);
+  });
+
+  it('runs age once per new value: the turn that finds a secret also provides it, and a new process trusts what the tmpfs holds for this key', async () => {
+    // An `age` first on PATH that counts its runs, then runs the real one.
+    const bin = join(dir, 'counting-bin');
+    const count = join(dir, 'age-runs');
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, 'age'), `#!/bin/sh\necho >> ${count}\nexec /usr/bin/age "$@"\n`, { mode: 0o755 });
+    const runs = async () => (await readFile(count, 'utf8').catch(() => '')).length;
+    const d = desired(secret('api', { a: await encrypt('A'), b: await encrypt('B') }), user('app', 'api'));
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const daemon = new AgeSecrets({ root, identityFile: keyFile });
+      expect(await daemon.problems(d)).toEqual({});
+      expect(await runs()).toBe(2);
+      await daemon.provide(d);
+      expect(await runs()).toBe(2);
+      expect(await readFile(secretPath(root, 'api', 'b'), 'utf8')).toBe('B');
+      expect(await daemon.problems(d)).toEqual({});
+      expect(await new AgeSecrets({ root, identityFile: keyFile }).problems(d)).toEqual({}); // `berth plan`, `berth apply`
+      expect(await runs()).toBe(2);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 });
