@@ -13,10 +13,9 @@ import { BerthError, formatPlace } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { secretDigest, secretsInUse } from '../manifest/secret-refs.ts';
 import type { DesiredState, SecretDoc } from '../manifest/types.ts';
-import { isMountPoint } from '../snapshots/mount.ts';
 import { ageDecrypt } from './age-tool.ts';
 import { readIdentity, type DeviceIdentity } from './identity.ts';
-import { secretsTmpfs, secretDigestFile, secretPath, secretsDir } from './paths.ts';
+import { secretDigestFile, secretPath, secretsDir } from './paths.ts';
 import { ensureSecretsTmpfs } from './secrets-tmpfs.ts';
 
 /** What the reconcile core asks of the secrets (ReconcileDeps.secrets). */
@@ -57,8 +56,7 @@ export class AgeSecrets implements SecretProvider {
   async provide(desired: DesiredState, signal?: AbortSignal): Promise<void> {
     try {
       const secrets = secretsInUse(desired);
-      if (secrets.length === 0 && !(await isMountPoint(secretsTmpfs(this.root)))) return; // nothing to give, nothing to take back
-      if (secrets.length) await ensureSecretsTmpfs(this.root, signal);
+      if (secrets.length) await ensureSecretsTmpfs(this.root, signal); // else never mounted: a device without secrets has none of this
       await this.dropOthers(new Set(secrets.map((s) => s.metadata.name)));
       const id = secrets.length ? await this.identity(signal) : '';
       if (typeof id === 'string') return; // problems() says so, for each container that needs one
