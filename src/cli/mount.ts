@@ -27,7 +27,11 @@ async function mountView(ctx: CliContext, snapshotter: SnapshotterName, key: str
     try {
       if (!existsSync(target)) mkdirSync(target, { recursive: true });
       // A view for looking at, from the host: the image's set-uid binaries and device nodes must not work there.
-      await mountAll(mounts.map((m) => ({ ...m, options: [...m.options, 'nosuid', 'nodev'] })), target, ctx.signal);
+      await mountAll(
+        mounts.map((m) => ({ ...m, options: [...m.options, 'nosuid', 'nodev'] })),
+        target,
+        ctx.signal,
+      );
     } catch (err) {
       await sn.remove(key).catch(() => {});
       throw err;

@@ -316,9 +316,12 @@ class IngestWriter implements Writer {
   private startBackgroundSync(): void {
     if (this.syncing || this.#offset - this.syncedAt < SYNC_EVERY_BYTES) return;
     this.syncedAt = this.#offset;
-    this.syncing = this.fh.datasync().catch(() => {}).finally(() => {
-      this.syncing = undefined;
-    });
+    this.syncing = this.fh
+      .datasync()
+      .catch(() => {})
+      .finally(() => {
+        this.syncing = undefined;
+      });
   }
 
   /** Write the gathered chunks at the end of `data`. */
@@ -408,4 +411,3 @@ export async function openContentStore(root: string): Promise<LocalContentStore>
   await store.init();
   return store;
 }
-

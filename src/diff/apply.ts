@@ -283,7 +283,7 @@ class Applier {
       }
       case 'directory': {
         const st = lstatOrUndefined(path);
-        if (!st || !st.isDirectory()) {
+        if (!st?.isDirectory()) {
           if (st) this.removeAll(path);
           mkdirSync(path, 0o700);
         }

@@ -49,7 +49,7 @@ export function rootPath(root: string, rel: string): string {
     const candidate = root + '/' + (resolved.length ? resolved.join('/') + '/' : '') + c;
     // Looked up even below a missing component: `missing/../link` must still follow `link`.
     const st = lstatOrUndefined(candidate);
-    if (!st || !st.isSymbolicLink()) {
+    if (!st?.isSymbolicLink()) {
       resolved.push(c);
       continue;
     }

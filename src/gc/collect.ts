@@ -339,13 +339,7 @@ function linkImage(img: ImageRecord, roots: string[], link: Link, queue: Manifes
   }
 }
 
-function linkContainer(
-  c: ContainerRecord,
-  imagesByName: Map<string, ImageRecord>,
-  roots: string[],
-  link: Link,
-  queue: ManifestQueue,
-): void {
+function linkContainer(c: ContainerRecord, imagesByName: Map<string, ImageRecord>, roots: string[], link: Link, queue: ManifestQueue): void {
   const node = containerNode(c.name);
   roots.push(node);
   link(node, snapNode(c.snapshotter, c.snapshotKey));
@@ -387,9 +381,7 @@ function childrenFirst<T extends { sn: Snapshotter; info: SnapshotInfo }>(list: 
     depth.set(node, d);
     return d;
   };
-  return [...list].sort(
-    (a, b) => depthOf(snapNode(b.sn.name, b.info.key)) - depthOf(snapNode(a.sn.name, a.info.key)) || compareText(a.info.key, b.info.key),
-  );
+  return [...list].sort((a, b) => depthOf(snapNode(b.sn.name, b.info.key)) - depthOf(snapNode(a.sn.name, a.info.key)) || compareText(a.info.key, b.info.key));
 }
 
 // ---------------------------------------------------------------------------------- volumes
@@ -421,7 +413,10 @@ function volumesInUse(containers: ContainerRecord[], desired: unknown): Set<stri
 
 async function listDirs(dir: string): Promise<string[]> {
   const entries = (await ifExists(readdir(dir, { withFileTypes: true }))) ?? [];
-  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
 }
 
 /** Bytes under a directory (apparent sizes; hard links counted once). */
@@ -463,7 +458,6 @@ async function sweep(
       return;
   }
 }
-
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

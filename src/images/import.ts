@@ -43,9 +43,8 @@ function nameFor(raw: string | undefined, path: string, i: number): string {
 }
 
 export async function importImages(opts: ImportOptions): Promise<ImportResult> {
-  const { metadata, signal } = opts;
   // Blobs land before the records that reference them: a lease keeps GC off them meanwhile.
-  const lease = new WorkLease(metadata, { kind: 'import', labels: { 'berth/import': opts.path } });
+  const lease = new WorkLease(opts.metadata, { kind: 'import', labels: { 'berth/import': opts.path } });
   try {
     return await importUnderLease(opts, leasedStore(opts.store, lease));
   } finally {

@@ -188,7 +188,7 @@ export function parseManifestSources(
   const declared: Declared[] = [];
   let documents = 0;
 
-  sources: for (const { file, text, compose } of sources) {
+  eachSource: for (const { file, text, compose } of sources) {
     if (Buffer.byteLength(text) > limits.fileBytes) {
       problem({ file }, tooBig(limits, 0));
       continue;
@@ -202,7 +202,7 @@ export function parseManifestSources(
     for (const doc of compose?.documents ?? composer.compose(parser.parse(text))) {
       if (++documents > limits.documents) {
         problem(placeOfOffset(file, lines, doc.range[0]), `too many documents: the limit is ${limits.documents} in all the manifests`);
-        break sources;
+        break eachSource;
       }
       const src: SourceDoc = { file, doc, lines };
       const yamlErrors = [...doc.errors, ...doc.warnings];

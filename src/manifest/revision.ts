@@ -19,7 +19,7 @@ export async function manifestRevision(path: string, signal?: AbortSignal): Prom
   try {
     if ((await git('rev-parse', '--is-inside-work-tree')) !== 'true') return undefined;
     commit = await git('rev-parse', '--verify', '--quiet', 'HEAD');
-  } catch (err) {
+  } catch {
     signal?.throwIfAborted();
     return undefined; // not a work tree, no commit yet, or no git binary: no revision to tell
   }

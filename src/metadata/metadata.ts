@@ -98,8 +98,7 @@ export interface ContainerRecord {
   updatedAt: Date;
 }
 
-export type ContainerInput = Omit<ContainerRecord, 'createdAt' | 'updatedAt' | 'labels'> &
-  Partial<Pick<ContainerRecord, 'createdAt' | 'labels'>>;
+export type ContainerInput = Omit<ContainerRecord, 'createdAt' | 'updatedAt' | 'labels'> & Partial<Pick<ContainerRecord, 'createdAt' | 'labels'>>;
 
 /**
  * - `pending`: being applied (steps still to do);
@@ -337,11 +336,7 @@ export class Metadata {
       throw invalidArgument(`lease ${leaseId}: unknown resource type "${resource.type}"`);
     }
     try {
-      this.stmt('INSERT OR IGNORE INTO lease_resources (lease_id, type, key) VALUES (?, ?, ?)').run(
-        leaseId,
-        resource.type,
-        resource.key,
-      );
+      this.stmt('INSERT OR IGNORE INTO lease_resources (lease_id, type, key) VALUES (?, ?, ?)').run(leaseId, resource.type, resource.key);
     } catch (err) {
       if (isConstraintViolation(err)) throw notFound(`lease ${leaseId} not found (adding ${resource.type} ${resource.key})`, { cause: err });
       throw err;
@@ -367,7 +362,9 @@ export class Metadata {
   }
 
   listLeases(): Lease[] {
-    return this.stmt('SELECT * FROM leases ORDER BY id').all().map((row) => this.leaseFromRow(row));
+    return this.stmt('SELECT * FROM leases ORDER BY id')
+      .all()
+      .map((row) => this.leaseFromRow(row));
   }
 
   /** Leases that have not expired at `at` (default now): the ones GC must honour. */
@@ -387,10 +384,12 @@ export class Metadata {
   }
 
   private leaseFromRow(row: Row): Lease {
-    const resources = (this.stmt('SELECT type, key FROM lease_resources WHERE lease_id = ? ORDER BY type, key').all(row.id as string) as Array<{
-      type: LeaseResourceType;
-      key: string;
-    }>).map((r) => ({ type: r.type, key: r.key }));
+    const resources = (
+      this.stmt('SELECT type, key FROM lease_resources WHERE lease_id = ? ORDER BY type, key').all(row.id as string) as Array<{
+        type: LeaseResourceType;
+        key: string;
+      }>
+    ).map((r) => ({ type: r.type, key: r.key }));
     return {
       id: row.id as string,
       expiresAt: row.expires_at == null ? undefined : new Date(row.expires_at as number),
@@ -647,12 +646,7 @@ export class Metadata {
     const limit = opts.limit ?? 100;
     const after = opts.afterId ?? 0;
     const rows = opts.object
-      ? this.stmt('SELECT * FROM events WHERE kind = ? AND name = ? AND id > ? ORDER BY id DESC LIMIT ?').all(
-          opts.object.kind,
-          opts.object.name,
-          after,
-          limit,
-        )
+      ? this.stmt('SELECT * FROM events WHERE kind = ? AND name = ? AND id > ? ORDER BY id DESC LIMIT ?').all(opts.object.kind, opts.object.name, after, limit)
       : this.stmt('SELECT * FROM events WHERE id > ? ORDER BY id DESC LIMIT ?').all(after, limit);
     return rows.map(eventFromRow).reverse();
   }
@@ -704,9 +698,7 @@ export class Metadata {
     const info = this.stmt('UPDATE locks SET expires_at = ? WHERE name = ? AND token = ?').run(expires, lock.name, lock.token);
     if (Number(info.changes) === 0) {
       const now = this.getLock(lock.name);
-      throw failedPrecondition(
-        `lock ${lock.name} was lost${now ? ` to ${now.holder} (pid ${now.pid})` : ''}; it expired at ${lock.expiresAt.toISOString()}`,
-      );
+      throw failedPrecondition(`lock ${lock.name} was lost${now ? ` to ${now.holder} (pid ${now.pid})` : ''}; it expired at ${lock.expiresAt.toISOString()}`);
     }
     return { ...lock, expiresAt: new Date(expires) };
   }
@@ -729,7 +721,6 @@ export class Metadata {
 }
 
 // ------------------------------------------------------------------------------- row mapping
-
 
 function imageFromRow(row: Row): ImageRecord {
   const rec: ImageRecord = {

@@ -47,7 +47,6 @@ async function locked<T>(ctx: NetworkContext, fn: () => Promise<T>): Promise<T> 
  */
 export async function checkNetworking(ctx: NetworkContext, doc: ContainerDoc): Promise<void> {
   if (!doc.spec.networks?.length) return;
-  const name = doc.metadata.name;
   for (const n of doc.spec.networks ?? []) {
     const spec = doc.networkSpecs?.[n.name];
     if (!spec) continue;

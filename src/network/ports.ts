@@ -27,7 +27,7 @@ export function parsePort(text: string, where: string): PortSpec {
     throw invalidArgument(`${where}: "${text}": a host port range and its container port range must be ascending and of the same length`);
   }
   const hostIp = ip6 ?? ip4;
-  if (ip4 && ip4.split('.').some((o) => n(o) > 255)) throw invalidArgument(`${where}: "${text}": ${ip4} is not an IPv4 address`);
+  if (ip4?.split('.').some((o) => n(o) > 255)) throw invalidArgument(`${where}: "${text}": ${ip4} is not an IPv4 address`);
   return { ...(hostIp && hostIp !== '0.0.0.0' ? { hostIp } : {}), hostPort, containerPort, protocol: proto === 'udp' ? 'udp' : 'tcp', range: hostRange };
 }
 

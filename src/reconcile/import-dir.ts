@@ -31,7 +31,12 @@ export interface ImportDirectoryOptions {
  * Import what is new in `dir`, holding the reconcile lock: an import replaces image records,
  * which a turn running meanwhile in another process would plan against.
  */
-export async function importDirectory(deps: ReconcileDeps, dir: string, signal: AbortSignal, opts: ImportDirectoryOptions = {}): Promise<{ imported: string[]; failed: string[] }> {
+export async function importDirectory(
+  deps: ReconcileDeps,
+  dir: string,
+  signal: AbortSignal,
+  opts: ImportDirectoryOptions = {},
+): Promise<{ imported: string[]; failed: string[] }> {
   const lock = { holder: opts.holder ?? `berth (pid ${process.pid})`, waitMs: opts.waitMs ?? 60_000, signal };
   return withLock(deps.metadata, RECONCILE_LOCK, lock, (s) => importNew(deps, dir, s));
 }
@@ -59,7 +64,12 @@ async function importNew(deps: ReconcileDeps, dir: string, signal: AbortSignal):
       // `berth run` failing here would only be restarted by systemd into the same failure.
       failed.push(file);
       deps.log.warn({ file, error: err.message }, 'skipping an unreadable entry of the import directory');
-      deps.metadata.addEvent({ object: { kind: 'Import', name: file }, type: 'Warning', reason: 'ImportSkipped', message: `cannot read ${file}: ${err.message}` });
+      deps.metadata.addEvent({
+        object: { kind: 'Import', name: file },
+        type: 'Warning',
+        reason: 'ImportSkipped',
+        message: `cannot read ${file}: ${err.message}`,
+      });
       continue;
     }
     const isLayout = st.isDirectory() && (await pathExists(path.join(file, 'oci-layout')));
@@ -73,7 +83,8 @@ async function importNew(deps: ReconcileDeps, dir: string, signal: AbortSignal):
       seen[name] = { size: st.size, mtimeMs: st.mtimeMs, images: names };
       imported.push(...names);
       deps.log.info({ file, images: names }, 'imported images from the import directory');
-      for (const n of names) deps.metadata.addEvent({ object: { kind: 'Image', name: n }, type: 'Normal', reason: 'Imported', message: `imported from ${file}` });
+      for (const n of names)
+        deps.metadata.addEvent({ object: { kind: 'Image', name: n }, type: 'Normal', reason: 'Imported', message: `imported from ${file}` });
     } catch (err) {
       signal.throwIfAborted();
       failed.push(file);

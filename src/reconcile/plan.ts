@@ -107,10 +107,10 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     } else if (want.pullPolicy === 'Always' && a.remoteDigest !== undefined && a.remoteDigest !== a.targetDigest) {
       [why, changes] = [`tag moved to ${short(a.remoteDigest)}`, true];
     }
-    const standing: ImageStanding = { ref, name: want.name, usable: a !== undefined && a.blobsPresent && a.unpacked, changes, actual: a };
+    const standing: ImageStanding = { ref, name: want.name, usable: a?.blobsPresent === true && a.unpacked, changes, actual: a };
     if (why !== undefined) {
       // Unpacking blobs that are all present needs no registry (an imported image, offline).
-      const needsRegistry = !a || !a.blobsPresent || changes;
+      const needsRegistry = !a?.blobsPresent || changes;
       const registry = registryOf(ref);
       if (needsRegistry && registry !== undefined && unreachable.has(registry)) {
         standing.blocked = `registry ${registry} unreachable`;

@@ -79,7 +79,7 @@ export class RootfsReader {
   /** The text of a file, or undefined if the image has no such file. */
   async readText(p: string): Promise<string | undefined> {
     const f = await this.resolve(p);
-    if (!f || !f.stat.isFile()) return undefined;
+    if (!f?.stat.isFile()) return undefined;
     return readFile(f.hostPath, 'utf8');
   }
 

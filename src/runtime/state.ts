@@ -128,7 +128,7 @@ export function newContainerRecord(req: NewRecord, where: { runtime: string; run
  */
 export async function readContainerRecord(file: string): Promise<ContainerRecord | undefined> {
   const raw = await readJson<ContainerRecord | LegacyRecord>(file);
-  if (!raw || raw.version !== 1) return raw as ContainerRecord | undefined;
+  if (raw?.version !== 1) return raw as ContainerRecord | undefined;
   const { spec, nextRestartAt: _n, restartDecision: _r, ...rest } = raw;
   return { ...rest, version: 2, stopSignal: spec?.stopSignal, stopGracePeriodMs: spec?.stopGracePeriodMs, network: spec?.network ?? 'host', ...(spec?.tty ? { tty: true } : {}) };
 }

@@ -94,7 +94,12 @@ describe('SqliteDatabase', () => {
     expect(dup.kind).toBe('InvalidArgument');
     expect(dup.message).toContain(`test ${path}`);
     expect(isConstraintViolation(dup)).toBe(true);
-    expect(isKind(caught(() => db.stmt('INSERT INTO t (k, v) VALUES (?, ?)').run('y', -1)), 'InvalidArgument')).toBe(true);
+    expect(
+      isKind(
+        caught(() => db.stmt('INSERT INTO t (k, v) VALUES (?, ?)').run('y', -1)),
+        'InvalidArgument',
+      ),
+    ).toBe(true);
 
     const holder = new DatabaseSync(path);
     holder.exec('BEGIN IMMEDIATE');

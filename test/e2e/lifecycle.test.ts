@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 const one = (x: string) => containerDoc('one', { image: DEMO_REF, volume: 'data', env: { X: x }, script: 'echo "start $X" >> /data/log' });
-const two = (tag: string) => containerDoc('two', { image: 'app', script: 'cat /etc/version > /tmp/v' });
+const two = (_tag: string) => containerDoc('two', { image: 'app', script: 'cat /etc/version > /tmp/v' });
 const app = (tag: string) => imageDoc('app', `${reg.host}/app:${tag}`);
 
 describe('berth apply / plan through the CLI', () => {

@@ -10,7 +10,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pushImage } from '../helpers/images.ts';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
-import { busyboxImage, containerDoc, DEMO_REF, E2eRoot, imageDoc, requireE2e, sleep, unmountUnder, until } from '../helpers/e2e.ts';
+import { busyboxImage, containerDoc, DEMO_REF, E2eRoot, imageDoc, requireE2e, sleep, unmountUnder } from '../helpers/e2e.ts';
 
 let reg: RunningRegistry;
 let e: E2eRoot;

@@ -152,7 +152,7 @@ describe('rollouts through berth apply', () => {
     await e.writeManifests({ 'web.yaml': web({ version: 'v5', confirmAfter: '2s', healthcheck }) });
     const r = await apply();
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/rollout: generation \d+ progressing: [^]*rollout: generation \d+ confirmed/);
+    expect(r.stdout).toMatch(/rollout: generation \d+ progressing: [\s\S]*rollout: generation \d+ confirmed/);
     expect(await webEnv()).toContain('"VERSION":"v5"');
     expect((await generations())[0]!.result).toBe('Confirmed');
     expect((await e.ps()).find((c) => c.name === 'web')).toMatchObject({ health: 'healthy' });

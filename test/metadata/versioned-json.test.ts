@@ -63,7 +63,16 @@ describe('documents written before they had a version', () => {
     expect(specHash(rec.spec as NormalisedContainerSpec, rec.imageDigest)).toBe(fixture.container.spec_hash);
     // A retired record held the whole container record, spec included, as bare JSON.
     const { spec_hash, image_digest, snapshot_key, created_at, updated_at, ...rest } = fixture.container;
-    const oldRecord = { ...rest, specHash: spec_hash, imageDigest: image_digest, snapshotKey: snapshot_key, spec: JSON.parse(rest.spec as string), labels: {}, createdAt: new Date(created_at as number), updatedAt: new Date(updated_at as number) };
+    const oldRecord = {
+      ...rest,
+      specHash: spec_hash,
+      imageDigest: image_digest,
+      snapshotKey: snapshot_key,
+      spec: JSON.parse(rest.spec as string),
+      labels: {},
+      createdAt: new Date(created_at as number),
+      updatedAt: new Date(updated_at as number),
+    };
     insertRaw('retired_containers', { name: 'broker', record: JSON.stringify(oldRecord), image: null, retired_by: 1, retired_at: 1 });
     const retired = md.getRetiredContainer('broker')!;
     expect(retired.record.spec).toEqual(rec.spec);
@@ -78,7 +87,16 @@ describe('documents written now', () => {
     const spec = JSON.parse(fixture.container.spec as string) as NormalisedContainerSpec;
     const md = Metadata.open(dbPath);
     md.addGeneration({ desired, result: 'applied' });
-    md.putContainer({ name: 'broker', specHash: 'sha256:x', spec, image: 'i', imageDigest: 'sha256:y', snapshotter: 'overlayfs', snapshotKey: 'k', generation: 1 });
+    md.putContainer({
+      name: 'broker',
+      specHash: 'sha256:x',
+      spec,
+      image: 'i',
+      imageDigest: 'sha256:y',
+      snapshotter: 'overlayfs',
+      snapshotKey: 'k',
+      generation: 1,
+    });
     md.putRetiredContainer({ record: md.getContainer('broker')!, retiredBy: 1 });
     expect(JSON.parse(rawColumn('SELECT desired FROM generations'))).toMatchObject({ format: 'berth.desired-state', version: 1 });
     expect(JSON.parse(rawColumn('SELECT spec FROM containers'))).toMatchObject({ format: 'berth.container-spec', version: 1 });

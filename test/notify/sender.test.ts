@@ -256,7 +256,7 @@ describe('webhook sender', () => {
   it('gives up on an attempt after notify.timeout and tries again', async () => {
     const port = await freePort();
     let n = 0;
-    const server = createServer((req, res) => {
+    const server = createServer((_req, res) => {
       if (++n > 1) res.writeHead(200).end(); // the first request is never answered
     });
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));

@@ -7,7 +7,7 @@ import { mkdtemp, rm, mkdir, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, startFaultProxy, freePort, type RunningRegistry, type FaultProxy } from '../helpers/registry.ts';
-import { buildImage, buildIndex, pushImage, type BuiltImage } from '../helpers/images.ts';
+import { buildImage, pushImage, type BuiltImage } from '../helpers/images.ts';
 import { RegistryClient } from '../../src/remotes/registry.ts';
 import { openContentStore, type LocalContentStore } from '../../src/content/local-store.ts';
 import { configFromObject, type Config } from '../../src/config/config.ts';
