@@ -5,7 +5,10 @@
  *   many times the cursor was saved meanwhile (the sender's only writes);
  * - latency: one event, the sender woken as the daemon wakes it after a turn, until the receiver
  *   has it (median of 20);
- * - idle: whether metadata.db was written at all during 10 s with nothing to send (it polls every 2 s).
+ * - idle: whether metadata.db was written at all during 10 s with nothing to send (it polls every 2 s);
+ * - the whole notifier as `berth run` starts it (the sender, and the device status judged every 2 s
+ *   between turns), idle for 10 s beside 30 objects and an applied generation of 30 containers: the
+ *   CPU time this process used, and whether metadata.db was written.
  * Prints the load average, since the machine may be shared.
  *
  *   node_modules/.bin/node bench/notify.ts [--events 1000] [--dir /mnt/tmpfs]
@@ -20,6 +23,7 @@ import { configFromObject } from '../src/config/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { Metadata } from '../src/metadata/metadata.ts';
 import { EventQueue } from '../src/notify/event-queue.ts';
+import { startNotifier } from '../src/notify/notifier.ts';
 import { WebhookSender } from '../src/notify/sender.ts';
 import { openWebhook } from '../src/notify/webhook.ts';
 
@@ -92,6 +96,25 @@ const idleWrote = dataVersion() !== idle0;
 ac.abort();
 await done;
 await webhook.close();
+
+for (let i = 0; i < 30; i++) md.setStatus({ kind: 'Container', name: `c${i}`, state: 'Ready', reason: 'UpToDate', message: 'running' });
+const containers = Array.from({ length: 30 }, (_, i) => ({ kind: 'Container', metadata: { name: `c${i}` }, spec: { image: 'registry.example/app:1', command: ['/bin/app', '--serve'], env: { A: 'x'.repeat(200) } } }));
+md.addGeneration({ revision: '3f2a9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b', desired: { containers }, result: 'applied' });
+const stopNotifier = new AbortController();
+const notifier = (await startNotifier({ config: configFromObject({ device: { name: 'bench' }, notify: { url } }), log: silentLogger(), metadata: md }, stopNotifier.signal))!;
+notifier.afterTurn();
+await sleep(500);
+const v0 = dataVersion();
+const cpuOf10s = async () => {
+  const cpu0 = process.cpuUsage();
+  await sleep(10_000);
+  const cpu = process.cpuUsage(cpu0);
+  return (cpu.user + cpu.system) / 1000;
+};
+const notifierCpu = await cpuOf10s();
+const notifierWrote = dataVersion() !== v0;
+await notifier.stop();
+const baselineCpu = await cpuOf10s(); // the same process with nothing running: timers, GC
 server.close();
 watcher.close();
 md.close();
@@ -99,4 +122,5 @@ rmSync(dir, { recursive: true, force: true });
 console.log(`drain: ${n} events in ${drainMs.toFixed(0)} ms (${((n / drainMs) * 1000).toFixed(0)} events/s), ${drainSaves} cursor saves (the only writes: each event was written once, when it happened)`);
 console.log(`latency, event written → at the receiver (sender woken): median ${latencies[10]!.toFixed(1)} ms, max ${latencies[19]!.toFixed(1)} ms`);
 console.log(`idle 10 s: ${idleWrote ? 'metadata.db was written' : 'nothing written to metadata.db'}`);
+console.log(`notifier idle 10 s: ${notifierCpu.toFixed(0)} ms CPU (the process alone, after it stopped: ${baselineCpu.toFixed(0)} ms), ${notifierWrote ? 'metadata.db was written' : 'nothing written to metadata.db'}`);
 console.log(`load average: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; metadata.db under ${arg('--dir', tmpdir())}`);

@@ -51,8 +51,8 @@ function sameStatus(a: Record<string, string> | undefined, b: DeviceStatus['deta
  * event written. Only the daemon records it, so reading and writing need no transaction (which
  * would take the write lock after every turn for nothing).
  */
-export function recordDeviceStatus(metadata: Metadata, device: string): BerthEvent | undefined {
-  const now = deviceStatus(metadata.listStatus(), metadata.currentGeneration());
+export function recordDeviceStatus(metadata: Metadata, device: string, objects = metadata.listStatus()): BerthEvent | undefined {
+  const now = deviceStatus(objects, metadata.currentGeneration());
   const object = { kind: DEVICE_KIND, name: device };
   const [last] = metadata.listEvents({ object, limit: 1 });
   if (last?.reason === STATUS_CHANGED && sameStatus(last.details, now.details)) return undefined;

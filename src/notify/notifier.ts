@@ -6,14 +6,15 @@
  * The device's status is judged after each turn, and every `statusCheckMs` between turns too: the
  * git source records its row outside turns (a refused commit). Not while a turn holds the reconcile
  * lock: its status rows and its generation are written one after the other, and the turn's end is
- * judged anyway.
+ * judged anyway. Between turns only the objects' rows can change, so the generation (a large row)
+ * is read only when they did.
  */
 import type { Config } from '../config/config.ts';
 import { deviceName } from '../config/device-name.ts';
 import type { Logger } from '../log.ts';
 import { RECONCILE_LOCK } from '../metadata/lock.ts';
 import type { Metadata } from '../metadata/metadata.ts';
-import { recordDeviceStatus } from './device-status.ts';
+import { deviceStatus, recordDeviceStatus } from './device-status.ts';
 import { EventQueue } from './event-queue.ts';
 import { WebhookSender } from './sender.ts';
 import { openWebhook } from './webhook.ts';
@@ -55,11 +56,16 @@ export async function startNotifier(
   signal.addEventListener('abort', stopAll, { once: true });
   const done = sender.run(stopping.signal).finally(() => webhook.close());
   log.info({ device, queueSize: notify.queueSize }, 'posting events to the webhook');
+  let judged: string | undefined; // the objects not Ready at the last judgement
   const judgeStatus = (betweenTurns: boolean) => {
     try {
       const turn = betweenTurns ? metadata.getLock(RECONCILE_LOCK) : undefined;
       if (turn && turn.expiresAt.getTime() > Date.now()) return;
-      if (recordDeviceStatus(metadata, device)) sender.wake();
+      const objects = metadata.listStatus();
+      const notReady = deviceStatus(objects, undefined).details.notReady;
+      if (betweenTurns && notReady === judged) return;
+      judged = notReady;
+      if (recordDeviceStatus(metadata, device, objects)) sender.wake();
     } catch (err) {
       log.warn({ err }, 'cannot record the device status');
     }
