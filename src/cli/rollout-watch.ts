@@ -12,13 +12,14 @@ import { ExitCode, type CliContext } from './context.ts';
 export async function watchRollout(ctx: CliContext, reconciler: Reconciler, probes: ContainerProbes, first: TurnReport, wait: boolean): Promise<TurnReport> {
   let report = first;
   let said = '';
-  while (report.again || (wait && report.rollout?.state === 'progressing')) {
+  // Also while a container waits for a dependency's health check that has yet to decide.
+  while (report.again || (wait && (report.rollout?.state === 'progressing' || (await probes.deciding(report.desired, report.steps, ctx.signal))))) {
     const line = report.rollout ? `rollout: generation ${report.rollout.generation} ${report.rollout.state}: ${report.rollout.message}` : '';
     if (line && line !== said) ctx.out.write(`${(said = line)}\n`);
     await probes.sync(report.desired, ctx.signal);
     // Look again soon: an exit or a probe verdict can come before the deadline, and the
     // sooner a failed rollout is seen, the sooner the old app is back.
-    if (!report.again) await sleep(Math.min(250, Math.max(50, (report.rollout?.wakeAt ?? 0) - Date.now())), undefined, { signal: ctx.signal });
+    if (!report.again) await sleep(Math.min(250, Math.max(50, (report.rollout?.wakeAt ?? Date.now() + 250) - Date.now())), undefined, { signal: ctx.signal });
     report = await reconciler.turn(ctx.signal);
   }
   if (report.rollout?.state === 'rolledback') {

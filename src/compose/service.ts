@@ -132,7 +132,7 @@ export function convertService(service: string, svc: Json, at: ComposePath, ctx:
 
   const deps = dependsOn(service, svc, at, ctx, problem, where);
   if (deps.length > 0) {
-    spec.dependsOn = deps.map((d) => d.name);
+    spec.dependsOn = deps.map((d) => (d.healthy ? { name: d.name, condition: 'Healthy' } : d.name));
     deps.forEach((d, i) => from(['dependsOn', i], d.from));
   }
 
@@ -332,8 +332,8 @@ function restartPolicy(svc: Json, problem: Problem, where: Where): { policy: str
   return { policy: policy ?? 'Never', from: svc.restart === undefined ? [] : ['restart'] };
 }
 
-function dependsOn(service: string, svc: Json, at: ComposePath, ctx: ServiceContext, problem: Problem, where: Where): Array<{ name: string; from: ComposePath }> {
-  const out: Array<{ name: string; from: ComposePath }> = [];
+function dependsOn(service: string, svc: Json, at: ComposePath, ctx: ServiceContext, problem: Problem, where: Where): Array<{ name: string; healthy: boolean; from: ComposePath }> {
+  const out: Array<{ name: string; healthy: boolean; from: ComposePath }> = [];
   if (svc.depends_on === undefined) return out;
   const entries: Array<[string, Json, ComposePath]> = Array.isArray(svc.depends_on)
     ? svc.depends_on.map((d: string, i: number) => [d, {}, ['depends_on', i]])
@@ -350,12 +350,10 @@ function dependsOn(service: string, svc: Json, at: ComposePath, ctx: ServiceCont
       continue;
     }
     const condition = opts.condition ?? 'service_started';
-    if (condition === 'service_healthy') {
-      ctx.note([...at, ...key, 'condition'], `${where([...key, 'condition'])}: berth starts ${service} once ${dep} is running; it does not wait for ${dep} to be healthy (berth's dependsOn has no conditions yet)`);
-    } else if (condition === 'service_completed_successfully') {
+    if (condition === 'service_completed_successfully') {
       ctx.note([...at, ...key, 'condition'], `${where([...key, 'condition'])}: berth starts ${service} once ${dep} is running or has exited 0; it does not wait for ${dep} to finish`);
     }
-    out.push({ name, from: key });
+    out.push({ name, healthy: condition === 'service_healthy', from: key });
   }
   return out;
 }

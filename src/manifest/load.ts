@@ -370,8 +370,10 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
     readOnlyRootfs: spec.readOnlyRootfs ?? false,
     stopSignal: signal.startsWith('SIG') ? signal : `SIG${signal}`,
     stopGracePeriodMs,
-    dependsOn: [...(spec.dependsOn ?? [])],
+    dependsOn: (spec.dependsOn ?? []).map((d: string | { name: string }) => (typeof d === 'string' ? d : d.name)),
   };
+  const healthy = (spec.dependsOn ?? []).filter((d: string | { condition?: string }) => typeof d === 'object' && d.condition === 'Healthy');
+  if (healthy.length) c.dependsOnHealthy = healthy.map((d: { name: string }) => d.name);
   if (spec.stopSignal === undefined) c.stopSignalDefaulted = true;
   if (spec.command !== undefined) c.command = [...spec.command];
   if (spec.args !== undefined) c.args = [...spec.args];

@@ -103,6 +103,8 @@ export interface ContainerSpec extends ContainerOptions {
   stopSignalDefaulted?: boolean;
   stopGracePeriodMs: number;
   dependsOn: string[];
+  /** Those of `dependsOn` that must also be healthy (condition: Healthy) before this one starts. */
+  dependsOnHealthy?: string[];
   /** The probe berth runs; absent: the image's HEALTHCHECK, if any (Docker's rules). */
   healthcheck?: HealthcheckSpec;
   /** How a change is rolled out; absent: download-then-kill, confirmed after 5 s. */

@@ -13,6 +13,7 @@ import { healthcheckProblem, resolveHealthcheck, type Healthcheck } from '../run
 import { HealthMonitor } from '../runtime/health/monitor.ts';
 import type { ReconcileDeps } from './deps.ts';
 import type { HealthVerdict } from './rollout.ts';
+import type { Step } from './types.ts';
 
 export class ContainerProbes {
   private readonly deps: ReconcileDeps;
@@ -47,6 +48,17 @@ export class ContainerProbes {
       this.monitor.watch(name, check, st.startedAtMs, netns);
     }
     for (const name of this.monitor.names()) if (!wanted.has(name)) this.monitor.unwatch(name);
+  }
+
+  /**
+   * Whether a wait among `steps` is for dependencies' health checks that have yet to decide (each
+   * one watched and not unhealthy), after the probes were synced: `berth apply` turns again for them.
+   */
+  async deciding(desired: DesiredState | undefined, steps: Step[], signal: AbortSignal): Promise<boolean> {
+    const waits = steps.flatMap((s) => (s.kind === 'wait' && s.awaitsHealth?.length ? [s.awaitsHealth] : []));
+    if (waits.length === 0) return false;
+    await this.sync(desired, signal);
+    return waits.some((deps) => deps.every((d) => this.monitor.get(d) !== undefined && this.monitor.get(d)!.status !== 'unhealthy'));
   }
 
   verdict(name: string): { status: HealthVerdict; output?: string; since: number } | undefined {

@@ -238,14 +238,22 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     // It will start: only once its dependencies are up, or coming up in this plan.
     const after: string[] = [];
     const notReady: string[] = [];
+    const notHealthy: { dep: string; why: string }[] = [];
     for (const dep of doc.spec.dependsOn) {
       const o = outcome.get(dep);
-      if (o === 'starting') after.push(`container:${dep}`);
+      const a = actualContainers.get(dep);
+      // condition Healthy: running and its check passed; one started by this plan is not checked yet.
+      if (doc.spec.dependsOnHealthy?.includes(dep) && (o === 'starting' || (o === 'steady' && a?.state === 'running'))) {
+        const health = o === 'starting' ? undefined : a?.health;
+        if (health !== 'healthy') notHealthy.push({ dep, why: health === 'unhealthy' ? 'unhealthy' : 'not checked yet' });
+      } else if (o === 'starting') after.push(`container:${dep}`);
       else if (o !== 'steady' || !isUp(actualContainers.get(dep), byName.get(dep))) notReady.push(dep);
     }
-    if (notReady.length > 0) {
+    if (notReady.length > 0 || notHealthy.length > 0) {
       outcome.set(name, 'waiting');
-      wait('container', name, `${name}: ${intent.kind} waits for ${notReady.join(', ')} (not running)`);
+      const why = [...(notReady.length ? [`${notReady.join(', ')} (not running)`] : []), ...notHealthy.map((n) => `${n.dep} to be healthy (${n.why})`)];
+      wait('container', name, `${name}: ${intent.kind} waits for ${why.join(' and ')}`);
+      if (notReady.length === 0 && notHealthy.every((n) => n.why !== 'unhealthy')) waits.at(-1)!.awaitsHealth = notHealthy.map((n) => n.dep);
       continue;
     }
     outcome.set(name, 'starting');

@@ -202,6 +202,7 @@ export class Reconciler {
     for (const c of actual.containers) {
       const verdict = c.state === 'running' ? this.opts.probes?.(c.name) : undefined;
       if (verdict?.status === 'unhealthy') c.unhealthySince = verdict.since;
+      if (verdict) c.health = verdict.status;
     }
     if (!d.desired) return { ...d, actual, steps: [] };
     let steps = plan(desired, actual, this.now());

@@ -72,6 +72,8 @@ export interface ActualContainer {
   finishedAt?: number;
   /** The task runs but its health check says unhealthy, since then (ms since the epoch). */
   unhealthySince?: number;
+  /** The running task's health, when it has a check (starting until its probes pass). */
+  health?: 'starting' | 'healthy' | 'unhealthy';
 }
 
 /** On a container record whose container berth itself removed to repair it: why (for plan's reason). */
@@ -221,6 +223,8 @@ export interface WaitStep extends StepBase {
   object: string;
   /** When waiting ends by itself (a back-off), if it does. */
   until?: number;
+  /** The dependencies whose health checks it waits for (condition Healthy), none of them unhealthy yet. */
+  awaitsHealth?: string[];
 }
 
 export type Step =

@@ -55,10 +55,9 @@ describe('berth convert', () => {
       env: { GREETING: 'from the environment', LEVEL: 'debug' },
       restartPolicy: 'Never',
       network: 'none',
-      dependsOn: ['broker'],
+      dependsOn: [{ name: 'broker', condition: 'Healthy' }],
     });
-    expect(r.stdout).toMatch(/^# note: services\.worker\.depends_on\.broker\.condition: berth starts worker once broker is running; it does not wait for broker to be healthy/m);
-    expect(r.stderr).toContain(`${join(dir, 'compose.yaml')}:15:27: note: services.worker.depends_on.broker.condition: berth starts worker once broker is running`);
+    expect(r.stdout).toMatch(/^# note: services\.broker\.restart: unless-stopped is Always in berth/m);
     expect(r.stderr).toContain(`${join(dir, 'compose.yaml')}:5:14: note: services.broker.restart: unless-stopped is Always in berth`);
 
     // Taken over: the printed documents are a berth manifest set of their own.

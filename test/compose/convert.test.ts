@@ -161,7 +161,7 @@ describe('a Compose file with every mapped key', () => {
           env: { API_KEY: 'abc 123', LOG_LEVEL: 'info', REGION: 'eu-west', EMPTY: '' },
           restartPolicy: 'OnFailure',
           network: 'none',
-          dependsOn: ['mqtt-broker'],
+          dependsOn: [{ name: 'mqtt-broker', condition: 'Healthy' }],
           mounts: [{ type: 'tmpfs', target: '/tmp', size: '16Mi' }],
           devices: ['/dev/ttyUSB0:/dev/ttyUSB0:rw', { path: '/dev/i2c-1', permissions: 'rw' }],
           deviceCgroupRules: ['c 188:* rmw'],
@@ -203,7 +203,6 @@ describe('a Compose file with every mapped key', () => {
       expect.arrayContaining([
         expect.stringMatching(/^compose\.yaml:5:3: container "mqtt_broker" is named "mqtt-broker"/),
         expect.stringMatching(/^compose\.yaml:97:3: volume "mosquitto_data" is named "mosquitto-data"/),
-        expect.stringMatching(/^compose\.yaml:47:20: services\.worker\.depends_on\.broker\.condition: berth starts worker once broker is running; it does not wait for broker to be healthy/),
         expect.stringMatching(/^compose\.yaml:79:14: services\.ui\.restart: unless-stopped is Always in berth/),
       ]),
     );
@@ -219,6 +218,9 @@ describe('a Compose file with every mapped key', () => {
     ]);
     const worker = s.containers.find((c) => c.metadata.name === 'worker')!;
     expect(worker.spec.capAdd).toEqual(['CAP_SYS_TIME']);
+    // depends_on condition service_healthy: started only once the broker's health check passed.
+    expect([worker.spec.dependsOn, worker.spec.dependsOnHealthy]).toEqual([['mqtt-broker'], ['mqtt-broker']]);
+    expect(s.containers.find((c) => c.metadata.name === 'ui')!.spec.dependsOnHealthy).toBeUndefined();
     expect(worker.spec.resources).toEqual({ memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pids: 100 });
     expect(worker.spec.shmSizeBytes).toBe(128 * 1024 * 1024);
     expect(s.containers.find((c) => c.metadata.name === 'mqtt-broker')!.spec.stopGracePeriodMs).toBe(90_000);

@@ -1,7 +1,8 @@
 /**
  * A Compose file in the manifests directory, applied by `berth apply` with real runc: the demo
  * image named through `.env` interpolation, a web server (entrypoint and command, a named volume,
- * a healthcheck) and a worker after it (env_file and environment, a shell entrypoint string, init,
+ * a healthcheck) and a worker started once web is healthy (depends_on condition service_healthy;
+ * env_file and environment, a shell entrypoint string, init,
  * tmpfs, memory and pids limits) that writes the page the web server serves. Then a typo in the
  * Compose file: the apply is refused with the place, and the running containers are left alone.
  */
@@ -29,12 +30,12 @@ const compose = () => `services:
   web:
     image: \${DEMO_IMAGE}
     network_mode: host
-    entrypoint: [/bin/httpd]
-    command: ["-f", "-p", "127.0.0.1:\${WEB_PORT}", "-h", "/www"]
+    entrypoint: [/bin/sh, -c]
+    command: ["echo ok > /www/healthz && exec httpd -f -p 127.0.0.1:\${WEB_PORT} -h /www"]
     restart: always
     volumes: ["site_data:/www"]
     healthcheck:
-      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:\${WEB_PORT}/"]
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:\${WEB_PORT}/healthz"]
       interval: 1s
     stop_grace_period: 1s
   worker:
@@ -68,7 +69,10 @@ describe('a Compose file through berth apply (real runc)', () => {
     const r = await e.berth('apply', '-f', e.manifests);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/done +web: create/);
-    expect(r.stdout).toMatch(/done +worker: create/);
+    // depends_on condition service_healthy: the worker waits until web's health check passed.
+    const waited = r.stdout.search(/waiting +worker: create waits for web to be healthy \(not checked yet\)/);
+    expect(waited, r.stdout).toBeGreaterThan(-1);
+    expect(r.stdout.slice(waited)).toMatch(/done +worker: create/);
     const ps = await e.ps();
     expect(ps.map((c) => [c.name, c.state]).sort()).toEqual([
       ['web', 'running'],
