@@ -114,6 +114,8 @@ export class AgeSecrets implements SecretProvider {
           v = '';
         } catch (err) {
           if (!(err instanceof BerthError)) throw err;
+          // What age said stands for this key and ciphertext; a missing or killed age may do better next turn.
+          if (err.kind === 'Unavailable') return err.message;
           v = err.message;
         }
       }
@@ -171,7 +173,7 @@ async function decrypt(s: SecretDoc, identityFile: string, signal?: AbortSignal)
     } catch (err) {
       for (const b of out.values()) b.fill(0);
       if (!(err instanceof BerthError)) throw err;
-      throw new BerthError('FailedPrecondition', `cannot be decrypted with the device's key ${identityFile}: key ${key}: ${err.message}`, { cause: err, place: s.place });
+      throw new BerthError(err.kind, `cannot be decrypted with the device's key ${identityFile}: key ${key}: ${err.message}`, { cause: err, place: s.place });
     }
   }
   return out;

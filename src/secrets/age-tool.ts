@@ -7,7 +7,7 @@
  * a ciphertext berth has not seen.)
  */
 import { execFile } from 'node:child_process';
-import { BerthError, failedPrecondition } from '../errors.ts';
+import { BerthError } from '../errors.ts';
 
 /** A secret's value: far beyond any key, token or certificate a container needs. */
 const MAX_PLAINTEXT_BYTES = 1 << 20;
@@ -38,12 +38,14 @@ function run(cmd: string, args: string[], input: string | undefined, signal?: Ab
       (err, stdout, stderr) => {
         if (!err) return resolve(stdout);
         stdout.fill(0);
+        // Unavailable: the tool could not say (missing, killed); FailedPrecondition: it refused the input.
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          return reject(failedPrecondition(`${cmd} not found: install it with \`apt-get install age\``, { cause: err }));
+          return reject(new BerthError('Unavailable', `${cmd} not found: install it with \`apt-get install age\``, { cause: err }));
         }
         if (signal?.aborted) return reject(err);
         const why = String(stderr).split('\n')[0]!.replace(/^age(-keygen)?: error: /, '').trim();
-        reject(new BerthError('FailedPrecondition', why || (err.killed ? `${cmd} timed out after ${TIMEOUT_MS / 1000}s` : err.message), { cause: err }));
+        if (!why) return reject(new BerthError('Unavailable', err.killed ? `${cmd} timed out after ${TIMEOUT_MS / 1000}s` : `${cmd}: ${err.message}`, { cause: err }));
+        reject(new BerthError('FailedPrecondition', why, { cause: err }));
       },
     );
     child.stdin?.on('error', () => {}); // age may exit before reading it all; the callback reports why

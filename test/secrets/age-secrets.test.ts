@@ -115,6 +115,19 @@ describe('AgeSecrets', () => {
     expect(await readdir(join(secretsTmpfs(root), 'values'))).toEqual([]);
   });
 
+  it('a missing age tool is a problem of that turn only (what age itself says is kept)', async () => {
+    const d = desired(secret('late', { a: await encrypt('A') }), user('app', 'late'));
+    const secrets = new AgeSecrets({ root, identityFile: keyFile });
+    const path = process.env.PATH;
+    process.env.PATH = join(dir, 'no-such-bin');
+    try {
+      expect((await secrets.problems(d)).late).toMatch(/key a: age not found: install it with `apt-get install age`$/);
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(await secrets.problems(d)).toEqual({});
+  });
+
   it('runs age once per new value: the turn that finds a secret also provides it, and a new process trusts what the tmpfs holds for this key', async () => {
     // An `age` first on PATH that counts its runs, then runs the real one.
     const bin = join(dir, 'counting-bin');
