@@ -5,7 +5,8 @@
  * --net=PATH` enters it and execs a small Node program (./netns-probe-main.ts) that makes the same
  * probe as from the host and prints the result. nsenter does not fork for a network namespace, so
  * the probe is one process: killed (SIGKILL) when `signal` aborts (the check's timeout), it leaves
- * nothing behind. Its start-up (about 50 ms on an idle x86 machine) counts against the timeout.
+ * nothing behind. Its start-up counts against the timeout (an http probe: a median 1.0 s at load
+ * 9–12 on the development machine, against 9 ms from the host).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
