@@ -67,6 +67,8 @@ const events = async () => (await e.status()).events as unknown as EventRow[];
 
 /** The device status event saying that `revision` is applied and every object is Ready. */
 const readyAt = (revision: string) => (ev: EventRow) => ev.object.kind === 'Device' && ev.details?.state === 'Ready' && ev.details.revision === revision;
+/** The same, as the receiver got it. */
+const postedReadyAt = (revision: string) => (body: any) => readyAt(revision)({ ...body, object: body.involvedObject, details: body.metadata });
 
 /** The cursor as saved in metadata.db: how far the receiver is known to have got. */
 function savedCursor(): number {
@@ -87,14 +89,14 @@ describe('berth run with [notify]', () => {
   it('posts the events of a change and the device status, in order', async () => {
     rev1 = await commitManifests(['a']);
     daemon = e.start('run', '-f', e.manifests);
-    await until('the device Ready at the first revision, at the receiver', () => receiver.received.some((r) => readyAt(rev1)({ ...r.body, object: r.body.involvedObject, details: r.body.metadata })), 60_000, 100);
+    await until('the device Ready at the first revision, at the receiver', () => receiver.received.some((r) => postedReadyAt(rev1)(r.body)), 60_000, 100);
     const all = await events();
     const got = receiver.received.map((r) => r.body);
     start = got[0].id - 1;
     // Every event after the cursor's start, in id order, each once: what berth status lists.
     expect(got.map((b) => b.id)).toEqual(all.filter((ev) => ev.id > start).map((ev) => ev.id));
     expect(got.map((b) => `${b.involvedObject.kind}/${b.reason}`)).toEqual(expect.arrayContaining(['Generation/NewGeneration', 'Container/Created', 'Device/StatusChanged']));
-    const ready = got.find((b) => b.involvedObject.kind === 'Device' && b.metadata.state === 'Ready');
+    const ready = got.find(postedReadyAt(rev1));
     expect(ready).toMatchObject({ reportingInstance: 'kiosk-7', severity: 'info', metadata: { device: 'kiosk-7', revision: rev1 } });
     expect(await metric()).toMatch(new RegExp(`^berth_info\\{device="kiosk-7",revision="${rev1}"\\} 1$`, 'm'));
   });
