@@ -16,7 +16,8 @@ export const register: RegisterVerb = (program: Command, run) => {
     .action(
       run(async (ctx) => {
         const { recipient, created } = await deviceRecipient(ctx.config.secrets.identity);
-        if (created) process.stderr.write(`created the device key ${ctx.config.secrets.identity} (keep it: secrets encrypted to it cannot be read without it)\n`);
+        if (created)
+          process.stderr.write(`created the device key ${ctx.config.secrets.identity} (keep it: secrets encrypted to it cannot be read without it)\n`);
         ctx.out.write(`${recipient}\n`);
       }),
     );

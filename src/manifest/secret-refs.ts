@@ -35,10 +35,7 @@ export function normaliseSecretValue(value: string): string {
 
 /** The secrets a container uses, by name, each once. */
 export function secretsUsedBy(doc: Pick<ContainerDoc, 'spec'>): string[] {
-  const names = [
-    ...doc.spec.mounts.flatMap((m) => (m.type === 'secret' ? [m.name] : [])),
-    ...(doc.spec.envFrom ?? []).map((e) => e.secret),
-  ];
+  const names = [...doc.spec.mounts.flatMap((m) => (m.type === 'secret' ? [m.name] : [])), ...(doc.spec.envFrom ?? []).map((e) => e.secret)];
   return [...new Set(names)];
 }
 
@@ -79,8 +76,13 @@ export function resolveContainerSecrets(
       if (!s) return missing(e.secret, ['spec', 'envFrom', i, 'secret'], where);
       for (const key of Object.keys(s.spec.data)) {
         const other = setBy.get(key);
-        if (!ENV_NAME.test(key)) report(['spec', 'envFrom', i, 'secret'], `${where}: key "${key}" of Secret "${e.secret}" is not an environment variable name (letters, digits, _; mount it as a file instead)`);
-        else if (other !== undefined) report(['spec', 'envFrom', i, 'secret'], `${where}: ${key} is set both by Secret "${e.secret}" and by ${other}; keep one`);
+        if (!ENV_NAME.test(key))
+          report(
+            ['spec', 'envFrom', i, 'secret'],
+            `${where}: key "${key}" of Secret "${e.secret}" is not an environment variable name (letters, digits, _; mount it as a file instead)`,
+          );
+        else if (other !== undefined)
+          report(['spec', 'envFrom', i, 'secret'], `${where}: ${key} is set both by Secret "${e.secret}" and by ${other}; keep one`);
         else setBy.set(key, `Secret "${e.secret}"`);
       }
     });

@@ -34,7 +34,14 @@ function run(cmd: string, args: string[], input: string | undefined, signal?: Ab
       cmd,
       args,
       // A clean environment: no AGE_* or plugin settings of whoever started berth.
-      { encoding: 'buffer', maxBuffer: MAX_PLAINTEXT_BYTES, timeout: TIMEOUT_MS, killSignal: 'SIGKILL', signal, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+      {
+        encoding: 'buffer',
+        maxBuffer: MAX_PLAINTEXT_BYTES,
+        timeout: TIMEOUT_MS,
+        killSignal: 'SIGKILL',
+        signal,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      },
       (err, stdout, stderr) => {
         if (!err) return resolve(stdout);
         stdout.fill(0);
@@ -43,8 +50,12 @@ function run(cmd: string, args: string[], input: string | undefined, signal?: Ab
           return reject(new BerthError('Unavailable', `${cmd} not found: install it with \`apt-get install age\``, { cause: err }));
         }
         if (signal?.aborted) return reject(err);
-        const why = String(stderr).split('\n')[0]!.replace(/^age(-keygen)?: error: /, '').trim();
-        if (!why) return reject(new BerthError('Unavailable', err.killed ? `${cmd} timed out after ${TIMEOUT_MS / 1000}s` : `${cmd}: ${err.message}`, { cause: err }));
+        const why = String(stderr)
+          .split('\n')[0]!
+          .replace(/^age(-keygen)?: error: /, '')
+          .trim();
+        if (!why)
+          return reject(new BerthError('Unavailable', err.killed ? `${cmd} timed out after ${TIMEOUT_MS / 1000}s` : `${cmd}: ${err.message}`, { cause: err }));
         reject(new BerthError('FailedPrecondition', why, { cause: err }));
       },
     );

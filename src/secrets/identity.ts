@@ -24,13 +24,21 @@ export async function readIdentity(file: string, signal?: AbortSignal): Promise<
     mode = (await stat(file)).mode & 0o777;
   } catch (err: any) {
     if (err?.code !== 'ENOENT') throw err;
-    throw failedPrecondition(`the device's age key ${file} does not exist (create it with \`berth secret recipient\`, which prints the recipient to encrypt to)`, { place: { file } });
+    throw failedPrecondition(
+      `the device's age key ${file} does not exist (create it with \`berth secret recipient\`, which prints the recipient to encrypt to)`,
+      { place: { file } },
+    );
   }
   if (mode & NOT_OWNER) {
-    throw failedPrecondition(`the device's age key ${file} is readable by others (mode ${mode.toString(8).padStart(4, '0')}): refusing it; chmod 600 ${file}`, { place: { file } });
+    throw failedPrecondition(`the device's age key ${file} is readable by others (mode ${mode.toString(8).padStart(4, '0')}): refusing it; chmod 600 ${file}`, {
+      place: { file },
+    });
   }
   const text = await readFile(file, { encoding: 'utf8', signal });
-  const keys = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const keys = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   if (keys.length === 0 || keys.some((k) => !k.startsWith('AGE-SECRET-KEY-'))) {
     throw failedPrecondition(`${file}: not an age identity file (expected AGE-SECRET-KEY-… lines, as age-keygen writes)`, { place: { file } });
   }

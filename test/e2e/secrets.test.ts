@@ -148,11 +148,17 @@ describe('Secret (age)', () => {
     });
     const apply = await e.berth('apply', '-f', e.manifests);
     expect(apply.code).toBe(1); // not converged
-    expect(apply.stdout).toMatch(/locked: create waits for secret other \(\S*locked\.yaml:1:1: cannot be decrypted with the device's key \S*age\.key: key token: no identity matched/);
+    expect(apply.stdout).toMatch(
+      /locked: create waits for secret other \(\S*locked\.yaml:1:1: cannot be decrypted with the device's key \S*age\.key: key token: no identity matched/,
+    );
     expect(apply.stdout).not.toMatch(/FAILED/);
     expect((await e.ps()).map((c) => `${c.name}:${c.state}`).sort()).toEqual(['app:running', 'free:running']);
     const status = await e.status();
-    expect(status.objects.find((o) => o.kind === 'Container' && o.name === 'locked')).toMatchObject({ state: 'Reconciling', reason: 'Waiting', message: expect.stringContaining('secret other') });
+    expect(status.objects.find((o) => o.kind === 'Container' && o.name === 'locked')).toMatchObject({
+      state: 'Reconciling',
+      reason: 'Waiting',
+      message: expect.stringContaining('secret other'),
+    });
     expect(status.objects.filter((o) => o.kind === 'Secret').map((o) => `${o.name} ${o.state} ${o.reason} ${o.message}`)).toEqual([
       'db Ready Decrypted decrypted on this device',
       expect.stringMatching(/^other Stalled CannotDecrypt \S*locked\.yaml:1:1: cannot be decrypted with the device's key/),
@@ -166,7 +172,9 @@ describe('Secret (age)', () => {
   });
 
   it('berth validate names file:line:col of a value that is not age ciphertext, without quoting it', async () => {
-    await e.writeManifests({ 'bad.yaml': 'apiVersion: berth.dev/v1alpha1\nkind: Secret\nmetadata: {name: db}\nspec:\n  data:\n    DB_PASSWORD: hunter2-plain\n' });
+    await e.writeManifests({
+      'bad.yaml': 'apiVersion: berth.dev/v1alpha1\nkind: Secret\nmetadata: {name: db}\nspec:\n  data:\n    DB_PASSWORD: hunter2-plain\n',
+    });
     const r = await e.berth('validate', '-f', e.manifests);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bad\.yaml:6:18: spec\.data\.DB_PASSWORD: not an age-encrypted value/);

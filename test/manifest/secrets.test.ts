@@ -26,9 +26,16 @@ async function encrypt(plaintext: string): Promise<string> {
 }
 
 const HEAD = 'apiVersion: berth.dev/v1alpha1';
-const indent = (text: string, n: number) => text.trimEnd().split('\n').map((l) => `${' '.repeat(n)}${l}`).join('\n');
+const indent = (text: string, n: number) =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `${' '.repeat(n)}${l}`)
+    .join('\n');
 const secret = (name: string, data: Record<string, string>) =>
-  `${HEAD}\nkind: Secret\nmetadata: {name: ${name}}\nspec:\n  data:\n${Object.entries(data).map(([k, v]) => `    ${k}: |\n${indent(v, 6)}`).join('\n')}\n`;
+  `${HEAD}\nkind: Secret\nmetadata: {name: ${name}}\nspec:\n  data:\n${Object.entries(data)
+    .map(([k, v]) => `    ${k}: |\n${indent(v, 6)}`)
+    .join('\n')}\n`;
 const ctr = (name: string, lines: string[]) => `${HEAD}\nkind: Container\nmetadata: {name: ${name}}\nspec:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
 const docs = (...d: string[]) => d.join('---\n');
 
@@ -44,12 +51,14 @@ function desiredOf(yaml: string): DesiredState {
 
 describe('Secret documents', () => {
   it('load with their ciphertext only, and containers record the digest of each secret they use', async () => {
-    const d = desiredOf(docs(
-      secret('db', { DB_PASSWORD: await encrypt('hunter2') }),
-      secret('tls', { 'tls.key': await encrypt('-----BEGIN KEY-----') }),
-      ctr('app', ['image: busybox:1', 'envFrom: [{secret: db}]', 'mounts: [{type: secret, name: tls, key: tls.key, target: /run/secrets/tls.key}]']),
-      ctr('other', ['image: busybox:1']),
-    ));
+    const d = desiredOf(
+      docs(
+        secret('db', { DB_PASSWORD: await encrypt('hunter2') }),
+        secret('tls', { 'tls.key': await encrypt('-----BEGIN KEY-----') }),
+        ctr('app', ['image: busybox:1', 'envFrom: [{secret: db}]', 'mounts: [{type: secret, name: tls, key: tls.key, target: /run/secrets/tls.key}]']),
+        ctr('other', ['image: busybox:1']),
+      ),
+    );
     expect(d.secrets?.map((s) => s.metadata.name)).toEqual(['db', 'tls']);
     expect(JSON.stringify(d)).not.toContain('hunter2');
     const [app, other] = d.containers;
@@ -98,27 +107,24 @@ describe('Secret documents', () => {
   });
 
   it('a Secret with problems of its own is not reported again as missing by the containers that use it', () => {
-    const { problems } = load(docs(
-      `${HEAD}\nkind: Secret\nmetadata: {name: db}\nspec:\n  data: {}\n`,
-      ctr('app', ['image: busybox:1', 'envFrom: [{secret: db}]']),
-    ));
+    const { problems } = load(
+      docs(`${HEAD}\nkind: Secret\nmetadata: {name: db}\nspec:\n  data: {}\n`, ctr('app', ['image: busybox:1', 'envFrom: [{secret: db}]'])),
+    );
     expect(problems).toEqual([expect.stringMatching(/^m\.yaml:5:9: spec\.data: /)]);
   });
 });
 
 describe('plan() with a secret the device cannot decrypt', () => {
   it('holds back only the containers that use it, naming the secret and why', async () => {
-    const d = desiredOf(docs(
-      secret('db', { pw: await encrypt('x') }),
-      ctr('app', ['image: busybox:1', 'envFrom: [{secret: db}]']),
-      ctr('web', ['image: busybox:1']),
-    ));
+    const d = desiredOf(
+      docs(secret('db', { pw: await encrypt('x') }), ctr('app', ['image: busybox:1', 'envFrom: [{secret: db}]']), ctr('web', ['image: busybox:1'])),
+    );
     const actual: ActualState = {
       images: [{ ref: 'docker.io/library/busybox:1', targetDigest: 'sha256:aa', manifestDigest: 'sha256:aa', blobsPresent: true, unpacked: true }],
       containers: [],
       volumes: [],
       unreachableRegistries: [],
-      secretProblems: { db: 'm.yaml:1:1: cannot be decrypted with the device\'s key /k: key pw: no identity matched any of the recipients' },
+      secretProblems: { db: "m.yaml:1:1: cannot be decrypted with the device's key /k: key pw: no identity matched any of the recipients" },
     };
     const steps = plan(d, actual, 0);
     expect(steps.map((s) => [s.kind, s.reason])).toEqual([

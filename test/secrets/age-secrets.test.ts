@@ -43,9 +43,16 @@ async function encrypt(plaintext: string, to = recipient): Promise<string> {
 }
 
 const HEAD = 'apiVersion: berth.dev/v1alpha1';
-const indent = (text: string) => text.trimEnd().split('\n').map((l) => `      ${l}`).join('\n');
+const indent = (text: string) =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `      ${l}`)
+    .join('\n');
 const secret = (name: string, data: Record<string, string>) =>
-  `${HEAD}\nkind: Secret\nmetadata: {name: ${name}}\nspec:\n  data:\n${Object.entries(data).map(([k, v]) => `    ${k}: |\n${indent(v)}`).join('\n')}\n`;
+  `${HEAD}\nkind: Secret\nmetadata: {name: ${name}}\nspec:\n  data:\n${Object.entries(data)
+    .map(([k, v]) => `    ${k}: |\n${indent(v)}`)
+    .join('\n')}\n`;
 const user = (name: string, secretName: string) =>
   `${HEAD}\nkind: Container\nmetadata: {name: ${name}}\nspec:\n  image: busybox:1\n  mounts: [{type: secret, name: ${secretName}, target: /s}]\n`;
 
@@ -75,7 +82,9 @@ describe('AgeSecrets', () => {
     );
     const secrets = new AgeSecrets({ root, identityFile: keyFile });
     expect(await secrets.problems(d)).toEqual({
-      foreign: expect.stringMatching(new RegExp(`^s\\.yaml:\\d+:1: cannot be decrypted with the device's key ${keyFile}: key b: no identity matched any of the recipients$`)),
+      foreign: expect.stringMatching(
+        new RegExp(`^s\\.yaml:\\d+:1: cannot be decrypted with the device's key ${keyFile}: key b: no identity matched any of the recipients$`),
+      ),
     });
 
     const missing = new AgeSecrets({ root, identityFile: join(dir, 'nope.key') });
