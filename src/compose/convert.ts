@@ -9,6 +9,7 @@ import { API_VERSION } from '../manifest/types.ts';
 import type { ComposePath } from './interpolate-tree.ts';
 import type { Lookup } from './interpolate.ts';
 import type { Origin } from './origins.ts';
+import { objectMeta } from './meta.ts';
 import { convertNetworks } from './networks.ts';
 import { convertService, type ServiceContext } from './service.ts';
 
@@ -88,12 +89,7 @@ export function convertCompose(input: ComposeInput): Converted {
       problem([...at, k], `volumes.${key}.${k}: berth cannot honour "${k}": its volumes are directories under <root>/volumes`, true);
     }
     if (spec.external === true) note(at, `volumes.${key}: external: berth uses <root>/volumes/${name}, made if it does not exist`);
-    const metadata: Record<string, any> = { name };
-    const origins: Origin[] = [{ path: ['metadata', 'name'], from: at, key: true }];
-    if (spec.labels !== undefined) {
-      metadata.labels = Array.isArray(spec.labels) ? Object.fromEntries(spec.labels.map((l: string) => [l.split('=')[0], l.split('=').slice(1).join('=')])) : spec.labels;
-      origins.push({ path: ['metadata', 'labels'], from: [...at, 'labels'] });
-    }
+    const { metadata, origins } = objectMeta(name, spec.labels, at);
     out.drafts.push({ value: { apiVersion: API_VERSION, kind: 'Volume', metadata }, origins, at, notes: [] });
   }
 

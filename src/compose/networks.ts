@@ -12,6 +12,7 @@ import { API_VERSION, DEFAULT_NETWORK, DEFAULT_NETWORK_SPEC } from '../manifest/
 import { parsePort } from '../network/ports.ts';
 import { parseSubnet, subnetsOverlap } from '../network/subnet.ts';
 import type { ComposePath } from './interpolate-tree.ts';
+import { objectMeta } from './meta.ts';
 import type { Origin } from './origins.ts';
 
 type Json = Record<string, any>;
@@ -78,12 +79,7 @@ export function convertNetworks(compose: Json, claim: (composeName: string, at: 
     }
     if (key === 'default' && name === DEFAULT_NETWORK) note(at, `networks.default: this is berth's default network ${DEFAULT_NETWORK}, which every Compose project on the device shares`);
     if (yes(n.internal)) spec.internal = true;
-    const metadata: Json = { name };
-    const origins: Origin[] = [{ path: ['metadata', 'name'], from: at, key: true }];
-    if (n.labels !== undefined) {
-      metadata.labels = Array.isArray(n.labels) ? Object.fromEntries(n.labels.map((l: string) => [l.split('=')[0], l.split('=').slice(1).join('=')])) : n.labels;
-      origins.push({ path: ['metadata', 'labels'], from: [...at, 'labels'] });
-    }
+    const { metadata, origins } = objectMeta(name, n.labels, at);
     origins.push({ path: ['spec', 'subnet'], from: subnet === undefined ? at : [...at, 'ipam', 'config', 0, 'subnet'], key: subnet === undefined });
     if (spec.internal) origins.push({ path: ['spec', 'internal'], from: [...at, 'internal'] });
     out.set(key, { name, doc: { value: { apiVersion: API_VERSION, kind: 'Network', metadata, spec }, origins, at } });

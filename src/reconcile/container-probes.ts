@@ -58,7 +58,11 @@ export class ContainerProbes {
     const waits = steps.flatMap((s) => (s.kind === 'wait' && s.awaitsHealth?.length ? [s.awaitsHealth] : []));
     if (waits.length === 0) return false;
     await this.sync(desired, signal);
-    return waits.some((deps) => deps.every((d) => this.monitor.get(d) !== undefined && this.monitor.get(d)!.status !== 'unhealthy'));
+    const canPass = (d: string) => {
+      const s = this.monitor.get(d);
+      return s !== undefined && s.status !== 'unhealthy';
+    };
+    return waits.some((deps) => deps.every(canPass));
   }
 
   verdict(name: string): { status: HealthVerdict; output?: string; since: number } | undefined {
