@@ -305,18 +305,23 @@ describe('each service key', () => {
 });
 
 describe('examples/compose-mqtt', () => {
-  it('is read as a web UI, an MQTT broker and a worker on the host network, the worker after the broker', async () => {
+  it('is read as a web UI, an MQTT broker and a worker on the default network, the worker after the broker is healthy', async () => {
     const dir = join(import.meta.dirname, '..', '..', 'examples', 'compose-mqtt');
     const r = await checkManifests(dir, { validator: dirs.validator, revision: false });
     expect(r.problems.map(formatProblem)).toEqual([]);
     const s = r.state!;
-    expect(s.containers.map((c) => [c.metadata.name, c.imageRef, c.spec.network, c.spec.restartPolicy, c.spec.dependsOn])).toEqual([
-      ['mqtt', 'docker.io/library/eclipse-mosquitto:2.0.18', 'host', 'Always', []],
-      ['ui', 'docker.io/nodered/node-red:3.1.9', 'host', 'Always', ['mqtt']],
-      ['worker', 'ghcr.io/acme/sensor-worker:1.2.0', 'host', 'Always', ['mqtt']],
+    expect(s.containers.map((c) => [c.metadata.name, c.imageRef, c.spec.networks, c.spec.restartPolicy, c.spec.dependsOn, c.spec.dependsOnHealthy])).toEqual([
+      ['mqtt', 'docker.io/library/eclipse-mosquitto:2.0.18', [{ name: 'berth', aliases: [] }], 'Always', [], undefined],
+      ['ui', 'docker.io/nodered/node-red:3.1.9', [{ name: 'berth', aliases: [] }], 'Always', ['mqtt'], undefined],
+      ['worker', 'ghcr.io/acme/sensor-worker:1.2.0', [{ name: 'berth', aliases: [] }], 'Always', ['mqtt'], ['mqtt']],
+    ]);
+    expect(s.containers.map((c) => c.spec.ports)).toEqual([
+      [{ hostIp: '127.0.0.1', hostPort: 1883, containerPort: 1883, protocol: 'tcp', range: 1 }],
+      [{ hostPort: 1880, containerPort: 1880, protocol: 'tcp', range: 1 }],
+      undefined,
     ]);
     const worker = s.containers.find((c) => c.metadata.name === 'worker')!;
-    expect(worker.spec.env).toMatchObject({ SERIAL_PORT: '/dev/ttyUSB0', SENSOR_IDS: '101,102,103,117', MQTT_URL: 'tcp://127.0.0.1:1883' });
+    expect(worker.spec.env).toMatchObject({ SERIAL_PORT: '/dev/ttyUSB0', SENSOR_IDS: '101,102,103,117', MQTT_URL: 'tcp://mqtt:1883' });
     expect(worker.spec.devices).toEqual([{ path: '/dev/ttyUSB0', target: '/dev/ttyUSB0', permissions: 'rw' }]);
     expect(s.containers.find((c) => c.metadata.name === 'mqtt')!.spec.healthcheck?.exec).toEqual(['/bin/sh', '-c', "mosquitto_sub -t '$SYS/broker/uptime' -C 1 -W 3"]);
     expect(s.volumes.map((v) => v.metadata.name)).toEqual(['mqtt-data', 'ui-data']);
