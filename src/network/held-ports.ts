@@ -25,7 +25,8 @@ export async function observeHeldPorts(root: string, containers: readonly Contai
   const records = await listAttachments(root);
   const sockets = new Map<PortSpec['protocol'], PortHolder[]>();
   const socketsOf = async (protocol: PortSpec['protocol']) => {
-    if (!sockets.has(protocol)) sockets.set(protocol, await listPortHolders(protocol, signal));
+    // Without a working ss (iproute2) the plan cannot see host processes' ports: the create's own check then fails.
+    if (!sockets.has(protocol)) sockets.set(protocol, await listPortHolders(protocol, signal).catch((err) => (signal?.aborted ? Promise.reject(err) : [])));
     return sockets.get(protocol)!;
   };
   const held: Record<string, HeldPort> = {};
