@@ -5,9 +5,9 @@
  *   many times the cursor was saved meanwhile (the sender's only writes);
  * - latency: one event, the sender woken as the daemon wakes it after a turn, until the receiver
  *   has it (median of 20);
- * - idle: whether metadata.db was written at all during 10 s with nothing to send (it polls every 2 s);
- * - the whole notifier as `berth run` starts it (the sender, and the device status judged every 2 s
- *   between turns), idle for 10 s beside 30 objects and an applied generation of 30 containers: the
+ * - idle: whether metadata.db was written at all during 10 s with nothing to send;
+ * - the whole notifier as `berth run` starts it (the sender, woken every 2 s between turns to look
+ *   for events and judge the device status), idle for 10 s beside 30 objects and an applied generation of 30 containers: the
  *   CPU time this process used, and whether metadata.db was written.
  * Prints the load average, since the machine may be shared.
  *

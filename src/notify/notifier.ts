@@ -3,11 +3,12 @@
  * the webhook in order (src/notify/sender.ts), queued in metadata.db while it cannot be reached
  * (src/notify/event-queue.ts). Loaded only when a webhook is configured.
  *
- * The device's status is judged after each turn, and every `statusCheckMs` between turns too: the
- * git source records its row outside turns (a refused commit). Not while a turn holds the reconcile
- * lock: its status rows and its generation are written one after the other, and the turn's end is
- * judged anyway. Between turns only the objects' rows can change, so the generation (a large row)
- * is read only when they did.
+ * After each turn, and every `pollMs` (2 s) between turns, the notifier judges the device's status
+ * and wakes the sender; the timer finds what was written outside turns: events of the git source or
+ * of another process (`berth apply`), and the git source's status row (a refused commit). The status
+ * is not judged while a turn holds the reconcile lock: its status rows and its generation are
+ * written one after the other, and the turn's end is judged anyway. Between turns only the objects'
+ * rows can change, so the generation (a large row) is read only when they did.
  */
 import type { Config } from '../config/config.ts';
 import { deviceName } from '../config/device-name.ts';
@@ -34,7 +35,7 @@ interface PendingGauge {
 export async function startNotifier(
   deps: { config: Config; log: Logger; metadata: Metadata; metrics?: PendingGauge },
   signal: AbortSignal,
-  opts: { statusCheckMs?: number } = {},
+  opts: { pollMs?: number } = {},
 ): Promise<Notifier | undefined> {
   const { config, metadata } = deps;
   const notify = config.notify;
@@ -65,18 +66,21 @@ export async function startNotifier(
       const notReady = deviceStatus(objects, undefined).details.notReady;
       if (betweenTurns && notReady === judged) return;
       judged = notReady;
-      if (recordDeviceStatus(metadata, device, objects)) sender.wake();
+      recordDeviceStatus(metadata, device, objects);
     } catch (err) {
       log.warn({ err }, 'cannot record the device status');
     }
   };
-  const betweenTurns = setInterval(() => judgeStatus(true), opts.statusCheckMs ?? 2000);
+  const look = (betweenTurns: boolean) => {
+    judgeStatus(betweenTurns);
+    sender.wake();
+  };
+  const betweenTurns = setInterval(() => look(true), opts.pollMs ?? 2000);
   betweenTurns.unref();
   stopping.signal.addEventListener('abort', () => clearInterval(betweenTurns), { once: true });
   return {
     afterTurn() {
-      judgeStatus(false);
-      sender.wake();
+      look(false);
     },
     async stop() {
       signal.removeEventListener('abort', stopAll);

@@ -6,8 +6,8 @@
  * receiver refuses as such (400, 413, 415, 422) is skipped with a warning: sending it again would
  * block every event after it for good.
  *
- * An idle sender wakes when the daemon says a turn ended, and otherwise looks every `pollMs` for
- * events written outside a turn or by another process (`berth apply`): a read, never a write.
+ * An idle sender waits to be woken (`wake()`: after each turn, and on the notifier's timer for
+ * events written outside turns or by another process), then reads the queue: a read, never a write.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
@@ -24,14 +24,12 @@ export interface SenderOptions {
   queueSize: number;
   retryBackoffMaxMs: number;
   log: Logger;
-  /** How often an idle sender looks for new events. Default 2 s. */
-  pollMs?: number;
   /** Deliveries between two saves of the cursor while a backlog drains. Default 50. */
   saveEvery?: number;
   now?: () => number;
   /** Told the events waiting after each attempt (for `berth_notify_pending_events`). */
   onPending?: (events: number) => void;
-  /** The waits (back-off, idle): resolve after `ms`, or early when `signal` aborts. For tests. */
+  /** The back-off's waits: resolve after `ms`, or early when `signal` aborts. For tests. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
@@ -111,9 +109,20 @@ export class WebhookSender {
     return result;
   }
 
+  /** Until `wake()` (or one came since the last look) or `signal` aborts. */
   private async idle(signal: AbortSignal): Promise<void> {
     const woken = this.woken.signal;
-    if (!woken.aborted) await this.sleep(this.opts.pollMs ?? 2000, AbortSignal.any([signal, woken]));
-    if (woken.aborted) this.woken = new AbortController();
+    if (!woken.aborted && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          signal.removeEventListener('abort', done);
+          woken.removeEventListener('abort', done);
+          resolve();
+        };
+        signal.addEventListener('abort', done, { once: true });
+        woken.addEventListener('abort', done, { once: true });
+      });
+    }
+    this.woken = new AbortController();
   }
 }

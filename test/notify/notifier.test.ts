@@ -27,7 +27,7 @@ beforeEach(async () => {
   md = Metadata.open(join(dir, 'metadata.db'));
   receiver = await Receiver.start();
   const config = configFromObject({ root: dir, device: { name: 'kiosk-7' }, notify: { url: receiver.url } });
-  notifier = await startNotifier({ config, log: silentLogger(), metadata: md }, ac.signal, { statusCheckMs: 20 });
+  notifier = await startNotifier({ config, log: silentLogger(), metadata: md }, ac.signal, { pollMs: 20 });
 });
 
 afterEach(async () => {

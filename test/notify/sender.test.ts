@@ -1,7 +1,8 @@
 /**
  * The webhook's sender and its queue (the events table of a real metadata.db, a cursor in
- * `settings`) against a real HTTP receiver on loopback, through undici. The waits are recorded and
- * shortened (an injected sleep), so the back-off is checked by what it asked for, never by time.
+ * `settings`) against a real HTTP receiver on loopback, through undici. The back-off's waits are
+ * recorded and shortened (an injected sleep), so it is checked by what it asked for, never by time.
+ * The test wakes its senders when it adds events, as the daemon does after a turn.
  */
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -25,6 +26,8 @@ let dir: string;
 let md: Metadata;
 let receiver: Receiver;
 const stops: Array<() => Promise<void>> = [];
+/** The running senders: woken when the test adds events, as the daemon wakes its sender. */
+const senders = new Set<WebhookSender>();
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'berth-notify-'));
@@ -41,12 +44,13 @@ afterEach(async () => {
 
 function addEvents(n: number, from = 0): void {
   for (let i = 0; i < n; i++) md.addEvent({ object: { kind: 'Container', name: `c${from + i}` }, type: 'Normal', reason: 'Created', message: `event ${from + i}` });
+  for (const s of senders) s.wake();
 }
 
 /** Poll every 10 ms, for up to 10 s. */
 const until = (what: string, ok: () => boolean) => waitUntil(what, ok, 10_000, 10);
 
-/** A sender on `md` posting to `url`; its waits are recorded, and cut to a few ms. */
+/** A sender on `md` posting to `url`; its back-off waits are recorded, and cut to a few ms. */
 async function startSender(opts: { url?: string; queueSize?: number; notify?: Record<string, unknown>; backoffMax?: string } = {}) {
   const config = configFromObject({ notify: { url: opts.url ?? receiver.url, queue_size: opts.queueSize ?? 1000, timeout: '2s', retry_backoff_max: opts.backoffMax ?? '30s', ...opts.notify } });
   const webhook: Webhook = await openWebhook(config.notify!);
@@ -60,7 +64,6 @@ async function startSender(opts: { url?: string; queueSize?: number; notify?: Re
     queueSize: config.notify!.queueSize,
     retryBackoffMaxMs: config.notify!.retryBackoffMaxMs,
     log: silentLogger(),
-    pollMs: 20,
     onPending: (n) => pending.push(n),
     sleep: async (ms, signal) => {
       waits.push(ms);
@@ -69,9 +72,11 @@ async function startSender(opts: { url?: string; queueSize?: number; notify?: Re
   });
   const ac = new AbortController();
   const done = sender.run(ac.signal);
+  senders.add(sender);
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
+      senders.delete(sender);
       ac.abort();
       await done;
       await webhook.close();
@@ -156,15 +161,14 @@ describe('webhook sender', () => {
     addEvents(1);
     await until('the event', () => receiver.received.length === 1);
     await stop();
-    const backoff = waits.filter((w) => w !== 20); // 20: the idle poll
-    expect(backoff).toHaveLength(7);
+    expect(waits).toHaveLength(7);
     // 1 s doubling, with jitter (each wait is between half and all of its step), never above 5 s.
-    for (const [i, w] of backoff.slice(0, 6).entries()) {
+    for (const [i, w] of waits.slice(0, 6).entries()) {
       const step = Math.min(1000 * 2 ** i, 5000);
       expect(w).toBeGreaterThanOrEqual(step / 2);
       expect(w).toBeLessThanOrEqual(step);
     }
-    expect(backoff[6]).toBeLessThanOrEqual(5000);
+    expect(waits[6]).toBeLessThanOrEqual(5000);
   });
 
   it('honours Retry-After up to the cap', async () => {
@@ -180,7 +184,7 @@ describe('webhook sender', () => {
       addEvents(1);
       await until('the third attempt', () => n >= 3);
       await stop();
-      expect(waits.filter((w) => w !== 20)).toEqual([3000, 10_000]);
+      expect(waits).toEqual([3000, 10_000]);
     } finally {
       server.close();
     }
@@ -194,7 +198,7 @@ describe('webhook sender', () => {
     await until('3 events', () => receiver.received.length === 3);
     await stop();
     expect(receiver.received.map((r) => r.body.message)).toEqual(['event 0', 'event 2', 'event 3']);
-    expect(waits.filter((w) => w !== 20)).toHaveLength(2);
+    expect(waits).toHaveLength(2);
   });
 
   it('sends the configured headers and the token file (read at each request) as a bearer token', async () => {
@@ -236,13 +240,13 @@ describe('webhook sender', () => {
       const url = `https://127.0.0.1:${port}/hook`;
       const untrusted = await startSender({ url });
       addEvents(1);
-      await until('two failed attempts', () => untrusted.waits.filter((w) => w !== 20).length >= 2);
+      await until('two failed attempts', () => untrusted.waits.length >= 2);
       await untrusted.stop();
       expect(got).toEqual([]);
       // A CA file not there yet is a failed attempt, retried, not a sender that cannot start.
       const caFile = join(dir, 'hooks-ca.pem');
       const trusted = await startSender({ url, notify: { ca: caFile } });
-      await until('a failed attempt', () => trusted.waits.filter((w) => w !== 20).length >= 1);
+      await until('a failed attempt', () => trusted.waits.length >= 1);
       await copyFile(certFile, caFile);
       await until('the event', () => got.length === 1);
       await trusted.stop();
@@ -266,7 +270,7 @@ describe('webhook sender', () => {
       await until('the second attempt', () => n >= 2);
       await until('delivered', () => md.getSetting(CURSOR_SETTING) === String(md.lastEventId()));
       await stop();
-      expect(waits.filter((w) => w !== 20)).toHaveLength(1);
+      expect(waits).toHaveLength(1);
       expect(md.getSetting(CURSOR_SETTING)).toBe(String(md.lastEventId()));
     } finally {
       server.closeAllConnections();
