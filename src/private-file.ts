@@ -6,6 +6,7 @@
  * these also tighten what exists.
  */
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { isMissing } from './durable-file.ts';
 
 /** Group and other permission bits. */
 const NOT_OWNER = 0o077;
@@ -26,8 +27,8 @@ export function ensurePrivateDatabase(file: string): void {
   for (const f of [file, `${file}-wal`, `${file}-shm`]) {
     try {
       if (statSync(f).mode & NOT_OWNER) chmodSync(f, 0o600);
-    } catch (err: any) {
-      if (err?.code !== 'ENOENT') throw err;
+    } catch (err) {
+      if (!isMissing(err)) throw err;
     }
   }
 }

@@ -6,7 +6,7 @@
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import type { PortSpec } from '../manifest/types.ts';
-import { writeFileAtomic } from '../durable-file.ts';
+import { ifExists, isMissing, writeFileAtomic } from '../durable-file.ts';
 import type { NetavarkOptions } from './netavark.ts';
 import { attachmentFile, networksDir } from './paths.ts';
 
@@ -34,7 +34,7 @@ export async function readAttachment(root: string, container: string): Promise<A
     return JSON.parse(await readFile(attachmentFile(root, container), 'utf8')) as Attachment;
   } catch (err: any) {
     // A record torn by a power cut (written atomically, so only an fs that lost the rename) names nothing.
-    if (err?.code === 'ENOENT' || err instanceof SyntaxError) return undefined;
+    if (isMissing(err) || err instanceof SyntaxError) return undefined;
     throw err;
   }
 }
@@ -45,13 +45,7 @@ export async function deleteAttachment(root: string, container: string): Promise
 
 /** Every record, by container name. */
 export async function listAttachments(root: string): Promise<Attachment[]> {
-  let names: string[];
-  try {
-    names = await readdir(networksDir(root));
-  } catch (err: any) {
-    if (err?.code === 'ENOENT') return [];
-    throw err;
-  }
+  const names = (await ifExists(readdir(networksDir(root)))) ?? [];
   const out: Attachment[] = [];
   for (const n of names.filter((n) => n.endsWith('.json')).sort()) {
     const a = await readAttachment(root, n.slice(0, -'.json'.length));

@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { join, isAbsolute, dirname } from 'node:path';
 import TOML from '@iarna/toml';
 import type { Config } from '../config/config.ts';
+import { isMissing } from '../durable-file.ts';
 import { invalidArgument } from '../errors.ts';
 import { isLoopbackHost } from '../oci/reference.ts';
 
@@ -53,7 +54,7 @@ async function readHostsToml(configPath: string, registry: string): Promise<{ fi
     try {
       text = await readFile(file, 'utf8');
     } catch (err: any) {
-      if (err?.code === 'ENOENT' || err?.code === 'ENOTDIR') continue;
+      if (isMissing(err)) continue;
       throw invalidArgument(`${file}: cannot read: ${err.message}`, { cause: err, place: { file } });
     }
     try {

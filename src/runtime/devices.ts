@@ -6,6 +6,7 @@
 import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { isMissing } from '../durable-file.ts';
 import { BerthError, invalidArgument } from '../errors.ts';
 import type { DeviceSpec } from '../manifest/types.ts';
 
@@ -58,7 +59,7 @@ export async function resolveDevices(container: string, devices: readonly Device
     try {
       st = await stat(d.path); // follows /dev/serial/by-id/… symlinks to the node
     } catch (err: any) {
-      if (err?.code === 'ENOENT' || err?.code === 'ENOTDIR') throw new DeviceNotPresentError(d.path, err);
+      if (isMissing(err)) throw new DeviceNotPresentError(d.path, err);
       throw err;
     }
     if (st.isDirectory()) {

@@ -7,6 +7,7 @@
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
+import { ifExists } from '../durable-file.ts';
 import { invalidArgument } from '../errors.ts';
 import type { Mount } from '../snapshots/snapshotter.ts';
 
@@ -65,13 +66,10 @@ export class RootfsReader {
   private async lookup(rel: string): Promise<{ hostPath: string; stat: Stats } | undefined> {
     for (const layer of this.layers) {
       const hostPath = path.join(layer, rel);
-      try {
-        const stat = await lstat(hostPath);
-        if (stat.isCharacterDevice() && stat.rdev === 0) return undefined; // overlay whiteout
-        return { hostPath, stat };
-      } catch (err: any) {
-        if (err?.code !== 'ENOENT' && err?.code !== 'ENOTDIR') throw err;
-      }
+      const stat = await ifExists(lstat(hostPath));
+      if (!stat) continue;
+      if (stat.isCharacterDevice() && stat.rdev === 0) return undefined; // overlay whiteout
+      return { hostPath, stat };
     }
     return undefined;
   }

@@ -11,10 +11,11 @@
  * `current` naming a whole revision: the old one or the new one.
  */
 import { execFile, spawn } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, open, readdir, readlink, realpath, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readlink, realpath, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { Writable } from 'node:stream';
+import { fsyncDir } from '../durable-file.ts';
 import { BerthError, corrupt, failedPrecondition } from '../errors.ts';
 import { readRevisionMarker, REVISION_MARKER, type RevisionMarker } from '../manifest/pinned-revision.ts';
 
@@ -61,7 +62,7 @@ export async function materialize(sources: string, marker: RevisionMarker, archi
     // Everything written must be on disk before the directory gets the name that makes it usable.
     await exec('sync', ['-f', tmp], { signal });
     await rename(tmp, final);
-    await syncDir(sources);
+    await fsyncDir(sources);
     return final;
   } catch (err) {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
@@ -97,7 +98,7 @@ export async function makeCurrent(sources: string, commit: string): Promise<void
   await unlink(tmp).catch(() => {});
   await symlink(commit, tmp);
   await rename(tmp, join(sources, CURRENT));
-  await syncDir(sources);
+  await fsyncDir(sources);
 }
 
 /**
@@ -132,11 +133,3 @@ export async function ensureSourcesDir(sources: string): Promise<void> {
   if (!st.isDirectory()) throw corrupt(`sources: ${sources} is not a directory`);
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
