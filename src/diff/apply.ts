@@ -11,7 +11,8 @@
  *
  * Speed: fs calls are synchronous inside the entry loop (one thread-pool round trip per syscall
  * costs more than the syscall); decompression runs on the thread pool with 1 MiB chunks, so it
- * overlaps the loop. mknod and setxattr, which Node lacks, are batched into one child each.
+ * overlaps the loop. Files of 64 KiB and more are written on the thread pool too, while the loop
+ * goes on (./file-writer.ts). mknod and setxattr, which Node lacks, are batched into one child each.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -170,8 +171,8 @@ export async function applyLayer(source: Readable, opts: ApplyOptions): Promise<
     source.destroy();
     extract.destroy?.();
     // Let the entry loop see the end of its stream and close the files it writes (the one in the
-    // loop and those in flight) before the caller removes the snapshot: an fd still open (on a worker thread that is then terminated, for
-    // good) would keep the removed file's space in use.
+    // loop and those in flight) before the caller removes the snapshot: an fd still open (on a
+    // worker thread that is then terminated, for good) would keep the removed file's space in use.
     const settle = new AbortController();
     const stopped = (async () => {
       await loop?.catch(() => {});

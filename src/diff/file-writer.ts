@@ -1,11 +1,12 @@
 /**
  * Writing the regular files of a layer: contents, then owner, mode and times, then close.
  *
- * Why two ways: the entry loop runs on one thread, and copying file contents into the page cache
- * is its biggest single cost (a debian base layer: 200 MB, 80% of it in the 8% of files over
- * 64 KiB). Big files are written on the libuv thread pool, in flight while the loop goes on to
- * the next entries; small files are written at once, where a thread-pool round trip would cost
- * more than the write.
+ * Why two ways: the entry loop's thread is the critical path of a layer apply (the thread pool,
+ * which decompresses, waits for it), and copying file contents into the page cache is part of its
+ * work. In a debian base layer 8% of the files (those of 64 KiB and more) hold 80% of the bytes:
+ * they are written on the libuv thread pool, in flight while the loop goes on to the next
+ * entries (measured: the loop thread's CPU 0.88 → 0.79 s, the pool's 0.56 → 0.70 s). Small files
+ * are written at once, where a thread-pool round trip would cost more than the write.
  *
  * A file in flight is reached only through its own fd, never by name, so a later entry that
  * removes or replaces its path cannot be disturbed by it (the write lands in the unlinked inode).
