@@ -171,6 +171,32 @@ describe('Secret (age)', () => {
     await chmod(join(e.root, 'age.key'), 0o600);
   });
 
+  it('under berth run, a secret encrypted to the device later (after a wrong one) starts its container, and a new ciphertext recreates it', async () => {
+    const locked = containerDoc('locked', { image: DEMO_REF }) as { spec: Record<string, unknown> };
+    locked.spec.envFrom = [{ secret: 'other' }];
+    const write = async (token: string, to?: string) =>
+      e.writeManifests({
+        'app.yaml': [secretDoc('db', { DB_PASSWORD: await encrypt(ROTATED), DB_USER: await encrypt(USER) }), appDoc()],
+        'locked.yaml': [secretDoc('other', { token: await encrypt(token, to) }), locked],
+      });
+    await write('for someone else', strangerRecipient());
+    const daemon = e.start('run', '-f', e.manifests);
+    try {
+      await daemon.waitFor(/locked: create waits for secret other/, 60_000);
+      const from = daemon.output().length;
+      await write('daemon-1-9c4e2a');
+      await daemon.waitFor(/done +locked: create \(not present\)/, 60_000, from);
+      const env = async () => (await e.berth('exec', 'locked', '--', '/bin/cat', '/proc/1/environ')).stdout.split('\0');
+      expect(await env()).toContain('token=daemon-1-9c4e2a');
+      await write('daemon-2-7b1f3d');
+      await daemon.waitFor(/done +locked: recreate \(secret other changed\)/, 60_000, from);
+      expect(await env()).toContain('token=daemon-2-7b1f3d');
+      expect(await e.running('app')).toBeDefined();
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('berth validate names file:line:col of a value that is not age ciphertext, without quoting it', async () => {
     await e.writeManifests({
       'bad.yaml': 'apiVersion: berth.dev/v1alpha1\nkind: Secret\nmetadata: {name: db}\nspec:\n  data:\n    DB_PASSWORD: hunter2-plain\n',
