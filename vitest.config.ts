@@ -19,6 +19,7 @@ export const UNIT_TESTS = [
   'test/metadata/crash.test.ts',
   'test/gc/mark.test.ts',
   'test/content/ingest-data-path.test.ts',
+  'test/content/blob-check.test.ts',
   'test/runtime/health-spec.test.ts',
   'test/runtime/spec.test.ts',
   'test/runtime/spec-options.test.ts',

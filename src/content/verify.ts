@@ -1,6 +1,7 @@
 /** Re-hash every committed blob: what `berth content verify` runs after a power cut or a doubt. */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { isMissing } from '../durable-file.ts';
 import type { ContentStore } from './content.ts';
 
 export interface VerifyResult {
@@ -10,6 +11,8 @@ export interface VerifyResult {
   /** The digest actually found, when it differs. */
   found?: string;
   error?: string;
+  /** The blob could not be read because it is gone (removed while being checked). */
+  missing?: boolean;
 }
 
 /** Hash one committed blob; ok when its content hashes to its name. */
@@ -23,7 +26,7 @@ export async function verifyBlob(store: ContentStore, digest: string, size: numb
       rs.on('error', reject);
     });
   } catch (err: any) {
-    return { digest, size, ok: false, error: err?.message ?? String(err) };
+    return { digest, size, ok: false, error: err?.message ?? String(err), ...(isMissing(err) ? { missing: true } : {}) };
   }
   const found = `sha256:${hash.digest('hex')}`;
   return found === digest ? { digest, size, ok: true } : { digest, size, ok: false, found };

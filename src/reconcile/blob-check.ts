@@ -41,7 +41,11 @@ export class BlobChecker {
     if (hit) return hit;
     try {
       const manifest = parseManifest(await store.readBlob(rec.manifestDigest), `image ${rec.name}`);
-      const blobs = [{ digest: rec.manifestDigest }, { digest: manifest.config.digest, size: manifest.config.size }, ...manifest.layers.map((l) => ({ digest: l.digest, size: l.size }))];
+      const blobs = [
+        { digest: rec.manifestDigest },
+        { digest: manifest.config.digest, size: manifest.config.size },
+        ...manifest.layers.map((l) => ({ digest: l.digest, size: l.size })),
+      ];
       this.manifestBlobs.set(rec.manifestDigest, blobs);
       return blobs;
     } catch (err) {
@@ -85,6 +89,6 @@ export class BlobChecker {
       return 'ok';
     }
     signal?.throwIfAborted();
-    return result.error && /ENOENT/.test(result.error) ? 'missing' : 'corrupt';
+    return result.missing ? 'missing' : 'corrupt';
   }
 }
