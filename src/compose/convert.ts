@@ -126,6 +126,7 @@ export function convertCompose(input: ComposeInput): Converted {
       env: input.env,
       envFiles: input.envFiles,
       containerName: (s) => containers.get(s),
+      hasHealthcheck: (s) => compose.services?.[s]?.healthcheck !== undefined,
       volumeName: (v) => volumes.get(v),
       networkName: (n) => networks.get(n)?.name,
       ...(containers.get(key) !== berthName(key) ? { alias: berthName(key) } : {}),

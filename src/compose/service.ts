@@ -24,6 +24,8 @@ export interface ServiceContext {
   envFiles: ReadonlyMap<string, string | Error>;
   /** The berth name of a service that becomes a Container; undefined if there is none. */
   containerName(service: string): string | undefined;
+  /** Whether a service of the file has a healthcheck of its own. */
+  hasHealthcheck(service: string): boolean;
   /** The berth name of a top-level volume; undefined if the file does not declare it. */
   volumeName(volume: string): string | undefined;
   /** The berth name of a Compose network (`default` included); undefined if the file does not declare it. */
@@ -350,7 +352,9 @@ function dependsOn(service: string, svc: Json, at: ComposePath, ctx: ServiceCont
       continue;
     }
     const condition = opts.condition ?? 'service_started';
-    if (condition === 'service_completed_successfully') {
+    if (condition === 'service_healthy' && !ctx.hasHealthcheck(dep)) {
+      ctx.note([...at, ...key, 'condition'], `${where([...key, 'condition'])}: ${dep} has no healthcheck here: ${service} waits for its image's HEALTHCHECK to pass, and without one it never starts`);
+    } else if (condition === 'service_completed_successfully') {
       ctx.note([...at, ...key, 'condition'], `${where([...key, 'condition'])}: berth starts ${service} once ${dep} is running or has exited 0; it does not wait for ${dep} to finish`);
     }
     out.push({ name, healthy: condition === 'service_healthy', from: key });

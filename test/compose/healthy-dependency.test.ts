@@ -57,6 +57,12 @@ const actual = (containers: ActualContainer[]): ActualState => ({
 const worker = (steps: Step[]) => steps.find((s) => s.id.endsWith(':worker'))!;
 
 describe('a dependency with condition Healthy', () => {
+  it('without a healthcheck in the file: a note says the dependant waits for the image\'s', async () => {
+    const { problems, notes } = await dirs.read({ 'compose.yaml': COMPOSE.replace('      web: {condition: service_healthy}', '      web: {condition: service_healthy}\n      cache2: {condition: service_healthy}').replace('  cache:\n', '  cache2:\n    image: 127.0.0.1:5000/busybox:latest\n  cache:\n') });
+    expect(problems).toEqual([]);
+    expect(notes).toEqual([expect.stringMatching(/^compose\.yaml:9:27: services\.worker\.depends_on\.cache2\.condition: cache2 has no healthcheck here: worker waits for its image's HEALTHCHECK to pass, and without one it never starts$/)]);
+  });
+
   it('started in the same plan: the dependant waits for its check (a plain dependency is only ordered after)', async () => {
     const d = await desired();
     const steps = plan(d, actual([]), NOW);
