@@ -3,6 +3,7 @@
  * the one place that opens a database, sets its pragmas, migrates its schema, runs transactions and
  * turns SQLite's errors into error kinds.
  *
+ * - Files: created owner-only (0600, and the -wal and -shm SQLite adds), a looser one tightened.
  * - Pragmas: WAL (readers never block the writer) and `synchronous=FULL` (a committed transaction
  *   is on disk before COMMIT returns: power-cut safe); foreign keys when asked.
  * - Busy handling: a writer waits up to `busyTimeoutMs` for another process's transaction
@@ -17,8 +18,11 @@
  *
  * Every call is synchronous (node:sqlite is), so no `await` can ever split a transaction.
  */
+import { mkdirSync } from 'node:fs';
 import { DatabaseSync, type SQLInputValue, type StatementResultingChanges } from 'node:sqlite';
+import { dirname } from 'node:path';
 import { BerthError, failedPrecondition, invalidArgument } from './errors.ts';
+import { ensurePrivateDatabase } from './private-file.ts';
 
 /** One schema step; append only: never edit a migration that has shipped, add a new one. */
 export type Migration = (db: DatabaseSync) => void;
@@ -65,10 +69,16 @@ export class SqliteDatabase {
   }
 
   /**
-   * Open (creating if needed) the database at `path` (or `:memory:`) and bring its schema up to
-   * date. FailedPrecondition if a newer berth wrote it; Corrupt if SQLite finds it damaged.
+   * Open (creating it and its directory if needed) the database at `path` (or `:memory:`), owner-only
+   * (0600, with its -wal and -shm), and bring its schema up to date. FailedPrecondition if a newer
+   * berth wrote it; Corrupt if SQLite finds it damaged.
    */
   static open(path: string, opts: SqliteOptions): SqliteDatabase {
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true });
+      // What berth records (container env values, image names) is nobody else's to read.
+      ensurePrivateDatabase(path);
+    }
     const timeoutMs = opts.busyTimeoutMs ?? 10_000;
     const deadline = Date.now() + timeoutMs;
     for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {

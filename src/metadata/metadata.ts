@@ -21,10 +21,7 @@
  *   md.deleteLease('pull-1');
  */
 import { processAlive } from '../process-alive.ts';
-import { ensurePrivateDatabase } from '../private-file.ts';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors.ts';
 import { isConstraintViolation, SqliteDatabase, type Migration, type Row, type Statement } from '../sqlite.ts';
 import { MIGRATIONS } from './schema.ts';
@@ -233,10 +230,6 @@ export class Metadata {
    * FailedPrecondition if the file was written by a newer berth; Corrupt if SQLite finds it damaged.
    */
   static open(path: string, opts: MetadataOptions = {}): Metadata {
-    if (path !== ':memory:') {
-      mkdirSync(dirname(path), { recursive: true });
-      ensurePrivateDatabase(path); // it holds container env values
-    }
     const sql = SqliteDatabase.open(path, {
       label: 'metadata',
       migrations: opts.migrations ?? MIGRATIONS,

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
@@ -128,6 +129,8 @@ describe('SnapshotStore on the kit', () => {
     old.close();
     const store = new SnapshotStore(path);
     expect(store.all().map((r) => r.key)).toEqual(['base']);
+    // Tightened to owner-only, as every database the kit opens.
+    for (const f of [path, `${path}-wal`]) expect(statSync(f).mode & 0o777).toBe(0o600);
     store.transaction(() => {
       store.insert('child', 'base', 'active', {});
       expect(() => store.transaction(() => store.insert('base', undefined, 'active', {}))).toThrow(expect.objectContaining({ kind: 'AlreadyExists' }));
