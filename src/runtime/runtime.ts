@@ -26,7 +26,7 @@ import { hostDevices, resolveDevices } from './devices.ts';
 import { etcFiles, type EtcFiles } from './etc-files.ts';
 import { hostCapabilities, nofileCeiling } from './host-limits.ts';
 import type { HostOptionInputs } from './spec-options.ts';
-import { fsyncDir, writeFileAtomic } from '../durable-file.ts';
+import { fsyncDir, ifExists, writeFileAtomic } from '../durable-file.ts';
 import { ensureShim, startShim } from './shim.ts';
 import { effectiveStopSignal } from './stop-signal.ts';
 import { anonymousVolumes, prepareAnonymousVolumes } from './anonymous-volumes.ts';
@@ -355,13 +355,8 @@ export class Runtime implements ContainerRuntime {
    * one bad directory neither hides the others nor goes unexplained.
    */
   async listWithProblems(): Promise<{ containers: ContainerStatus[]; problems: { name: string; error: Error }[] }> {
-    let names: string[];
-    try {
-      names = (await readdir(this.dir)).sort();
-    } catch (err: any) {
-      if (err?.code === 'ENOENT') return { containers: [], problems: [] };
-      throw err;
-    }
+    const names = (await ifExists(readdir(this.dir)))?.sort();
+    if (!names) return { containers: [], problems: [] };
     const containers: ContainerStatus[] = [];
     const problems: { name: string; error: Error }[] = [];
     for (const n of names) {
