@@ -81,6 +81,9 @@ export class SqliteDatabase {
     }
     const timeoutMs = opts.busyTimeoutMs ?? 10_000;
     const deadline = Date.now() + timeoutMs;
+    // While another process creates the same new file (two commands started at once on a fresh
+    // root), SQLite can answer SQLITE_BUSY to the journal-mode change or the first read without
+    // calling its busy handler: such an open is tried again until the deadline.
     for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
       try {
         return SqliteDatabase.openOnce(path, opts, timeoutMs);

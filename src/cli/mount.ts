@@ -67,14 +67,10 @@ export const register: RegisterVerb = (program, run) => {
           } catch (err) {
             throw isKind(err, 'AlreadyExists') ? taken() : err;
           }
-          try {
-            await mountView(ctx, img.snapshotter as SnapshotterName, key, chain.at(-1)!, target).catch((err) => {
-              throw isKind(err, 'AlreadyExists') ? taken() : err;
-            });
-          } catch (err) {
+          await mountView(ctx, img.snapshotter as SnapshotterName, key, chain.at(-1)!, target).catch((err) => {
             metadata.deleteLease(key);
-            throw err;
-          }
+            throw isKind(err, 'AlreadyExists') ? taken() : err;
+          });
           ctx.log.info({ image: name, target: resolve(target), snapshotter: img.snapshotter }, 'mounted');
         } finally {
           close();
