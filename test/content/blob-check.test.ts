@@ -3,7 +3,6 @@
  * and the read is missing (pulled again), not corrupt; a changed one is corrupt.
  */
 import { chmod, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import type { ContentStore } from '../../src/content/content.ts';
 import { openContentStore, type LocalContentStore } from '../../src/content/local-store.ts';
 import { verifyBlob } from '../../src/content/verify.ts';
 import { BlobChecker } from '../../src/reconcile/blob-check.ts';
+import { commitBlob } from '../helpers/blobs.ts';
 
 let root: string;
 let store: LocalContentStore;
@@ -22,14 +22,7 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function put(text: string): Promise<{ digest: string; size: number }> {
-  const bytes = Buffer.from(text);
-  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-  const w = await store.writer({ ref: digest, expected: digest });
-  await w.write(bytes);
-  await w.commit(bytes.length, digest);
-  return { digest, size: bytes.length };
-}
+const put = (text: string) => commitBlob(store, text);
 
 describe('BlobChecker with re-hashing', () => {
   it('ok when intact, corrupt when the bytes changed, missing when the blob goes away while it is read', async () => {

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { openContentStore } from '../../src/content/local-store.ts';
 import { Metadata } from '../../src/metadata/metadata.ts';
+import { commitBlob } from '../helpers/blobs.ts';
 
 const BERTH = resolve(import.meta.dirname, '../../bin/berth');
 let root: string;
@@ -21,13 +22,7 @@ function berth(...args: string[]) {
 }
 
 async function orphanBlob(text: string): Promise<string> {
-  const store = await openContentStore(root);
-  const bytes = Buffer.from(text);
-  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-  const w = await store.writer({ ref: digest, expected: digest });
-  await w.write(bytes);
-  await w.commit(bytes.length, digest);
-  return digest;
+  return (await commitBlob(await openContentStore(root), text)).digest;
 }
 
 test('berth gc --dry-run lists an unreferenced blob and keeps it; berth gc removes it', async () => {

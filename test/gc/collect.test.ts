@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import type { Writer } from '../../src/content/content.ts';
 import { openContentStore, type LocalContentStore } from '../../src/content/local-store.ts';
 import { collectGarbage } from '../../src/gc/collect.ts';
 import { Metadata } from '../../src/metadata/metadata.ts';
+import { commitBlob } from '../helpers/blobs.ts';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -36,12 +36,7 @@ afterEach(async () => {
 });
 
 async function put(data: string | Buffer, mediaType: string): Promise<Desc> {
-  const bytes = Buffer.from(data);
-  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-  const w = await store.writer({ ref: `test-${digest}`, expected: digest, total: bytes.length });
-  await w.write(bytes);
-  await w.commit(bytes.length, digest);
-  return { digest, mediaType, size: bytes.length };
+  return { ...(await commitBlob(store, data)), mediaType };
 }
 
 /** A real little image in the store: config + layers + manifest (+ optionally an index). */

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { isKind } from '../../src/errors.ts';
 import { collectGarbage } from '../../src/gc/collect.ts';
 import { ensureFreeSpace, freeSpace } from '../../src/gc/free-space.ts';
 import { Metadata } from '../../src/metadata/metadata.ts';
+import { commitBlob } from '../helpers/blobs.ts';
 
 // A real small filesystem: an 8 MiB tmpfs (needs root; fails loudly without it).
 let mnt: string;
@@ -33,11 +34,7 @@ afterAll(() => {
 });
 
 async function putBlob(bytes: Buffer): Promise<string> {
-  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-  const w = await store.writer({ ref: `fill-${digest}`, expected: digest, total: bytes.length });
-  await w.write(bytes);
-  await w.commit(bytes.length, digest);
-  return digest;
+  return (await commitBlob(store, bytes)).digest;
 }
 
 const collect = () => collectGarbage({ metadata: md, content: store, snapshotters: [] });
