@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, truncateSyn
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { followBlob } from '../../src/diff/live-blob.ts';
 import { unpackImage } from '../../src/images/unpack.ts';
 import { openSnapshotter } from '../../src/snapshots/select.ts';
@@ -37,6 +37,29 @@ describe('followBlob: reading a blob while it downloads', () => {
     renameSync(`${dir}/ingest/data`, `${dir}/blob`);
     commit();
     expect((await reader).equals(data)).toBe(true);
+  });
+
+  it('allocates no fresh buffer for a read that finds no new bytes (a download slower than the apply)', async () => {
+    const dir = `${tmp}/poll`;
+    mkdirSync(`${dir}/ingest`, { recursive: true });
+    const data = randomBytes(4 << 20);
+    writeFileSync(`${dir}/ingest/data`, data.subarray(0, 1000));
+    let commit!: () => void;
+    const committed = new Promise<void>((r) => (commit = r));
+    const allocUnsafe = vi.spyOn(Buffer, 'allocUnsafe');
+    try {
+      const reader = collect(followBlob({ dataPath: `${dir}/ingest/data`, blobPath: `${dir}/blob`, size: data.length, committed, pollMs: 1 }));
+      await sleep(200); // the reader polls the file, which does not grow: a few dozen empty reads
+      const bigAllocations = () => allocUnsafe.mock.calls.filter(([size]) => size >= 1 << 20).length;
+      expect(bigAllocations()).toBe(1);
+      appendFileSync(`${dir}/ingest/data`, data.subarray(1000));
+      renameSync(`${dir}/ingest/data`, `${dir}/blob`);
+      commit();
+      expect((await reader).equals(data)).toBe(true);
+      expect(bigAllocations()).toBeLessThanOrEqual(5); // one per MiB filled, then the tail
+    } finally {
+      allocUnsafe.mockRestore();
+    }
   });
 
   it('reads a blob that is already committed', async () => {
