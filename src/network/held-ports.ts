@@ -9,7 +9,7 @@
 import type { ContainerDoc, PortSpec } from '../manifest/types.ts';
 import { listAttachments } from './attachments.ts';
 import { publishedByOther } from './networks.ts';
-import { describeHolder, holderOf, listPortHolders, type PortHolder } from './port-holder.ts';
+import { describeHolder, foreignHolder, listPortHolders, type PortHolder, type ProcessOwner } from './port-holder.ts';
 
 export interface HeldPort {
   /** `port 8080 in use by pid 412 nginx`, `port 8080 in use by container web2 (8080:80/tcp)`. */
@@ -18,8 +18,12 @@ export interface HeldPort {
   container?: string;
 }
 
-/** By container name: the first of its published ports that is held, for those that have one. */
-export async function observeHeldPorts(root: string, containers: readonly ContainerDoc[], signal?: AbortSignal): Promise<Record<string, HeldPort>> {
+/**
+ * By container name: the first of its published ports that is held, for those that have one.
+ * `ownerOf` names the container a holding process belongs to (its own old version does not count).
+ */
+export async function observeHeldPorts(root: string, containers: readonly ContainerDoc[], opts: { ownerOf?: ProcessOwner; signal?: AbortSignal } = {}): Promise<Record<string, HeldPort>> {
+  const { signal } = opts;
   const publishing = containers.filter((c) => c.spec.ports?.length);
   if (publishing.length === 0) return {};
   const records = await listAttachments(root);
@@ -37,9 +41,9 @@ export async function observeHeldPorts(root: string, containers: readonly Contai
       continue;
     }
     for (const p of doc.spec.ports!) {
-      const holder = holderOf(p, await socketsOf(p.protocol));
-      if (holder) {
-        held[doc.metadata.name] = { reason: describeHolder(holder) };
+      const found = await foreignHolder(p, await socketsOf(p.protocol), doc.metadata.name, opts.ownerOf);
+      if (found) {
+        held[doc.metadata.name] = { reason: describeHolder(found.holder, found.owner), ...(found.owner ? { container: found.owner } : {}) };
         break;
       }
     }

@@ -17,7 +17,7 @@ import { deleteAttachment, listAttachments, readAttachment, writeAttachment, typ
 import { netavarkNetwork, netavarkPortMappings, runNetavark, type NetavarkOptions } from './netavark.ts';
 import { createNetns, netnsMounted, removeNetns } from './netns.ts';
 import { networksDir, netnsPath } from './paths.ts';
-import { describeHolder, findPortHolder } from './port-holder.ts';
+import { describeHolder, foreignHolder, listPortHolders, type ProcessOwner } from './port-holder.ts';
 import { conflictingRoute } from './host-routes.ts';
 import { formatPort, portsOverlap } from './ports.ts';
 import { freeAddress, parseSubnet } from './subnet.ts';
@@ -27,6 +27,8 @@ export interface NetworkContext {
   signal?: AbortSignal;
   /** Reports teardown trouble that does not stop the work (logged by the caller). */
   warn?: (message: string) => void;
+  /** Names the container a host process belongs to: a port its own old version holds is not in the way. */
+  ownerOf?: ProcessOwner;
 }
 
 const lockPath = (root: string) => `${networksDir(root)}/.lock`;
@@ -55,10 +57,11 @@ export async function checkNetworking(ctx: NetworkContext, doc: ContainerDoc): P
   }
   const ports = doc.spec.ports ?? [];
   checkPublishedByOthers(doc, await listAttachments(ctx.root));
-  // The container's own ports, published by its previous version, are forwarded, not listened on: ss never shows them.
+  // Its previous version's ports are forwarded (on networks: ss never shows them) or listened on
+  // by its own processes (on the host's network: not in the way, it stops first).
   for (const p of ports) {
-    const holder = await findPortHolder(p, ctx.signal);
-    if (holder) throw failedPrecondition(describeHolder(holder));
+    const found = await foreignHolder(p, await listPortHolders(p.protocol, ctx.signal), doc.metadata.name, ctx.ownerOf);
+    if (found) throw failedPrecondition(describeHolder(found.holder, found.owner));
   }
 }
 

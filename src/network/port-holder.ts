@@ -41,10 +41,10 @@ export async function listPortHolders(protocol: PortSpec['protocol'], signal?: A
   return parseSs(stdout);
 }
 
-/** The first of `holders` (sockets of `port`'s protocol) that `port` would collide with, if any. */
-export function holderOf(port: PortSpec, holders: PortHolder[]): PortHolder | undefined {
+/** Those of `holders` (sockets of `port`'s protocol) that `port` would collide with. */
+export function holdersOf(port: PortSpec, holders: PortHolder[]): PortHolder[] {
   const wanted = port.hostIp?.replace(/^\[|\]$/g, '');
-  return holders.find(
+  return holders.filter(
     (h) =>
       h.port >= port.hostPort &&
       h.port < port.hostPort + port.range &&
@@ -52,11 +52,23 @@ export function holderOf(port: PortSpec, holders: PortHolder[]): PortHolder | un
   );
 }
 
-/** The first host socket that `port` would collide with, if any. */
-export async function findPortHolder(port: PortSpec, signal?: AbortSignal): Promise<PortHolder | undefined> {
-  return holderOf(port, await listPortHolders(port.protocol, signal));
+/** Which of berth's containers a host process belongs to, if any. */
+export type ProcessOwner = (pid: number) => Promise<string | undefined>;
+
+/**
+ * The first of `sockets` that `port` collides with, other than a process of the container `self`
+ * itself (its version being replaced, on the host's network, stops before the new one is set up),
+ * with the container it belongs to, if one does.
+ */
+export async function foreignHolder(port: PortSpec, sockets: PortHolder[], self: string, ownerOf?: ProcessOwner): Promise<{ holder: PortHolder; owner?: string } | undefined> {
+  for (const holder of holdersOf(port, sockets)) {
+    const owner = holder.pid === undefined ? undefined : await ownerOf?.(holder.pid);
+    if (owner !== self) return owner === undefined ? { holder } : { holder, owner };
+  }
+  return undefined;
 }
 
-export function describeHolder(h: PortHolder): string {
-  return h.pid === undefined ? `port ${h.port} in use (${h.address})` : `port ${h.port} in use by pid ${h.pid} ${h.command ?? ''}`.trimEnd();
+export function describeHolder(h: PortHolder, owner?: string): string {
+  const who = h.pid === undefined ? `port ${h.port} in use (${h.address})` : `port ${h.port} in use by pid ${h.pid} ${h.command ?? ''}`.trimEnd();
+  return owner === undefined ? who : `${who} (container ${owner})`;
 }

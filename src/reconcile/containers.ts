@@ -23,8 +23,9 @@ import type { CreateRequest } from '../runtime/runtime.ts';
 import { waitSuccessorReady } from './successor-ready.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { checkNetworking, detachContainer, reattachContainer, specOnNetworks, type NetworkContext } from '../network/networks.ts';
+import { processOwners } from './process-owner.ts';
 
-const networkContext = (deps: ReconcileDeps, signal: AbortSignal): NetworkContext => ({ root: deps.config.root, signal, warn: (m) => deps.log.warn(m) });
+const networkContext = (deps: ReconcileDeps, signal: AbortSignal): NetworkContext => ({ root: deps.config.root, signal, warn: (m) => deps.log.warn(m), ownerOf: processOwners(deps.runtime) });
 
 export interface CreateOptions {
   /** Keep the container being replaced (stopped, with its writable layer) for a rollback. */

@@ -10,6 +10,7 @@ import type { NormalisedContainerSpec } from '../manifest/spec-hash.ts';
 import type { DesiredState } from '../manifest/types.ts';
 import type { ImageRecord } from '../metadata/metadata.ts';
 import { observeHeldPorts } from '../network/held-ports.ts';
+import { processOwners } from './process-owner.ts';
 import { parseReference } from '../oci/reference.ts';
 import type { ContainerStatus } from '../runtime/container-runtime.ts';
 import type { SnapshotInfo } from '../snapshots/snapshotter.ts';
@@ -185,7 +186,7 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
   const volumeEntries = (await ifExists(readdir(volumesDir(deps.config.root), { withFileTypes: true }))) ?? [];
   const volumes = volumeEntries.filter((d) => d.isDirectory()).map((d) => d.name);
 
-  const portsHeld = await observeHeldPorts(deps.config.root, desired.containers, opts.signal);
+  const portsHeld = await observeHeldPorts(deps.config.root, desired.containers, { ownerOf: processOwners(deps.runtime), signal: opts.signal });
   const retired = retiredImages(deps.metadata, desired);
   const retiredContainers = deps.metadata.listRetiredContainers().map((r) => ({ name: r.record.name, specHash: r.record.specHash, imageDigest: r.record.imageDigest }));
   const secretProblems = (await deps.secrets?.problems(desired, opts.signal)) ?? {};

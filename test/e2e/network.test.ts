@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { createServer, connect, type Server } from 'node:net';
 import { join } from 'node:path';
-import { DEMO_REF, E2eRoot, containerDoc, requireE2e } from '../helpers/e2e.ts';
+import { DEMO_REF, E2eRoot, containerDoc, requireE2e, until } from '../helpers/e2e.ts';
 
 let e: E2eRoot;
 let holder: Server | undefined;
@@ -145,3 +145,22 @@ describe('containers on networks', () => {
     expect(execFileSync('cat', ['/proc/self/mountinfo']).toString()).not.toContain(join(e.root, 'run', 'netns'));
   });
 });
+
+describe('a container moving from the host network to a network with the same published port', () => {
+  it('is recreated: the port its own old version listens on is not in its way', async () => {
+    const hostVersion = containerDoc('mover', { image: DEMO_REF, script: 'mkdir -p /www && echo host-version > /www/index.html && httpd -p 127.0.0.1:18495 -h /www' }) as { spec: Record<string, unknown> };
+    hostVersion.spec.network = 'host';
+    await e.writeManifests({ 'set.yaml': [hostVersion] });
+    const first = await e.berth('apply', '-f', e.manifests, '--no-wait');
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    await until('the host-network version answering', () => get('127.0.0.1', 18495).then((t) => t === 'host-version', () => false));
+
+    await e.writeManifests({ 'set.yaml': [network('moved', '10.231.5.0/24'), web('mover', 'net-version', ['moved'], ['127.0.0.1:18495:80'])] });
+    const plan = await e.berth('plan', '-f', e.manifests);
+    expect(plan.stdout).toMatch(/~ mover: recreate/);
+    const second = await e.berth('apply', '-f', e.manifests, '--no-wait');
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    await until('the networked version answering', () => get('127.0.0.1', 18495).then((t) => t === 'net-version', () => false));
+  }, 120_000);
+});
+

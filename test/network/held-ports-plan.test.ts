@@ -9,7 +9,7 @@ import { parseManifestSources } from '../../src/manifest/load.ts';
 import { createDocumentValidator, type DocumentValidator } from '../../src/manifest/schema.ts';
 import { containerSpecHash, normaliseContainerSpec } from '../../src/manifest/spec-hash.ts';
 import type { DesiredState } from '../../src/manifest/types.ts';
-import { holderOf } from '../../src/network/port-holder.ts';
+import { describeHolder, foreignHolder, holdersOf } from '../../src/network/port-holder.ts';
 import { parsePort } from '../../src/network/ports.ts';
 import { describePlan, plan } from '../../src/reconcile/plan.ts';
 import type { ActualContainer, ActualState } from '../../src/reconcile/types.ts';
@@ -93,8 +93,29 @@ describe('which host socket holds a published port', () => {
   ];
   for (const [what, port, pid] of TABLE) {
     it(what, () => {
-      const h = holderOf(parsePort(port, 'ports[0]'), sockets);
+      const h = holdersOf(parsePort(port, 'ports[0]'), sockets)[0];
       expect(h === undefined ? undefined : (h.pid ?? -1)).toBe(pid);
     });
   }
 });
+
+describe('a holder that is a container\'s own process', () => {
+  const sockets = [
+    { address: '0.0.0.0', port: 8080, pid: 10, command: 'httpd' },
+    { address: '127.0.0.1', port: 8080, pid: 20, command: 'nginx' },
+  ];
+  const owners: Record<number, string> = { 10: 'web', 20: 'proxy' };
+  const ownerOf = async (pid: number) => owners[pid];
+
+  it('does not hold the container itself (its old version stops first); another container\'s is named', async () => {
+    const found = await foreignHolder(parsePort('8080:80', 'ports[0]'), sockets, 'web', ownerOf);
+    expect(found).toEqual({ holder: sockets[1], owner: 'proxy' });
+    expect(describeHolder(found!.holder, found!.owner)).toBe('port 8080 in use by pid 20 nginx (container proxy)');
+    expect(await foreignHolder(parsePort('8080:80', 'ports[0]'), sockets.slice(0, 1), 'web', ownerOf)).toBeUndefined();
+  });
+
+  it('without owners, every holder counts', async () => {
+    expect(await foreignHolder(parsePort('8080:80', 'ports[0]'), sockets, 'web')).toEqual({ holder: sockets[0] });
+  });
+});
+
