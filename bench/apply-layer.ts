@@ -39,7 +39,8 @@ const COMPILE_CACHE = process.env.NODE_COMPILE_CACHE ?? new URL('../node_modules
 function modulesDir(): { dir: URL; ext: string } {
   const top = new URL('../', import.meta.url);
   const stamp = new URL('dist/.build-stamp', top).pathname;
-  const stale = !existsSync(stamp) || execFileSync('find', [new URL('src', top).pathname, '-newer', stamp, '-print', '-quit'], { encoding: 'utf8' }).trim() !== '';
+  const stale =
+    !existsSync(stamp) || execFileSync('find', [new URL('src', top).pathname, '-newer', stamp, '-print', '-quit'], { encoding: 'utf8' }).trim() !== '';
   return stale ? { dir: new URL('src/', top), ext: '.ts' } : { dir: new URL('dist/', top), ext: '.js' };
 }
 
@@ -108,7 +109,9 @@ async function main(): Promise<void> {
     const results = Object.fromEntries(names.map((n) => [n, { wall: [] as number[], cpu: [] as number[] }]));
     const applyMs: number[] = [];
     const loads = [loadavg()[0]!];
-    console.log(`layer ${layerIndex} (${desc.digest}, ${(desc.size / 1e6).toFixed(0)} MB gzip) on tmpfs; berth on the ${worker ? 'worker thread' : 'main thread'}; ${runs} runs`);
+    console.log(
+      `layer ${layerIndex} (${desc.digest}, ${(desc.size / 1e6).toFixed(0)} MB gzip) on tmpfs; berth on the ${worker ? 'worker thread' : 'main thread'}; ${runs} runs`,
+    );
     for (let i = 0; i < runs; i++) {
       // Rotate the order each run, so drift in the machine's load hits every tool alike.
       for (let k = 0; k < names.length; k++) {

@@ -60,10 +60,19 @@ describe('applyLayer: files written while later entries are applied', () => {
       uid: i % 3,
       gid: 100 + (i % 4),
     }));
-    await apply(root, [{ type: 'dir', name: 'd' }, ...files.map((f) => ({ type: 'file' as const, name: f.name, content: f.data, mode: f.mode, uid: f.uid, gid: f.gid, mtime: MTIME }))]);
+    await apply(root, [
+      { type: 'dir', name: 'd' },
+      ...files.map((f) => ({ type: 'file' as const, name: f.name, content: f.data, mode: f.mode, uid: f.uid, gid: f.gid, mtime: MTIME })),
+    ]);
     for (const f of files) {
       const st = lstatSync(`${root}/${f.name}`);
-      expect({ name: f.name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs }).toEqual({ name: f.name, mode: f.mode, uid: f.uid, gid: f.gid, mtime: MTIME.getTime() });
+      expect({ name: f.name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs }).toEqual({
+        name: f.name,
+        mode: f.mode,
+        uid: f.uid,
+        gid: f.gid,
+        mtime: MTIME.getTime(),
+      });
       expect(readFileSync(`${root}/${f.name}`).equals(f.data)).toBe(true);
     }
   });
@@ -75,7 +84,13 @@ describe('applyLayer: files written while later entries are applied', () => {
       { type: 'link', name: 'big-link', target: 'big', mode: 0o4711, uid: 7, gid: 8, mtime: MTIME },
     ]);
     const st = lstatSync(`${root}/big`);
-    expect({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, nlink: st.nlink, mtime: st.mtimeMs }).toEqual({ mode: 0o4711, uid: 7, gid: 8, nlink: 2, mtime: MTIME.getTime() });
+    expect({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, nlink: st.nlink, mtime: st.mtimeMs }).toEqual({
+      mode: 0o4711,
+      uid: 7,
+      gid: 8,
+      nlink: 2,
+      mtime: MTIME.getTime(),
+    });
     expect(readFileSync(`${root}/big-link`).equals(content(1, 256 * 1024))).toBe(true);
   });
 
