@@ -36,7 +36,14 @@ export const register: RegisterVerb = (program, run) => {
         }
         const rows = [
           ['NAME', 'SUBNET', 'CONTAINERS', 'PORTS', 'BRIDGE', 'MEMBERS'],
-          ...nets.map((n) => [`${n.name}${n.internal ? ' (internal)' : ''}`, n.subnet, String(n.containers.length), String(n.publishedPorts), n.bridge, n.containers.join(',')]),
+          ...nets.map((n) => [
+            `${n.name}${n.internal ? ' (internal)' : ''}`,
+            n.subnet,
+            String(n.containers.length),
+            String(n.publishedPorts),
+            n.bridge,
+            n.containers.join(','),
+          ]),
         ];
         const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
         for (const r of rows) ctx.out.write(`${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')}\n`);

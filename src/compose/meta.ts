@@ -5,7 +5,11 @@
 import type { ComposePath } from './interpolate-tree.ts';
 import type { Origin } from './origins.ts';
 
-export function objectMeta(name: string, labels: string[] | Record<string, string> | undefined, at: ComposePath): { metadata: Record<string, any>; origins: Origin[] } {
+export function objectMeta(
+  name: string,
+  labels: string[] | Record<string, string> | undefined,
+  at: ComposePath,
+): { metadata: Record<string, any>; origins: Origin[] } {
   const metadata: Record<string, any> = { name };
   const origins: Origin[] = [{ path: ['metadata', 'name'], from: at, key: true }];
   if (labels !== undefined) {

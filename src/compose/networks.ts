@@ -30,7 +30,12 @@ const yes = (v: unknown) => v === true || v === 'true';
  * The top-level `networks` (and the implicit `default`), by Compose key. `claim` gives a berth
  * name for a Compose name (and refuses two that become one).
  */
-export function convertNetworks(compose: Json, claim: (composeName: string, at: ComposePath) => string, problem: Report, note: Report): Map<string, ComposeNetwork> {
+export function convertNetworks(
+  compose: Json,
+  claim: (composeName: string, at: ComposePath) => string,
+  problem: Report,
+  note: Report,
+): Map<string, ComposeNetwork> {
   const out = new Map<string, ComposeNetwork>([['default', { name: DEFAULT_NETWORK }]]);
   const declared = Object.entries((compose.networks ?? {}) as Record<string, Json | null>);
   const taken = declared.flatMap(([, n]) => (typeof n?.ipam?.config?.[0]?.subnet === 'string' ? [n.ipam.config[0].subnet as string] : []));
@@ -56,7 +61,9 @@ export function convertNetworks(compose: Json, claim: (composeName: string, at: 
     }
     (ipam.config ?? []).forEach((c: Json, i: number) => {
       if (i > 0) return refuse(['ipam', 'config', i], 'berth networks have one subnet');
-      for (const k of Object.keys(c)) if (k !== 'subnet' && !k.startsWith('x-')) refuse(['ipam', 'config', i, k], `berth cannot honour "${k}": the first address is the gateway, the rest are its containers'`);
+      for (const k of Object.keys(c))
+        if (k !== 'subnet' && !k.startsWith('x-'))
+          refuse(['ipam', 'config', i, k], `berth cannot honour "${k}": the first address is the gateway, the rest are its containers'`);
     });
     if (n.external !== undefined && n.external !== false) {
       // Declared elsewhere (another manifest), under its own name: the loader checks that it is.
@@ -77,7 +84,8 @@ export function convertNetworks(compose: Json, claim: (composeName: string, at: 
       taken.push(spec.subnet);
       note(at, `networks.${key}: berth gives it the subnet ${spec.subnet} (set ipam.config[0].subnet to choose one)`);
     }
-    if (key === 'default' && name === DEFAULT_NETWORK) note(at, `networks.default: this is berth's default network ${DEFAULT_NETWORK}, which every Compose project on the device shares`);
+    if (key === 'default' && name === DEFAULT_NETWORK)
+      note(at, `networks.default: this is berth's default network ${DEFAULT_NETWORK}, which every Compose project on the device shares`);
     if (yes(n.internal)) spec.internal = true;
     const { metadata, origins } = objectMeta(name, n.labels, at);
     origins.push({ path: ['spec', 'subnet'], from: subnet === undefined ? at : [...at, 'ipam', 'config', 0, 'subnet'], key: subnet === undefined });
@@ -132,11 +140,23 @@ export function serviceNetworking(
       out.network = mode;
       from(['network'], ['network_mode']);
       for (const k of ['networks', 'ports'] as const) {
-        if (svc[k] !== undefined) problem([k], `${where([k])}: network_mode: ${mode} gives the service no namespace of its own to join networks or publish ports: remove one of them`, true);
+        if (svc[k] !== undefined)
+          problem(
+            [k],
+            `${where([k])}: network_mode: ${mode} gives the service no namespace of its own to join networks or publish ports: remove one of them`,
+            true,
+          );
       }
     } else if (/^(service|container):/.test(mode)) {
-      problem(['network_mode'], `${where(['network_mode'])}: berth cannot honour "${mode}": a container cannot join another's network namespace; put both on one network (networks:)`);
-    } else problem(['network_mode'], `${where(['network_mode'])}: "${mode}": berth knows host and none; for a private network leave network_mode out and list networks:`);
+      problem(
+        ['network_mode'],
+        `${where(['network_mode'])}: berth cannot honour "${mode}": a container cannot join another's network namespace; put both on one network (networks:)`,
+      );
+    } else
+      problem(
+        ['network_mode'],
+        `${where(['network_mode'])}: "${mode}": berth knows host and none; for a private network leave network_mode out and list networks:`,
+      );
     return out;
   }
 
@@ -186,12 +206,16 @@ function shortPort(p: unknown, where: string): string {
   if (typeof p !== 'object' || p === null) {
     const text = String(p);
     if (/^\d+(-\d+)?(\/\w+)?$/.test(text)) {
-      throw refuse(`"${text}" publishes on a random host port, which a device's users could not find: write hostPort:containerPort, e.g. ${text.split(/[-/]/)[0]}:${text}`);
+      throw refuse(
+        `"${text}" publishes on a random host port, which a device's users could not find: write hostPort:containerPort, e.g. ${text.split(/[-/]/)[0]}:${text}`,
+      );
     }
     return text;
   }
   const long = p as Json;
-  const extra = Object.keys(long).filter((k) => !['target', 'published', 'host_ip', 'protocol', 'mode', 'name', 'app_protocol'].includes(k) && !k.startsWith('x-'));
+  const extra = Object.keys(long).filter(
+    (k) => !['target', 'published', 'host_ip', 'protocol', 'mode', 'name', 'app_protocol'].includes(k) && !k.startsWith('x-'),
+  );
   if (extra.length > 0) throw refuse(`berth cannot honour ${extra.join(', ')}`);
   if (long.mode !== undefined && long.mode !== 'host' && long.mode !== 'ingress') throw refuse(`mode "${long.mode}" is not host or ingress`);
   if (long.published === undefined) throw refuse(`no published port: berth publishes on a host port you name (published: ${long.target})`);

@@ -22,7 +22,11 @@ export interface HeldPort {
  * By container name: the first of its published ports that is held, for those that have one.
  * `ownerOf` names the container a holding process belongs to (its own old version does not count).
  */
-export async function observeHeldPorts(root: string, containers: readonly ContainerDoc[], opts: { ownerOf?: ProcessOwner; signal?: AbortSignal } = {}): Promise<Record<string, HeldPort>> {
+export async function observeHeldPorts(
+  root: string,
+  containers: readonly ContainerDoc[],
+  opts: { ownerOf?: ProcessOwner; signal?: AbortSignal } = {},
+): Promise<Record<string, HeldPort>> {
   const { signal } = opts;
   const publishing = containers.filter((c) => c.spec.ports?.length);
   if (publishing.length === 0) return {};

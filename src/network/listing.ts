@@ -25,7 +25,15 @@ export async function listNetworks(root: string, declared: readonly NetworkDoc[]
   const byName = new Map<string, NetworkListing>();
   for (const doc of declared) {
     const net = netavarkNetwork(root, doc.metadata.name, doc.spec);
-    byName.set(doc.metadata.name, { name: doc.metadata.name, subnet: doc.spec.subnet, bridge: net.network_interface, internal: doc.spec.internal, declared: true, containers: [], publishedPorts: 0 });
+    byName.set(doc.metadata.name, {
+      name: doc.metadata.name,
+      subnet: doc.spec.subnet,
+      bridge: net.network_interface,
+      internal: doc.spec.internal,
+      declared: true,
+      containers: [],
+      publishedPorts: 0,
+    });
   }
   for (const a of await listAttachments(root)) {
     for (const name of Object.keys(a.addresses)) {
@@ -33,7 +41,15 @@ export async function listNetworks(root: string, declared: readonly NetworkDoc[]
       if (!n) {
         const info = a.netavark.network_info[netavarkName(root, name)];
         if (!info) continue;
-        n = { name, subnet: info.subnets[0]?.subnet ?? '', bridge: info.network_interface, internal: info.internal, declared: false, containers: [], publishedPorts: 0 };
+        n = {
+          name,
+          subnet: info.subnets[0]?.subnet ?? '',
+          bridge: info.network_interface,
+          internal: info.internal,
+          declared: false,
+          containers: [],
+          publishedPorts: 0,
+        };
         byName.set(name, n);
       }
       n.containers.push(a.container);

@@ -45,7 +45,16 @@ async function desired(): Promise<DesiredState> {
 
 function running(d: DesiredState, name: string, over: Partial<ActualContainer> = {}): ActualContainer {
   const doc = d.containers.find((c) => c.metadata.name === name)!;
-  return { name, specHash: containerSpecHash(doc, DIGEST), imageRef: doc.imageRef, imageDigest: DIGEST, appliedSpec: normaliseContainerSpec(doc), state: 'running', backoffStreak: 0, ...over };
+  return {
+    name,
+    specHash: containerSpecHash(doc, DIGEST),
+    imageRef: doc.imageRef,
+    imageDigest: DIGEST,
+    appliedSpec: normaliseContainerSpec(doc),
+    state: 'running',
+    backoffStreak: 0,
+    ...over,
+  };
 }
 
 const actual = (containers: ActualContainer[]): ActualState => ({
@@ -57,10 +66,19 @@ const actual = (containers: ActualContainer[]): ActualState => ({
 const worker = (steps: Step[]) => steps.find((s) => s.id.endsWith(':worker'))!;
 
 describe('a dependency with condition Healthy', () => {
-  it('without a healthcheck in the file: a note says the dependant waits for the image\'s', async () => {
-    const { problems, notes } = await dirs.read({ 'compose.yaml': COMPOSE.replace('      web: {condition: service_healthy}', '      web: {condition: service_healthy}\n      cache2: {condition: service_healthy}').replace('  cache:\n', '  cache2:\n    image: 127.0.0.1:5000/busybox:latest\n  cache:\n') });
+  it("without a healthcheck in the file: a note says the dependant waits for the image's", async () => {
+    const { problems, notes } = await dirs.read({
+      'compose.yaml': COMPOSE.replace(
+        '      web: {condition: service_healthy}',
+        '      web: {condition: service_healthy}\n      cache2: {condition: service_healthy}',
+      ).replace('  cache:\n', '  cache2:\n    image: 127.0.0.1:5000/busybox:latest\n  cache:\n'),
+    });
     expect(problems).toEqual([]);
-    expect(notes).toEqual([expect.stringMatching(/^compose\.yaml:9:27: services\.worker\.depends_on\.cache2\.condition: cache2 has no healthcheck here: worker waits for its image's HEALTHCHECK to pass, and without one it never starts$/)]);
+    expect(notes).toEqual([
+      expect.stringMatching(
+        /^compose\.yaml:9:27: services\.worker\.depends_on\.cache2\.condition: cache2 has no healthcheck here: worker waits for its image's HEALTHCHECK to pass, and without one it never starts$/,
+      ),
+    ]);
   });
 
   it('started in the same plan: the dependant waits for its check (a plain dependency is only ordered after)', async () => {
@@ -90,7 +108,16 @@ describe('a dependency with condition Healthy', () => {
 
   it('not running at all: as any dependency, and a plain one that is not running either', async () => {
     const d = await desired();
-    const w = worker(plan(d, actual([running(d, 'web', { state: 'exited', exitCode: 1, finishedAt: NOW - 1000 }), running(d, 'cache', { state: 'exited', exitCode: 1, finishedAt: NOW - 1000 })]), NOW));
+    const w = worker(
+      plan(
+        d,
+        actual([
+          running(d, 'web', { state: 'exited', exitCode: 1, finishedAt: NOW - 1000 }),
+          running(d, 'cache', { state: 'exited', exitCode: 1, finishedAt: NOW - 1000 }),
+        ]),
+        NOW,
+      ),
+    );
     expect(w).toMatchObject({ kind: 'wait', reason: 'worker: create waits for web, cache (not running)' });
     expect(w).not.toHaveProperty('awaitsHealth');
   });

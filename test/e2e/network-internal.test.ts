@@ -22,9 +22,16 @@ let metricsPort: number;
 let publishedPort: number;
 
 const API = 'berth.dev/v1alpha1';
-const network = (name: string, subnet: string, internal = false) => ({ apiVersion: API, kind: 'Network', metadata: { name }, spec: { subnet, ...(internal ? { internal } : {}) } });
+const network = (name: string, subnet: string, internal = false) => ({
+  apiVersion: API,
+  kind: 'Network',
+  metadata: { name },
+  spec: { subnet, ...(internal ? { internal } : {}) },
+});
 function web(name: string, networks: string[], ports?: string[], healthcheck?: object): object {
-  const doc = containerDoc(name, { image: DEMO_REF, script: `mkdir -p /www && echo ${name} > /www/index.html && httpd -p 80 -h /www` }) as { spec: Record<string, unknown> };
+  const doc = containerDoc(name, { image: DEMO_REF, script: `mkdir -p /www && echo ${name} > /www/index.html && httpd -p 80 -h /www` }) as {
+    spec: Record<string, unknown>;
+  };
   delete doc.spec.network;
   doc.spec.networks = networks;
   if (ports) doc.spec.ports = ports;
@@ -44,7 +51,11 @@ beforeAll(async () => {
   sh('ip', ['link', 'set', `${VETH}h`, 'up']);
   sh('ip', ['-n', OUTSIDE_NS, 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', `${VETH}n`]);
   sh('ip', ['-n', OUTSIDE_NS, 'link', 'set', `${VETH}n`, 'up']);
-  server = spawn('ip', ['netns', 'exec', OUTSIDE_NS, process.execPath, '-e', `require('node:http').createServer((q, s) => s.end('outside\\n')).listen(8099, '${OUTSIDE_IP}')`], { stdio: 'ignore' });
+  server = spawn(
+    'ip',
+    ['netns', 'exec', OUTSIDE_NS, process.execPath, '-e', `require('node:http').createServer((q, s) => s.end('outside\\n')).listen(8099, '${OUTSIDE_IP}')`],
+    { stdio: 'ignore' },
+  );
   await until('the outside server', () => {
     try {
       return sh('ip', ['netns', 'exec', OUTSIDE_NS, 'ss', '-Hltn', 'sport = :8099']).includes('8099');
@@ -98,7 +109,13 @@ describe('networks under berth run', () => {
   }, 60_000);
 
   it('berth network ls lists a declared network without containers', async () => {
-    const nets = JSON.parse((await e.berth('network', 'ls', '--json')).stdout) as { name: string; containers: string[]; internal: boolean; declared: boolean; publishedPorts: number }[];
+    const nets = JSON.parse((await e.berth('network', 'ls', '--json')).stdout) as {
+      name: string;
+      containers: string[];
+      internal: boolean;
+      declared: boolean;
+      publishedPorts: number;
+    }[];
     expect(nets.map((n) => [n.name, n.containers.sort(), n.internal, n.declared, n.publishedPorts])).toEqual([
       ['closed', ['in', 'peer'], true, true, 0],
       ['idle', [], false, true, 0],
@@ -109,7 +126,7 @@ describe('networks under berth run', () => {
     expect(table).toMatch(/^closed \(internal\)\s+10\.231\.72\.0\/24\s+2\s+0\s/m);
   });
 
-  it('/metrics counts each network\'s containers and published ports', async () => {
+  it("/metrics counts each network's containers and published ports", async () => {
     const text = await until('network metrics', async () => {
       const t = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       return t.includes('berth_network_containers{network="idle"}') ? t : undefined;

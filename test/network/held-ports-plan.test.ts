@@ -34,7 +34,15 @@ function desiredOf(containers: Record<string, string>): DesiredState {
 
 function running(desired: DesiredState, name: string): ActualContainer {
   const doc = desired.containers.find((c) => c.metadata.name === name)!;
-  return { name, specHash: containerSpecHash(doc, DIGEST), imageRef: doc.imageRef, imageDigest: DIGEST, appliedSpec: normaliseContainerSpec(doc), state: 'running', backoffStreak: 0 };
+  return {
+    name,
+    specHash: containerSpecHash(doc, DIGEST),
+    imageRef: doc.imageRef,
+    imageDigest: DIGEST,
+    appliedSpec: normaliseContainerSpec(doc),
+    state: 'running',
+    backoffStreak: 0,
+  };
 }
 
 const actual = (containers: ActualContainer[], portsHeld?: ActualState['portsHeld']): ActualState => ({
@@ -57,7 +65,11 @@ describe('a held host port in the plan', () => {
   it('holds a recreate back: the old version keeps running', () => {
     const before = desiredOf({ web: ', ports: ["8080:80"]', other: '' });
     const after = desiredOf({ web: ', ports: ["8080:80"], env: {A: "2"}', other: '' });
-    const steps = plan(after, actual([running(before, 'web'), running(before, 'other')], { web: { reason: 'port 8080 in use by container other (8080:80/tcp)', container: 'other' } }), NOW);
+    const steps = plan(
+      after,
+      actual([running(before, 'web'), running(before, 'other')], { web: { reason: 'port 8080 in use by container other (8080:80/tcp)', container: 'other' } }),
+      NOW,
+    );
     expect(steps.map((s) => [s.kind, s.reason])).toEqual([['wait', 'web: blocked (port 8080 in use by container other (8080:80/tcp))']]);
   });
 
@@ -85,7 +97,7 @@ describe('which host socket holds a published port', () => {
   const TABLE: Array<[string, string, number | undefined]> = [
     ['the same port on every address', '8080:80', 412],
     ['the same port and address', '127.0.0.1:8080:80', 412],
-    ['another address than the socket\'s', '127.0.0.2:8080:80', undefined],
+    ["another address than the socket's", '127.0.0.2:8080:80', undefined],
     ['a socket on every address holds each one', '192.168.1.5:9000:9000', 7],
     ['a range that covers the port', '8079-8081:80-82', 412],
     ['a range beside it', '8081-8082:80-81', undefined],
@@ -99,7 +111,7 @@ describe('which host socket holds a published port', () => {
   }
 });
 
-describe('a holder that is a container\'s own process', () => {
+describe("a holder that is a container's own process", () => {
   const sockets = [
     { address: '0.0.0.0', port: 8080, pid: 10, command: 'httpd' },
     { address: '127.0.0.1', port: 8080, pid: 20, command: 'nginx' },
@@ -107,7 +119,7 @@ describe('a holder that is a container\'s own process', () => {
   const owners: Record<number, string> = { 10: 'web', 20: 'proxy' };
   const ownerOf = async (pid: number) => owners[pid];
 
-  it('does not hold the container itself (its old version stops first); another container\'s is named', async () => {
+  it("does not hold the container itself (its old version stops first); another container's is named", async () => {
     const found = await foreignHolder(parsePort('8080:80', 'ports[0]'), sockets, 'web', ownerOf);
     expect(found).toEqual({ holder: sockets[1], owner: 'proxy' });
     expect(describeHolder(found!.holder, found!.owner)).toBe('port 8080 in use by pid 20 nginx (container proxy)');
@@ -118,4 +130,3 @@ describe('a holder that is a container\'s own process', () => {
     expect(await foreignHolder(parsePort('8080:80', 'ports[0]'), sockets, 'web')).toEqual({ holder: sockets[0] });
   });
 });
-

@@ -21,7 +21,12 @@ const HTTP_PORT = 18601; // in the test's own namespace: nothing else listens th
 const SILENT_PORT = 18602;
 
 const timing = { intervalMs: 1000, timeoutMs: 3000, retries: 1, startPeriodMs: 0 };
-const http = (port: number, over: Partial<Healthcheck> = {}): Healthcheck => ({ kind: 'http', http: { host: '127.0.0.1', port, path: '/healthz' }, ...timing, ...over });
+const http = (port: number, over: Partial<Healthcheck> = {}): Healthcheck => ({
+  kind: 'http',
+  http: { host: '127.0.0.1', port, path: '/healthz' },
+  ...timing,
+  ...over,
+});
 const tcp = (port: number): Healthcheck => ({ kind: 'tcp', tcp: { host: '127.0.0.1', port }, ...timing });
 const inside = (): ProbeTarget => ({ name: 'c', network: 'none', netns, exec: () => Promise.reject(new Error('no exec here')) });
 const fromHost: ProbeTarget = { name: 'c', network: 'host', exec: () => Promise.reject(new Error('no exec here')) };
@@ -74,7 +79,10 @@ describe('probes from inside a network namespace', () => {
   });
 
   it('a tcp check connects from inside; a port nothing listens on is unhealthy, saying why', async () => {
-    expect(await probeOnce(tcp(SILENT_PORT), inside(), new AbortController().signal)).toMatchObject({ healthy: true, output: `connected to 127.0.0.1:${SILENT_PORT}` });
+    expect(await probeOnce(tcp(SILENT_PORT), inside(), new AbortController().signal)).toMatchObject({
+      healthy: true,
+      output: `connected to 127.0.0.1:${SILENT_PORT}`,
+    });
     const closed = await probeOnce(tcp(18603), inside(), new AbortController().signal);
     expect(closed).toMatchObject({ healthy: false, timedOut: false });
     expect(closed.output).toMatch(/tcp 127\.0\.0\.1:18603: .*ECONNREFUSED/);

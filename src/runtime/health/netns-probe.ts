@@ -21,7 +21,9 @@ const OUTPUT_LIMIT = 64 * 1024;
 export function probeInNetns(h: Healthcheck, netns: string, signal: AbortSignal): Promise<Omit<ProbeResult, 'startedAtMs' | 'durationMs'>> {
   signal.throwIfAborted();
   return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=${netns}`, '--', process.execPath, '--disable-warning=ExperimentalWarning', MAIN, JSON.stringify(h)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('nsenter', [`--net=${netns}`, '--', process.execPath, '--disable-warning=ExperimentalWarning', MAIN, JSON.stringify(h)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout = (stdout + b.toString()).slice(0, OUTPUT_LIMIT)));
