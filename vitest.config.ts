@@ -30,17 +30,31 @@ export const UNIT_TESTS = [
   'test/format/**/*.test.ts',
 ];
 
+/**
+ * Root tests that set up real networks (netavark bridges, iptables rules, the default network
+ * `berth` and its subnet are machine-wide) or compare the machine's network state before and
+ * after: they run one at a time, after all the others.
+ */
+export const SERIAL_TESTS = ['test/e2e/*network*.test.ts', 'test/network/**/*.test.ts', 'test/compose/**/*.test.ts'];
+
 export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Tests mount overlays, start registries and run runc: files run in parallel processes,
-    // each test file owns its own temporary root and registry port.
+    // each test file owns its own temporary root, cgroup parent and registry port. Most of an
+    // end-to-end test's time is spent waiting (for a confirmAfter, a back-off, a probe), so three
+    // files at once on two cores keep the suite short without starving one another.
     pool: 'forks',
     fileParallelism: true,
+    maxWorkers: 3,
     projects: [
       { extends: true, test: { name: 'unit', include: UNIT_TESTS } },
-      { extends: true, test: { name: 'root', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...UNIT_TESTS] } },
+      { extends: true, test: { name: 'root', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...UNIT_TESTS, ...SERIAL_TESTS] } },
+      {
+        extends: true,
+        test: { name: 'root-serial', include: SERIAL_TESTS, exclude: [...configDefaults.exclude, ...UNIT_TESTS], fileParallelism: false, maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
     ],
   },
 });
