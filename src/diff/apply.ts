@@ -11,12 +11,15 @@
  *
  * Speed: fs calls are synchronous inside the entry loop (one thread-pool round trip per syscall
  * costs more than the syscall); decompression runs on the thread pool with 1 MiB chunks, so it
- * overlaps the loop. Files of 64 KiB and more are written on the thread pool too, while the loop
- * goes on (./file-writer.ts). mknod and setxattr, which Node lacks, are batched into one child each.
+ * overlaps the loop. mknod and setxattr, which Node lacks, are batched into one child each.
  */
 import { createHash } from 'node:crypto';
 import {
+  closeSync,
   constants as C,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
   chmodSync,
   lchownSync,
   linkSync,
@@ -26,6 +29,7 @@ import {
   readdirSync,
   rmSync,
   symlinkSync,
+  writeSync,
   type Stats,
 } from 'node:fs';
 import { posix } from 'node:path';
@@ -36,7 +40,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, corrupt } from '../errors.ts';
 import { GcPacer } from '../gc-pacer.ts';
 import { cleanName, lstatOrUndefined, rootPath } from './confine.ts';
-import { FileWriter, type FileWriterLimits } from './file-writer.ts';
 import { LayerBudget, type ApplyLimits } from './limits.ts';
 import { layerCompression } from './mediatypes.ts';
 import { mknodBatch, setXattrBatch, type NodeOp, type XattrOp } from './syscalls.ts';
@@ -65,8 +68,6 @@ export interface ApplyOptions {
   warn?: (msg: string) => void;
   /** Bounds on bytes, entries, header sizes and free space (defaults: DEFAULT_APPLY_LIMITS). */
   limits?: Partial<ApplyLimits>;
-  /** Which files are written on the thread pool (tests send every file there with `asyncMinBytes: 0`). */
-  fileWrites?: Partial<FileWriterLimits>;
 }
 
 export interface ApplyResult {
@@ -170,15 +171,11 @@ export async function applyLayer(source: Readable, opts: ApplyOptions): Promise<
   } catch (err) {
     source.destroy();
     extract.destroy?.();
-    // Let the entry loop see the end of its stream and close the files it writes (the one in the
-    // loop and those in flight) before the caller removes the snapshot: an fd still open (on a
-    // worker thread that is then terminated, for good) would keep the removed file's space in use.
+    // Let the entry loop see the end of its stream and close the file it writes before the caller
+    // removes the snapshot: an fd still open (on a worker thread that is then terminated, for
+    // good) would keep the removed file's space in use.
     const settle = new AbortController();
-    const stopped = (async () => {
-      await loop?.catch(() => {});
-      await applier.files.settle().catch(() => {});
-    })();
-    await Promise.race([stopped, sleep(LOOP_SETTLE_MS, undefined, { signal: settle.signal }).catch(() => {})]);
+    await Promise.race([loop?.catch(() => {}), sleep(LOOP_SETTLE_MS, undefined, { signal: settle.signal }).catch(() => {})]);
     settle.abort();
     if (err instanceof BerthError) throw err;
     const e = err as NodeJS.ErrnoException;
@@ -241,14 +238,11 @@ class Applier {
   private readonly budget: LayerBudget;
   /** Whether anything was removed: only then can a directory's parent have become a symlink. */
   private removedAny = false;
-  /** Regular files' contents and attributes, big ones written while later entries are applied. */
-  readonly files: FileWriter;
 
   constructor(opts: ApplyOptions, budget: LayerBudget) {
     this.opts = opts;
     this.budget = budget;
     this.root = opts.root.replace(/\/+$/, '');
-    this.files = new FileWriter(opts.fileWrites);
   }
 
   async entry(h: Header, stream: AsyncIterable<Buffer>): Promise<void> {
@@ -279,7 +273,17 @@ class Applier {
       case 'file':
       case 'contiguous-file': {
         const fd = this.create(path, () => openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
-        await this.files.write(fd, h.size, stream, { uid: h.uid, gid: h.gid, mode: h.mode & 0o7777, mtime: h.mtime });
+        try {
+          for await (const chunk of stream) {
+            let off = 0;
+            while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+          }
+          fchownSync(fd, h.uid, h.gid);
+          fchmodSync(fd, h.mode & 0o7777);
+          futimesSync(fd, h.mtime, h.mtime);
+        } finally {
+          closeSync(fd);
+        }
         break;
       }
       case 'directory': {
@@ -303,7 +307,6 @@ class Applier {
         break;
       case 'link': {
         const target = this.hardlinkTarget(h.linkname ?? '');
-        await this.files.settle(); // the target may be in flight: its attributes first, then the link's
         if (this.nodes.has(target)) await this.flushNodes();
         this.create(path, () => linkSync(target, path));
         if (this.xattrs.has(target)) this.xattrs.set(path, this.xattrs.get(target)!.map((x) => ({ ...x, path })));
@@ -489,7 +492,6 @@ class Applier {
   }
 
   async finish(): Promise<void> {
-    await this.files.settle();
     await this.flushNodes();
     const ops = [...this.xattrs.values()].flat();
     if (ops.length) {

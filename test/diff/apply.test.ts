@@ -21,11 +21,7 @@ function freshRoot(): string {
   return d;
 }
 
-async function apply(
-  root: string,
-  entries: LayerEntry[],
-  opts: { compression?: LayerCompression; whiteouts?: WhiteoutMode; expectedDiffId?: string; mediaType?: string; filesInFlight?: boolean } = {},
-) {
+async function apply(root: string, entries: LayerEntry[], opts: { compression?: LayerCompression; whiteouts?: WhiteoutMode; expectedDiffId?: string; mediaType?: string } = {}) {
   const layer = compressLayer(await makeLayerTar(entries), opts.compression ?? 'gzip');
   const res = await applyLayer(Readable.from([layer.blob]), {
     root,
@@ -33,7 +29,6 @@ async function apply(
     whiteouts: opts.whiteouts ?? 'overlay',
     expectedDiffId: opts.expectedDiffId ?? layer.diffId,
     layerDigest: layer.digest,
-    fileWrites: opts.filesInFlight ? { asyncMinBytes: 0 } : undefined,
   });
   return { ...res, layer };
 }
@@ -51,9 +46,8 @@ function xattrs(path: string): Record<string, string> {
 const CAP = Buffer.from('0100000200200000000000000000000000000000', 'hex'); // v2 capability: cap_net_raw, binary bytes
 
 describe('applyLayer: entry kinds', () => {
-  // The last: every file written on the thread pool, in flight while the next entries are applied.
-  for (const [compression, filesInFlight] of [['gzip', false], ['zstd', false], ['none', false], ['gzip', true]] as const) {
-    it(`applies every entry kind from a ${compression} layer with owners, modes, times and xattrs${filesInFlight ? ', every file in flight' : ''}`, async () => {
+  for (const compression of ['gzip', 'zstd', 'none'] as const) {
+    it(`applies every entry kind from a ${compression} layer with owners, modes, times and xattrs`, async () => {
       const root = freshRoot();
       const mtime = new Date('2023-05-06T07:08:09Z');
       const longDir = 'deep/' + 'd'.repeat(120);
@@ -79,7 +73,7 @@ describe('applyLayer: entry kinds', () => {
           { type: 'file', name: gnuName, content: 'gnu long name', gnuLongName: true },
           { type: 'symlink', name: `${longDir}/link`, target: 'x'.repeat(200) },
         ],
-        { compression, filesInFlight },
+        { compression },
       );
       expect(res.entries).toBeGreaterThanOrEqual(16);
       const st = (p: string) => lstatSync(`${root}/${p}`);

@@ -24,13 +24,10 @@ const HOSTILE_REGRESSIONS: [Stack][] = [
   // A directory's time was set at the end of the layer through a parent that had become a symlink.
   [{ whiteouts: 'native', compression: 'none', layers: [[{ type: 'dir', name: 't/dir', mode: 0o700 }, { type: 'symlink', name: 't', target: '../outside' }]] }],
 ];
-/** Each: the generated layers, and whether every file is written on the thread pool. */
-const BENIGN_REGRESSIONS: [LayerEntry[][], boolean][] = [];
+const BENIGN_REGRESSIONS: [LayerEntry[][]][] = [];
 
 interface Stack {
   whiteouts: WhiteoutMode;
-  /** Every file written on the thread pool, in flight while the next entries are applied. */
-  filesInFlight?: boolean;
   compression: 'none' | 'gzip';
   layers: LayerEntry[][];
 }
@@ -82,7 +79,7 @@ function tree(dir: string, skip?: string): Record<string, string> {
   return out;
 }
 
-async function applyStack(layers: LayerEntry[][], opts: { whiteouts: WhiteoutMode; compression?: 'none' | 'gzip'; parents?: string[]; filesInFlight?: boolean }): Promise<void> {
+async function applyStack(layers: LayerEntry[][], opts: { whiteouts: WhiteoutMode; compression?: 'none' | 'gzip'; parents?: string[] }): Promise<void> {
   for (const entries of layers) {
     const layer = compressLayer(await makeLayerTar(entries), opts.compression ?? 'none');
     await applyLayer(Readable.from([layer.blob]), {
@@ -93,7 +90,6 @@ async function applyStack(layers: LayerEntry[][], opts: { whiteouts: WhiteoutMod
       expectedDiffId: layer.diffId,
       layerDigest: layer.digest,
       gcEveryBytes: 0,
-      fileWrites: opts.filesInFlight ? { asyncMinBytes: 0 } : undefined,
     });
   }
 }
@@ -150,7 +146,6 @@ function hostileStack(): fc.Arbitrary<Stack> {
   return fc.record({
     whiteouts: fc.constantFrom<WhiteoutMode>('native', 'overlay'),
     compression: fc.constantFrom('none' as const, 'gzip' as const),
-    filesInFlight: fc.boolean(),
     layers: fc.array(layer, { minLength: 1, maxLength: 3 }),
   });
 }
@@ -164,7 +159,7 @@ describe('fuzz: hostile layers', () => {
           freshSandbox();
           const before = tree(sandbox, snap);
           try {
-            await applyStack(stack.layers, { whiteouts: stack.whiteouts, compression: stack.compression, parents: [`${sandbox}/lower`], filesInFlight: stack.filesInFlight });
+            await applyStack(stack.layers, { whiteouts: stack.whiteouts, compression: stack.compression, parents: [`${sandbox}/lower`] });
           } catch (err) {
             expect(err, String((err as Error)?.stack)).toBeInstanceOf(BerthError);
           }
@@ -298,7 +293,7 @@ describe('fuzz: benign layers', () => {
     'unpack (native form) to the tree the model gives',
     async () => {
       await fc.assert(
-        fc.asyncProperty(benignStack(), fc.boolean(), async (generated, filesInFlight) => {
+        fc.asyncProperty(benignStack(), async (generated) => {
           freshSandbox();
           // Keep only what a real layer could hold at that point, as the model says.
           const model: Model = new Map();
@@ -306,7 +301,7 @@ describe('fuzz: benign layers', () => {
             const written = new Set<string>();
             return entries.filter((e) => applyToModel(model, e, written));
           });
-          await applyStack(layers.filter((l) => l.length > 0), { whiteouts: 'native', filesInFlight });
+          await applyStack(layers.filter((l) => l.length > 0), { whiteouts: 'native' });
           expect(describeDisk(snap)).toEqual(describeModel(model));
         }),
         fuzzParams(60, BENIGN_REGRESSIONS),

@@ -89,7 +89,7 @@ const base: LayerEntry[] = [
   { type: 'file', name: LONG, content: 'long pax path' },
   { type: 'file', name: 'long/' + 'a'.repeat(110) + '/' + 'g'.repeat(130), content: 'gnu long path', gnuLongName: true },
   { type: 'file', name: 'big', content: Buffer.alloc(3 << 20, 7) },
-  // A hardlink right after a file big enough to be written on the thread pool: the link's owner and mode win.
+  // A hardlink with an owner and mode of its own right after a big file: whose attributes win, containerd says.
   { type: 'link', name: 'big-hard', target: 'big', mode: 0o640, uid: 5, gid: 6 },
 ];
 
