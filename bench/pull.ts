@@ -1,73 +1,85 @@
 /**
- * Pull benchmark: berth against containerd 1.6 on the lab's `debian:multi` (4 layers, 165 MB
- * gzip) from the same loopback registry (test/lab/lab.ts: a docker-registry on a free loopback
- * port). Runs alternate (berth, containerd, berth, …), each from an empty root with `sync`
- * before it; a containerd of its own is started fresh before each of its runs (not timed). Prints medians,
- * the ratio berth/containerd and berth's peak RSS (from /usr/bin/time -v).
+ * Pull + unpack through the CLI, as a user runs it: `bin/berth pull IMAGE` (a process of its own,
+ * its start-up included) against a fresh containerd's `ctr images pull`, from the same loopback
+ * registry (test/lab). Each comparison alternates the two tools in one run (which goes first
+ * alternates too), each from an empty root with `sync` before it, on a tmpfs this bench mounts
+ * (CPU-bound: the software) and on the disk under $TMPDIR (the disk, which swings run to run:
+ * compare only within one run). Prints every run, the medians, the ratio berth/containerd and the
+ * peak RSS: berth's whole process (GNU time), containerd's daemon (VmHWM; the ctr client aside).
  *
- *   node_modules/.bin/node bench/pull.ts [--runs N] [--ref debian:multi] [--only fetch|unpack] [--compile-cache]
+ *   node_modules/.bin/node bench/pull.ts [--runs 3] [--storage tmpfs|disk|both] [--fetch-only]
+ *       [--node-flags "…"] [image…]      (images: debian:multi debian:multi-zstd, the default)
  *
- * 1. fetch only:     berth pull --no-unpack      vs  ctr content fetch --plain-http
- * 2. pull + unpack:  berth pull                  vs  ctr images pull --plain-http
- *    (until unpacking is wired into `berth pull`, case 2 measures berth fetching only; it says so)
+ * `--fetch-only`: `berth pull --no-unpack` against `ctr content fetch`. `--node-flags` runs berth's
+ * entry point with these node flags instead of bin/berth's (to measure a flag's cost; see
+ * docs/benchmarks.md).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startContainerd } from '../test/lab/containerd.ts';
 import { LAB_IMAGES, startLab, type LabImage } from '../test/lab/lab.ts';
+import { unmountUnder } from '../test/lab/mounts.ts';
 
 const args = process.argv.slice(2);
-const flag = (name: string, dflt: string) => {
+const option = (name: string, dflt: string) => {
   const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
 };
-const RUNS = Number(flag('--runs', '5'));
-const REF = flag('--ref', 'debian:multi') as LabImage;
-if (!LAB_IMAGES.includes(REF)) throw new Error(`--ref ${REF}: not a lab image (lab images: ${LAB_IMAGES.join(', ')})`);
-/** `fetch`, `unpack` or `all` (default). */
-const ONLY = flag('--only', 'all');
-/** Run berth with NODE_COMPILE_CACHE (warmed first): what bin/berth gains by enabling it. */
-const COMPILE_CACHE = args.includes('--compile-cache');
-const WORK = mkdtempSync(join(tmpdir(), 'berth-bench-pull-'));
-const CTRD = join(WORK, 'ctrd');
-const BERTH = join(import.meta.dirname, '../bin/berth');
+const RUNS = Number(option('--runs', '3'));
+const STORAGE = option('--storage', 'both');
+const FETCH_ONLY = args.includes('--fetch-only');
+const NODE_FLAGS = option('--node-flags', '');
+const valued = new Set(['--runs', '--storage', '--node-flags']);
+const named = args.filter((a, i) => !a.startsWith('--') && !valued.has(args[i - 1] ?? ''));
+const IMAGES = (named.length ? named : ['debian:multi', 'debian:multi-zstd']) as LabImage[];
+for (const image of IMAGES) if (!LAB_IMAGES.includes(image)) throw new Error(`${image}: not a lab image (lab images: ${LAB_IMAGES.join(', ')})`);
+if (!['tmpfs', 'disk', 'both'].includes(STORAGE)) throw new Error(`--storage ${STORAGE}: tmpfs, disk or both`);
 
-const BERTH_ENV: NodeJS.ProcessEnv = COMPILE_CACHE ? { NODE_COMPILE_CACHE: join(WORK, 'compile-cache') } : {};
+const TOP = join(import.meta.dirname, '..');
+/** How berth is started: bin/berth, or its entry point with the flags under test. */
+function berthCommand(): string[] {
+  if (!NODE_FLAGS) return [join(TOP, 'bin/berth')];
+  const built = existsSync(join(TOP, 'dist/cli/main.js')) && spawnSync('find', [join(TOP, 'src'), '-newer', join(TOP, 'dist/.build-stamp'), '-print', '-quit'], { encoding: 'utf8' }).stdout === '';
+  return [process.execPath, '--disable-warning=ExperimentalWarning', ...NODE_FLAGS.split(' ').filter(Boolean), join(TOP, built ? 'dist/cli/main.js' : 'src/cli/main.ts')];
+}
 
-function sh(cmd: string, argv: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, ...BERTH_ENV, ...opts.env }, maxBuffer: 64 << 20 });
+function sh(cmd: string, argv: string[]) {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.error) throw r.error;
   return r;
 }
 
-/** Run under /usr/bin/time -v: wall seconds and peak RSS in MiB. */
-function timed(cmd: string, argv: string[]): { seconds: number; rssMiB: number; out: string } {
+/** One timed command under GNU time: wall seconds and the process's peak RSS. */
+function timed(cmd: string[]): { seconds: number; rssMiB: number } {
   sh('sync', []);
   const t0 = process.hrtime.bigint();
-  const r = sh('/usr/bin/time', ['-v', cmd, ...argv]);
+  const r = sh('/usr/bin/time', ['-v', ...cmd]);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
-  return { seconds, rssMiB: rss ? Number(rss[1]) / 1024 : NaN, out: r.stdout };
+  return { seconds, rssMiB: rss ? Number(rss[1]) / 1024 : NaN };
 }
 
-function berthRun(image: string, unpack: boolean) {
-  const root = join(WORK, 'berth-root');
+async function berthRun(work: string, image: string) {
+  const root = join(work, 'berth-root');
+  await unmountUnder(root);
   rmSync(root, { recursive: true, force: true });
-  const argv = ['--root', root, '--config', join(WORK, 'none.toml'), 'pull', ...(unpack ? [] : ['--no-unpack']), image];
-  const r = timed(BERTH, argv);
-  const images = JSON.parse(sh(BERTH, ['--root', root, '--config', join(WORK, 'none.toml'), 'images', '--json']).stdout);
-  return { ...r, unpacked: Boolean(images[0]?.unpacked) };
+  const global = ['--root', root, '--config', join(work, 'none.toml')];
+  const r = timed([...berthCommand(), ...global, 'pull', ...(FETCH_ONLY ? ['--no-unpack'] : []), image]);
+  const images = JSON.parse(sh(join(TOP, 'bin/berth'), [...global, 'images', '--json']).stdout);
+  if (!FETCH_ONLY && !images[0]?.unpacked) throw new Error(`berth pull ${image}: not unpacked`);
+  return r;
 }
 
-/** One containerd run from an empty root: a fresh containerd (not timed), then ctr. */
-async function ctrRun(image: string, kind: 'fetch' | 'pull') {
-  const ctrd = await startContainerd(CTRD);
+/** A fresh containerd (not timed), then ctr; the RSS is the daemon's peak. */
+async function containerdRun(work: string, image: string) {
+  const ctrd = await startContainerd(join(work, 'ctrd'));
   try {
-    const argv = kind === 'fetch' ? ['--address', ctrd.address, 'content', 'fetch', '--plain-http', image] : ['--address', ctrd.address, 'images', 'pull', '--plain-http', image];
-    return timed('ctr', argv);
+    const r = timed(['ctr', '--address', ctrd.address, ...(FETCH_ONLY ? ['content', 'fetch'] : ['images', 'pull']), '--plain-http', image]);
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${ctrd.pid}/status`, 'utf8'));
+    return { seconds: r.seconds, rssMiB: Number(hwm?.[1] ?? NaN) / 1024 };
   } finally {
     await ctrd.stop();
   }
@@ -79,44 +91,47 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+async function compare(work: string, storage: string, image: LabImage, ref: string) {
+  const b: number[] = [];
+  const c: number[] = [];
+  let bRss = 0;
+  let cRss = 0;
+  for (let i = 0; i < RUNS; i++) {
+    const order = i % 2 ? (['containerd', 'berth'] as const) : (['berth', 'containerd'] as const);
+    for (const who of order) {
+      const r = who === 'berth' ? await berthRun(work, ref) : await containerdRun(work, ref);
+      (who === 'berth' ? b : c).push(r.seconds);
+      if (who === 'berth') bRss = Math.max(bRss, r.rssMiB);
+      else cRss = Math.max(cRss, r.rssMiB);
+      console.log(`  ${storage} ${image} run ${i + 1} ${who.padEnd(10)} ${r.seconds.toFixed(2)} s  peak RSS ${r.rssMiB.toFixed(0)} MiB  (load ${loadavg()[0]!.toFixed(1)})`);
+    }
+  }
+  return { storage, image, berth_s: +median(b).toFixed(2), containerd_s: +median(c).toFixed(2), ratio: +(median(b) / median(c)).toFixed(2), berth_peak_rss_MiB: Math.round(bRss), containerd_peak_rss_MiB: Math.round(cRss) };
+}
+
 async function main(): Promise<void> {
-  const lab = await startLab({ images: [REF], log: (m) => console.log(m) });
-  const image = lab.ref(REF);
-  console.log(`pull benchmark: ${REF}, ${RUNS} alternating runs each, roots on ${WORK} (disk), sync before each run`);
+  const lab = await startLab({ images: IMAGES, log: (m) => console.log(m) });
+  const rows = [];
+  console.log(`${FETCH_ONLY ? 'fetch only (berth pull --no-unpack vs ctr content fetch)' : 'pull + unpack (berth pull vs ctr images pull)'}, ${RUNS} alternating runs each, berth: ${berthCommand().join(' ')}`);
   try {
-    // berth's fixed cost: starting Node and loading the CLI (an `images` on an empty root).
-    const startup: number[] = [];
-    for (let i = 0; i < 3; i++) startup.push(timed(BERTH, ['--root', join(WORK, 'empty-root'), '--config', join(WORK, 'none.toml'), 'images']).seconds);
-    console.log(`berth start-up (images on an empty root): median ${median(startup).toFixed(2)} s${COMPILE_CACHE ? ' (NODE_COMPILE_CACHE on)' : ''}`);
-    const cases = [
-      ['fetch only (berth pull --no-unpack vs ctr content fetch)', false, 'fetch'],
-      ['pull + unpack (berth pull vs ctr images pull)', true, 'pull'],
-    ] as const;
-    for (const [label, unpack, ctrKind] of cases.filter((c) => ONLY === 'all' || (ONLY === 'fetch') === !c[1])) {
-      const b: number[] = [];
-      const c: number[] = [];
-      const rss: number[] = [];
-      let unpacked = true;
-      for (let i = 0; i < RUNS; i++) {
-        const br = berthRun(image, unpack);
-        b.push(br.seconds);
-        rss.push(br.rssMiB);
-        unpacked &&= br.unpacked;
-        c.push((await ctrRun(image, ctrKind)).seconds);
-        process.stdout.write(`  run ${i + 1}: berth ${br.seconds.toFixed(2)} s (${br.rssMiB.toFixed(0)} MiB), containerd ${c.at(-1)!.toFixed(2)} s\n`);
+    for (const storage of STORAGE === 'both' ? ['tmpfs', 'disk'] : [STORAGE]) {
+      const work = mkdtempSync(join(tmpdir(), 'berth-bench-pull-'));
+      if (storage === 'tmpfs') sh('mount', ['-t', 'tmpfs', '-o', 'size=6g,mode=0700', 'tmpfs', work]);
+      try {
+        writeFileSync(join(work, 'none.toml'), '');
+        mkdirSync(join(work, 'berth-root'), { recursive: true });
+        for (const image of IMAGES) rows.push(await compare(work, storage, image, lab.ref(image)));
+      } finally {
+        await unmountUnder(`${work}/`);
+        if (storage === 'tmpfs') sh('umount', [work]);
+        rmSync(work, { recursive: true, force: true });
       }
-      const mb = median(b);
-      const mc = median(c);
-      console.log(`${label}${unpack && !unpacked ? '  [berth did not unpack: unpacking is not wired into pull yet]' : ''}`);
-      console.log(`  berth      median ${mb.toFixed(2)} s  (runs: ${b.map((x) => x.toFixed(2)).join(', ')})`);
-      console.log(`  containerd median ${mc.toFixed(2)} s  (runs: ${c.map((x) => x.toFixed(2)).join(', ')})`);
-      console.log(`  ratio berth/containerd ${(mb / mc).toFixed(2)}  ${mb <= mc ? '(berth no slower)' : '(berth slower)'}`);
-      console.log(`  berth peak RSS: max ${Math.max(...rss).toFixed(0)} MiB, median ${median(rss).toFixed(0)} MiB  ${Math.max(...rss) < 150 ? '(< 150 MiB)' : '(over 150 MiB)'}`);
     }
   } finally {
     await lab.stop();
-    rmSync(WORK, { recursive: true, force: true });
   }
+  console.log(`medians of ${RUNS}; disk = ${tmpdir()} (${sh('findmnt', ['-no', 'FSTYPE,OPTIONS', '--target', tmpdir()]).stdout.trim()}); load average now ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.table(rows);
 }
 
 await main();

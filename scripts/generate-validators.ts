@@ -14,7 +14,8 @@ import { CONFIG_VALIDATOR, SCHEMA as CONFIG_SCHEMA } from '../src/config/config.
 import { MANIFEST_VALIDATOR, SCHEMA_URL } from '../src/manifest/schema.ts';
 import { newAjv, validatorSourceHash, type ValidatorSpec } from '../src/schema-validator.ts';
 
-const standaloneCode = (standaloneModule as unknown as { default: typeof standaloneModule }).default ?? standaloneModule;
+// Node gives a CommonJS module's exports object as its default export; the function is its `default`.
+const standaloneCode = standaloneModule.default;
 const readJson = async (url: URL) => JSON.parse(await readFile(url, 'utf8')) as object;
 
 /** Each generated module: where it goes, what it is made from. */
