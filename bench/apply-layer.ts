@@ -122,9 +122,9 @@ async function main(): Promise<void> {
         results[name]!.cpu.push(t.cpuS);
         let extra = '';
         if (name === 'berth') {
-          const out = JSON.parse(t.stdout.trim().split('\n').at(-1)!) as { applyMs: number; modules: string };
-          applyMs.push(out.applyMs);
-          extra = `  (applyLayer itself ${(out.applyMs / 1000).toFixed(2)} s, modules from ${out.modules}/)`;
+          const report = JSON.parse(t.stdout.trim().split('\n').at(-1)!) as { applyMs: number; modules: string };
+          applyMs.push(report.applyMs);
+          extra = `  (applyLayer itself ${(report.applyMs / 1000).toFixed(2)} s, modules from ${report.modules}/)`;
         }
         console.log(`run ${i + 1} ${name.padEnd(8)} wall ${t.wallS.toFixed(2)} s  cpu ${t.cpuS.toFixed(2)} s${extra}`);
       }
