@@ -28,7 +28,11 @@ const TARGETS: Array<{ out: URL; from: string; spec: ValidatorSpec; schema: () =
 /** The text of one generated module. */
 export function validatorModule(schema: object, spec: ValidatorSpec, from: string): string {
   const ajv = newAjv(spec, { code: { source: true, esm: true, lines: false } });
-  const code = standaloneCode(ajv, ajv.compile(schema)).replace(/^"use strict";/, '');
+  // Non-ASCII characters (in the schema's descriptions) escaped: V8 keeps a module's source as a
+  // string, and one such character makes it two bytes a character instead of one.
+  const code = standaloneCode(ajv, ajv.compile(schema))
+    .replace(/^"use strict";/, '')
+    .replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   // Ajv's ESM output still calls require() for its small run-time helpers (deep equality, string
   // length in code points; a few lines each, not Ajv): give the module a require of its own.
   const needsRequire = /\brequire\(/.test(code);
