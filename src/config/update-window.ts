@@ -13,8 +13,19 @@
  * Time zone arithmetic (offsets and their transitions) is Temporal's, from `temporal-polyfill`
  * until Node ships Temporal unflagged.
  */
-import { Temporal } from 'temporal-polyfill';
+import { createRequire } from 'node:module';
+import type { Temporal as TemporalApi } from 'temporal-polyfill';
 import { BerthError, invalidArgument } from '../errors.ts';
+
+let loaded: typeof TemporalApi | undefined;
+/**
+ * temporal-polyfill, loaded at the first time zone question: a device without update windows never
+ * asks one, and its daemon does not carry the polyfill (about 2.5 MiB resident).
+ */
+function temporal(): typeof TemporalApi {
+  loaded ??= (createRequire(import.meta.url)('temporal-polyfill') as typeof import('temporal-polyfill')).Temporal;
+  return loaded;
+}
 
 /** ISO weekday numbers, Temporal's `dayOfWeek`: 1 = Monday … 7 = Sunday. */
 const DAY_NAMES = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
@@ -96,7 +107,7 @@ function weekIntervals(windows: readonly UpdateWindow[]): { start: number; end: 
 }
 
 /** Position of a local date-time in its week: ms after Monday 00:00. */
-function weekPosition(z: Temporal.ZonedDateTime): number {
+function weekPosition(z: TemporalApi.ZonedDateTime): number {
   return (z.dayOfWeek - 1) * DAY_MS + ((z.hour * 60 + z.minute) * 60 + z.second) * 1000 + z.millisecond;
 }
 
@@ -106,6 +117,7 @@ function weekPosition(z: Temporal.ZonedDateTime): number {
  * is UTC.
  */
 export function localTimeZone(): string {
+  const Temporal = temporal();
   const id = Temporal.Now.timeZoneId();
   try {
     Temporal.Instant.fromEpochMilliseconds(0).toZonedDateTimeISO(id);
@@ -117,10 +129,12 @@ export function localTimeZone(): string {
 
 /**
  * Whether updates may restart containers at `now`, and if not, the exact instant the next window
- * opens. PURE given `timeZone` (default: the device's, see `localTimeZone`).
+ * opens. PURE given `zone` (default: the device's, see `localTimeZone`, asked only when there are windows).
  */
-export function updateWindowState(windows: readonly UpdateWindow[], now: Date, timeZone: string = localTimeZone()): UpdateWindowState {
+export function updateWindowState(windows: readonly UpdateWindow[], now: Date, zone?: string): UpdateWindowState {
   if (windows.length === 0) return { open: true };
+  const timeZone = zone ?? localTimeZone();
+  const Temporal = temporal();
   const intervals = weekIntervals(windows);
   const isOpenAt = (pos: number) => intervals.some((i) => (pos >= i.start && pos < i.end) || pos + WEEK_MS < i.end);
   let t = now.getTime();

@@ -9,10 +9,10 @@ import { expect, it } from 'vitest';
 
 const top = new URL('../../', import.meta.url);
 
-/** Loaded only when a turn needs them: http probes and registries, metrics, a terminal, Ajv (never). */
-const NOT_AT_IDLE = ['undici', 'prom-client', 'pino-pretty', 'ajv/dist/core.js', 'ajv/dist/compile/'];
+/** Loaded only when a turn needs them: http probes and registries, metrics, a terminal, update windows, Ajv (never). */
+const NOT_AT_IDLE = ['undici', 'prom-client', 'pino-pretty', 'temporal-polyfill', 'ajv/dist/core.js', 'ajv/dist/compile/'];
 
-it('berth run loads neither undici, prom-client, pino-pretty nor Ajv before its first turn', async () => {
+it('berth run loads neither undici, prom-client, pino-pretty, temporal-polyfill nor Ajv before its first turn', async () => {
   // What src/cli/main.ts and the run verb load (src/cli/run.ts imports these three when it starts).
   const script = `
     import { registerHooks } from 'node:module';
