@@ -3,12 +3,11 @@
  * findings as Ajv compiling the schema, never used for a schema edited since, and Ajv itself not
  * loaded at run time.
  */
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { staleValidators } from '../../scripts/generate-validators.ts';
+import { packagesLoadedBy } from '../helpers/loaded-modules.ts';
 import { COMPOSE_SCHEMA_URL, COMPOSE_VALIDATOR } from '../../src/compose/schema.ts';
 import { CONFIG_VALIDATOR, SCHEMA as CONFIG_SCHEMA } from '../../src/config/config.ts';
 import * as generatedConfig from '../../src/config/config-validator.generated.ts';
@@ -64,19 +63,14 @@ describe('generated schema validators', () => {
   });
 
   it('leave Ajv unloaded: loading the config and validating manifests and Compose files loads only its small run-time helpers', async () => {
-    const script = `
-      import { registerHooks } from 'node:module';
-      const loaded = [];
-      registerHooks({ load(url, context, next) { loaded.push(url); return next(url, context); } });
-      const { defaultConfig } = await import(${JSON.stringify(new URL('src/config/config.ts', top).href)});
-      const { createDocumentValidator } = await import(${JSON.stringify(new URL('src/manifest/schema.ts', top).href)});
-      const { composeValidator } = await import(${JSON.stringify(new URL('src/compose/schema.ts', top).href)});
+    const loaded = await packagesLoadedBy(`
+      const { defaultConfig } = await import('./src/config/config.ts');
+      const { createDocumentValidator } = await import('./src/manifest/schema.ts');
+      const { composeValidator } = await import('./src/compose/schema.ts');
       defaultConfig({ pull: { concurrency: 2 } });
       (await createDocumentValidator())({ kind: 'Volume' });
-      (await composeValidator())({ services: { web: { image: 1 } } });
-      console.log(JSON.stringify(loaded.filter((u) => u.includes('/node_modules/ajv/'))));`;
-    const { stdout } = await promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], { cwd: new URL('.', top).pathname });
-    const ajvFiles = JSON.parse(stdout.trim().split('\n').at(-1)!) as string[];
+      (await composeValidator())({ services: { web: { image: 1 } } });`);
+    const ajvFiles = loaded.filter((u) => u.includes('/node_modules/ajv/'));
     expect(ajvFiles.filter((u) => !u.includes('/node_modules/ajv/dist/runtime/'))).toEqual([]);
   });
 });
