@@ -53,7 +53,14 @@ export default defineConfig({
       { extends: true, test: { name: 'root', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...UNIT_TESTS, ...SERIAL_TESTS] } },
       {
         extends: true,
-        test: { name: 'root-serial', include: SERIAL_TESTS, exclude: [...configDefaults.exclude, ...UNIT_TESTS], fileParallelism: false, maxWorkers: 1, sequence: { groupOrder: 1 } },
+        test: {
+          name: 'root-serial',
+          include: SERIAL_TESTS,
+          exclude: [...configDefaults.exclude, ...UNIT_TESTS],
+          fileParallelism: false,
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+        },
       },
     ],
   },

@@ -79,8 +79,11 @@ async function benchBerthApply(work: string, image: string): Promise<{ ms: numbe
   await mkdir(empty, { recursive: true });
   const berth = (...args: string[]) => run(BERTH, ['--root', root, '--log-level', 'warn', ...args], { maxBuffer: 16 << 20 });
   await berth('pull', image);
-  const docs = Array.from({ length: N }, (_, i) =>
-    `apiVersion: berth.dev/v1alpha1\nkind: Container\nmetadata: {name: bench-${i}}\nspec:\n  image: "${image}"\n  command: [/bin/sh, -c, "while true; do sleep 3600; done"]\n  network: none\n`);
+  const docs = Array.from(
+    { length: N },
+    (_, i) =>
+      `apiVersion: berth.dev/v1alpha1\nkind: Container\nmetadata: {name: bench-${i}}\nspec:\n  image: "${image}"\n  command: [/bin/sh, -c, "while true; do sleep 3600; done"]\n  network: none\n`,
+  );
   const { writeFile } = await import('node:fs/promises');
   await writeFile(path.join(manifests, 'bench.yaml'), docs.join('---\n'));
   try {
@@ -103,7 +106,10 @@ async function cleanCtr(ctrd: RunningContainerd) {
   for (const id of stdout.trim().split('\n').filter(Boolean)) {
     await ctr('task', 'kill', '-s', 'SIGKILL', id).catch(() => {});
     for (let i = 0; i < 50; i++) {
-      const ok = await ctr('task', 'rm', '-f', id).then(() => true, () => false);
+      const ok = await ctr('task', 'rm', '-f', id).then(
+        () => true,
+        () => false,
+      );
       if (ok) break;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -126,7 +132,8 @@ function report(label: string, runs: { ms: number; rssKiB: number[]; pssKiB: num
   const ms = runs.map((r) => r.ms);
   const last = runs[runs.length - 1]!;
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-  const perRss = sum(last.rssKiB) / N / 1024, perPss = sum(last.pssKiB) / N / 1024;
+  const perRss = sum(last.rssKiB) / N / 1024,
+    perPss = sum(last.pssKiB) / N / 1024;
   console.log(
     `${label.padEnd(34)} ${N} to running: median ${median(ms).toFixed(0)} ms (runs: ${ms.map((x) => x.toFixed(0)).join(', ')}); ` +
       `supervisors: ${last.rssKiB.length}, RSS/container ${perRss.toFixed(2)} MiB, PSS/container ${perPss.toFixed(2)} MiB`,
@@ -142,14 +149,22 @@ try {
   const rootfs = await makeBusyboxRootfs(path.join(work, 'image'));
   await containerd.ctr(['images', 'pull', '--plain-http', image], { namespace: NS });
   // Runs alternate between the contenders, so a busy machine slows them alike.
-  const seq = [], par = [], ctrd = [], apply = [];
+  const seq = [],
+    par = [],
+    ctrd = [],
+    apply = [];
   for (let i = 0; i < RUNS; i++) {
     seq.push(await benchBerth(work, rootfs, false));
     par.push(await benchBerth(work, rootfs, true));
     apply.push(await benchBerthApply(work, image));
     ctrd.push(await benchContainerd(containerd, image));
   }
-  console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${os.cpus().length} CPUs`);
+  console.log(
+    `load average at the end: ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}; ${os.cpus().length} CPUs`,
+  );
   report('berth (runtime API, sequential)', seq);
   report('berth (runtime API, all at once)', par);
   report('berth apply (CLI, N documents)', apply);

@@ -45,10 +45,27 @@ for (let i = 0; i < 50; i++) {
   const layers = [];
   for (let l = 0; l < 20; l++) layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...(await put(`layer ${i}.${l}`)) });
   const m = await put(JSON.stringify({ schemaVersion: 2, mediaType: MT, config, layers }));
-  md.putImage({ name: `reg/img${i}:1`, target: { ...m, mediaType: MT }, manifestDigest: m.digest, configDigest: config.digest, platform: 'linux/amd64', size: 1, labels: {} });
+  md.putImage({
+    name: `reg/img${i}:1`,
+    target: { ...m, mediaType: MT },
+    manifestDigest: m.digest,
+    configDigest: config.digest,
+    platform: 'linux/amd64',
+    size: 1,
+    labels: {},
+  });
 }
 for (let c = 0; c < 200; c++) {
-  md.putContainer({ name: `c${c}`, specHash: `h${c}`, spec: { env: { A: String(c) } }, image: `reg/img${c % 50}:1`, imageDigest: '', snapshotter: 'overlayfs', snapshotKey: `c${c}`, generation: 1 });
+  md.putContainer({
+    name: `c${c}`,
+    specHash: `h${c}`,
+    spec: { env: { A: String(c) } },
+    image: `reg/img${c % 50}:1`,
+    imageDigest: '',
+    snapshotter: 'overlayfs',
+    snapshotKey: `c${c}`,
+    generation: 1,
+  });
 }
 md.addGeneration({ desired: {}, result: 'applied' });
 for (let o = 0; o < 1000; o++) await put(`orphan ${o}`);

@@ -62,8 +62,16 @@ await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
 const config = configFromObject({ notify: { url, queue_size: 1000 } }).notify!;
 const webhook = await openWebhook(config);
-const sender = new WebhookSender({ queue: new EventQueue(events, config.queueSize), webhook, device: 'bench', queueSize: config.queueSize, retryBackoffMaxMs: 1000, log: silentLogger() });
-const addEvent = (i: number) => md.addEvent({ object: { kind: 'Container', name: `c${i % 10}` }, type: 'Normal', reason: 'Created', message: `Container c${i % 10}: created (event ${i})` });
+const sender = new WebhookSender({
+  queue: new EventQueue(events, config.queueSize),
+  webhook,
+  device: 'bench',
+  queueSize: config.queueSize,
+  retryBackoffMaxMs: 1000,
+  log: silentLogger(),
+});
+const addEvent = (i: number) =>
+  md.addEvent({ object: { kind: 'Container', name: `c${i % 10}` }, type: 'Normal', reason: 'Created', message: `Container c${i % 10}: created (event ${i})` });
 
 for (let i = 0; i < n; i++) addEvent(i);
 const ac = new AbortController();
@@ -98,10 +106,17 @@ await done;
 await webhook.close();
 
 for (let i = 0; i < 30; i++) md.setStatus({ kind: 'Container', name: `c${i}`, state: 'Ready', reason: 'UpToDate', message: 'running' });
-const containers = Array.from({ length: 30 }, (_, i) => ({ kind: 'Container', metadata: { name: `c${i}` }, spec: { image: 'registry.example/app:1', command: ['/bin/app', '--serve'], env: { A: 'x'.repeat(200) } } }));
+const containers = Array.from({ length: 30 }, (_, i) => ({
+  kind: 'Container',
+  metadata: { name: `c${i}` },
+  spec: { image: 'registry.example/app:1', command: ['/bin/app', '--serve'], env: { A: 'x'.repeat(200) } },
+}));
 md.addGeneration({ revision: '3f2a9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b', desired: { containers }, result: 'applied' });
 const stopNotifier = new AbortController();
-const notifier = (await startNotifier({ config: configFromObject({ device: { name: 'bench' }, notify: { url } }), log: silentLogger(), metadata: md }, stopNotifier.signal))!;
+const notifier = (await startNotifier(
+  { config: configFromObject({ device: { name: 'bench' }, notify: { url } }), log: silentLogger(), metadata: md },
+  stopNotifier.signal,
+))!;
 notifier.afterTurn();
 await sleep(500);
 const v0 = dataVersion();
@@ -119,8 +134,16 @@ server.close();
 watcher.close();
 md.close();
 rmSync(dir, { recursive: true, force: true });
-console.log(`drain: ${n} events in ${drainMs.toFixed(0)} ms (${((n / drainMs) * 1000).toFixed(0)} events/s), ${drainSaves} cursor saves (the only writes: each event was written once, when it happened)`);
+console.log(
+  `drain: ${n} events in ${drainMs.toFixed(0)} ms (${((n / drainMs) * 1000).toFixed(0)} events/s), ${drainSaves} cursor saves (the only writes: each event was written once, when it happened)`,
+);
 console.log(`latency, event written → at the receiver (sender woken): median ${latencies[10]!.toFixed(1)} ms, max ${latencies[19]!.toFixed(1)} ms`);
 console.log(`idle 10 s: ${idleWrote ? 'metadata.db was written' : 'nothing written to metadata.db'}`);
-console.log(`notifier idle 10 s: ${notifierCpu.toFixed(0)} ms CPU (the process alone, after it stopped: ${baselineCpu.toFixed(0)} ms), ${notifierWrote ? 'metadata.db was written' : 'nothing written to metadata.db'}`);
-console.log(`load average: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; metadata.db under ${arg('--dir', tmpdir())}`);
+console.log(
+  `notifier idle 10 s: ${notifierCpu.toFixed(0)} ms CPU (the process alone, after it stopped: ${baselineCpu.toFixed(0)} ms), ${notifierWrote ? 'metadata.db was written' : 'nothing written to metadata.db'}`,
+);
+console.log(
+  `load average: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}; metadata.db under ${arg('--dir', tmpdir())}`,
+);

@@ -82,8 +82,12 @@ try {
     if (steps.some(isChange)) throw new Error(`a no-change plan has steps: ${steps.map((s) => s.reason).join('; ')}`);
     if (i >= 10) times.push(ms);
   }
-  console.log(`plan (no change, ${CONTAINERS} containers, ${IMAGES} images): median ${median(times).toFixed(2)} ms over ${RUNS} runs (min ${Math.min(...times).toFixed(2)}, max ${Math.max(...times).toFixed(2)})`);
-  console.log(`load + validate the same manifests (${desired.containers.length + desired.images.length + desired.volumes.length} documents): median ${median(loadTimes).toFixed(1)} ms`);
+  console.log(
+    `plan (no change, ${CONTAINERS} containers, ${IMAGES} images): median ${median(times).toFixed(2)} ms over ${RUNS} runs (min ${Math.min(...times).toFixed(2)}, max ${Math.max(...times).toFixed(2)})`,
+  );
+  console.log(
+    `load + validate the same manifests (${desired.containers.length + desired.images.length + desired.volumes.length} documents): median ${median(loadTimes).toFixed(1)} ms`,
+  );
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -41,8 +41,15 @@ const TOP = join(import.meta.dirname, '..');
 /** How berth is started: bin/berth, or its entry point with the flags under test. */
 function berthCommand(): string[] {
   if (!NODE_FLAGS) return [join(TOP, 'bin/berth')];
-  const built = existsSync(join(TOP, 'dist/cli/main.js')) && spawnSync('find', [join(TOP, 'src'), '-newer', join(TOP, 'dist/.build-stamp'), '-print', '-quit'], { encoding: 'utf8' }).stdout === '';
-  return [process.execPath, '--disable-warning=ExperimentalWarning', ...NODE_FLAGS.split(' ').filter(Boolean), join(TOP, built ? 'dist/cli/main.js' : 'src/cli/main.ts')];
+  const built =
+    existsSync(join(TOP, 'dist/cli/main.js')) &&
+    spawnSync('find', [join(TOP, 'src'), '-newer', join(TOP, 'dist/.build-stamp'), '-print', '-quit'], { encoding: 'utf8' }).stdout === '';
+  return [
+    process.execPath,
+    '--disable-warning=ExperimentalWarning',
+    ...NODE_FLAGS.split(' ').filter(Boolean),
+    join(TOP, built ? 'dist/cli/main.js' : 'src/cli/main.ts'),
+  ];
 }
 
 function sh(cmd: string, argv: string[]) {
@@ -103,16 +110,28 @@ async function compare(work: string, storage: string, image: LabImage, ref: stri
       (who === 'berth' ? b : c).push(r.seconds);
       if (who === 'berth') bRss = Math.max(bRss, r.rssMiB);
       else cRss = Math.max(cRss, r.rssMiB);
-      console.log(`  ${storage} ${image} run ${i + 1} ${who.padEnd(10)} ${r.seconds.toFixed(2)} s  peak RSS ${r.rssMiB.toFixed(0)} MiB  (load ${loadavg()[0]!.toFixed(1)})`);
+      console.log(
+        `  ${storage} ${image} run ${i + 1} ${who.padEnd(10)} ${r.seconds.toFixed(2)} s  peak RSS ${r.rssMiB.toFixed(0)} MiB  (load ${loadavg()[0]!.toFixed(1)})`,
+      );
     }
   }
-  return { storage, image, berth_s: +median(b).toFixed(2), containerd_s: +median(c).toFixed(2), ratio: +(median(b) / median(c)).toFixed(2), berth_peak_rss_MiB: Math.round(bRss), containerd_peak_rss_MiB: Math.round(cRss) };
+  return {
+    storage,
+    image,
+    berth_s: +median(b).toFixed(2),
+    containerd_s: +median(c).toFixed(2),
+    ratio: +(median(b) / median(c)).toFixed(2),
+    berth_peak_rss_MiB: Math.round(bRss),
+    containerd_peak_rss_MiB: Math.round(cRss),
+  };
 }
 
 async function main(): Promise<void> {
   const lab = await startLab({ images: IMAGES, log: (m) => console.log(m) });
   const rows = [];
-  console.log(`${FETCH_ONLY ? 'fetch only (berth pull --no-unpack vs ctr content fetch)' : 'pull + unpack (berth pull vs ctr images pull)'}, ${RUNS} alternating runs each, berth: ${berthCommand().join(' ')}`);
+  console.log(
+    `${FETCH_ONLY ? 'fetch only (berth pull --no-unpack vs ctr content fetch)' : 'pull + unpack (berth pull vs ctr images pull)'}, ${RUNS} alternating runs each, berth: ${berthCommand().join(' ')}`,
+  );
   try {
     for (const storage of STORAGE === 'both' ? ['tmpfs', 'disk'] : [STORAGE]) {
       const work = mkdtempSync(join(tmpdir(), 'berth-bench-pull-'));
@@ -130,7 +149,11 @@ async function main(): Promise<void> {
   } finally {
     await lab.stop();
   }
-  console.log(`medians of ${RUNS}; disk = ${tmpdir()} (${sh('findmnt', ['-no', 'FSTYPE,OPTIONS', '--target', tmpdir()]).stdout.trim()}); load average now ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `medians of ${RUNS}; disk = ${tmpdir()} (${sh('findmnt', ['-no', 'FSTYPE,OPTIONS', '--target', tmpdir()]).stdout.trim()}); load average now ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
   console.table(rows);
 }
 

@@ -172,7 +172,9 @@ async function main(): Promise<void> {
     }
     console.log(`rollout bench on ${os.hostname()}, root ${root} (${RUNS} runs, medians; confirmAfter 2s)`);
     console.log(`bad update → old app answering again: ${(median(badMs) / 1000).toFixed(2)} s (runs: ${badMs.map((x) => (x / 1000).toFixed(2)).join(', ')})`);
-    console.log(`good update, download-then-kill: longest gap in answers ${(median(goodGapMs) / 1000).toFixed(2)} s; berth apply until confirmed ${(median(goodApplyMs) / 1000).toFixed(2)} s`);
+    console.log(
+      `good update, download-then-kill: longest gap in answers ${(median(goodGapMs) / 1000).toFixed(2)} s; berth apply until confirmed ${(median(goodApplyMs) / 1000).toFixed(2)} s`,
+    );
 
     // The worker: download-then-kill, then start-first, on the same machine in the same run.
     await writeFile(path.join(manifests, 'web.yaml'), '');
@@ -184,15 +186,19 @@ async function main(): Promise<void> {
       // The noise floor: the longest gap with no update at all (a loaded machine delays the beats).
       gaps[`${strategy}, no update (baseline)`] = [await longestBeatGap(beat, () => sleep(3000))];
       for (let i = 1; i <= RUNS; i++) {
-        gaps[strategy]!.push(await longestBeatGap(beat, async () => {
-          await writeFile(path.join(manifests, 'worker.yaml'), beatDoc(`${strategy}-${i}`, strategy));
-          const r = await berth('apply', '-f', manifests);
-          if ((r as { code?: number }).code) console.log(`worker update ${strategy} ${i}: apply exited ${(r as { code: number }).code}`);
-        }));
+        gaps[strategy]!.push(
+          await longestBeatGap(beat, async () => {
+            await writeFile(path.join(manifests, 'worker.yaml'), beatDoc(`${strategy}-${i}`, strategy));
+            const r = await berth('apply', '-f', manifests);
+            if ((r as { code?: number }).code) console.log(`worker update ${strategy} ${i}: apply exited ${(r as { code: number }).code}`);
+          }),
+        );
       }
     }
     for (const [strategy, xs] of Object.entries(gaps)) {
-      console.log(`good update of a worker, ${strategy}: longest gap between heartbeats ${(median(xs) / 1000).toFixed(2)} s (runs: ${xs.map((x) => (x / 1000).toFixed(2)).join(', ')}; a beat every 20 ms)`);
+      console.log(
+        `good update of a worker, ${strategy}: longest gap between heartbeats ${(median(xs) / 1000).toFixed(2)} s (runs: ${xs.map((x) => (x / 1000).toFixed(2)).join(', ')}; a beat every 20 ms)`,
+      );
     }
   } finally {
     await writeFile(path.join(manifests, 'web.yaml'), '');

@@ -48,7 +48,13 @@ function sample(pid: number, t0: number): Sample {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
-  return { at: (performance.now() - t0) / 1000, rssKiB: kib('VmRSS'), anonKiB: kib('RssAnon'), fileKiB: kib('RssFile'), writeBytes: Number(/^write_bytes: (\d+)/m.exec(io)?.[1]) };
+  return {
+    at: (performance.now() - t0) / 1000,
+    rssKiB: kib('VmRSS'),
+    anonKiB: kib('RssAnon'),
+    fileKiB: kib('RssFile'),
+    writeBytes: Number(/^write_bytes: (\d+)/m.exec(io)?.[1]),
+  };
 }
 
 function freePort(): Promise<number> {
@@ -74,7 +80,8 @@ async function main(): Promise<void> {
   const built = spawnSync(process.execPath, [join(TOP, 'scripts/build-demo-image.ts'), join(root, 'import/berth-demo-busybox.oci.tar')], { encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`build-demo-image: ${built.stderr}`);
   const port = await freePort();
-  for (const f of readdirSync(join(TOP, 'manifests'))) writeFileSync(join(manifests, f), readFileSync(join(TOP, 'manifests', f), 'utf8').replaceAll('8080', String(port)));
+  for (const f of readdirSync(join(TOP, 'manifests')))
+    writeFileSync(join(manifests, f), readFileSync(join(TOP, 'manifests', f), 'utf8').replaceAll('8080', String(port)));
 
   const daemon = spawn(BERTH, ['--root', root, '--log-level', 'warn', 'run', '-f', manifests], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -95,7 +102,9 @@ async function main(): Promise<void> {
       samples.push(s);
       if (!warm && s.at >= WARMUP) warm = s;
       const perMinute = warm && s !== warm ? ((s.writeBytes - warm.writeBytes) / 1024 / ((s.at - warm.at) / 60)).toFixed(1) : '-';
-      console.log(`  ${s.at.toFixed(0).padStart(6)} s  RSS ${mib(s.rssKiB)} MiB (anon ${mib(s.anonKiB)}, file ${mib(s.fileKiB)})  written ${(s.writeBytes / 1024).toFixed(0)} KiB, ${perMinute} KiB/min since warm-up  load ${loadavg()[0]!.toFixed(1)}`);
+      console.log(
+        `  ${s.at.toFixed(0).padStart(6)} s  RSS ${mib(s.rssKiB)} MiB (anon ${mib(s.anonKiB)}, file ${mib(s.fileKiB)})  written ${(s.writeBytes / 1024).toFixed(0)} KiB, ${perMinute} KiB/min since warm-up  load ${loadavg()[0]!.toFixed(1)}`,
+      );
     }
     const end = samples.at(-1)!;
     const after = samples.filter((s) => s.at >= warm!.at);
@@ -110,7 +119,11 @@ async function main(): Promise<void> {
         'minutes measured': +minutes.toFixed(1),
       },
     ]);
-    console.log(`storage: ${tmpdir()} (${spawnSync('findmnt', ['-no', 'FSTYPE,OPTIONS', '--target', tmpdir()], { encoding: 'utf8' }).stdout.trim()}); load average now ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    console.log(
+      `storage: ${tmpdir()} (${spawnSync('findmnt', ['-no', 'FSTYPE,OPTIONS', '--target', tmpdir()], { encoding: 'utf8' }).stdout.trim()}); load average now ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
+    );
   } finally {
     daemon.kill('SIGTERM');
     await exited;

@@ -20,9 +20,24 @@ const readJson = async (url: URL) => JSON.parse(await readFile(url, 'utf8')) as 
 
 /** Each generated module: where it goes, what it is made from. */
 const TARGETS: Array<{ out: URL; from: string; spec: ValidatorSpec; schema: () => Promise<object> }> = [
-  { out: new URL('../src/manifest/manifest-validator.generated.ts', import.meta.url), from: 'schema/berth.schema.json', spec: MANIFEST_VALIDATOR, schema: () => readJson(SCHEMA_URL) },
-  { out: new URL('../src/compose/compose-validator.generated.ts', import.meta.url), from: 'schema/compose-spec/compose-spec.json', spec: COMPOSE_VALIDATOR, schema: () => readJson(COMPOSE_SCHEMA_URL) },
-  { out: new URL('../src/config/config-validator.generated.ts', import.meta.url), from: 'SCHEMA in src/config/config.ts', spec: CONFIG_VALIDATOR, schema: async () => CONFIG_SCHEMA },
+  {
+    out: new URL('../src/manifest/manifest-validator.generated.ts', import.meta.url),
+    from: 'schema/berth.schema.json',
+    spec: MANIFEST_VALIDATOR,
+    schema: () => readJson(SCHEMA_URL),
+  },
+  {
+    out: new URL('../src/compose/compose-validator.generated.ts', import.meta.url),
+    from: 'schema/compose-spec/compose-spec.json',
+    spec: COMPOSE_VALIDATOR,
+    schema: () => readJson(COMPOSE_SCHEMA_URL),
+  },
+  {
+    out: new URL('../src/config/config-validator.generated.ts', import.meta.url),
+    from: 'SCHEMA in src/config/config.ts',
+    spec: CONFIG_VALIDATOR,
+    schema: async () => CONFIG_SCHEMA,
+  },
 ];
 
 /** The text of one generated module. */
@@ -32,7 +47,7 @@ export function validatorModule(schema: object, spec: ValidatorSpec, from: strin
   // string, and one such character makes it two bytes a character instead of one.
   const code = standaloneCode(ajv, ajv.compile(schema))
     .replace(/^"use strict";/, '')
-    .replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    .replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   // Ajv's ESM output still calls require() for its small run-time helpers (deep equality, string
   // length in code points; a few lines each, not Ajv): give the module a require of its own.
   const needsRequire = /\brequire\(/.test(code);

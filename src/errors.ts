@@ -55,16 +55,10 @@ export function formatPlace(place: Place | undefined): string {
 }
 
 export const notFound = (msg: string, o?: { cause?: unknown; place?: Place }) => new BerthError('NotFound', msg, o);
-export const alreadyExists = (msg: string, o?: { cause?: unknown; place?: Place }) =>
-  new BerthError('AlreadyExists', msg, o);
-export const invalidArgument = (msg: string, o?: { cause?: unknown; place?: Place }) =>
-  new BerthError('InvalidArgument', msg, o);
-export const failedPrecondition = (msg: string, o?: { cause?: unknown; place?: Place }) =>
-  new BerthError('FailedPrecondition', msg, o);
-export const unavailable = (msg: string, o?: { cause?: unknown; place?: Place }) =>
-  new BerthError('Unavailable', msg, o);
+export const alreadyExists = (msg: string, o?: { cause?: unknown; place?: Place }) => new BerthError('AlreadyExists', msg, o);
+export const invalidArgument = (msg: string, o?: { cause?: unknown; place?: Place }) => new BerthError('InvalidArgument', msg, o);
+export const failedPrecondition = (msg: string, o?: { cause?: unknown; place?: Place }) => new BerthError('FailedPrecondition', msg, o);
+export const unavailable = (msg: string, o?: { cause?: unknown; place?: Place }) => new BerthError('Unavailable', msg, o);
 export const corrupt = (msg: string, o?: { cause?: unknown; place?: Place }) => new BerthError('Corrupt', msg, o);
-export const unimplemented = (msg: string, o?: { cause?: unknown; place?: Place }) =>
-  new BerthError('Unimplemented', msg, o);
-export const resourceExhausted = (msg: string, o?: { cause?: unknown; place?: Place }) =>
-  new BerthError('ResourceExhausted', msg, o);
+export const unimplemented = (msg: string, o?: { cause?: unknown; place?: Place }) => new BerthError('Unimplemented', msg, o);
+export const resourceExhausted = (msg: string, o?: { cause?: unknown; place?: Place }) => new BerthError('ResourceExhausted', msg, o);

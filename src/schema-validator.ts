@@ -31,7 +31,9 @@ export interface GeneratedValidator {
 /** The hash of a schema and its spec: a generated module made from other inputs is not used. */
 export function validatorSourceHash(schema: object, spec: ValidatorSpec): string {
   const formats = Object.fromEntries(Object.entries(spec.formats ?? {}).map(([k, re]) => [k, String(re)]));
-  return createHash('sha256').update(JSON.stringify({ schema, draft: spec.draft, options: spec.options, formats })).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify({ schema, draft: spec.draft, options: spec.options, formats }))
+    .digest('hex');
 }
 
 /** The generated validator when it was made from `schema` and `spec`, else one Ajv compiles now. */

@@ -56,7 +56,10 @@ export const register: RegisterVerb = (program, run) => {
             throw new ExitCode(1);
           }
           if (report.steps.length === 0) ctx.out.write('no changes: the device is in the desired state\n');
-          else ctx.out.write(`${report.converged ? 'converged' : 'NOT converged'} in ${(report.durationMs / 1000).toFixed(1)}s (generation ${report.generation?.id ?? '-'})\n`);
+          else
+            ctx.out.write(
+              `${report.converged ? 'converged' : 'NOT converged'} in ${(report.durationMs / 1000).toFixed(1)}s (generation ${report.generation?.id ?? '-'})\n`,
+            );
           report = await watchRollout(ctx, reconciler, probes, report, opts.wait);
           if (!report.converged) throw new ExitCode(1);
         } finally {

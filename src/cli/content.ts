@@ -21,12 +21,15 @@ export const register: RegisterVerb = (program, run) => {
           for await (const i of store.walk(ctx.signal)) blobs.push(i);
           const ingests = await store.listIngests();
           if (flags.json) {
-            ctx.out.write(`${JSON.stringify({ blobs: blobs.map((b) => ({ digest: b.digest, size: b.size, createdAt: b.createdAt.toISOString() })), ingests }, null, 2)}\n`);
+            ctx.out.write(
+              `${JSON.stringify({ blobs: blobs.map((b) => ({ digest: b.digest, size: b.size, createdAt: b.createdAt.toISOString() })), ingests }, null, 2)}\n`,
+            );
             return;
           }
           ctx.out.write('DIGEST                                                                   SIZE       CREATED\n');
           for (const b of blobs) ctx.out.write(`${b.digest}  ${formatBytes(b.size).padEnd(9)}  ${b.createdAt.toISOString()}\n`);
-          for (const i of ingests) ctx.out.write(`ingest ${i.ref}: ${formatBytes(i.offset)}${i.total ? ` of ${formatBytes(i.total)}` : ''}, updated ${i.updatedAt.toISOString()}\n`);
+          for (const i of ingests)
+            ctx.out.write(`ingest ${i.ref}: ${formatBytes(i.offset)}${i.total ? ` of ${formatBytes(i.total)}` : ''}, updated ${i.updatedAt.toISOString()}\n`);
         } finally {
           close();
         }

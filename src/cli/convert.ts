@@ -23,7 +23,8 @@ export const register: RegisterVerb = (program: Command, run) => {
     .action(
       run(async (ctx, file: string) => {
         const st = await stat(file);
-        if (st.size > DEFAULT_MANIFEST_LIMITS.fileBytes) throw invalidArgument(`${file}: bigger than a manifest file may be (${DEFAULT_MANIFEST_LIMITS.fileBytes} bytes)`, { place: { file } });
+        if (st.size > DEFAULT_MANIFEST_LIMITS.fileBytes)
+          throw invalidArgument(`${file}: bigger than a manifest file may be (${DEFAULT_MANIFEST_LIMITS.fileBytes} bytes)`, { place: { file } });
         const text = await readFile(file, { encoding: 'utf8', signal: ctx.signal });
         const compose = await readCompose(file, text, { signal: ctx.signal });
         // The documents go through the loader's own checks too: what convert prints, berth accepts.
@@ -39,7 +40,8 @@ export const register: RegisterVerb = (program: Command, run) => {
           const doc = new Document(d.value);
           // Short lists of words and list entries of a few words on one line (`args: [-c, /app.conf]`,
           // `- {type: volume, name: data, target: /data}`), as berth's examples write them.
-          const short = (nodes: unknown[]) => nodes.every(isScalar) && nodes.reduce<number>((n, i) => n + String((i as { value: unknown }).value).length + 2, 0) <= 64;
+          const short = (nodes: unknown[]) =>
+            nodes.every(isScalar) && nodes.reduce<number>((n, i) => n + String((i as { value: unknown }).value).length + 2, 0) <= 64;
           visit(doc, {
             Seq(_, seq) {
               if (short(seq.items)) seq.flow = true;

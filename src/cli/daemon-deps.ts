@@ -26,14 +26,28 @@ export async function openReconcileDeps(
   const { config, log, signal } = ctx;
   const stores = await openImageStores(ctx, { cleanStaleIngests: false });
   const snapshotter = await openSnapshotter(config.root, config.snapshotter, { signal, recover: false });
-  const runtime = await Runtime.open({ root: config.root, binary: config.runtime.binary, logMaxBytes: config.runtime.logMaxBytes, logMaxFiles: config.runtime.logMaxFiles, pidsLimit: config.runtime.pidsLimit, initBinary: config.runtime.initBinary, updateLockPath: config.updates.lockPath, log }, signal);
+  const runtime = await Runtime.open(
+    {
+      root: config.root,
+      binary: config.runtime.binary,
+      logMaxBytes: config.runtime.logMaxBytes,
+      logMaxFiles: config.runtime.logMaxFiles,
+      pidsLimit: config.runtime.pidsLimit,
+      initBinary: config.runtime.initBinary,
+      updateLockPath: config.updates.lockPath,
+      log,
+    },
+    signal,
+  );
   const recovery = opts.recovery ?? { holder: `berth (pid ${process.pid})`, waitMs: 60_000 };
   if (recovery) {
-    await recoverAtStartUp({ config, log, metadata: stores.metadata, content: stores.store, snapshotter, runtime }, { ...recovery, signal }).catch(async (err) => {
-      await snapshotter.close();
-      stores.close();
-      throw err;
-    });
+    await recoverAtStartUp({ config, log, metadata: stores.metadata, content: stores.store, snapshotter, runtime }, { ...recovery, signal }).catch(
+      async (err) => {
+        await snapshotter.close();
+        stores.close();
+        throw err;
+      },
+    );
   }
   let client: Promise<RegistryClient> | undefined;
   return {

@@ -21,7 +21,10 @@ export function deviceFromFlags(configured: Config['device'], flags: { deviceLab
 }
 
 export function describeSelection(device: DeviceIdentity, origins: Map<string, string[]>): string {
-  const labels = Object.entries(device.labels).map(([k, v]) => `${k}=${v}`).join(',') || 'no labels';
+  const labels =
+    Object.entries(device.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',') || 'no labels';
   const lines = [`device ${device.name} (${labels}) runs:`];
   for (const [object, files] of [...origins].sort(([a], [b]) => a.localeCompare(b))) lines.push(`  ${object}  from ${files.join(' + ')}`);
   return `${lines.join('\n')}\n`;

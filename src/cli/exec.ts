@@ -32,7 +32,14 @@ export const register: RegisterVerb = (program, run) => {
       run(async (ctx, name: string, command: string[], flags: { env?: string[]; workdir?: string; tty?: boolean }) => {
         // exec starts no task, so a reading runtime (no shim build) is enough.
         const rt = Runtime.forReading({ root: ctx.config.root, binary: ctx.config.runtime.binary });
-        const r = await rt.exec(name, { args: command, env: parseEnv(flags.env ?? []), cwd: flags.workdir, stdio: 'inherit', tty: flags.tty, signal: ctx.signal });
+        const r = await rt.exec(name, {
+          args: command,
+          env: parseEnv(flags.env ?? []),
+          cwd: flags.workdir,
+          stdio: 'inherit',
+          tty: flags.tty,
+          signal: ctx.signal,
+        });
         if (r.exitCode !== 0) throw new ExitCode(r.exitCode ?? 1);
       }),
     );

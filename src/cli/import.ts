@@ -14,8 +14,16 @@ export const register: RegisterVerb = (program, run) => {
         const [{ openImageStores }, { importImages }] = await Promise.all([import('./stores.ts'), import('../images/import.ts')]);
         const stores = await openImageStores(ctx);
         try {
-          const result = await importImages({ path, store: stores.store, metadata: stores.metadata, name: flags.name, platform: flags.platform ?? ctx.config.pull.platform, signal: ctx.signal });
-          for (const r of result.records) ctx.out.write(`${r.name} ${r.target.digest} (${result.format}, ${r.platform}, manifest ${shortDigest(r.manifestDigest)})\n`);
+          const result = await importImages({
+            path,
+            store: stores.store,
+            metadata: stores.metadata,
+            name: flags.name,
+            platform: flags.platform ?? ctx.config.pull.platform,
+            signal: ctx.signal,
+          });
+          for (const r of result.records)
+            ctx.out.write(`${r.name} ${r.target.digest} (${result.format}, ${r.platform}, manifest ${shortDigest(r.manifestDigest)})\n`);
         } finally {
           stores.close();
         }

@@ -41,14 +41,17 @@ export const register: RegisterVerb = (program, run) => {
           task: r.task ? { id: r.task.id, pid: r.task.pid ?? null, supervisorPid: r.task.shimPid ?? null, startedAt: r.task.startedAt } : null,
           health: health
             ? {
-                status: health.status, check: health.check, failingStreak: health.failingStreak, retries: health.retries,
-                since: new Date(health.changedAt).toISOString(), lastProbeAt: health.lastProbeAt ? new Date(health.lastProbeAt).toISOString() : null,
-                lastCode: health.code ?? null, lastOutput: health.output,
+                status: health.status,
+                check: health.check,
+                failingStreak: health.failingStreak,
+                retries: health.retries,
+                since: new Date(health.changedAt).toISOString(),
+                lastProbeAt: health.lastProbeAt ? new Date(health.lastProbeAt).toISOString() : null,
+                lastCode: health.code ?? null,
+                lastOutput: health.output,
               }
             : null,
-          lastExit: s.exit
-            ? { ...s.exit, startedAt: new Date(s.exit.startedAtMs).toISOString(), exitedAt: new Date(s.exit.exitedAtMs).toISOString() }
-            : null,
+          lastExit: s.exit ? { ...s.exit, startedAt: new Date(s.exit.startedAtMs).toISOString(), exitedAt: new Date(s.exit.exitedAtMs).toISOString() } : null,
           restarts: r.restartCount,
           createdAt: r.createdAt,
           runtime: { binary: r.runtime, root: r.runtimeRoot, cgroup: r.cgroupsPath },

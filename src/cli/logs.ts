@@ -20,7 +20,13 @@ export function parseSince(value: string, nowMs: number): number {
   return nowMs - parseDuration(value, '--since');
 }
 
-interface LogsFlags { follow?: boolean; tail?: string; timestamps?: boolean; since?: string; stream?: string }
+interface LogsFlags {
+  follow?: boolean;
+  tail?: string;
+  timestamps?: boolean;
+  since?: string;
+  stream?: string;
+}
 
 export const register: RegisterVerb = (program, run) => {
   program

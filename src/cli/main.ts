@@ -27,11 +27,13 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError();
 
-  const run: RunVerb = (fn) => async (...args) => {
-    const cmd = args[args.length - 1] as Command;
-    const ctx = await buildContext(cmd, controller.signal);
-    await fn(ctx, ...args);
-  };
+  const run: RunVerb =
+    (fn) =>
+    async (...args) => {
+      const cmd = args[args.length - 1] as Command;
+      const ctx = await buildContext(cmd, controller.signal);
+      await fn(ctx, ...args);
+    };
   for (const register of VERBS) register(program, run);
 
   try {

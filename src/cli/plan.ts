@@ -33,7 +33,14 @@ export const register: RegisterVerb = (program, run) => {
           }
           const changed = view.steps.flatMap((s) => (s.kind === 'create' || s.kind === 'recreate' ? [s.doc] : []));
           for (const w of containerWarnings(changed)) process.stderr.write(`${formatProblem(w)}\n`);
-          if (opts.json) ctx.out.write(`${JSON.stringify(view.steps.map(({ ...s }) => ('doc' in s ? { ...s, doc: undefined } : s)), null, 2)}\n`);
+          if (opts.json)
+            ctx.out.write(
+              `${JSON.stringify(
+                view.steps.map(({ ...s }) => ('doc' in s ? { ...s, doc: undefined } : s)),
+                null,
+                2,
+              )}\n`,
+            );
           else ctx.out.write(`${describePlan(view.steps)}\n`);
           if (opts.explain) ctx.out.write(await explainOrigins(manifestsPath(ctx, opts), ctx.config.device, ctx.signal));
           if (view.steps.some(isChange)) throw new ExitCode(2);

@@ -55,7 +55,9 @@ export const register: RegisterVerb = (program, run) => {
           const first = await reconciler.turn(ctx.signal);
           const report = first.problems.length ? first : await watchRollout(ctx, reconciler, probes, first, opts.wait);
           for (const p of report.problems) process.stderr.write(`${formatProblem(p)}\n`);
-          ctx.out.write(`${report.converged && !report.problems.length ? 'converged' : 'NOT converged'} (generation ${report.generation?.id ?? '-'}, revision ${report.desired?.revision ?? '-'})\n`);
+          ctx.out.write(
+            `${report.converged && !report.problems.length ? 'converged' : 'NOT converged'} (generation ${report.generation?.id ?? '-'}, revision ${report.desired?.revision ?? '-'})\n`,
+          );
           if (!report.converged || report.problems.length || (opts.now && status.state !== 'Ready')) throw new ExitCode(1);
         } finally {
           await probes.close();

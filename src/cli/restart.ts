@@ -26,20 +26,25 @@ export const register: RegisterVerb = (program, run) => {
         const deps = await openReconcileDeps(ctx, { recovery: false });
         try {
           for (const name of names) await deps.runtime.readRecord(name); // NotFound names it before anything stops
-          await withLock(deps.metadata, RECONCILE_LOCK, {
-            holder: `berth restart (pid ${process.pid})`,
-            waitMs: 60_000,
-            signal: ctx.signal,
-            onWait: (h) => process.stderr.write(`waiting for the reconcile lock, held by ${h.holder} (pid ${h.pid})\n`),
-          }, async (signal) => {
-            for (const name of names) {
-              await deps.runtime.stop(name, { signal, gracePeriodMs: graceMs });
-              // As the reconciler restarts a task: its network namespace is set up again if it was lost.
-              await restartContainer(deps, name, (await deps.runtime.readRecord(name)).backoffStreak, signal);
-              const st = (await deps.runtime.list()).find((c) => c.name === name);
-              ctx.out.write(`${name}: restarted (pid ${st?.pid ?? '-'})\n`);
-            }
-          });
+          await withLock(
+            deps.metadata,
+            RECONCILE_LOCK,
+            {
+              holder: `berth restart (pid ${process.pid})`,
+              waitMs: 60_000,
+              signal: ctx.signal,
+              onWait: (h) => process.stderr.write(`waiting for the reconcile lock, held by ${h.holder} (pid ${h.pid})\n`),
+            },
+            async (signal) => {
+              for (const name of names) {
+                await deps.runtime.stop(name, { signal, gracePeriodMs: graceMs });
+                // As the reconciler restarts a task: its network namespace is set up again if it was lost.
+                await restartContainer(deps, name, (await deps.runtime.readRecord(name)).backoffStreak, signal);
+                const st = (await deps.runtime.list()).find((c) => c.name === name);
+                ctx.out.write(`${name}: restarted (pid ${st?.pid ?? '-'})\n`);
+              }
+            },
+          );
         } finally {
           await deps.close();
         }

@@ -62,7 +62,8 @@ export const register: RegisterVerb = (program, run) => {
           ctx.out.write(`generation ${latest.id}: ${RESULT_NAME[latest.result]}${latest.message ? ` (${latest.message})` : ''}\n`);
           if (latest.changed.length) ctx.out.write(`  changed: ${latest.changed.join(', ')}\n`);
           if (status && latest.result === 'progressing') ctx.out.write(`  ${status.message}\n`);
-          if (confirmed && confirmed.id !== latest.id) ctx.out.write(`last confirmed: generation ${confirmed.id}${confirmed.revision ? ` (revision ${confirmed.revision})` : ''}\n`);
+          if (confirmed && confirmed.id !== latest.id)
+            ctx.out.write(`last confirmed: generation ${confirmed.id}${confirmed.revision ? ` (revision ${confirmed.revision})` : ''}\n`);
           if (hold) ctx.out.write(`held at generation ${(JSON.parse(hold) as RolloutHold).generation} (berth rollout retry releases it)\n`);
         } finally {
           metadata.close();
@@ -104,12 +105,22 @@ export const register: RegisterVerb = (program, run) => {
         const metadata = openMetadata(ctx.config.root);
         try {
           const target = opts.to === undefined ? metadata.currentGeneration() : metadata.getGeneration(parseGeneration(opts.to));
-          if (!target) throw notFound(opts.to === undefined ? 'no confirmed generation to go back to' : `generation ${opts.to} not found (berth rollout history lists them)`);
+          if (!target)
+            throw notFound(
+              opts.to === undefined ? 'no confirmed generation to go back to' : `generation ${opts.to} not found (berth rollout history lists them)`,
+            );
           const latest = metadata.latestGeneration();
           const hold: RolloutHold = { generation: target.id, manifestsHash: latest?.desiredHash ?? null };
           metadata.setSetting(ROLLOUT_HOLD, JSON.stringify(hold));
-          metadata.addEvent({ object: { kind: 'Generation', name: String(target.id) }, type: 'Normal', reason: 'Held', message: `berth rollout undo: holding generation ${target.id}` });
-          ctx.out.write(`holding generation ${target.id}: berth run applies it at its next turn (or run berth apply); it is held until the manifests change or berth rollout retry\n`);
+          metadata.addEvent({
+            object: { kind: 'Generation', name: String(target.id) },
+            type: 'Normal',
+            reason: 'Held',
+            message: `berth rollout undo: holding generation ${target.id}`,
+          });
+          ctx.out.write(
+            `holding generation ${target.id}: berth run applies it at its next turn (or run berth apply); it is held until the manifests change or berth rollout retry\n`,
+          );
         } finally {
           metadata.close();
         }
@@ -128,7 +139,12 @@ export const register: RegisterVerb = (program, run) => {
           const latest = metadata.latestGeneration();
           if (latest?.result === 'rolledback') {
             metadata.setGenerationResult(latest.id, 'pending');
-            metadata.addEvent({ object: { kind: 'Generation', name: String(latest.id) }, type: 'Normal', reason: 'Retry', message: `berth rollout retry: generation ${latest.id} will be applied again` });
+            metadata.addEvent({
+              object: { kind: 'Generation', name: String(latest.id) },
+              type: 'Normal',
+              reason: 'Retry',
+              message: `berth rollout retry: generation ${latest.id} will be applied again`,
+            });
             ctx.out.write(`generation ${latest.id} will be applied again at the next turn${released ? ' (hold released)' : ''}\n`);
           } else if (released) ctx.out.write('hold released: the manifests apply again at the next turn\n');
           else ctx.out.write('nothing to retry: no rolled-back generation and no hold\n');

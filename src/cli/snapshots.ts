@@ -20,7 +20,16 @@ export const register: RegisterVerb = (program, run) => {
           const rows = [];
           for await (const s of sn.walk()) {
             const u = await sn.usage(s.key).catch(() => ({ size: -1, inodes: 0 }));
-            rows.push({ key: s.key, parent: s.parent ?? null, kind: s.kind, size: u.size, inodes: u.inodes, id: s.id, labels: s.labels, created: s.created.toISOString() });
+            rows.push({
+              key: s.key,
+              parent: s.parent ?? null,
+              kind: s.kind,
+              size: u.size,
+              inodes: u.inodes,
+              id: s.id,
+              labels: s.labels,
+              created: s.created.toISOString(),
+            });
           }
           if (flags.json) {
             ctx.out.write(`${JSON.stringify({ snapshotter: sn.name, snapshots: rows }, null, 2)}\n`);
@@ -36,4 +45,3 @@ export const register: RegisterVerb = (program, run) => {
       }),
     );
 };
-

@@ -15,7 +15,11 @@ import type { RegisterVerb } from './verbs.ts';
 
 const SAMPLE_MS = 1000;
 
-interface Row { name: string; stats: CgroupStats; cpuPercent: number }
+interface Row {
+  name: string;
+  stats: CgroupStats;
+  cpuPercent: number;
+}
 
 async function sample(list: ContainerStatus[], signal: AbortSignal): Promise<Row[]> {
   const read = () => Promise.all(list.map((s) => readCgroupStats(s.record.cgroupsPath)));
@@ -58,17 +62,23 @@ export const register: RegisterVerb = (program, run) => {
         };
         if (flags.json) {
           const rows = await sample(await running(), ctx.signal);
-          ctx.out.write(`${JSON.stringify(rows.map(({ name, stats: s, cpuPercent: cpu }) => ({
-            name,
-            cpuPercent: Math.round(cpu * 100) / 100,
-            cpuSeconds: s.cpuNs / 1e9,
-            memoryBytes: s.memoryBytes,
-            memoryLimitBytes: s.memoryLimitBytes ?? null,
-            pids: s.pids,
-            pidsLimit: s.pidsLimit ?? null,
-            blockReadBytes: s.blockReadBytes,
-            blockWriteBytes: s.blockWriteBytes,
-          })), null, 2)}\n`);
+          ctx.out.write(
+            `${JSON.stringify(
+              rows.map(({ name, stats: s, cpuPercent: cpu }) => ({
+                name,
+                cpuPercent: Math.round(cpu * 100) / 100,
+                cpuSeconds: s.cpuNs / 1e9,
+                memoryBytes: s.memoryBytes,
+                memoryLimitBytes: s.memoryLimitBytes ?? null,
+                pids: s.pids,
+                pidsLimit: s.pidsLimit ?? null,
+                blockReadBytes: s.blockReadBytes,
+                blockWriteBytes: s.blockWriteBytes,
+              })),
+              null,
+              2,
+            )}\n`,
+          );
           return;
         }
         if (flags.stream === false || !ctx.out.isTTY) {
@@ -77,10 +87,12 @@ export const register: RegisterVerb = (program, run) => {
         }
         // A terminal: redraw in place until Ctrl-C (the abort ends the sample's wait).
         while (!ctx.signal.aborted) {
-          const text = table(await sample(await running(), ctx.signal).catch((err) => {
-            if (ctx.signal.aborted) return [];
-            throw err;
-          }));
+          const text = table(
+            await sample(await running(), ctx.signal).catch((err) => {
+              if (ctx.signal.aborted) return [];
+              throw err;
+            }),
+          );
           if (ctx.signal.aborted) break;
           ctx.out.write(`\x1b[H\x1b[2J${text}`);
         }

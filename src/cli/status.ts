@@ -36,12 +36,17 @@ export const register: RegisterVerb = (program, run) => {
             ctx.out.write(`${JSON.stringify({ generation: gen(current), latestGeneration: gen(latest), objects, events }, null, 2)}\n`);
             return;
           }
-          if (current) ctx.out.write(`applied generation ${current.id}${current.revision ? ` (revision ${current.revision})` : ''} at ${current.appliedAt.toISOString()}\n`);
-          if (latest && latest.id !== current?.id) ctx.out.write(`latest generation ${latest.id}: ${latest.result}${latest.message ? `: ${latest.message}` : ''}\n`);
+          if (current)
+            ctx.out.write(
+              `applied generation ${current.id}${current.revision ? ` (revision ${current.revision})` : ''} at ${current.appliedAt.toISOString()}\n`,
+            );
+          if (latest && latest.id !== current?.id)
+            ctx.out.write(`latest generation ${latest.id}: ${latest.result}${latest.message ? `: ${latest.message}` : ''}\n`);
           ctx.out.write(objects.length ? statusTable(objects) : NOTHING_YET);
           if (events.length) {
             ctx.out.write('\nrecent events:\n');
-            for (const e of events) ctx.out.write(`${e.time.toISOString()}  ${e.type.padEnd(7)} ${e.object.kind}/${e.object.name}  ${e.reason}: ${e.message.split('\n')[0]}\n`);
+            for (const e of events)
+              ctx.out.write(`${e.time.toISOString()}  ${e.type.padEnd(7)} ${e.object.kind}/${e.object.name}  ${e.reason}: ${e.message.split('\n')[0]}\n`);
           }
         } finally {
           metadata.close();

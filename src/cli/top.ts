@@ -34,10 +34,21 @@ export const register: RegisterVerb = (program, run) => {
           return;
         }
         const now = Date.now();
-        ctx.out.write(formatTable([
-          ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'],
-          ...procs.map((p) => [String(p.uid), String(p.pid), String(p.ppid), String(p.cpuShare), startTime(p.startedAtMs, now), p.tty ?? '?', formatCpuTime(p.cpuTicks), p.command]),
-        ]));
+        ctx.out.write(
+          formatTable([
+            ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'],
+            ...procs.map((p) => [
+              String(p.uid),
+              String(p.pid),
+              String(p.ppid),
+              String(p.cpuShare),
+              startTime(p.startedAtMs, now),
+              p.tty ?? '?',
+              formatCpuTime(p.cpuTicks),
+              p.command,
+            ]),
+          ]),
+        );
       }),
     );
 };

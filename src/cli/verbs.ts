@@ -28,4 +28,29 @@ import { register as network } from './network.ts';
 import { register as secret } from './secret.ts';
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [gc, validate, pull, images, content, importVerb, ps, logs, top, stats, restart, execVerb, inspect, snapshots, mount, plan, apply, runVerb, status, rollout, convert, reconcile, network, secret];
+export const VERBS: RegisterVerb[] = [
+  gc,
+  validate,
+  pull,
+  images,
+  content,
+  importVerb,
+  ps,
+  logs,
+  top,
+  stats,
+  restart,
+  execVerb,
+  inspect,
+  snapshots,
+  mount,
+  plan,
+  apply,
+  runVerb,
+  status,
+  rollout,
+  convert,
+  reconcile,
+  network,
+  secret,
+];

@@ -39,12 +39,24 @@ async function commit(): Promise<string> {
 
 /** The runtime binary as the config names it, found on PATH, and its version line. */
 async function runtime(configPath: string): Promise<string> {
-  const name = await loadConfig(configPath).then((c) => c.runtime.binary, () => 'runc');
+  const name = await loadConfig(configPath).then(
+    (c) => c.runtime.binary,
+    () => 'runc',
+  );
   const dirs = name.includes('/') ? [''] : [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
   for (const d of dirs) {
     const file = d ? path.join(d, name) : name;
-    if (!(await access(file, constants.X_OK).then(() => true, () => false))) continue;
-    const version = await run(file, ['--version'], { timeout: 5000 }).then((r) => r.stdout.split('\n')[0]!.trim(), () => 'version unknown');
+    if (
+      !(await access(file, constants.X_OK).then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
+    const version = await run(file, ['--version'], { timeout: 5000 }).then(
+      (r) => r.stdout.split('\n')[0]!.trim(),
+      () => 'version unknown',
+    );
     return `${file} (${version})`;
   }
   return `${name}: not found`;

@@ -54,7 +54,14 @@ const TOP_LEVEL_WHY: Record<string, string> = {
 
 /** A Compose name as a berth name (a DNS label): lower case, `_` and `.` as `-`. */
 export function berthName(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '') || name;
+  return (
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 63)
+      .replace(/-+$/, '') || name
+  );
 }
 
 export function convertCompose(input: ComposeInput): Converted {
@@ -72,7 +79,8 @@ export function convertCompose(input: ComposeInput): Converted {
   const claim = (kind: string, composeName: string, at: ComposePath): string => {
     const name = berthName(composeName);
     const first = taken.get(`${kind}/${name}`);
-    if (first !== undefined) problem(at, `${kind} "${composeName}" and "${first}" are both "${name}" as a berth name (lower case, - for _ and .): rename one`, true);
+    if (first !== undefined)
+      problem(at, `${kind} "${composeName}" and "${first}" are both "${name}" as a berth name (lower case, - for _ and .): rename one`, true);
     taken.set(`${kind}/${name}`, composeName);
     if (name !== composeName) note(at, `${kind} "${composeName}" is named "${name}" in berth (names are DNS labels)`, true);
     return name;
@@ -96,7 +104,10 @@ export function convertCompose(input: ComposeInput): Converted {
   const networks = convertNetworks(compose, (name, at) => claim('network', name, at), problem, note);
   for (const n of networks.values()) if (n.doc) out.drafts.push({ ...n.doc, notes: [] });
 
-  const profiles = (input.env('COMPOSE_PROFILES') ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const profiles = (input.env('COMPOSE_PROFILES') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   const services = Object.entries((compose.services ?? {}) as Record<string, Record<string, any>>);
   const enabled = services.filter(([key, svc]) => {
     const on = svc.profiles === undefined || svc.profiles.some((p: string) => profiles.includes(p) || profiles.includes('*'));
@@ -180,7 +191,8 @@ function imageOptions(
     } else [image.pullPolicy, image.policyAt] = [policy, key];
   }
   if (svc.platform !== undefined) {
-    if (image.platform !== undefined && image.platform !== svc.platform) problem([...at, 'platform'], `${at.join('.')}.platform: another service runs ${svc.image} for ${image.platform}: berth has one platform per image`);
+    if (image.platform !== undefined && image.platform !== svc.platform)
+      problem([...at, 'platform'], `${at.join('.')}.platform: another service runs ${svc.image} for ${image.platform}: berth has one platform per image`);
     else image.platform = svc.platform;
   }
 }

@@ -78,7 +78,8 @@ function braced(inner: string, template: string, lookup: Lookup, unset: string[]
   const name = NAME.exec(inner)?.[0];
   const rest = name === undefined ? inner : inner.slice(name.length);
   const op = OPERATORS.find((o) => rest.startsWith(o));
-  if (name === undefined || (rest !== '' && op === undefined)) throw invalidArgument(`invalid interpolation "${template}": "\${${inner}}" is not \${NAME} or \${NAME<op>word} (op one of ${OPERATORS.join(' ')})`);
+  if (name === undefined || (rest !== '' && op === undefined))
+    throw invalidArgument(`invalid interpolation "${template}": "\${${inner}}" is not \${NAME} or \${NAME<op>word} (op one of ${OPERATORS.join(' ')})`);
   if (op === undefined) return read(name, lookup, unset);
   const word = rest.slice(op.length);
   const value = lookup(name);

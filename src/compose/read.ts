@@ -67,7 +67,8 @@ export async function readCompose(file: string, text: string, opts: ReadComposeO
   const doc = all[0]!;
   const src: SourceDoc = { file, doc, lines };
   for (const e of [...doc.errors, ...doc.warnings]) problem(placeOfOffset(file, lines, e.pos[0]), `YAML: ${e.message.split('\n')[0]}`);
-  for (const d of repeatedKeys(doc)) problem(placeOfOffset(file, lines, d.offset), `YAML: the key ${d.key} is repeated (first at line ${lines.linePos(d.first).line})`);
+  for (const d of repeatedKeys(doc))
+    problem(placeOfOffset(file, lines, d.offset), `YAML: the key ${d.key} is repeated (first at line ${lines.linePos(d.first).line})`);
   if (out.problems.length > 0) return out;
 
   const dir = dirname(resolve(file));

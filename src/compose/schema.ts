@@ -26,7 +26,11 @@ export type ComposeValidator = (value: unknown) => ComposeSchemaFinding[];
 const GO_DURATION = /^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$|^0$/;
 
 /** How Ajv compiles the schema, at build time (src/schema-validator.ts). */
-export const COMPOSE_VALIDATOR: ValidatorSpec = { draft: '2020-12', options: { allErrors: true, verbose: true, strict: false }, formats: { duration: GO_DURATION } };
+export const COMPOSE_VALIDATOR: ValidatorSpec = {
+  draft: '2020-12',
+  options: { allErrors: true, verbose: true, strict: false },
+  formats: { duration: GO_DURATION },
+};
 
 let compiled: Promise<ComposeValidator> | undefined;
 

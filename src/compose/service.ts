@@ -42,11 +42,50 @@ type Json = Record<string, any>;
 
 /** Service keys berth maps (or checks and accepts); any other key is a problem. */
 const MAPPED = new Set([
-  'image', 'environment', 'env_file', 'command', 'entrypoint', 'working_dir', 'user', 'restart', 'depends_on', 'healthcheck',
-  'volumes', 'tmpfs', 'devices', 'device_cgroup_rules', 'cap_add', 'cap_drop', 'privileged', 'init', 'hostname', 'extra_hosts',
-  'dns', 'sysctls', 'ulimits', 'shm_size', 'labels', 'stop_signal', 'stop_grace_period', 'mem_limit', 'deploy', 'pids_limit',
-  'cpus', 'read_only', 'group_add', 'network_mode', 'platform', 'pull_policy', 'container_name', 'profiles', 'expose', 'tty',
-  'stdin_open', 'scale', 'ports', 'networks',
+  'image',
+  'environment',
+  'env_file',
+  'command',
+  'entrypoint',
+  'working_dir',
+  'user',
+  'restart',
+  'depends_on',
+  'healthcheck',
+  'volumes',
+  'tmpfs',
+  'devices',
+  'device_cgroup_rules',
+  'cap_add',
+  'cap_drop',
+  'privileged',
+  'init',
+  'hostname',
+  'extra_hosts',
+  'dns',
+  'sysctls',
+  'ulimits',
+  'shm_size',
+  'labels',
+  'stop_signal',
+  'stop_grace_period',
+  'mem_limit',
+  'deploy',
+  'pids_limit',
+  'cpus',
+  'read_only',
+  'group_add',
+  'network_mode',
+  'platform',
+  'pull_policy',
+  'container_name',
+  'profiles',
+  'expose',
+  'tty',
+  'stdin_open',
+  'scale',
+  'ports',
+  'networks',
 ]);
 
 /** Why berth cannot honour a key, where there is more to say than that it cannot. */
@@ -56,11 +95,11 @@ const WHY: Record<string, string> = {
   links: LINKS,
   external_links: LINKS,
   mac_address: 'berth leaves the MAC address to netavark',
-  dns_search: 'berth sets name servers (dns) only; the host\'s search domains are kept',
-  dns_opt: 'berth sets name servers (dns) only; the host\'s resolver options are kept',
+  dns_search: "berth sets name servers (dns) only; the host's search domains are kept",
+  dns_opt: "berth sets name servers (dns) only; the host's resolver options are kept",
   secrets: 'berth has no secrets yet: use a bind mount of a file (volumes:)',
   configs: 'berth has no configs yet: use a bind mount of a file (volumes:)',
-  logging: 'berth keeps each container\'s log itself (rotated by the [runtime] log_max_size and log_max_files settings)',
+  logging: "berth keeps each container's log itself (rotated by the [runtime] log_max_size and log_max_files settings)",
   extends: 'berth reads one Compose file: write the service out in full',
 };
 
@@ -87,7 +126,8 @@ export function convertService(service: string, svc: Json, at: ComposePath, ctx:
     if (key.startsWith('x-') || MAPPED.has(key)) continue;
     problem([key], `${where([key])}: berth cannot honour "${key}"${WHY[key] ? `: ${WHY[key]}` : ''}`, true);
   }
-  if (svc.stdin_open === true) problem(['stdin_open'], `${where(['stdin_open'])}: berth containers have no standard input; remove it (berth exec -i gives one to a command)`);
+  if (svc.stdin_open === true)
+    problem(['stdin_open'], `${where(['stdin_open'])}: berth containers have no standard input; remove it (berth exec -i gives one to a command)`);
   if (svc.scale !== undefined && svc.scale !== 1) problem(['scale'], `${where(['scale'])}: berth runs one container per service`);
   if (svc.expose !== undefined) ctx.note([...at, 'expose'], `${where(['expose'])}: ignored: containers on one network reach each other's every port`);
 
@@ -99,7 +139,10 @@ export function convertService(service: string, svc: Json, at: ComposePath, ctx:
   }
 
   // entrypoint → the image's Entrypoint (berth command); command → its Cmd (berth args).
-  for (const [key, field] of [['entrypoint', 'command'], ['command', 'args']] as const) {
+  for (const [key, field] of [
+    ['entrypoint', 'command'],
+    ['command', 'args'],
+  ] as const) {
     if (svc[key] === undefined || svc[key] === null) continue;
     const words = typeof svc[key] === 'string' ? guard([key], () => splitWords(svc[key])) : svc[key].map(String);
     if (words === undefined) continue;
@@ -123,7 +166,8 @@ export function convertService(service: string, svc: Json, at: ComposePath, ctx:
   if (restart !== undefined) {
     spec.restartPolicy = restart.policy;
     from(['restartPolicy'], restart.from);
-    if (svc.restart === 'unless-stopped') ctx.note([...at, 'restart'], `${where(['restart'])}: unless-stopped is Always in berth (a container stays stopped only when it leaves the manifests)`);
+    if (svc.restart === 'unless-stopped')
+      ctx.note([...at, 'restart'], `${where(['restart'])}: unless-stopped is Always in berth (a container stays stopped only when it leaves the manifests)`);
   }
 
   const net = serviceNetworking(svc, ctx.networkName, ctx.alias, problem, where);
@@ -142,15 +186,27 @@ export function convertService(service: string, svc: Json, at: ComposePath, ctx:
   if (mounts.length > 0) spec.mounts = mounts;
 
   if (svc.devices !== undefined) {
-    spec.devices = svc.devices.map((d: string | Json) => (typeof d === 'string' ? d : { path: d.source, ...(d.target ? { target: d.target } : {}), ...(d.permissions ? { permissions: d.permissions } : {}) }));
+    spec.devices = svc.devices.map((d: string | Json) =>
+      typeof d === 'string' ? d : { path: d.source, ...(d.target ? { target: d.target } : {}), ...(d.permissions ? { permissions: d.permissions } : {}) },
+    );
     svc.devices.forEach((_: unknown, i: number) => from(['devices', i], ['devices', i]));
   }
-  for (const [key, field] of [['device_cgroup_rules', 'deviceCgroupRules'], ['cap_add', 'capAdd'], ['cap_drop', 'capDrop'], ['group_add', 'groupAdd']] as const) {
+  for (const [key, field] of [
+    ['device_cgroup_rules', 'deviceCgroupRules'],
+    ['cap_add', 'capAdd'],
+    ['cap_drop', 'capDrop'],
+    ['group_add', 'groupAdd'],
+  ] as const) {
     if (svc[key] === undefined) continue;
     spec[field] = [...svc[key]];
     svc[key].forEach((_: unknown, i: number) => from([field, i], [key, i]));
   }
-  for (const [key, field] of [['privileged', 'privileged'], ['init', 'init'], ['read_only', 'readOnlyRootfs'], ['tty', 'tty']] as const) {
+  for (const [key, field] of [
+    ['privileged', 'privileged'],
+    ['init', 'init'],
+    ['read_only', 'readOnlyRootfs'],
+    ['tty', 'tty'],
+  ] as const) {
     if (svc[key] !== true) continue;
     spec[field] = true;
     from([field], [key]);
@@ -181,7 +237,10 @@ export function convertService(service: string, svc: Json, at: ComposePath, ctx:
     if (Array.isArray(svc.dns)) svc.dns.forEach((_: unknown, i: number) => from(['dns', i], ['dns', i]));
     else from(['dns', 0], ['dns']);
   }
-  for (const [key, field] of [['sysctls', 'sysctls'], ['labels', 'labels']] as const) {
+  for (const [key, field] of [
+    ['sysctls', 'sysctls'],
+    ['labels', 'labels'],
+  ] as const) {
     if (svc[key] === undefined) continue;
     spec[field] = listOrDict(svc[key], (name, i) => {
       from([field, name], [key, i ?? name]);
@@ -268,7 +327,8 @@ function environment(svc: Json, ctx: ServiceContext, problem: Problem, from: Fro
       const at: ComposePath = Array.isArray(svc.env_file) ? ['env_file', i] : ['env_file'];
       const { path, required = true, format } = typeof f === 'string' ? { path: f } : (f as { path: string; required?: boolean; format?: string });
       const text = ctx.envFiles.get(resolve(ctx.dir, path));
-      if (format !== undefined && format !== 'raw') return problem(at, `${where(at)}: format "${format}" is not one berth reads (leave it out for .env syntax, or raw)`);
+      if (format !== undefined && format !== 'raw')
+        return problem(at, `${where(at)}: format "${format}" is not one berth reads (leave it out for .env syntax, or raw)`);
       if (text === undefined || text instanceof Error) {
         if (required) problem(at, `${where(at)}: cannot read ${path}: ${text?.message ?? 'not read'}`);
         return;
@@ -314,7 +374,10 @@ function restartPolicy(svc: Json, problem: Problem, where: Where): { policy: str
     const r = String(svc.restart);
     policy = { no: 'Never', always: 'Always', 'unless-stopped': 'Always', 'on-failure': 'OnFailure' }[r];
     if (/^on-failure:\d+$/.test(r)) {
-      problem(['restart'], `${where(['restart'])}: berth cannot limit restarts to ${r.split(':')[1]}: it restarts on failure with back-off (10s doubling to 5m) for as long as it fails; write on-failure`);
+      problem(
+        ['restart'],
+        `${where(['restart'])}: berth cannot limit restarts to ${r.split(':')[1]}: it restarts on failure with back-off (10s doubling to 5m) for as long as it fails; write on-failure`,
+      );
       return undefined;
     }
     if (policy === undefined) {
@@ -334,7 +397,14 @@ function restartPolicy(svc: Json, problem: Problem, where: Where): { policy: str
   return { policy: policy ?? 'Never', from: svc.restart === undefined ? [] : ['restart'] };
 }
 
-function dependsOn(service: string, svc: Json, at: ComposePath, ctx: ServiceContext, problem: Problem, where: Where): Array<{ name: string; healthy: boolean; from: ComposePath }> {
+function dependsOn(
+  service: string,
+  svc: Json,
+  at: ComposePath,
+  ctx: ServiceContext,
+  problem: Problem,
+  where: Where,
+): Array<{ name: string; healthy: boolean; from: ComposePath }> {
   const out: Array<{ name: string; healthy: boolean; from: ComposePath }> = [];
   if (svc.depends_on === undefined) return out;
   const entries: Array<[string, Json, ComposePath]> = Array.isArray(svc.depends_on)
@@ -353,9 +423,15 @@ function dependsOn(service: string, svc: Json, at: ComposePath, ctx: ServiceCont
     }
     const condition = opts.condition ?? 'service_started';
     if (condition === 'service_healthy' && !ctx.hasHealthcheck(dep)) {
-      ctx.note([...at, ...key, 'condition'], `${where([...key, 'condition'])}: ${dep} has no healthcheck here: ${service} waits for its image's HEALTHCHECK to pass, and without one it never starts`);
+      ctx.note(
+        [...at, ...key, 'condition'],
+        `${where([...key, 'condition'])}: ${dep} has no healthcheck here: ${service} waits for its image's HEALTHCHECK to pass, and without one it never starts`,
+      );
     } else if (condition === 'service_completed_successfully') {
-      ctx.note([...at, ...key, 'condition'], `${where([...key, 'condition'])}: berth starts ${service} once ${dep} is running or has exited 0; it does not wait for ${dep} to finish`);
+      ctx.note(
+        [...at, ...key, 'condition'],
+        `${where([...key, 'condition'])}: berth starts ${service} once ${dep} is running or has exited 0; it does not wait for ${dep} to finish`,
+      );
     }
     out.push({ name, healthy: condition === 'service_healthy', from: key });
   }
@@ -382,8 +458,10 @@ function volumeMounts(svc: Json, ctx: ServiceContext, problem: Problem, from: Fr
       if (!short) return;
       const readOnly = short.modes.includes('ro');
       const odd = short.modes.filter((m) => !['ro', 'rw', 'cached', 'delegated', 'consistent'].includes(m));
-      if (odd.length > 0) return problem(key, `${where(key)}: berth cannot honour the mode${odd.length > 1 ? 's' : ''} ${odd.join(', ')} (it mounts ro or rw, private)`);
-      if (short.kind === 'anonymous') return problem(key, `${where(key)}: berth has no anonymous volumes: name one (data:${short.target}) and declare it under volumes:`);
+      if (odd.length > 0)
+        return problem(key, `${where(key)}: berth cannot honour the mode${odd.length > 1 ? 's' : ''} ${odd.join(', ')} (it mounts ro or rw, private)`);
+      if (short.kind === 'anonymous')
+        return problem(key, `${where(key)}: berth has no anonymous volumes: name one (data:${short.target}) and declare it under volumes:`);
       if (short.kind === 'bind') return add({ type: 'bind', source: bindSource(short.source), target: short.target, ...(readOnly ? { readOnly } : {}) }, key);
       const name = named(short.name, key);
       if (name !== undefined) add({ type: 'volume', name, target: short.target, ...(readOnly ? { readOnly } : {}) }, key);
@@ -429,17 +507,30 @@ function limits(svc: Json, problem: Problem, from: From, where: Where, guard: Gu
     if (k.startsWith('x-') || ['resources', 'restart_policy', 'replicas', 'mode'].includes(k)) continue;
     problem(['deploy', k], `${where(['deploy', k])}: berth cannot honour "${k}" (a swarm setting: berth runs one container per service on this device)`, true);
   }
-  if (deploy.replicas !== undefined && deploy.replicas !== 1) problem(['deploy', 'replicas'], `${where(['deploy', 'replicas'])}: berth runs one container per service`);
-  if (deploy.mode !== undefined && deploy.mode !== 'replicated') problem(['deploy', 'mode'], `${where(['deploy', 'mode'])}: berth cannot honour mode ${deploy.mode} (a swarm setting)`);
+  if (deploy.replicas !== undefined && deploy.replicas !== 1)
+    problem(['deploy', 'replicas'], `${where(['deploy', 'replicas'])}: berth runs one container per service`);
+  if (deploy.mode !== undefined && deploy.mode !== 'replicated')
+    problem(['deploy', 'mode'], `${where(['deploy', 'mode'])}: berth cannot honour mode ${deploy.mode} (a swarm setting)`);
   for (const k of Object.keys(deploy.restart_policy ?? {})) {
-    if (k !== 'condition' && !k.startsWith('x-')) problem(['deploy', 'restart_policy', k], `${where(['deploy', 'restart_policy', k])}: berth cannot honour "${k}": it restarts with its own back-off (10s doubling to 5m)`, true);
+    if (k !== 'condition' && !k.startsWith('x-'))
+      problem(
+        ['deploy', 'restart_policy', k],
+        `${where(['deploy', 'restart_policy', k])}: berth cannot honour "${k}": it restarts with its own back-off (10s doubling to 5m)`,
+        true,
+      );
   }
   for (const k of Object.keys(deploy.resources ?? {})) {
-    if (k !== 'limits' && !k.startsWith('x-')) problem(['deploy', 'resources', k], `${where(['deploy', 'resources', k])}: berth cannot honour "${k}": it sets limits only`, true);
+    if (k !== 'limits' && !k.startsWith('x-'))
+      problem(['deploy', 'resources', k], `${where(['deploy', 'resources', k])}: berth cannot honour "${k}": it sets limits only`, true);
   }
   const lim = deploy.resources?.limits ?? {};
   for (const k of Object.keys(lim)) {
-    if (!['cpus', 'memory', 'pids'].includes(k) && !k.startsWith('x-')) problem(['deploy', 'resources', 'limits', k], `${where(['deploy', 'resources', 'limits', k])}: berth cannot honour "${k}" (it limits cpus, memory and pids)`, true);
+    if (!['cpus', 'memory', 'pids'].includes(k) && !k.startsWith('x-'))
+      problem(
+        ['deploy', 'resources', 'limits', k],
+        `${where(['deploy', 'resources', 'limits', k])}: berth cannot honour "${k}" (it limits cpus, memory and pids)`,
+        true,
+      );
   }
   /** One limit that two keys can set: both is a problem unless they agree. */
   const one = (field: string, a: [ComposePath, unknown], b: [ComposePath, unknown], read: (v: any) => number | undefined, write: (n: number) => unknown) => {
@@ -457,7 +548,10 @@ function limits(svc: Json, problem: Problem, from: From, where: Where, guard: Gu
   one('cpus', [['cpus'], svc.cpus], [['deploy', 'resources', 'limits', 'cpus'], lim.cpus], Number, (n) => n);
   one('pids', [['pids_limit'], svc.pids_limit], [['deploy', 'resources', 'limits', 'pids'], lim.pids], Number, (n) => n);
   if (resources.pids !== undefined && resources.pids <= 0) {
-    problem(['pids_limit'], `${where(['pids_limit'])}: berth cannot lift the pids limit (${resources.pids}); set a number of processes (berth's default is 2048)`);
+    problem(
+      ['pids_limit'],
+      `${where(['pids_limit'])}: berth cannot lift the pids limit (${resources.pids}); set a number of processes (berth's default is 2048)`,
+    );
   }
   return resources;
 }
@@ -467,11 +561,15 @@ function healthcheck(svc: Json, problem: Problem, from: From, where: Where): Jso
   if (h === undefined) return undefined;
   const at = (k: string) => ['healthcheck', k];
   if (h.disable === true || (Array.isArray(h.test) && h.test[0] === 'NONE')) {
-    problem(h.disable === true ? at('disable') : at('test'), `${where(['healthcheck'])}: berth cannot switch off an image's HEALTHCHECK yet: remove the healthcheck (the image's check, if it has one, then runs)`);
+    problem(
+      h.disable === true ? at('disable') : at('test'),
+      `${where(['healthcheck'])}: berth cannot switch off an image's HEALTHCHECK yet: remove the healthcheck (the image's check, if it has one, then runs)`,
+    );
     return undefined;
   }
   for (const k of Object.keys(h)) {
-    if (!['test', 'interval', 'timeout', 'retries', 'start_period', 'disable'].includes(k) && !k.startsWith('x-')) problem(at(k), `${where(at(k))}: berth cannot honour "${k}"`, true);
+    if (!['test', 'interval', 'timeout', 'retries', 'start_period', 'disable'].includes(k) && !k.startsWith('x-'))
+      problem(at(k), `${where(at(k))}: berth cannot honour "${k}"`, true);
   }
   if (h.test === undefined) {
     problem(['healthcheck'], `${where(['healthcheck'])}: no test: berth needs the command to run (it does not merge with the image's HEALTHCHECK)`);
@@ -487,7 +585,12 @@ function healthcheck(svc: Json, problem: Problem, from: From, where: Where): Jso
   }
   const out: Json = { exec };
   from(['healthcheck', 'exec'], at('test'));
-  for (const [k, field] of [['interval', 'interval'], ['timeout', 'timeout'], ['retries', 'retries'], ['start_period', 'startPeriod']] as const) {
+  for (const [k, field] of [
+    ['interval', 'interval'],
+    ['timeout', 'timeout'],
+    ['retries', 'retries'],
+    ['start_period', 'startPeriod'],
+  ] as const) {
     if (h[k] === undefined) continue;
     out[field] = h[k];
     from(['healthcheck', field], at(k));

@@ -20,7 +20,11 @@ export function composeBytes(v: string | number): number {
 
 /** A size as berth writes it: `64Mi` when it is a whole number of Ki, Mi or Gi, else the bytes. */
 export function berthSize(bytes: number): string | number {
-  for (const [unit, power] of [['Gi', 3], ['Mi', 2], ['Ki', 1]] as const) {
+  for (const [unit, power] of [
+    ['Gi', 3],
+    ['Mi', 2],
+    ['Ki', 1],
+  ] as const) {
     if (bytes > 0 && bytes % 1024 ** power === 0) return `${bytes / 1024 ** power}${unit}`;
   }
   return bytes;

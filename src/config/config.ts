@@ -331,8 +331,10 @@ function notifyConfig(n: Raw, at: (key: string) => string): NotifyConfig {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalidArgument(`${at('notify.url')}: "${n.url}" must be http:// or https://`);
   // A token is a credential: it goes in clear only to this machine.
   const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
-  if (n.token_file && url.protocol === 'http:' && !loopback) throw invalidArgument(`${at('notify.token_file')} needs an https:// url (or a loopback one): the token would travel in clear`);
-  if (url.username && url.protocol === 'http:' && !loopback) throw invalidArgument(`${at('notify.url')}: a password needs an https:// url (or a loopback one): it would travel in clear`);
+  if (n.token_file && url.protocol === 'http:' && !loopback)
+    throw invalidArgument(`${at('notify.token_file')} needs an https:// url (or a loopback one): the token would travel in clear`);
+  if (url.username && url.protocol === 'http:' && !loopback)
+    throw invalidArgument(`${at('notify.url')}: a password needs an https:// url (or a loopback one): it would travel in clear`);
   return {
     url: url.href,
     timeoutMs: parseDuration(n.timeout ?? '10s', at('notify.timeout')),

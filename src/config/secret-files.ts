@@ -34,7 +34,9 @@ async function dockerConfigHasAuths(path: string): Promise<boolean> {
 
 export async function looseSecretFiles(config: Config, configPath: string): Promise<LooseSecretFile[]> {
   const out: LooseSecretFile[] = [];
-  const passwords = Object.entries(config.registry.hosts).filter(([, h]) => h.password !== undefined).map(([name]) => name);
+  const passwords = Object.entries(config.registry.hosts)
+    .filter(([, h]) => h.password !== undefined)
+    .map(([name]) => name);
   const configMode = passwords.length ? await looseMode(configPath) : undefined;
   if (configMode !== undefined) out.push({ path: configPath, mode: configMode, holds: `registry passwords (${passwords.join(', ')})` });
   const dockerMode = await looseMode(config.registry.dockerConfig);

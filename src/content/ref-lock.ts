@@ -135,4 +135,3 @@ export async function isLocked(path: string): Promise<boolean> {
   const owner = await readOwnerText(path);
   return owner !== undefined && ownerTextAlive(owner);
 }
-

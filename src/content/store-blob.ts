@@ -3,7 +3,10 @@ import type { ContentStore } from './content.ts';
 import { isKind } from '../errors.ts';
 
 export async function storeBlob(store: ContentStore, ref: string, digest: string, bytes: Buffer, signal?: AbortSignal): Promise<void> {
-  const exists = await store.info(digest).then(() => true, (e) => (isKind(e, 'NotFound') ? false : Promise.reject(e)));
+  const exists = await store.info(digest).then(
+    () => true,
+    (e) => (isKind(e, 'NotFound') ? false : Promise.reject(e)),
+  );
   if (exists) return;
   const w = await store.writer({ ref, expected: digest, total: bytes.length, signal });
   try {

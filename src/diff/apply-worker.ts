@@ -49,7 +49,8 @@ export function applyLayerInWorker(source: LayerSource, opts: ApplyOptions): Pro
     if (source.kind === 'follow') {
       source.committed.then(
         () => worker.postMessage({ type: 'committed', ok: true }),
-        (err: unknown) => worker.postMessage({ type: 'committed', ok: false, message: err instanceof Error ? err.message : String(err), kind: (err as BerthError)?.kind }),
+        (err: unknown) =>
+          worker.postMessage({ type: 'committed', ok: false, message: err instanceof Error ? err.message : String(err), kind: (err as BerthError)?.kind }),
       );
     }
     worker.on('message', (m: FromWorker) => {
@@ -57,8 +58,12 @@ export function applyLayerInWorker(source: LayerSource, opts: ApplyOptions): Pro
       else if (m.type === 'done') finish(() => resolve(m.result));
       else finish(() => reject(toError(m, signal)));
     });
-    worker.on('error', (err) => finish(() => reject(new BerthError('Internal', `layer ${opts.layerDigest ?? ''}: apply worker failed: ${err.message}`, { cause: err }))));
-    worker.on('exit', (code) => finish(() => reject(new BerthError('Internal', `layer ${opts.layerDigest ?? ''}: apply worker exited (${code}) without an answer`))));
+    worker.on('error', (err) =>
+      finish(() => reject(new BerthError('Internal', `layer ${opts.layerDigest ?? ''}: apply worker failed: ${err.message}`, { cause: err }))),
+    );
+    worker.on('exit', (code) =>
+      finish(() => reject(new BerthError('Internal', `layer ${opts.layerDigest ?? ''}: apply worker exited (${code}) without an answer`))),
+    );
   });
 }
 

@@ -201,9 +201,7 @@ export function syncfs(dir: string, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('sync', ['-f', dir], { stdio: 'ignore', signal });
     child.on('error', (err) => reject(new BerthError('Internal', `sync -f ${dir}: ${err.message}`, { cause: err, place: { file: dir } })));
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new BerthError('Internal', `sync -f ${dir} exited ${code}`, { place: { file: dir } })),
-    );
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new BerthError('Internal', `sync -f ${dir} exited ${code}`, { place: { file: dir } }))));
   });
 }
 
@@ -309,7 +307,11 @@ class Applier {
         const target = this.hardlinkTarget(h.linkname ?? '');
         if (this.nodes.has(target)) await this.flushNodes();
         this.create(path, () => linkSync(target, path));
-        if (this.xattrs.has(target)) this.xattrs.set(path, this.xattrs.get(target)!.map((x) => ({ ...x, path })));
+        if (this.xattrs.has(target))
+          this.xattrs.set(
+            path,
+            this.xattrs.get(target)!.map((x) => ({ ...x, path })),
+          );
         lchownSync(path, h.uid, h.gid);
         const st = lstatOrUndefined(path)!;
         if (!st.isSymbolicLink()) {
@@ -345,7 +347,10 @@ class Applier {
     if (xs.length) {
       // Held until the end of the layer (a later chown would clear security.capability), so bounded.
       this.budget.hold(xs.reduce((n, [name, value]) => n + name.length + value.length, 0));
-      this.xattrs.set(path, xs.map(([name, value]) => ({ path, name, value })));
+      this.xattrs.set(
+        path,
+        xs.map(([name, value]) => ({ path, name, value })),
+      );
     }
     // Device nodes wait for one batched mknod; a layer of a million FIFOs must not wait in memory.
     if (this.nodes.size >= MAX_PENDING_NODES) await this.flushNodes();

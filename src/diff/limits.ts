@@ -83,7 +83,9 @@ export class LayerBudget {
   /** One more tar entry, named `name`. */
   addEntry(name: string): void {
     if (++this.entries > this.limits.entries) {
-      throw resourceExhausted(`layer ${this.layer}: more than ${this.limits.entries} entries (the limit per layer, ${KEY.entries}); refusing it as a decompression bomb`);
+      throw resourceExhausted(
+        `layer ${this.layer}: more than ${this.limits.entries} entries (the limit per layer, ${KEY.entries}); refusing it as a decompression bomb`,
+      );
     }
     this.hold(name.length);
   }
@@ -92,7 +94,9 @@ export class LayerBudget {
   hold(n: number): void {
     this.heldBytes += n;
     if (this.heldBytes > this.limits.heldBytes) {
-      throw resourceExhausted(`layer ${this.layer}: more than ${formatBytes(this.limits.heldBytes)} of names and extended attributes; refusing it as a decompression bomb`);
+      throw resourceExhausted(
+        `layer ${this.layer}: more than ${formatBytes(this.limits.heldBytes)} of names and extended attributes; refusing it as a decompression bomb`,
+      );
     }
   }
 

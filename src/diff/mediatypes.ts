@@ -16,10 +16,7 @@ const LAYER_TYPES: Record<string, Compression> = {
   'application/vnd.docker.image.rootfs.diff.tar.zstd': 'zstd',
 };
 
-const NON_DISTRIBUTABLE = [
-  'application/vnd.oci.image.layer.nondistributable.v1.tar',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar',
-];
+const NON_DISTRIBUTABLE = ['application/vnd.oci.image.layer.nondistributable.v1.tar', 'application/vnd.docker.image.rootfs.foreign.diff.tar'];
 
 /** The compression of a layer media type; Unimplemented for anything berth cannot apply. */
 export function layerCompression(mediaType: string, digest = ''): Compression {

@@ -36,7 +36,12 @@ export interface ImportResult {
 }
 
 function nameFor(raw: string | undefined, path: string, i: number): string {
-  const stem = basename(path).replace(/(\.(tar|oci|tgz|gz))+$/, '').toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+|[._-]+$/g, '') || 'image';
+  const stem =
+    basename(path)
+      .replace(/(\.(tar|oci|tgz|gz))+$/, '')
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-')
+      .replace(/^[._-]+|[._-]+$/g, '') || 'image';
   if (!raw) return normalizeReference(`import.local/${stem}:${i === 0 ? 'latest' : `image-${i}`}`);
   if (raw.includes('/') || raw.includes(':') || raw.includes('@')) return normalizeReference(raw);
   return normalizeReference(`import.local/${stem}:${raw}`);
@@ -72,7 +77,9 @@ async function importUnderLease(opts: ImportOptions, store: ContentStore): Promi
     // could replace a pinned image with anything.
     const pinned = parseReference(name).digest;
     if (pinned !== undefined && pinned !== img.desc.digest && pinned !== manifestDesc.digest) {
-      throw corrupt(`${opts.path}: names an image ${name}, but its content is ${img.desc.digest}${manifestDesc.digest !== img.desc.digest ? ` (manifest ${manifestDesc.digest})` : ''}`);
+      throw corrupt(
+        `${opts.path}: names an image ${name}, but its content is ${img.desc.digest}${manifestDesc.digest !== img.desc.digest ? ` (manifest ${manifestDesc.digest})` : ''}`,
+      );
     }
     const missing = (d: Descriptor) => (err: unknown) => {
       if (isKind(err, 'NotFound')) throw notFound(`${opts.path}: ${name} (${formatPlatform(want)}): blob ${d.digest} (${d.mediaType}) is not in the archive`);
@@ -81,7 +88,9 @@ async function importUnderLease(opts: ImportOptions, store: ContentStore): Promi
     const manifestBytes = await store.readBlob(manifestDesc.digest, signal).catch(missing(manifestDesc));
     const manifest = parseManifest(manifestBytes, `${opts.path} ${manifestDesc.digest}`);
     if (manifest.config.size > ARCHIVE_LIMITS.configBytes) {
-      throw resourceExhausted(`${opts.path}: ${name}: config ${manifest.config.digest} is ${manifest.config.size} bytes, more than the ${ARCHIVE_LIMITS.configBytes} allowed`);
+      throw resourceExhausted(
+        `${opts.path}: ${name}: config ${manifest.config.digest} is ${manifest.config.size} bytes, more than the ${ARCHIVE_LIMITS.configBytes} allowed`,
+      );
     }
     const configBytes = await store.readBlob(manifest.config.digest, signal).catch(missing(manifest.config));
     for (const l of manifest.layers) await store.info(l.digest).catch(missing(l));

@@ -111,7 +111,11 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
   const signal = controller.signal;
   const client = opts.client ?? new RegistryClient({ config: opts.config, log });
   const fetches = opts.fetches ?? new BlobFetches<FetchResult>();
-  const want: PlatformSpec = opts.platform ? parsePlatform(opts.platform) : opts.config.pull.platform ? parsePlatform(opts.config.pull.platform) : hostPlatform();
+  const want: PlatformSpec = opts.platform
+    ? parsePlatform(opts.platform)
+    : opts.config.pull.platform
+      ? parsePlatform(opts.config.pull.platform)
+      : hostPlatform();
   const emit = (e: PullEvent) => {
     try {
       opts.onProgress?.(e);
@@ -157,7 +161,13 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     if (opts.beforeFetch) {
       let missing = 0;
       for (const l of [manifest.config, ...manifest.layers]) {
-        if (!(await store.info(l.digest).then(() => true, () => false))) missing += l.size;
+        if (
+          !(await store.info(l.digest).then(
+            () => true,
+            () => false,
+          ))
+        )
+          missing += l.size;
       }
       await opts.beforeFetch(missing);
     }
@@ -172,31 +182,33 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     let firstFailure: unknown;
     const queue = new PQueue({ concurrency: opts.config.pull.concurrency });
     const layerJobs = manifest.layers.map((desc, index) => {
-      const job = queue.add(async () => {
-        signal.throwIfAborted();
-        protect(desc);
-        const { promise, joined } = fetches.run(desc.digest, async () => {
-          emit({ type: 'blob-start', digest: desc.digest, kind: 'layer', index, total: desc.size });
-          return client.fetchBlob(ref, desc, store, {
-            signal,
-            onProgress: (p) => emit({ type: 'blob-progress', digest: p.digest, offset: p.offset, total: p.total }),
+      const job = queue
+        .add(async () => {
+          signal.throwIfAborted();
+          protect(desc);
+          const { promise, joined } = fetches.run(desc.digest, async () => {
+            emit({ type: 'blob-start', digest: desc.digest, kind: 'layer', index, total: desc.size });
+            return client.fetchBlob(ref, desc, store, {
+              signal,
+              onProgress: (p) => emit({ type: 'blob-progress', digest: p.digest, offset: p.offset, total: p.total }),
+            });
           });
+          const r = await promise;
+          const result = joined ? { skipped: true, resumedFrom: 0, transferred: 0 } : r;
+          blobs.push({ digest: desc.digest, ...result });
+          emit({ type: 'blob-done', digest: desc.digest, index, ...result });
+          committed[index]!.resolve();
+          opts.onLayerCommitted?.(index, desc);
+        })
+        .catch((err) => {
+          committed[index]!.reject(err);
+          // One failed layer stops the rest: no point downloading an image that cannot complete.
+          if (!signal.aborted) {
+            firstFailure = err;
+            controller.abort(err);
+          }
+          throw err;
         });
-        const r = await promise;
-        const result = joined ? { skipped: true, resumedFrom: 0, transferred: 0 } : r;
-        blobs.push({ digest: desc.digest, ...result });
-        emit({ type: 'blob-done', digest: desc.digest, index, ...result });
-        committed[index]!.resolve();
-        opts.onLayerCommitted?.(index, desc);
-      }).catch((err) => {
-        committed[index]!.reject(err);
-        // One failed layer stops the rest: no point downloading an image that cannot complete.
-        if (!signal.aborted) {
-          firstFailure = err;
-          controller.abort(err);
-        }
-        throw err;
-      });
       job.catch(() => {}); // settled below with allSettled; a failure must not count as unhandled meanwhile
       return job;
     });

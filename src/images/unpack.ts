@@ -136,9 +136,10 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
         limits: opts.limits,
       };
       // A worker costs its start-up (~0.1–0.3 s of CPU loading modules): only big layers pay off.
-      const res = opts.openSource && desc.size >= (opts.workerMinBytes ?? 16 << 20)
-        ? await applyLayerInWorker(await opts.openSource(desc, signal, attempt), applyOpts)
-        : await applyLayer(await opts.open(desc, signal, attempt), applyOpts);
+      const res =
+        opts.openSource && desc.size >= (opts.workerMinBytes ?? 16 << 20)
+          ? await applyLayerInWorker(await opts.openSource(desc, signal, attempt), applyOpts)
+          : await applyLayer(await opts.open(desc, signal, attempt), applyOpts);
       return { key, preparedParent: parent, impliedDirs: res.impliedDirs, bytes: res.size, ms: performance.now() - t0 };
     } catch (err) {
       // A bomb or a full disk fails the stored blob the same way: no second attempt.
@@ -283,16 +284,18 @@ export function pullUnpacker(
       signal: ctx.signal,
       speculative: live,
       beforeCommit: (i) => ctx.whenLayerCommitted(i),
-      openSource: !opts.workers ? undefined : async (desc, _signal, attempt): Promise<LayerSource> => {
-        const i = indexOf(desc);
-        if (live && attempt === 0) {
-          const committed = ctx.whenLayerCommitted(i);
-          committed.catch(() => {});
-          return { kind: 'follow', dataPath: ingestDataPath!(ingestRef(desc)), blobPath: ctx.store.blobPath(desc.digest), size: desc.size, committed };
-        }
-        await ctx.whenLayerCommitted(i);
-        return { kind: 'file', path: ctx.store.blobPath(desc.digest) };
-      },
+      openSource: !opts.workers
+        ? undefined
+        : async (desc, _signal, attempt): Promise<LayerSource> => {
+            const i = indexOf(desc);
+            if (live && attempt === 0) {
+              const committed = ctx.whenLayerCommitted(i);
+              committed.catch(() => {});
+              return { kind: 'follow', dataPath: ingestDataPath!(ingestRef(desc)), blobPath: ctx.store.blobPath(desc.digest), size: desc.size, committed };
+            }
+            await ctx.whenLayerCommitted(i);
+            return { kind: 'file', path: ctx.store.blobPath(desc.digest) };
+          },
       open: async (desc, signal, attempt) => {
         const i = indexOf(desc);
         if (live && attempt === 0) {

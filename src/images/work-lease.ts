@@ -28,7 +28,12 @@ export class WorkLease {
   constructor(metadata: Metadata, opts: WorkLeaseOptions) {
     this.metadata = metadata;
     const ttlMs = opts.ttlMs ?? 3_600_000;
-    this.opts = { kind: opts.kind, ttlMs, renewEveryMs: opts.renewEveryMs ?? Math.floor(ttlMs / 3), labels: { ...(opts.labels ?? {}), 'berth/pid': String(process.pid) } };
+    this.opts = {
+      kind: opts.kind,
+      ttlMs,
+      renewEveryMs: opts.renewEveryMs ?? Math.floor(ttlMs / 3),
+      labels: { ...(opts.labels ?? {}), 'berth/pid': String(process.pid) },
+    };
     this.#id = this.create();
     this.timer = setInterval(() => this.renew(), this.opts.renewEveryMs);
     this.timer.unref();

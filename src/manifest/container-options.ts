@@ -23,7 +23,16 @@ export const DEFAULT_SHM_SIZE_BYTES = 64 * 1024 * 1024;
  * Sysctls that belong to a namespace the container has of its own (Docker's rule, runc's check):
  * IPC ones always, `net.*` only with `network: none` (with `host` they would change the host's).
  */
-const IPC_SYSCTLS = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'];
+const IPC_SYSCTLS = [
+  'kernel.msgmax',
+  'kernel.msgmnb',
+  'kernel.msgmni',
+  'kernel.sem',
+  'kernel.shmall',
+  'kernel.shmmax',
+  'kernel.shmmni',
+  'kernel.shm_rmid_forced',
+];
 
 /** Builds the options of a schema-valid container spec; problems go to `report`, at their path. */
 export function buildContainerOptions(spec: Record<string, any>, network: 'host' | 'none', report: ReportAt): ContainerOptions {
@@ -68,9 +77,13 @@ export function buildContainerOptions(spec: Record<string, any>, network: 'host'
   for (const [k, v] of Object.entries(spec.sysctls ?? {})) {
     sysctls[k] = String(v);
     if (k.startsWith('net.')) {
-      if (network !== 'none') report(['spec', 'sysctls', k], `spec.sysctls: ${k} would change the host's network settings (network: host); it needs network: none`);
+      if (network !== 'none')
+        report(['spec', 'sysctls', k], `spec.sysctls: ${k} would change the host's network settings (network: host); it needs network: none`);
     } else if (!IPC_SYSCTLS.includes(k) && !k.startsWith('fs.mqueue.')) {
-      report(['spec', 'sysctls', k], `spec.sysctls: ${k} is not namespaced: setting it would change the host (allowed: net.*, fs.mqueue.*, ${IPC_SYSCTLS.join(', ')})`);
+      report(
+        ['spec', 'sysctls', k],
+        `spec.sysctls: ${k} is not namespaced: setting it would change the host (allowed: net.*, fs.mqueue.*, ${IPC_SYSCTLS.join(', ')})`,
+      );
     }
   }
   if (Object.keys(sysctls).length > 0) out.sysctls = sysctls;
@@ -116,7 +129,10 @@ function parseDevice(d: unknown, at: DocPath, report: ReportAt): DeviceSpec | un
   target ??= path;
   permissions ??= 'rwm';
   let ok = true;
-  for (const [p, what] of [[path, 'host path'], [target, 'target']] as const) {
+  for (const [p, what] of [
+    [path, 'host path'],
+    [target, 'target'],
+  ] as const) {
     if (!p.startsWith('/')) {
       report(at, `${formatDocPath(at)}: the ${what} "${p}" must be an absolute path`);
       ok = false;

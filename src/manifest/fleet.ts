@@ -115,7 +115,14 @@ function selectDocument(src: SourceDoc, text: string, device: DeviceIdentity, pr
         if (escaped) return whole.slice(1);
         const v = variable(name, device);
         if (v === undefined) {
-          problems.push({ place: placeOfOffset(file, lines, from + at), message: `\${${name}} is not defined for device ${device.name} (defined: device.name, ${Object.keys(device.labels).map((k) => `device.labels.${k}`).join(', ') || 'no labels'})` });
+          problems.push({
+            place: placeOfOffset(file, lines, from + at),
+            message: `\${${name}} is not defined for device ${device.name} (defined: device.name, ${
+              Object.keys(device.labels)
+                .map((k) => `device.labels.${k}`)
+                .join(', ') || 'no labels'
+            })`,
+          });
           return whole;
         }
         return v;

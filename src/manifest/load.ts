@@ -29,7 +29,18 @@ import { pinManifestsPath } from './pinned-revision.ts';
 import { resolveFleet, type DeviceIdentity } from './fleet.ts';
 import { createDocumentValidator, formatDocPath, type DocumentValidator } from './schema.ts';
 import { placeAt, placeOfOffset, type DocPath, type SourceDoc } from './source.ts';
-import { DEFAULT_CONFIRM_AFTER_MS, type ContainerDoc, type ContainerSpec, type DesiredState, type HealthcheckSpec, type ImageDoc, type MountSpec, type NetworkDoc, type SecretDoc, type VolumeDoc } from './types.ts';
+import {
+  DEFAULT_CONFIRM_AFTER_MS,
+  type ContainerDoc,
+  type ContainerSpec,
+  type DesiredState,
+  type HealthcheckSpec,
+  type ImageDoc,
+  type MountSpec,
+  type NetworkDoc,
+  type SecretDoc,
+  type VolumeDoc,
+} from './types.ts';
 import { normaliseSecretValue, quotesSecretValue, resolveContainerSecrets, SECRET_VALUE_HINT } from './secret-refs.ts';
 import { buildContainerNetworkFields, buildNetworkSpec, resolveContainerNetworks } from '../network/manifest-fields.ts';
 
@@ -380,10 +391,13 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
   if (spec.envFrom !== undefined) c.envFrom = spec.envFrom.map((e: { secret: string }) => ({ secret: e.secret }));
   if (spec.workingDir !== undefined) c.workingDir = spec.workingDir;
   if (spec.user !== undefined) c.user = String(spec.user);
-  Object.assign(c, buildContainerNetworkFields(spec, (path, message) => {
-    ok = false;
-    problem(placeAt(src, path), message);
-  }));
+  Object.assign(
+    c,
+    buildContainerNetworkFields(spec, (path, message) => {
+      ok = false;
+      problem(placeAt(src, path), message);
+    }),
+  );
   const options = buildContainerOptions(spec, c.network, (path, message) => {
     ok = false;
     problem(placeAt(src, path), message);
@@ -411,7 +425,10 @@ function build(raw: RawDoc, src: SourceDoc, problem: Report): Parsed | undefined
         : at(['spec', 'update', 'confirmAfter'], () => parseDuration(spec.update.confirmAfter, 'spec.update.confirmAfter'));
     c.update = { strategy: spec.update.strategy ?? 'download-then-kill', confirmAfterMs: confirmAfterMs ?? DEFAULT_CONFIRM_AFTER_MS };
     const conflict = c.update.strategy === 'start-first' ? startFirstConflict(c) : undefined;
-    if (conflict) at(['spec', 'update', 'strategy'], () => { throw invalidArgument(`start-first ${conflict}: use download-then-kill`); });
+    if (conflict)
+      at(['spec', 'update', 'strategy'], () => {
+        throw invalidArgument(`start-first ${conflict}: use download-then-kill`);
+      });
   }
   if (!ok) return undefined;
   // imageRef is resolved in crossCheck, once every Image document is known.
@@ -446,7 +463,13 @@ function crossCheck(parsed: Parsed[], declared: Declared[], problem: Report): vo
     } else names.set(`${d.kind}/${d.name}`, d);
   }
   const isDeclared = (kind: string, name: string) => names.has(`${kind}/${name}`);
-  const byKind = { Container: new Map<string, Parsed>(), Image: new Map<string, Parsed>(), Volume: new Map<string, Parsed>(), Network: new Map<string, Parsed>(), Secret: new Map<string, Parsed>() };
+  const byKind = {
+    Container: new Map<string, Parsed>(),
+    Image: new Map<string, Parsed>(),
+    Volume: new Map<string, Parsed>(),
+    Network: new Map<string, Parsed>(),
+    Secret: new Map<string, Parsed>(),
+  };
   for (const p of parsed) if (!byKind[p.doc.kind].has(p.doc.metadata.name)) byKind[p.doc.kind].set(p.doc.metadata.name, p);
 
   const imageByRef = new Map<string, Parsed>();
@@ -469,10 +492,11 @@ function crossCheck(parsed: Parsed[], declared: Declared[], problem: Report): vo
       c.imageRef = (image.doc as ImageDoc).spec.ref;
       c.imageName = image.doc.metadata.name;
     } else if (!LOOKS_LIKE_REFERENCE.test(c.spec.image)) {
-      if (!isDeclared('Image', c.spec.image)) problem(
-        placeAt(p.src, ['spec', 'image']),
-        `spec.image: no Image named "${c.spec.image}" (declare one with kind: Image, or write a reference with a tag, e.g. "${c.spec.image}:latest")`,
-      );
+      if (!isDeclared('Image', c.spec.image))
+        problem(
+          placeAt(p.src, ['spec', 'image']),
+          `spec.image: no Image named "${c.spec.image}" (declare one with kind: Image, or write a reference with a tag, e.g. "${c.spec.image}:latest")`,
+        );
     } else {
       try {
         c.imageRef = normalizeReference(c.spec.image);

@@ -104,7 +104,11 @@ function describe(e: ErrorObject): SchemaFinding {
     case 'anyOf':
       return { path, key: false, message: `${where}: ${show(e.data)} is not ${parent.description ? lowerFirst(parent.description) : 'valid'}` };
     case 'pattern':
-      return { path, key: false, message: `${where}: ${show(e.data)} is not valid${parent.description ? ` (${lowerFirst(parent.description)})` : ` (must match ${e.params.pattern})`}` };
+      return {
+        path,
+        key: false,
+        message: `${where}: ${show(e.data)} is not valid${parent.description ? ` (${lowerFirst(parent.description)})` : ` (must match ${e.params.pattern})`}`,
+      };
     case 'propertyNames':
       return { path: [...path, String(e.params.propertyName)], key: true, message: `${where}: "${e.params.propertyName}" is not a valid key here` };
     default:

@@ -87,24 +87,22 @@ export async function acquireLock(md: Metadata, name: string, opts: AcquireLockO
  * error). If a renewal finds the lock lost (this process stalled past the ttl and another took
  * over), the signal passed to `fn` is aborted with the FailedPrecondition error.
  */
-export async function withLock<T>(
-  md: Metadata,
-  name: string,
-  opts: AcquireLockOptions,
-  fn: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
+export async function withLock<T>(md: Metadata, name: string, opts: AcquireLockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ttlMs = opts.ttlMs ?? 60_000;
   let lock = await acquireLock(md, name, opts);
   const lost = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, lost.signal]) : lost.signal;
-  const timer = setInterval(() => {
-    try {
-      lock = md.renewLock(lock, ttlMs);
-    } catch (err) {
-      clearInterval(timer);
-      lost.abort(err);
-    }
-  }, Math.max(10, Math.floor(ttlMs / 3)));
+  const timer = setInterval(
+    () => {
+      try {
+        lock = md.renewLock(lock, ttlMs);
+      } catch (err) {
+        clearInterval(timer);
+        lost.abort(err);
+      }
+    },
+    Math.max(10, Math.floor(ttlMs / 3)),
+  );
   timer.unref();
   try {
     return await fn(signal);

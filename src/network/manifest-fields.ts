@@ -51,7 +51,8 @@ export function buildContainerNetworkFields(spec: Record<string, any>, report: R
   // Published ports need an address to forward to: Compose's default network, as Compose does.
   if (networks.length === 0 && ports.length > 0) networks = [{ name: DEFAULT_NETWORK, aliases: [] }];
   if (networks.length === 0) return out;
-  if (spec.network === 'host') report(['spec', 'network'], 'spec.network: host cannot be combined with networks or ports (the container would have no namespace of its own to join them)');
+  if (spec.network === 'host')
+    report(['spec', 'network'], 'spec.network: host cannot be combined with networks or ports (the container would have no namespace of its own to join them)');
   const seen = new Set<string>();
   networks.forEach((n, i) => {
     if (seen.has(n.name)) report(['spec', 'networks', i], `spec.networks[${i}]: ${n.name} is listed twice`);

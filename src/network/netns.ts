@@ -15,7 +15,12 @@ const run = promisify(execFile);
 /** Mount points of this process's mount namespace (octal escapes decoded). */
 async function mountPoints(): Promise<Set<string>> {
   const text = await readFile('/proc/self/mountinfo', 'utf8');
-  return new Set(text.split('\n').filter(Boolean).map((l) => l.split(' ')[4]!.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(Number.parseInt(o, 8)))));
+  return new Set(
+    text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ')[4]!.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(Number.parseInt(o, 8)))),
+  );
 }
 
 async function command(args: string[], what: string, signal?: AbortSignal): Promise<void> {

@@ -207,7 +207,10 @@ export async function recoverNetworks(ctx: NetworkContext, recorded: (container:
 }
 
 /** For `berth inspect`: the container's addresses and published ports, if it is on networks. */
-export async function containerNetworking(root: string, name: string): Promise<{ addresses: Record<string, string>; aliases: Record<string, string[]>; ports: string[]; dns: string[]; state: Attachment['state'] } | null> {
+export async function containerNetworking(
+  root: string,
+  name: string,
+): Promise<{ addresses: Record<string, string>; aliases: Record<string, string[]>; ports: string[]; dns: string[]; state: Attachment['state'] } | null> {
   const a = await readAttachment(root, name);
   return a ? { addresses: a.addresses, aliases: a.aliases, ports: a.ports.map(formatPort), dns: a.dns, state: a.state } : null;
 }

@@ -60,7 +60,12 @@ export type ProcessOwner = (pid: number) => Promise<string | undefined>;
  * itself (its version being replaced, on the host's network, stops before the new one is set up),
  * with the container it belongs to, if one does.
  */
-export async function foreignHolder(port: PortSpec, sockets: PortHolder[], self: string, ownerOf?: ProcessOwner): Promise<{ holder: PortHolder; owner?: string } | undefined> {
+export async function foreignHolder(
+  port: PortSpec,
+  sockets: PortHolder[],
+  self: string,
+  ownerOf?: ProcessOwner,
+): Promise<{ holder: PortHolder; owner?: string } | undefined> {
   for (const holder of holdersOf(port, sockets)) {
     const owner = holder.pid === undefined ? undefined : await ownerOf?.(holder.pid);
     if (owner !== self) return owner === undefined ? { holder } : { holder, owner };

@@ -12,7 +12,9 @@ const SHORT = /^(?:(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):)?(\d+)(?:
 export function parsePort(text: string, where: string): PortSpec {
   const m = SHORT.exec(text.trim());
   if (!m) {
-    throw invalidArgument(`${where}: "${text}" is not a published port: write [hostIp:]hostPort:containerPort[/tcp|udp], e.g. 8080:80 or 127.0.0.1:9000:9000/udp`);
+    throw invalidArgument(
+      `${where}: "${text}" is not a published port: write [hostIp:]hostPort:containerPort[/tcp|udp], e.g. 8080:80 or 127.0.0.1:9000:9000/udp`,
+    );
   }
   const [, ip6, ip4, hostFrom, hostTo, ctrFrom, ctrTo, proto] = m;
   const n = (s: string) => Number.parseInt(s, 10);

@@ -55,7 +55,10 @@ export class WebhookSender {
   /** Deliver until `signal` aborts; the cursor is saved on the way out. Never throws. */
   async run(signal: AbortSignal): Promise<void> {
     const { queue, log } = this.opts;
-    const backoff = new RetryBudget({ budgetMs: Number.POSITIVE_INFINITY, initialBackoffMs: FIRST_BACKOFF_MS, maxBackoffMs: this.opts.retryBackoffMaxMs }, this.now);
+    const backoff = new RetryBudget(
+      { budgetMs: Number.POSITIVE_INFINITY, initialBackoffMs: FIRST_BACKOFF_MS, maxBackoffMs: this.opts.retryBackoffMaxMs },
+      this.now,
+    );
     let failing = false;
     try {
       while (!signal.aborted) {
@@ -104,7 +107,8 @@ export class WebhookSender {
     if (!head) return 'empty' as const;
     const payload = head.dropped > 0 ? droppedPayload(head.dropped, this.opts.queueSize, device, new Date(this.now())) : eventPayload(head.event, device);
     const result = await this.opts.webhook.post(JSON.stringify(payload), signal);
-    if (result.outcome === 'rejected') this.opts.log.warn({ id: payload.id, reason: payload.reason, err: result.detail }, 'webhook: the receiver refused an event; it is skipped');
+    if (result.outcome === 'rejected')
+      this.opts.log.warn({ id: payload.id, reason: payload.reason, err: result.detail }, 'webhook: the receiver refused an event; it is skipped');
     if (result.outcome !== 'failed') queue.advance(head.dropped > 0 ? head.event.id - 1 : head.event.id);
     return result;
   }

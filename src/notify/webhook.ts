@@ -33,7 +33,11 @@ export async function openWebhook(config: NotifyConfig): Promise<Webhook> {
   const dispatcher = async () => {
     if (agent) return agent;
     const ca = config.ca ? await readFile(config.ca) : undefined;
-    return (agent = new Agent({ connect: { timeout: config.timeoutMs, ...(ca ? { ca } : {}) }, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs }));
+    return (agent = new Agent({
+      connect: { timeout: config.timeoutMs, ...(ca ? { ca } : {}) },
+      headersTimeout: config.timeoutMs,
+      bodyTimeout: config.timeoutMs,
+    }));
   };
   const fixedHeaders: Record<string, string> = {};
   for (const [k, v] of Object.entries(config.headers)) fixedHeaders[k.toLowerCase()] = v;
@@ -57,7 +61,13 @@ export async function openWebhook(config: NotifyConfig): Promise<Webhook> {
         return { outcome: 'failed', detail: `notify.token_file or notify.ca: ${(err as Error).message}` };
       }
       try {
-        const res = await request(url, { method: 'POST', headers, body, dispatcher: via, signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]) });
+        const res = await request(url, {
+          method: 'POST',
+          headers,
+          body,
+          dispatcher: via,
+          signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]),
+        });
         if (res.statusCode >= 200 && res.statusCode < 300) {
           await res.body.dump();
           return { outcome: 'delivered', status: res.statusCode };

@@ -90,9 +90,7 @@ export function parseDescriptor(v: any, where: string, at: string): Descriptor {
 
 function refuseSchema1(v: any, mediaType: string | undefined, where: string): void {
   if (isSchema1Type(mediaType) || isSchema1Type(v.mediaType) || v.schemaVersion === 1) {
-    throw unimplemented(
-      `${where}: Docker image manifest schema 1 is not supported (deprecated since 2017); push the image again with a current client`,
-    );
+    throw unimplemented(`${where}: Docker image manifest schema 1 is not supported (deprecated since 2017); push the image again with a current client`);
   }
 }
 

@@ -25,7 +25,12 @@ import type { ReconcileDeps } from './deps.ts';
 import { checkNetworking, detachContainer, reattachContainer, specOnNetworks, type NetworkContext } from '../network/networks.ts';
 import { processOwners } from './process-owner.ts';
 
-const networkContext = (deps: ReconcileDeps, signal: AbortSignal): NetworkContext => ({ root: deps.config.root, signal, warn: (m) => deps.log.warn(m), ownerOf: processOwners(deps.runtime) });
+const networkContext = (deps: ReconcileDeps, signal: AbortSignal): NetworkContext => ({
+  root: deps.config.root,
+  signal,
+  warn: (m) => deps.log.warn(m),
+  ownerOf: processOwners(deps.runtime),
+});
 
 export interface CreateOptions {
   /** Keep the container being replaced (stopped, with its writable layer) for a rollback. */
@@ -109,7 +114,16 @@ export async function foreseeRefusal(deps: ReconcileDeps, doc: ContainerDoc, sig
   try {
     const config = parseImageConfig(await deps.content.readBlob(image.configDigest, signal), `image ${image.name} config`);
     const mounts = await deps.snapshotter.peekMounts(top);
-    await deps.runtime.validate({ name, spec: doc.spec, imageRef: doc.imageRef, imageDigest: image.manifestDigest, imageConfig: config, snapshotKey: '', snapshotChain: [], mounts });
+    await deps.runtime.validate({
+      name,
+      spec: doc.spec,
+      imageRef: doc.imageRef,
+      imageDigest: image.manifestDigest,
+      imageConfig: config,
+      snapshotKey: '',
+      snapshotChain: [],
+      mounts,
+    });
     return undefined;
   } catch (err) {
     if (!isKind(err, 'InvalidArgument')) return undefined;

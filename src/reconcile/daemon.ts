@@ -86,7 +86,10 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
         deps.metrics.setContainerCounts(counts);
         // Per-container CPU, memory and restarts: a reading that fails only leaves the last values.
         await recordContainerUsage(deps.metrics, deps.runtime).catch((err) => log.debug({ err }, 'cannot read container usage'));
-        await listNetworks(config.root, report.desired?.networks).then((n) => deps.metrics?.setNetworkCounts(n), (err) => log.debug({ err }, 'cannot read the networks'));
+        await listNetworks(config.root, report.desired?.networks).then(
+          (n) => deps.metrics?.setNetworkCounts(n),
+          (err) => log.debug({ err }, 'cannot read the networks'),
+        );
       }
       await probes.sync(report.desired, s);
       // A back-off ends by itself, and a rollout can be confirmed at a known time: wake up for the earliest.

@@ -120,7 +120,10 @@ export async function executePlan(steps: Step[], ctx: ExecuteContext): Promise<S
       if (step.kind === 'pull' && ctx.background && !unpacksLocally(step, ctx)) return ctx.background.start(step, ctx);
       return (await queue.add(() => runStep(step, ctx), { signal: ctx.signal }))!;
     })();
-    outcome.then((o) => ctx.onOutcome?.(o), () => {});
+    outcome.then(
+      (o) => ctx.onOutcome?.(o),
+      () => {},
+    );
     outcomes.set(step.id, outcome);
   }
   return Promise.all(outcomes.values());
@@ -149,7 +152,6 @@ async function runStep(step: Step, ctx: ExecuteContext): Promise<StepOutcome> {
   }
 }
 
-
 type Handler<S extends Step> = (step: S, ctx: ExecuteContext) => Promise<string>;
 type Handlers = { [K in Step['kind']]: Handler<Extract<Step, { kind: K }>> };
 
@@ -170,7 +172,10 @@ const STEP_HANDLERS: Handlers = {
     return `${step.container} started`;
   },
   recreate: async (step, { deps, generation, signal, retireReplaced }) => {
-    await createContainer(deps, step.doc, step.spec, generation, signal, { retire: retireReplaced, startFirst: step.doc.spec.update?.strategy === 'start-first' });
+    await createContainer(deps, step.doc, step.spec, generation, signal, {
+      retire: retireReplaced,
+      startFirst: step.doc.spec.update?.strategy === 'start-first',
+    });
     return `${step.container} recreated (${step.changes.join(', ')})${retireReplaced ? '; the old one is kept until the update is confirmed' : ''}`;
   },
   restore: async (step, { deps, generation, signal }) => {
@@ -224,7 +229,14 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
   }
   if (record && step.repair) await removeBrokenSnapshots(deps, record, signal);
   if (record && present?.blobsPresent && step.repair) {
-    await unpackStoredImage({ record, content: deps.content, snapshotter: deps.snapshotter, metadata: deps.metadata, signal, limits: applyLimitsFromConfig(deps.config) });
+    await unpackStoredImage({
+      record,
+      content: deps.content,
+      snapshotter: deps.snapshotter,
+      metadata: deps.metadata,
+      signal,
+      limits: applyLimitsFromConfig(deps.config),
+    });
     return `${step.ref} unpacked from the content store`;
   }
   // An air-gapped image has no registry to fetch a lost blob from: its archive, if still there, does.
@@ -232,7 +244,14 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
   if (record && step.repair && archive && (await pathExists(archive))) {
     await importImages({ path: archive, store: deps.content, metadata: deps.metadata, signal });
     const reimported = deps.metadata.getImage(step.ref) ?? record;
-    await unpackStoredImage({ record: reimported, content: deps.content, snapshotter: deps.snapshotter, metadata: deps.metadata, signal, limits: applyLimitsFromConfig(deps.config) });
+    await unpackStoredImage({
+      record: reimported,
+      content: deps.content,
+      snapshotter: deps.snapshotter,
+      metadata: deps.metadata,
+      signal,
+      limits: applyLimitsFromConfig(deps.config),
+    });
     return `${step.ref} imported again from ${archive} and unpacked`;
   }
   const host = parseReference(step.ref).domain;

@@ -40,7 +40,6 @@ export class RegistryHealth {
   }
 }
 
-
 /** Whether every committed layer snapshot of the image is recorded AND its directory is on disk. */
 async function isUnpacked(deps: ReconcileDeps, rec: ImageRecord): Promise<boolean> {
   if (!rec.chainIds?.length || rec.snapshotter !== deps.snapshotter.name) return false;
@@ -138,7 +137,8 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
         const remote = opts.remote ?? new RemoteChecks();
         const digest = await remote.check(
           d.ref,
-          async () => (await (await deps.registry()).resolve(d.ref, AbortSignal.any([AbortSignal.timeout(10_000), ...(opts.signal ? [opts.signal] : [])]))).desc.digest,
+          async () =>
+            (await (await deps.registry()).resolve(d.ref, AbortSignal.any([AbortSignal.timeout(10_000), ...(opts.signal ? [opts.signal] : [])]))).desc.digest,
           {
             onUp: () => opts.health.markUp(host),
             onDown: (err) => {
@@ -188,7 +188,9 @@ export async function observe(deps: ReconcileDeps, desired: DesiredState, opts: 
 
   const portsHeld = await observeHeldPorts(deps.config.root, desired.containers, { ownerOf: processOwners(deps.runtime), signal: opts.signal });
   const retired = retiredImages(deps.metadata, desired);
-  const retiredContainers = deps.metadata.listRetiredContainers().map((r) => ({ name: r.record.name, specHash: r.record.specHash, imageDigest: r.record.imageDigest }));
+  const retiredContainers = deps.metadata
+    .listRetiredContainers()
+    .map((r) => ({ name: r.record.name, specHash: r.record.specHash, imageDigest: r.record.imageDigest }));
   const secretProblems = (await deps.secrets?.problems(desired, opts.signal)) ?? {};
   return {
     images,

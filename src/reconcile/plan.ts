@@ -26,7 +26,6 @@ import type { ContainerDoc, DesiredState, PullPolicy } from '../manifest/types.t
 import { decideRestart } from '../runtime/restart-policy.ts';
 import type { ActualContainer, ActualImage, ActualState, PullStep, Step, WaitStep } from './types.ts';
 
-
 /** An image the desired state needs: an Image object, or a reference a container names directly. */
 export interface DesiredImage {
   /** Normalised reference. */
@@ -86,7 +85,13 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
   const existingVolumes = new Set(actual.volumes);
   for (const v of desired.volumes) {
     if (existingVolumes.has(v.metadata.name)) continue;
-    steps.push({ kind: 'create-volume', id: `volume:${v.metadata.name}`, after: [], volume: v.metadata.name, reason: `${v.metadata.name}: create volume (not present)` });
+    steps.push({
+      kind: 'create-volume',
+      id: `volume:${v.metadata.name}`,
+      after: [],
+      volume: v.metadata.name,
+      reason: `${v.metadata.name}: create volume (not present)`,
+    });
   }
 
   // ------------------------------------------------------------------------------------- images
@@ -100,7 +105,8 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     let repair = false;
     let changes = false;
     if (!a) [why, changes] = ['not present', true];
-    else if (!a.blobsPresent) [why, repair] = [a.corruptBlobs?.length ? `repair: ${a.corruptBlobs.length} blob(s) corrupt on disk` : 'repair: blobs missing', true];
+    else if (!a.blobsPresent)
+      [why, repair] = [a.corruptBlobs?.length ? `repair: ${a.corruptBlobs.length} blob(s) corrupt on disk` : 'repair: blobs missing', true];
     else if (!a.unpacked) [why, repair] = [a.unpackedBefore === false ? 'unpack: not unpacked yet' : 'repair: snapshots missing', true];
     else if (want.platform !== undefined && a.platform !== undefined && want.platform !== a.platform) {
       [why, changes] = [`platform ${a.platform} → ${want.platform}`, true];
@@ -121,8 +127,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
         if (want.platform !== undefined) step.platform = want.platform;
         steps.push(step);
       }
-    }
-    else if (want.pullPolicy === 'Always' && a !== undefined) {
+    } else if (want.pullPolicy === 'Always' && a !== undefined) {
       // Nothing to do with what is present, but whether the tag moved is unknown: say so (the
       // image is not known to be up to date), without holding up anything that uses it.
       const registry = registryOf(ref);
@@ -169,9 +174,7 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
       | { kind: 'start'; reason: string; backoffStreak: number; stopFirst?: boolean };
 
     const needsImage = (verb: string): string | undefined =>
-      image.blocked !== undefined && (!image.usable || image.changes)
-        ? `${name}: ${verb} waits for image ${image.name} (${image.blocked})`
-        : undefined;
+      image.blocked !== undefined && (!image.usable || image.changes) ? `${name}: ${verb} waits for image ${image.name} (${image.blocked})` : undefined;
 
     const spec = normaliseContainerSpec(doc);
     if (!a) {
@@ -184,10 +187,22 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
         intent = { kind: 'recreate', reason: `${name}: recreate (${changes.join(', ')})`, changes, spec };
       } else if (a.state === 'running' && a.unhealthySince !== undefined && doc.spec.restartPolicy === 'Always') {
         // Unhealthy past its retries: restarted like a crashed container, with the same back-off.
-        const d = decideRestart({ policy: 'Always', exitCode: 1, ranForMs: a.unhealthySince - (a.startedAt ?? a.unhealthySince), streak: a.backoffStreak, lost: false });
+        const d = decideRestart({
+          policy: 'Always',
+          exitCode: 1,
+          ranForMs: a.unhealthySince - (a.startedAt ?? a.unhealthySince),
+          streak: a.backoffStreak,
+          lost: false,
+        });
         const dueAt = a.unhealthySince + (d.restart ? d.delayMs : 0);
         if (dueAt > now) intent = { kind: 'wait', reason: `${name}: restart in ${formatMs(dueAt - now)} (unhealthy; restartPolicy Always)`, until: dueAt };
-        else intent = { kind: 'start', reason: `${name}: restart (unhealthy; restartPolicy Always; restart ${d.restart ? d.streak : a.backoffStreak + 1})`, backoffStreak: d.restart ? d.streak : a.backoffStreak + 1, stopFirst: true };
+        else
+          intent = {
+            kind: 'start',
+            reason: `${name}: restart (unhealthy; restartPolicy Always; restart ${d.restart ? d.streak : a.backoffStreak + 1})`,
+            backoffStreak: d.restart ? d.streak : a.backoffStreak + 1,
+            stopFirst: true,
+          };
       } else if (a.state === 'running') {
         intent = { kind: 'none', outcome: 'steady' };
       } else if (a.state === 'created') {
@@ -206,7 +221,10 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     // A rollback: the container the rollout replaced is still there, exactly as wanted.
     const retired = kept.get(name);
     if ((intent.kind === 'create' || intent.kind === 'recreate') && retired && specHash(spec, retired.imageDigest) === retired.specHash) {
-      intent = { kind: 'restore', reason: `${name}: restore the container the rollout replaced (${intent.kind === 'recreate' ? (intent.changes ?? []).join(', ') : 'container missing'})` };
+      intent = {
+        kind: 'restore',
+        reason: `${name}: restore the container the rollout replaced (${intent.kind === 'recreate' ? (intent.changes ?? []).join(', ') : 'container missing'})`,
+      };
     }
     if (intent.kind === 'create' || intent.kind === 'recreate') {
       const blocked = needsImage(intent.kind);
@@ -218,7 +236,11 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     // An update stops a running container only when the window is open and the app lets it.
     const hold = a?.state === 'running' ? actual.updateHolds?.[name] : undefined;
     if (hold && (intent.kind === 'recreate' || intent.kind === 'restore')) {
-      intent = { kind: 'wait', reason: `${name}: ${hold.reason} (then ${intent.reason.slice(name.length + 2)})`, ...(hold.until !== undefined ? { until: hold.until } : {}) };
+      intent = {
+        kind: 'wait',
+        reason: `${name}: ${hold.reason} (then ${intent.reason.slice(name.length + 2)})`,
+        ...(hold.until !== undefined ? { until: hold.until } : {}),
+      };
     }
 
     // A host port it publishes is taken: making it would fail half-way (or stop the old one for nothing).
@@ -266,7 +288,15 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
     if (intent.kind === 'start') {
       // A new task mounts the image's layer snapshots under its writable layer: a repair comes first.
       if (image.pullId && image.actual && !image.actual.unpacked) after.push(image.pullId);
-      steps.push({ kind: 'start', id, after, container: name, backoffStreak: intent.backoffStreak, reason: intent.reason, ...(intent.stopFirst ? { stopFirst: true } : {}) });
+      steps.push({
+        kind: 'start',
+        id,
+        after,
+        container: name,
+        backoffStreak: intent.backoffStreak,
+        reason: intent.reason,
+        ...(intent.stopFirst ? { stopFirst: true } : {}),
+      });
       continue;
     }
     if (image.pullId) after.push(image.pullId);
@@ -281,7 +311,14 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
         // Room for the new image first: the old container goes (for good) before the download.
         // (Before the pull in the list too: a step waits only for steps listed before it.)
         const removeId = `remove:${name}`;
-        steps.splice(steps.indexOf(pull), 0, { kind: 'remove', id: removeId, after: [], container: name, discard: true, reason: `${name}: stop and remove before the download (update strategy kill-then-download)` });
+        steps.splice(steps.indexOf(pull), 0, {
+          kind: 'remove',
+          id: removeId,
+          after: [],
+          container: name,
+          discard: true,
+          reason: `${name}: stop and remove before the download (update strategy kill-then-download)`,
+        });
         pull.after.push(removeId);
       }
       steps.push({ kind: 'recreate', id, after, container: name, doc, spec: intent.spec, changes: intent.changes ?? [], reason: intent.reason });
@@ -301,18 +338,33 @@ export function plan(desired: DesiredState, actual: ActualState, now: number): S
  * doubling to 5 min, reset after 10 min up), with when it is due. An unknown exit status (the
  * supervisor died with the task) counts as a failure; so does an OOM kill.
  */
-function restartByPolicy(doc: ContainerDoc, a: ActualContainer): { restart: false } | { restart: true; dueAt: number; delayMs: number; backoffStreak: number; why: string } {
+function restartByPolicy(
+  doc: ContainerDoc,
+  a: ActualContainer,
+): { restart: false } | { restart: true; dueAt: number; delayMs: number; backoffStreak: number; why: string } {
   const failed = a.oomKilled === true || a.exitCode === undefined || a.exitCode !== 0;
   const d = decideRestart({
     policy: doc.spec.restartPolicy,
-    exitCode: failed ? (a.exitCode || 255) : 0,
+    exitCode: failed ? a.exitCode || 255 : 0,
     ranForMs: a.startedAt !== undefined && a.finishedAt !== undefined ? a.finishedAt - a.startedAt : 0,
     streak: a.backoffStreak,
     lost: a.exitLost === true,
   });
   if (!d.restart) return { restart: false };
-  const exit = a.exitLost ? 'exit status lost (reboot?)' : a.oomKilled ? 'OOM-killed' : a.exitCode === undefined ? 'exited (status unknown)' : `exited with code ${a.exitCode}`;
-  return { restart: true, dueAt: (a.finishedAt ?? 0) + d.delayMs, delayMs: d.delayMs, backoffStreak: d.streak, why: `${exit}; restartPolicy ${doc.spec.restartPolicy}` };
+  const exit = a.exitLost
+    ? 'exit status lost (reboot?)'
+    : a.oomKilled
+      ? 'OOM-killed'
+      : a.exitCode === undefined
+        ? 'exited (status unknown)'
+        : `exited with code ${a.exitCode}`;
+  return {
+    restart: true,
+    dueAt: (a.finishedAt ?? 0) + d.delayMs,
+    delayMs: d.delayMs,
+    backoffStreak: d.streak,
+    why: `${exit}; restartPolicy ${doc.spec.restartPolicy}`,
+  };
 }
 
 /** Why the container must be recreated; empty if it need not be. */

@@ -67,7 +67,9 @@ export const UPDATE_LOCK_RECHECK_MS = 5_000;
 
 /** The hash a generation records of its desired state (a rolled-back one is not retried until it changes). */
 export function desiredHash(desired: DesiredState): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(JSON.parse(JSON.stringify(desired)))).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(canonicalJson(JSON.parse(JSON.stringify(desired))))
+    .digest('hex')}`;
 }
 
 export interface ReconcilerOptions {
@@ -101,7 +103,6 @@ export interface ReconcilerOptions {
   backgroundPulls?: { signal: AbortSignal; onPullSettled: (o: StepOutcome) => void };
 }
 
-
 export class Reconciler {
   readonly health = new RegistryHealth();
   private readonly blobs: BlobChecker;
@@ -121,11 +122,13 @@ export class Reconciler {
     this.blobs = new BlobChecker({ rehash: opts.verifyBlobDigests ?? false });
     this.remote = new RemoteChecks({ waitMs: opts.remoteCheckWaitMs, onLateAnswer: opts.onLateAnswer });
     const bg = opts.backgroundPulls;
-    this.background = bg && new BackgroundPulls(bg.signal, (o) => {
-      this.logOutcome(o);
-      this.opts.onOutcome?.(o);
-      bg.onPullSettled(o);
-    });
+    this.background =
+      bg &&
+      new BackgroundPulls(bg.signal, (o) => {
+        this.logOutcome(o);
+        this.opts.onOutcome?.(o);
+        bg.onPullSettled(o);
+      });
   }
 
   private now(): number {
@@ -135,12 +138,15 @@ export class Reconciler {
   /** The desired state to converge to: the manifests if valid, else the last applied generation. */
   async desired(signal: AbortSignal): Promise<Pick<PlanView, 'desired' | 'source' | 'problems'>> {
     this.validator ??= await createDocumentValidator(signal);
-    const check = await checkManifests(this.opts.manifests, { signal, validator: this.validator, allowEmpty: this.opts.allowEmpty, device: this.deps.config.device }).catch(
-      (err: Error): { problems: ManifestProblem[]; state?: DesiredState } => {
-        if (signal.aborted) throw err; // berth is stopping: that says nothing about the manifests
-        return { problems: [{ place: { file: this.opts.manifests }, message: err.message }] };
-      },
-    );
+    const check = await checkManifests(this.opts.manifests, {
+      signal,
+      validator: this.validator,
+      allowEmpty: this.opts.allowEmpty,
+      device: this.deps.config.device,
+    }).catch((err: Error): { problems: ManifestProblem[]; state?: DesiredState } => {
+      if (signal.aborted) throw err; // berth is stopping: that says nothing about the manifests
+      return { problems: [{ place: { file: this.opts.manifests }, message: err.message }] };
+    });
     if (check.state) return { desired: check.state, source: 'manifests', problems: [] };
     const last = this.deps.metadata.currentGeneration();
     if (last) return { desired: last.desired as DesiredState, source: 'last-applied', problems: check.problems };
@@ -151,7 +157,9 @@ export class Reconciler {
    * The desired state a rollout allows: the manifests', unless `berth rollout undo` holds another
    * generation (until the manifests change), or the manifests ask for exactly what was rolled back.
    */
-  private rolloutDesired(d: Pick<PlanView, 'desired' | 'source' | 'problems'>): Pick<PlanView, 'desired' | 'source' | 'problems' | 'sourceNote'> & { rejected?: DesiredState } {
+  private rolloutDesired(
+    d: Pick<PlanView, 'desired' | 'source' | 'problems'>,
+  ): Pick<PlanView, 'desired' | 'source' | 'problems' | 'sourceNote'> & { rejected?: DesiredState } {
     if (d.source !== 'manifests' || !d.desired) return d;
     const { metadata } = this.deps;
     const hash = desiredHash(d.desired);
@@ -196,7 +204,8 @@ export class Reconciler {
       if (!sameImages(desired, loaded.desired)) actual = await observeFor(desired);
       // A tag the rolled-back generation moved to is not an update to take again.
       for (const img of actual.images) {
-        if (img.remoteDigest !== undefined && d.rejected?.imagePins?.[img.ref] === img.remoteDigest && desired.imagePins?.[img.ref] !== img.remoteDigest) delete img.remoteDigest;
+        if (img.remoteDigest !== undefined && d.rejected?.imagePins?.[img.ref] === img.remoteDigest && desired.imagePins?.[img.ref] !== img.remoteDigest)
+          delete img.remoteDigest;
       }
     }
     for (const c of actual.containers) {
@@ -209,7 +218,10 @@ export class Reconciler {
     // The update gate (window, the apps' update locks) matters only to a plan that would stop a
     // running container: an idle turn reads no lock. Such a plan is made again with the holds.
     const stopping = steps.flatMap((s) => (s.kind === 'recreate' || s.kind === 'restore' || s.kind === 'remove' ? [s.container] : []));
-    const holds = await this.updateHolds(actual.containers.filter((c) => c.state === 'running' && stopping.includes(c.name)), signal);
+    const holds = await this.updateHolds(
+      actual.containers.filter((c) => c.state === 'running' && stopping.includes(c.name)),
+      signal,
+    );
     if (Object.keys(holds).length) {
       actual.updateHolds = holds;
       steps = plan(desired, actual, this.now());
@@ -234,8 +246,7 @@ export class Reconciler {
       if (!gate.allowed) {
         const until = gate.until ?? (lock.held ? now + UPDATE_LOCK_RECHECK_MS : undefined);
         holds[c.name] = { reason: gate.reason, ...(until !== undefined ? { until } : {}) };
-      }
-      else if (gate.override) log.warn({ container: c.name }, `${c.name}: ${gate.override}: updating anyway`);
+      } else if (gate.override) log.warn({ container: c.name }, `${c.name}: ${gate.override}: updating anyway`);
     }
     return holds;
   }
@@ -257,7 +268,11 @@ export class Reconciler {
     const confirmed = metadata.currentGeneration();
     // A rollout is under way when the manifests' generation is newer than the confirmed one.
     const inRollout = (g: Generation | undefined): g is Generation =>
-      view.source === 'manifests' && g !== undefined && (g.result === 'pending' || g.result === 'progressing') && confirmed !== undefined && confirmed.id < g.id;
+      view.source === 'manifests' &&
+      g !== undefined &&
+      (g.result === 'pending' || g.result === 'progressing') &&
+      confirmed !== undefined &&
+      confirmed.id < g.id;
 
     let rollout: RolloutReport | undefined;
     if (inRollout(generation) && view.desired) {
@@ -384,7 +399,12 @@ export class Reconciler {
         if (existsSync(d.path)) continue;
         gone.add(key);
         if (this.devicesGone.has(key)) continue;
-        this.deps.metadata.addEvent({ object: { kind: 'Container', name: doc.metadata.name }, type: 'Warning', reason: 'DeviceGone', message: `${doc.metadata.name}: device ${d.path} disappeared while the container runs` });
+        this.deps.metadata.addEvent({
+          object: { kind: 'Container', name: doc.metadata.name },
+          type: 'Warning',
+          reason: 'DeviceGone',
+          message: `${doc.metadata.name}: device ${d.path} disappeared while the container runs`,
+        });
         this.deps.log.warn({ container: doc.metadata.name, device: d.path }, 'device disappeared while the container runs');
       }
     }
@@ -416,7 +436,12 @@ export class Reconciler {
     const latest = metadata.latestGeneration();
     if (latest && canonicalJson(latest.desired) === canonicalJson(JSON.parse(JSON.stringify(desired)))) return latest;
     const g = metadata.addGeneration({ revision: desired.revision, desired, result: 'pending', desiredHash: desiredHash(desired) });
-    metadata.addEvent({ object: { kind: 'Generation', name: String(g.id) }, type: 'Normal', reason: 'NewGeneration', message: `desired state changed${desired.revision ? ` (revision ${desired.revision})` : ''}` });
+    metadata.addEvent({
+      object: { kind: 'Generation', name: String(g.id) },
+      type: 'Normal',
+      reason: 'NewGeneration',
+      message: `desired state changed${desired.revision ? ` (revision ${desired.revision})` : ''}`,
+    });
     return g;
   }
 
@@ -477,7 +502,10 @@ export class Reconciler {
     for (const v of desired.volumes) put({ kind: 'Volume', name: v.metadata.name }, { reason: 'Present', message: 'exists' });
     for (const s of secretsInUse(desired)) {
       const problem = actual.secretProblems?.[s.metadata.name];
-      put({ kind: 'Secret', name: s.metadata.name }, problem ? { state: 'Stalled', reason: 'CannotDecrypt', message: problem } : { reason: 'Decrypted', message: 'decrypted on this device' });
+      put(
+        { kind: 'Secret', name: s.metadata.name },
+        problem ? { state: 'Stalled', reason: 'CannotDecrypt', message: problem } : { reason: 'Decrypted', message: 'decrypted on this device' },
+      );
     }
     for (const c of desired.containers) {
       const a = actual.containers.find((x) => x.name === c.metadata.name);

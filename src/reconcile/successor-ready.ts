@@ -53,7 +53,11 @@ export async function waitSuccessorReady(o: SuccessorReadyOptions): Promise<void
     return;
   }
   const check = o.check;
-  const target = { name: o.name, network: o.network, exec: (args: string[], opts: { timeoutMs?: number; signal?: AbortSignal }) => o.runtime.exec(o.instance, { args, ...opts }) };
+  const target = {
+    name: o.name,
+    network: o.network,
+    exec: (args: string[], opts: { timeoutMs?: number; signal?: AbortSignal }) => o.runtime.exec(o.instance, { args, ...opts }),
+  };
   let state = startingHealth(check, startedAt, Date.now());
   // Docker probes first one interval after the start; a start-first update should not wait a whole
   // interval (30 s by default) when the app is up at once, so the first probe is after the settle time.

@@ -145,12 +145,20 @@ export class Authorizer {
   private async credentialsFor(target: AuthTarget, realm: URL): Promise<Credentials | undefined> {
     const creds = await this.creds.lookup(target.credHost);
     if (!creds) return undefined;
-    const verdict = credentialsAllowedAt(realm, { endpointHost: target.host, credHost: target.credHost, allowedRealmHosts: this.opts.allowedRealms(target.credHost) });
+    const verdict = credentialsAllowedAt(realm, {
+      endpointHost: target.host,
+      credHost: target.credHost,
+      allowedRealmHosts: this.opts.allowedRealms(target.credHost),
+    });
     if (verdict.credentials) {
       this.withheld.delete(target.host);
       return creds;
     }
-    if (this.withheld.get(target.host) !== verdict.reason) this.opts.log?.warn({ registry: target.credHost, realm: realm.origin }, `not sending the credentials for ${target.credHost}: ${verdict.reason}; asking for an anonymous token`);
+    if (this.withheld.get(target.host) !== verdict.reason)
+      this.opts.log?.warn(
+        { registry: target.credHost, realm: realm.origin },
+        `not sending the credentials for ${target.credHost}: ${verdict.reason}; asking for an anonymous token`,
+      );
     this.withheld.set(target.host, verdict.reason);
     return undefined;
   }
@@ -186,9 +194,14 @@ export class Authorizer {
       const kind = res.statusCode === 401 || res.statusCode === 403 ? 'FailedPrecondition' : 'Unavailable';
       const redirect = res.statusCode >= 300 && res.statusCode < 400 ? ' (berth follows no redirects for token requests)' : '';
       const withheld = this.withheld.get(target.host);
-      throw new BerthError(kind, `registry ${credHost}: token server ${realm.origin} refused ${creds ? 'the configured credentials' : 'anonymous access'} (HTTP ${res.statusCode})${redirect} for scope "${scopes.join(' ')}"${withheld ? `; ${withheld}` : ''}`);
+      throw new BerthError(
+        kind,
+        `registry ${credHost}: token server ${realm.origin} refused ${creds ? 'the configured credentials' : 'anonymous access'} (HTTP ${res.statusCode})${redirect} for scope "${scopes.join(' ')}"${withheld ? `; ${withheld}` : ''}`,
+      );
     }
-    const text = await readBounded(res, MAX_TOKEN_BODY, () => resourceExhausted(`registry ${credHost}: token server ${realm.origin} answered more than ${MAX_TOKEN_BODY} bytes`));
+    const text = await readBounded(res, MAX_TOKEN_BODY, () =>
+      resourceExhausted(`registry ${credHost}: token server ${realm.origin} answered more than ${MAX_TOKEN_BODY} bytes`),
+    );
     let body: any = {};
     try {
       body = JSON.parse(text.toString('utf8'));
@@ -196,7 +209,8 @@ export class Authorizer {
     const token = body?.token ?? body?.access_token;
     if (typeof token !== 'string' || token === '') throw unavailable(`registry ${credHost}: token server ${realm.origin} answered without a token`);
     // It goes into an Authorization header: RFC 6750's token characters only (JWTs fit).
-    if (!BEARER_TOKEN.test(token)) throw corrupt(`registry ${credHost}: token server ${realm.origin} answered a token with characters a Bearer token cannot hold`);
+    if (!BEARER_TOKEN.test(token))
+      throw corrupt(`registry ${credHost}: token server ${realm.origin} answered a token with characters a Bearer token cannot hold`);
     const ttl = Number(body.expires_in) > 0 ? Number(body.expires_in) : 60;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + Math.max(ttl - 10, 5) * 1000 };
   }

@@ -62,7 +62,10 @@ async function readHostsToml(configPath: string, registry: string): Promise<{ fi
     } catch (err: any) {
       const line = typeof err.line === 'number' ? err.line + 1 : undefined;
       const col = typeof err.col === 'number' ? err.col + 1 : undefined;
-      throw invalidArgument(`${file}:${line ?? '?'}:${col ?? '?'}: invalid TOML: ${String(err.message).split('\n')[0]}`, { cause: err, place: { file, line, col } });
+      throw invalidArgument(`${file}:${line ?? '?'}:${col ?? '?'}: invalid TOML: ${String(err.message).split('\n')[0]}`, {
+        cause: err,
+        place: { file, line, col },
+      });
     }
   }
   return undefined;
@@ -87,12 +90,23 @@ function endpointFromUrl(raw: string, registry: string, file: string, table: any
     throw invalidArgument(`${file}: "${raw}" is not a valid host URL`, { place: { file } });
   }
   const caps = table.capabilities === undefined ? ALL_CAPS : asList(table.capabilities);
-  for (const c of caps) if (!ALL_CAPS.includes(c as Capability)) throw invalidArgument(`${file}: host "${raw}": unknown capability "${c}"`, { place: { file } });
+  for (const c of caps)
+    if (!ALL_CAPS.includes(c as Capability)) throw invalidArgument(`${file}: host "${raw}": unknown capability "${c}"`, { place: { file } });
   const basePath = u.pathname.replace(/\/+$/, '');
   const path = table.override_path ? basePath : basePath.endsWith('/v2') ? basePath : `${basePath}/v2`;
   const abs = (p: string) => (isAbsolute(p) ? p : join(dirname(file), p));
   const ca = asList(table.ca).map(abs);
-  return { origin: u.origin, path, registry, capabilities: new Set(caps as Capability[]), skipVerify: table.skip_verify === true, ca, client: clientCerts(table.client, file).map((c) => ({ cert: abs(c.cert), ...(c.key ? { key: abs(c.key) } : {}) })), headers: headersOf(table.header), mirror };
+  return {
+    origin: u.origin,
+    path,
+    registry,
+    capabilities: new Set(caps as Capability[]),
+    skipVerify: table.skip_verify === true,
+    ca,
+    client: clientCerts(table.client, file).map((c) => ({ cert: abs(c.cert), ...(c.key ? { key: abs(c.key) } : {}) })),
+    headers: headersOf(table.header),
+    mirror,
+  };
 }
 
 /**

@@ -40,6 +40,11 @@ export interface ImageRegistry {
   /** A manifest, index or config, in memory, verified against `desc`. */
   fetchSmall(ref: ImageRef, desc: Descriptor, signal?: AbortSignal): Promise<Buffer>;
   /** Stream a blob into `store`, verified and committed; one already committed is skipped. */
-  fetchBlob(ref: ImageRef, desc: Descriptor, store: ContentStore, opts?: { signal?: AbortSignal; onProgress?: (p: BlobProgress) => void }): Promise<FetchResult>;
+  fetchBlob(
+    ref: ImageRef,
+    desc: Descriptor,
+    store: ContentStore,
+    opts?: { signal?: AbortSignal; onProgress?: (p: BlobProgress) => void },
+  ): Promise<FetchResult>;
   close(): Promise<void>;
 }

@@ -12,4 +12,3 @@ export function ingestRef(desc: Descriptor): string {
   if (desc.mediaType.includes('config')) return `config-${desc.digest}`;
   return `layer-${desc.digest}`;
 }
-

@@ -115,11 +115,22 @@ export interface ImportedLayout {
 }
 
 async function has(store: ContentStore, digest: string): Promise<boolean> {
-  return store.info(digest).then(() => true, (e) => (isKind(e, 'NotFound') ? false : Promise.reject(e)));
+  return store.info(digest).then(
+    () => true,
+    (e) => (isKind(e, 'NotFound') ? false : Promise.reject(e)),
+  );
 }
 
 /** Copy one blob stream into the store, verified against `digest` (and `size` if known). */
-async function ingestStream(store: ContentStore, ref: string, digest: string, size: number | undefined, source: AsyncIterable<unknown>, where: string, signal?: AbortSignal): Promise<void> {
+async function ingestStream(
+  store: ContentStore,
+  ref: string,
+  digest: string,
+  size: number | undefined,
+  source: AsyncIterable<unknown>,
+  where: string,
+  signal?: AbortSignal,
+): Promise<void> {
   if (await has(store, digest)) {
     for await (const _ of source); // drain: the next tar entry starts after this one
     return;
@@ -252,7 +263,8 @@ export async function importArchive(path: string, store: ContentStore, signal?: 
     if (ownLimit !== undefined && size > ownLimit) return refuse(tooLarge(`${path}: ${name}`, size, ownLimit));
     if (size <= SMALL_FILE && !name.endsWith('.tar')) {
       smallBytes += size;
-      if (smallBytes > ARCHIVE_LIMITS.smallTotalBytes) return refuse(tooLarge(`${path}: its small entries together`, smallBytes, ARCHIVE_LIMITS.smallTotalBytes));
+      if (smallBytes > ARCHIVE_LIMITS.smallTotalBytes)
+        return refuse(tooLarge(`${path}: its small entries together`, smallBytes, ARCHIVE_LIMITS.smallTotalBytes));
       const chunks: Buffer[] = [];
       stream.on('data', (c: unknown) => chunks.push(c as Buffer));
       stream.once('end', () => {
@@ -364,4 +376,3 @@ export async function importFromDisk(path: string, store: ContentStore, signal?:
   }
   return st.isDirectory() ? importOciLayoutDir(path, store, signal) : importArchive(path, store, signal);
 }
-

@@ -114,7 +114,14 @@ export class RegistryClient implements ImageRegistry {
   }
 
   /** One request to one endpoint, with auth (one retry after a 401 challenge). No other retries. */
-  private async send(ep: RegistryEndpoint, repo: string, method: 'GET' | 'HEAD', rest: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+  private async send(
+    ep: RegistryEndpoint,
+    repo: string,
+    method: 'GET' | 'HEAD',
+    rest: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     const url = endpointUrl(ep, repo, rest);
     const scope = `repository:${repo}:pull`;
     const dispatchers = await this.dispatcher(ep);
@@ -146,7 +153,16 @@ export class RegistryClient implements ImageRegistry {
    * `send` with retries on connection errors and retryable statuses, spending `budget`. Returns
    * any other response (the caller judges 2xx/404/…). `what` names the request in errors.
    */
-  private async sendRetrying(ep: RegistryEndpoint, repo: string, method: 'GET' | 'HEAD', rest: string, headers: Record<string, string>, what: string, budget: RetryBudget, signal?: AbortSignal): Promise<Response> {
+  private async sendRetrying(
+    ep: RegistryEndpoint,
+    repo: string,
+    method: 'GET' | 'HEAD',
+    rest: string,
+    headers: Record<string, string>,
+    what: string,
+    budget: RetryBudget,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     // A failing mirror is given up quickly: the registry itself comes next (containerd retries
     // errors only on the last host, too).
     const b = ep.mirror ? new RetryBudget({ ...this.retryPolicy, maxRetries: Math.min(1, this.retryPolicy.maxRetries ?? 1) }) : budget;
@@ -158,15 +174,22 @@ export class RegistryClient implements ImageRegistry {
         if (signal?.aborted || err instanceof BerthError || !retryableError(err)) throw wrapNetworkError(err, what, ep, signal);
         const delay = b.nextDelay();
         if (delay === undefined) throw wrapNetworkError(err, what, ep, signal, b);
-        this.log.warn({ what, endpoint: ep.origin, attempt: b.attempts, error: `${err.code ?? err.name}: ${err.message}`, delayMs: Math.round(delay) }, 'registry request failed; retrying');
+        this.log.warn(
+          { what, endpoint: ep.origin, attempt: b.attempts, error: `${err.code ?? err.name}: ${err.message}`, delayMs: Math.round(delay) },
+          'registry request failed; retrying',
+        );
         await wait(delay, signal);
         continue;
       }
       if (!retryableStatus(res.statusCode)) return res;
       await res.body.dump().catch(() => {});
       const delay = b.nextDelay(retryAfterMs(res.headers['retry-after']));
-      if (delay === undefined) throw unavailable(`${what}: ${ep.origin} answered HTTP ${res.statusCode} (${b.attempts} failed attempts); giving up after ${b.spent()}`);
-      this.log.warn({ what, endpoint: ep.origin, attempt: b.attempts, status: res.statusCode, delayMs: Math.round(delay) }, 'registry busy or failing; retrying');
+      if (delay === undefined)
+        throw unavailable(`${what}: ${ep.origin} answered HTTP ${res.statusCode} (${b.attempts} failed attempts); giving up after ${b.spent()}`);
+      this.log.warn(
+        { what, endpoint: ep.origin, attempt: b.attempts, status: res.statusCode, delayMs: Math.round(delay) },
+        'registry busy or failing; retrying',
+      );
       await wait(delay, signal);
     }
   }
@@ -177,7 +200,9 @@ export class RegistryClient implements ImageRegistry {
       res?.body.dump().catch(() => {});
       const host = new URL(ep.origin).host;
       const withheld = this.auth.withheldReason(host);
-      throw failedPrecondition(`${name}: access denied by ${ep.origin} (HTTP ${status}); check the credentials for ${ep.mirror ? host : ep.registry}${withheld ? ` (they were not sent: ${withheld})` : ''}`);
+      throw failedPrecondition(
+        `${name}: access denied by ${ep.origin} (HTTP ${status}); check the credentials for ${ep.mirror ? host : ep.registry}${withheld ? ` (they were not sent: ${withheld})` : ''}`,
+      );
     }
   }
 
@@ -220,7 +245,9 @@ export class RegistryClient implements ImageRegistry {
         const headDigest = headerValue(head.headers['docker-content-digest']);
         // It goes into URLs (manifests/<digest>) and records: only a well-formed digest is used.
         if (headDigest !== undefined && !isDigest(headDigest)) {
-          throw corrupt(`${name}: ${ep.origin} answered Docker-Content-Digest ${JSON.stringify(headDigest.slice(0, 100))}, which is not a sha256 digest (sha256:<64 hex>)`);
+          throw corrupt(
+            `${name}: ${ep.origin} answered Docker-Content-Digest ${JSON.stringify(headDigest.slice(0, 100))}, which is not a sha256 digest (sha256:<64 hex>)`,
+          );
         }
         const headLen = Number(headerValue(head.headers['content-length']));
         if (head.statusCode === 200 && headDigest && headType && isKnownRootType(headType) && Number.isSafeInteger(headLen) && headLen > 0) {
@@ -245,7 +272,8 @@ export class RegistryClient implements ImageRegistry {
           try {
             const body = JSON.parse(bytes.toString('utf8'));
             if (body.schemaVersion === 1) throw schema1(name);
-            mediaType = body.mediaType ?? (Array.isArray(body.manifests) ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
+            mediaType =
+              body.mediaType ?? (Array.isArray(body.manifests) ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
           } catch (err) {
             if (err instanceof BerthError) throw err;
             throw invalidArgument(`${name}: the registry's manifest is not JSON`);
@@ -306,10 +334,19 @@ export class RegistryClient implements ImageRegistry {
    * Stream a blob into `store` (resuming a previous ingest of the same blob), verify and commit
    * it. A blob already committed is skipped.
    */
-  async fetchBlob(ref: ImageRef, desc: Descriptor, store: ContentStore, opts: { signal?: AbortSignal; onProgress?: (p: BlobProgress) => void } = {}): Promise<FetchResult> {
+  async fetchBlob(
+    ref: ImageRef,
+    desc: Descriptor,
+    store: ContentStore,
+    opts: { signal?: AbortSignal; onProgress?: (p: BlobProgress) => void } = {},
+  ): Promise<FetchResult> {
     const { signal } = opts;
     const what = `fetch ${formatReference(ref)} ${desc.digest}`;
-    const hasBlob = async () => store.info(desc.digest).then(() => true, (e) => (isKind(e, 'NotFound') ? false : Promise.reject(e)));
+    const hasBlob = async () =>
+      store.info(desc.digest).then(
+        () => true,
+        (e) => (isKind(e, 'NotFound') ? false : Promise.reject(e)),
+      );
     if (await hasBlob()) return { skipped: true, resumedFrom: 0, transferred: 0 };
     const key = ingestRef(desc);
     let freshStarts = 0;
@@ -342,7 +379,15 @@ export class RegistryClient implements ImageRegistry {
   }
 
   /** Stream from one endpoint into `writer`, resuming on broken streams. Returns bytes transferred. */
-  private async streamInto(ep: RegistryEndpoint, ref: ImageRef, desc: Descriptor, writer: Writer, what: string, budget: RetryBudget, opts: { signal?: AbortSignal; onProgress?: (p: BlobProgress) => void }): Promise<number> {
+  private async streamInto(
+    ep: RegistryEndpoint,
+    ref: ImageRef,
+    desc: Descriptor,
+    writer: Writer,
+    what: string,
+    budget: RetryBudget,
+    opts: { signal?: AbortSignal; onProgress?: (p: BlobProgress) => void },
+  ): Promise<number> {
     const { signal } = opts;
     let transferred = 0;
     for (;;) {
@@ -395,14 +440,20 @@ export class RegistryClient implements ImageRegistry {
         if (!retryableError(err)) throw localError(err, what);
         const delay = budget.nextDelay();
         if (delay === undefined) throw wrapNetworkError(err, what, ep, signal, budget);
-        this.log.warn({ digest: desc.digest, offset: writer.offset, error: err.code ?? err.message, delayMs: Math.round(delay) }, 'blob stream broke; resuming');
+        this.log.warn(
+          { digest: desc.digest, offset: writer.offset, error: err.code ?? err.message, delayMs: Math.round(delay) },
+          'blob stream broke; resuming',
+        );
         await wait(delay, signal);
         continue;
       }
       if (writer.offset !== desc.size) {
         // Ended early without an error: treat as a cut stream and resume.
         const delay = budget.nextDelay();
-        if (delay === undefined) throw unavailable(`${what}: the stream keeps ending at ${writer.offset} of ${desc.size} bytes (${budget.attempts} failed attempts); giving up after ${budget.spent()}`);
+        if (delay === undefined)
+          throw unavailable(
+            `${what}: the stream keeps ending at ${writer.offset} of ${desc.size} bytes (${budget.attempts} failed attempts); giving up after ${budget.spent()}`,
+          );
         await wait(delay, signal);
         continue;
       }
@@ -439,8 +490,10 @@ function readLimited(res: Response, limit: number, what: string): Promise<Buffer
 
 /** An error that is not the network's (the disk, a bug): say so, with the path for disk errors. */
 function localError(err: any, what: string): Error {
-  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') return resourceExhausted(`${what}: disk full writing to the content store${err.path ? ` (${err.path})` : ''}`, { cause: err });
-  if (typeof err?.code === 'string' && err.syscall) return new BerthError('Internal', `${what}: ${err.code} ${err.syscall}${err.path ? ` ${err.path}` : ''}`, { cause: err });
+  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT')
+    return resourceExhausted(`${what}: disk full writing to the content store${err.path ? ` (${err.path})` : ''}`, { cause: err });
+  if (typeof err?.code === 'string' && err.syscall)
+    return new BerthError('Internal', `${what}: ${err.code} ${err.syscall}${err.path ? ` ${err.path}` : ''}`, { cause: err });
   return err;
 }
 

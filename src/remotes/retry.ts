@@ -7,9 +7,24 @@ export function retryableStatus(status: number): boolean {
 }
 
 const RETRYABLE_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND',
-  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
-  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ERR_STREAM_PREMATURE_CLOSE',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
 /** A network-level failure (connection refused or reset, timeout, stream cut) worth retrying. */
@@ -96,7 +111,10 @@ export class RetryBudget {
   /** For error messages, e.g. "12.3s without progress (limits: pull.retry_budget 10m)". */
   spent(): string {
     const dur = (ms: number) => (ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000}m` : `${Number((ms / 1000).toFixed(1))}s`);
-    const limits = [`pull.retry_budget ${dur(this.policy.budgetMs)}`, ...(this.policy.maxRetries !== undefined ? [`pull.max_retries ${this.policy.maxRetries}`] : [])];
+    const limits = [
+      `pull.retry_budget ${dur(this.policy.budgetMs)}`,
+      ...(this.policy.maxRetries !== undefined ? [`pull.max_retries ${this.policy.maxRetries}`] : []),
+    ];
     return `${dur(this.now() - this.startedAt)} without progress (limits: ${limits.join(', ')})`;
   }
 }

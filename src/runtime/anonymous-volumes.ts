@@ -56,7 +56,13 @@ async function imageDirectory(rootfs: string, target: string): Promise<string | 
  */
 export async function prepareAnonymousVolumes(volumes: AnonymousVolume[], rootfs: string, signal?: AbortSignal): Promise<void> {
   for (const v of volumes) {
-    if (await lstat(v.source).then(() => true, () => false)) continue;
+    if (
+      await lstat(v.source).then(
+        () => true,
+        () => false,
+      )
+    )
+      continue;
     const tmp = `${v.source}.tmp`;
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });

@@ -66,7 +66,8 @@ async function readV2(dir: string): Promise<CgroupStats> {
     readText(path.join(dir, 'io.stat')),
   ]);
   // io.stat: one line a device, `8:0 rbytes=1 wbytes=2 rios=3 wios=4 …`.
-  let read = 0, write = 0;
+  let read = 0,
+    write = 0;
   for (const line of (io ?? '').split('\n')) {
     for (const field of line.split(' ').slice(1)) {
       const [k, v] = field.split('=');
@@ -97,7 +98,8 @@ async function readV1(root: string, cgroupsPath: string): Promise<CgroupStats> {
     readText(at('blkio', 'blkio.throttle.io_service_bytes_recursive')),
   ]);
   // `8:0 Read 4096` … and a `Total` line: sum Read and Write over the devices.
-  let read = 0, write = 0;
+  let read = 0,
+    write = 0;
   for (const line of (io ?? '').split('\n')) {
     const [, op, v] = line.split(' ');
     if (op === 'Read') read += Number(v) || 0;

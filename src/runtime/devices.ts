@@ -64,10 +64,12 @@ export async function resolveDevices(container: string, devices: readonly Device
     }
     if (st.isDirectory()) {
       // A directory (/dev/dri, /dev/snd) gives every device under it, as `docker run --device` does.
-      for (const dev of await hostDevices(d.path)) out.push({ ...dev, path: path.posix.join(d.target, path.relative(d.path, dev.path)), access: d.permissions });
+      for (const dev of await hostDevices(d.path))
+        out.push({ ...dev, path: path.posix.join(d.target, path.relative(d.path, dev.path)), access: d.permissions });
       continue;
     }
-    if (!st.isCharacterDevice() && !st.isBlockDevice()) throw invalidArgument(`container ${container}: ${d.path} is not a device node or a directory of them`, { place: { file: d.path } });
+    if (!st.isCharacterDevice() && !st.isBlockDevice())
+      throw invalidArgument(`container ${container}: ${d.path} is not a device node or a directory of them`, { place: { file: d.path } });
     out.push(deviceNode(d.target, st, d.permissions));
   }
   return out;

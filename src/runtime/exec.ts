@@ -184,7 +184,9 @@ export async function execInTask(target: ExecTarget, opts: ExecOptions): Promise
   }
   try {
     const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', (err) => reject(new BerthError('FailedPrecondition', `exec in ${target.id}: cannot run ${target.runtime}: ${err.message}`, { cause: err })));
+      child.once('error', (err) =>
+        reject(new BerthError('FailedPrecondition', `exec in ${target.id}: cannot run ${target.runtime}: ${err.message}`, { cause: err })),
+      );
       child.once('exit', (c, s) => resolve(c ?? (s ? 128 + (os.constants.signals[s] ?? 0) : null)));
     });
     await stopping;

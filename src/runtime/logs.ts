@@ -164,7 +164,16 @@ function* linesOf(records: LogRecord[], assembler: LineAssembler, filter: LogFil
  */
 async function filesAfter(containerDir: string, ino: number): Promise<string[]> {
   const files = await logFiles(containerDir); // oldest first, `log` last
-  const i = (await Promise.all(files.map((f) => stat(f).then((s) => s.ino, () => -1)))).indexOf(ino);
+  const i = (
+    await Promise.all(
+      files.map((f) =>
+        stat(f).then(
+          (s) => s.ino,
+          () => -1,
+        ),
+      ),
+    )
+  ).indexOf(ino);
   return files.slice(i + 1, -1);
 }
 
@@ -281,7 +290,14 @@ export async function* followLogLines(containerDir: string, opts: FollowOptions 
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, pollMs);
-        opts.signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+        opts.signal?.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
       });
     }
   } finally {

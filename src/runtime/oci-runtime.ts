@@ -58,9 +58,7 @@ export class OciRuntime {
     const found = await findExecutable(name);
     if (!found) {
       const pkg = path.basename(name) === 'crun' ? 'crun' : 'runc';
-      throw failedPrecondition(
-        `container runtime "${name}" not found: install it with \`apt-get install ${pkg}\` (or set runtime.binary in the config)`,
-      );
+      throw failedPrecondition(`container runtime "${name}" not found: install it with \`apt-get install ${pkg}\` (or set runtime.binary in the config)`);
     }
     return new OciRuntime(found, stateRoot);
   }
@@ -78,7 +76,12 @@ export class OciRuntime {
   private async cmd(args: string[], signal?: AbortSignal): Promise<string> {
     try {
       // A runtime stuck on a hung mount must not wedge berth: give up after a while.
-      const { stdout } = await run(this.binary, ['--root', this.stateRoot, ...args], { signal, maxBuffer: 16 << 20, timeout: RUNTIME_COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' });
+      const { stdout } = await run(this.binary, ['--root', this.stateRoot, ...args], {
+        signal,
+        maxBuffer: 16 << 20,
+        timeout: RUNTIME_COMMAND_TIMEOUT_MS,
+        killSignal: 'SIGKILL',
+      });
       return stdout;
     } catch (err: any) {
       const msg = err.killed && !signal?.aborted ? `timed out after ${RUNTIME_COMMAND_TIMEOUT_MS / 1000}s` : String(err.stderr || err.message).trim();

@@ -58,36 +58,38 @@ export async function readProcesses(pids: number[]): Promise<ProcessInfo[]> {
   const hz = clockTicks();
   const { bootMs, uptimeS } = await clockBase();
   const out = await Promise.all(
-    [...pids].sort((a, b) => a - b).map(async (pid): Promise<ProcessInfo | undefined> => {
-      try {
-        const [stat, status, cmdline] = await Promise.all([
-          readFile(`/proc/${pid}/stat`, 'utf8'),
-          readFile(`/proc/${pid}/status`, 'utf8'),
-          readFile(`/proc/${pid}/cmdline`, 'utf8'),
-        ]);
-        // The name is in parentheses and may itself hold ") ": the fields resume after the last one.
-        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-        const ppid = Number(f[1]);
-        const ttyNr = Number(f[4]);
-        const cpuTicks = Number(f[11]) + Number(f[12]);
-        const startTicks = Number(f[19]);
-        const lifeS = uptimeS - startTicks / hz;
-        const args = cmdline.split('\0').filter((a, i, all) => a !== '' || i < all.length - 1);
-        return {
-          pid,
-          ppid,
-          uid: Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1),
-          cpuTicks,
-          startedAtMs: bootMs + (startTicks / hz) * 1000,
-          cpuShare: lifeS > 0 ? Math.min(999, Math.floor((cpuTicks / hz / lifeS) * 100)) : 0,
-          tty: ttyName(ttyNr),
-          command: args.length ? args.join(' ') : `[${name}]`,
-        };
-      } catch {
-        return undefined; // gone meanwhile
-      }
-    }),
+    [...pids]
+      .sort((a, b) => a - b)
+      .map(async (pid): Promise<ProcessInfo | undefined> => {
+        try {
+          const [stat, status, cmdline] = await Promise.all([
+            readFile(`/proc/${pid}/stat`, 'utf8'),
+            readFile(`/proc/${pid}/status`, 'utf8'),
+            readFile(`/proc/${pid}/cmdline`, 'utf8'),
+          ]);
+          // The name is in parentheses and may itself hold ") ": the fields resume after the last one.
+          const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+          const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+          const ppid = Number(f[1]);
+          const ttyNr = Number(f[4]);
+          const cpuTicks = Number(f[11]) + Number(f[12]);
+          const startTicks = Number(f[19]);
+          const lifeS = uptimeS - startTicks / hz;
+          const args = cmdline.split('\0').filter((a, i, all) => a !== '' || i < all.length - 1);
+          return {
+            pid,
+            ppid,
+            uid: Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1),
+            cpuTicks,
+            startedAtMs: bootMs + (startTicks / hz) * 1000,
+            cpuShare: lifeS > 0 ? Math.min(999, Math.floor((cpuTicks / hz / lifeS) * 100)) : 0,
+            tty: ttyName(ttyNr),
+            command: args.length ? args.join(' ') : `[${name}]`,
+          };
+        } catch {
+          return undefined; // gone meanwhile
+        }
+      }),
   );
   return out.filter((p): p is ProcessInfo => p !== undefined);
 }

@@ -23,9 +23,7 @@ export interface TaskEnd {
   lost?: boolean;
 }
 
-export type RestartDecision =
-  | { restart: true; delayMs: number; streak: number; reason: string }
-  | { restart: false; streak: number; reason: string };
+export type RestartDecision = { restart: true; delayMs: number; streak: number; reason: string } | { restart: false; streak: number; reason: string };
 
 export function backoffDelay(streak: number): number {
   return Math.min(BACKOFF_INITIAL_MS * 2 ** Math.min(streak, 30), BACKOFF_MAX_MS);

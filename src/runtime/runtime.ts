@@ -35,8 +35,20 @@ import { checkSecretsReady, writeSecretBundle } from '../secrets/secret-env.ts';
 import { ensureUpdateLock, removeUpdateLock } from './update-lock.ts';
 import { buildSpec, executableCandidates, resolveProcess, volumePath, type OciSpec } from './spec.ts';
 import {
-  BUNDLE_CONFIG, containersDir, EXIT_FILE, instanceOf, LOG_FILE, newContainerRecord, PID_FILE, readContainerRecord, readJson, RECORD_FILE, ROOTFS_DIR, RUNTIME_LOG_FILE,
-  type ContainerRecord, type ExitStatus,
+  BUNDLE_CONFIG,
+  containersDir,
+  EXIT_FILE,
+  instanceOf,
+  LOG_FILE,
+  newContainerRecord,
+  PID_FILE,
+  readContainerRecord,
+  readJson,
+  RECORD_FILE,
+  ROOTFS_DIR,
+  RUNTIME_LOG_FILE,
+  type ContainerRecord,
+  type ExitStatus,
 } from './state.ts';
 
 /** The record and the bundle's config.json hold the container's env values: owner-only. */
@@ -156,7 +168,8 @@ export class Runtime implements ContainerRuntime {
    */
   async validate(req: CreateRequest): Promise<OciSpec> {
     validateName(req.name);
-    if (req.instance !== undefined && !req.instance.startsWith(`${req.name}.`)) throw invalidArgument(`instance ${req.instance} of container ${req.name} must be named ${req.name}.<suffix>`);
+    if (req.instance !== undefined && !req.instance.startsWith(`${req.name}.`))
+      throw invalidArgument(`instance ${req.instance} of container ${req.name} must be named ${req.name}.<suffix>`);
     const reader = RootfsReader.fromMounts(req.mounts);
     const passwd = await reader.readText('/etc/passwd');
     const group = await reader.readText('/etc/group');
@@ -165,8 +178,18 @@ export class Runtime implements ContainerRuntime {
       hosts: existsSync('/etc/hosts') ? '/etc/hosts' : undefined,
     };
     const input = {
-      name: req.name, instance: req.instance, spec: req.spec, image: req.imageConfig, passwd, group, root: this.root, cgroupParent: this.cgroupParent, hostNetworkFiles,
-      nofileCeiling: await nofileCeiling(), defaultPidsLimit: this.pidsLimit, updateLockPath: this.updateLockPath,
+      name: req.name,
+      instance: req.instance,
+      spec: req.spec,
+      image: req.imageConfig,
+      passwd,
+      group,
+      root: this.root,
+      cgroupParent: this.cgroupParent,
+      hostNetworkFiles,
+      nofileCeiling: await nofileCeiling(),
+      defaultPidsLimit: this.pidsLimit,
+      updateLockPath: this.updateLockPath,
     };
     const proc = resolveProcess(input);
     const candidates = executableCandidates(proc);
@@ -229,12 +252,15 @@ export class Runtime implements ContainerRuntime {
       await writeFileAtomic(path.join(dir, BUNDLE_CONFIG), JSON.stringify(spec, null, 2), { syncDir: false, mode: PRIVATE });
       if (!(await this.mounter.isMountPoint(rootfs))) await this.mounter.mountAll(req.mounts, rootfs, signal);
       await prepareAnonymousVolumes(anonymousVolumes(req.imageConfig, req.spec.mounts, dir), rootfs, signal);
-      const record = newContainerRecord({ ...req, spec: { ...req.spec, stopSignal: effectiveStopSignal(req.spec, req.imageConfig) } }, {
-        runtime: this.oci.binary,
-        runtimeRoot: this.oci.stateRoot,
-        cgroupsPath: spec.linux.cgroupsPath,
-        createdAt: new Date().toISOString(),
-      });
+      const record = newContainerRecord(
+        { ...req, spec: { ...req.spec, stopSignal: effectiveStopSignal(req.spec, req.imageConfig) } },
+        {
+          runtime: this.oci.binary,
+          runtimeRoot: this.oci.stateRoot,
+          cgroupsPath: spec.linux.cgroupsPath,
+          createdAt: new Date().toISOString(),
+        },
+      );
       await this.writeRecord(record);
       this.log.info({ container: key, image: req.imageRef }, 'container created');
       return { name: req.name, record, state: 'created' };
@@ -313,7 +339,13 @@ export class Runtime implements ContainerRuntime {
           pidFile: path.join(dir, PID_FILE),
           oomFile: oomCounterFile(r.cgroupsPath),
           consoleSocket,
-          runtimeArgv: oci.runArgv(id, r.secretEnv?.length ? await writeSecretBundle(this.root, path.basename(dir), dir, r.secretEnv, opts.signal) : dir, path.join(dir, PID_FILE), path.join(dir, RUNTIME_LOG_FILE), consoleSocket),
+          runtimeArgv: oci.runArgv(
+            id,
+            r.secretEnv?.length ? await writeSecretBundle(this.root, path.basename(dir), dir, r.secretEnv, opts.signal) : dir,
+            path.join(dir, PID_FILE),
+            path.join(dir, RUNTIME_LOG_FILE),
+            consoleSocket,
+          ),
         };
         let started: { shimPid: number; pid: number };
         try {
@@ -397,8 +429,14 @@ export class Runtime implements ContainerRuntime {
         if (!isKind(err, 'Corrupt')) throw err;
         // The shim writes it atomically, so only a failing disk gets here: the task ended, its status is lost.
         const lost: ExitStatus = {
-          taskId: task.id, pid: task.pid ?? 0, exitCode: 255, signal: 0, oomKilled: false,
-          startedAtMs: Date.parse(task.startedAt), exitedAtMs: Date.now(), lost: true,
+          taskId: task.id,
+          pid: task.pid ?? 0,
+          exitCode: 255,
+          signal: 0,
+          oomKilled: false,
+          startedAtMs: Date.parse(task.startedAt),
+          exitedAtMs: Date.now(),
+          lost: true,
         };
         return { ...base, state: r.stopped ? 'stopped' : 'exited', exit: lost, detail: (err as Error).message };
       }
@@ -412,7 +450,9 @@ export class Runtime implements ContainerRuntime {
     if (doneMeanwhile) return doneMeanwhile;
     // No shim and no exit file: berth died between recording the task and the shim's reply, or the
     // machine rebooted. Ask the runtime.
-    const rs = await this.ociFor(r).state(instanceOf(r)).catch(() => undefined);
+    const rs = await this.ociFor(r)
+      .state(instanceOf(r))
+      .catch(() => undefined);
     if (rs?.status === 'running') {
       // No shim pid recorded (berth died while the shim was replying): the shim still runs and will write exit.json.
       if (!task.shimPid) return { ...base, state: 'running', pid: rs.pid };
@@ -422,8 +462,14 @@ export class Runtime implements ContainerRuntime {
     if (!task.shimPid) return { ...base, state: 'created', exit: r.lastExit, detail: 'task starting, or its start was interrupted' };
     // The shim was started but is gone and the task is not running: a reboot, or the shim was killed.
     const lost: ExitStatus = {
-      taskId: task.id, pid: task.pid ?? 0, exitCode: 255, signal: 0, oomKilled: false,
-      startedAtMs: Date.parse(task.startedAt), exitedAtMs: Date.now(), lost: true,
+      taskId: task.id,
+      pid: task.pid ?? 0,
+      exitCode: 255,
+      signal: 0,
+      oomKilled: false,
+      startedAtMs: Date.parse(task.startedAt),
+      exitedAtMs: Date.now(),
+      lost: true,
     };
     return { ...base, state: r.stopped ? 'stopped' : 'exited', exit: lost, detail: 'the supervisor is gone and recorded no exit status (reboot?)' };
   }
@@ -506,7 +552,10 @@ export class Runtime implements ContainerRuntime {
    */
   private async removeDir(key: string, signal?: AbortSignal): Promise<void> {
     const entry = this.containerDir(key);
-    const link = await lstat(entry).then((s) => s.isSymbolicLink(), () => false);
+    const link = await lstat(entry).then(
+      (s) => s.isSymbolicLink(),
+      () => false,
+    );
     const dir = link ? path.resolve(this.dir, await readlink(entry)) : entry;
     const rootfs = path.join(dir, ROOTFS_DIR);
     if (existsSync(rootfs)) {
@@ -535,7 +584,8 @@ export class Runtime implements ContainerRuntime {
     const current = await readlink(entry).catch(() => undefined);
     if (current === instance) return {};
     let replacedSnapshotKey: string | undefined;
-    if (existsSync(path.join(entry, RECORD_FILE))) replacedSnapshotKey = (await this.deleteInstance(name, { signal: opts.signal, keepUpdateLock: true })).snapshotKey;
+    if (existsSync(path.join(entry, RECORD_FILE)))
+      replacedSnapshotKey = (await this.deleteInstance(name, { signal: opts.signal, keepUpdateLock: true })).snapshotKey;
     else await this.removeDir(name, opts.signal); // a dangling link or a half-removed directory
     const tmp = `${entry}.link-${randomBytes(4).toString('hex')}`;
     await symlink(instance, tmp);

@@ -9,7 +9,12 @@
  * refuses get EPERM.
  */
 import {
-  ALLOWED_SYSCALLS, ARCH_SYSCALLS, CAPABILITY_SYSCALLS, CLONE_NAMESPACE_FLAGS, PERSONALITY_VALUES, REFUSED_SOCKET_FAMILIES,
+  ALLOWED_SYSCALLS,
+  ARCH_SYSCALLS,
+  CAPABILITY_SYSCALLS,
+  CLONE_NAMESPACE_FLAGS,
+  PERSONALITY_VALUES,
+  REFUSED_SOCKET_FAMILIES,
   REFUSED_SYSCALLS,
 } from './seccomp-profile.ts';
 
@@ -77,7 +82,12 @@ export function seccompFilter(capabilities: readonly string[], arch: string): Oc
       action: 'SCMP_ACT_ALLOW',
       args: REFUSED_SOCKET_FAMILIES.map((value) => ({ index: 0, value, op: 'SCMP_CMP_NE' })),
     },
-    ...REFUSED_SOCKET_FAMILIES.map((value) => ({ names: ['socket'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 0, value, op: 'SCMP_CMP_EQ' }] })),
+    ...REFUSED_SOCKET_FAMILIES.map((value) => ({
+      names: ['socket'],
+      action: 'SCMP_ACT_ERRNO',
+      errnoRet: EPERM,
+      args: [{ index: 0, value, op: 'SCMP_CMP_EQ' }],
+    })),
   ];
   if (sysAdmin) rules.push({ names: ['clone', 'clone3'], action: 'SCMP_ACT_ALLOW' });
   else {

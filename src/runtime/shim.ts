@@ -83,18 +83,30 @@ export interface ShimArgs {
 /** Start a task under a new, detached shim. Resolves once the task runs; rejects with the runtime's error otherwise. */
 export async function startShim(shim: string, a: ShimArgs, signal?: AbortSignal): Promise<{ shimPid: number; pid: number }> {
   const args = [
-    '--task-id', a.taskId, '--exit-file', a.exitFile, '--log', a.logFile,
-    '--log-max-bytes', String(a.logMaxBytes), '--log-max-files', String(a.logMaxFiles), '--pid-file', a.pidFile,
+    '--task-id',
+    a.taskId,
+    '--exit-file',
+    a.exitFile,
+    '--log',
+    a.logFile,
+    '--log-max-bytes',
+    String(a.logMaxBytes),
+    '--log-max-files',
+    String(a.logMaxFiles),
+    '--pid-file',
+    a.pidFile,
     ...(a.oomFile ? ['--oom-file', a.oomFile] : []),
     ...(a.consoleSocket ? ['--console-socket', a.consoleSocket] : []),
-    '--', ...a.runtimeArgv,
+    '--',
+    ...a.runtimeArgv,
   ];
   let stdout: string;
   try {
     // Only the foreground half is killed on timeout; the runtime's own failure then shows in runtime.log.
     ({ stdout } = await run(shim, args, { signal, timeout: START_TIMEOUT_MS, killSignal: 'SIGKILL' }));
   } catch (err: any) {
-    if (err.killed && !signal?.aborted) throw new BerthError('Unavailable', `the task did not start within ${START_TIMEOUT_MS / 1000}s (runtime stuck?)`, { cause: err });
+    if (err.killed && !signal?.aborted)
+      throw new BerthError('Unavailable', `the task did not start within ${START_TIMEOUT_MS / 1000}s (runtime stuck?)`, { cause: err });
     const line = String(err.stdout || err.stderr || err.message).trim();
     throw new BerthError(runtimeErrorKind(line), line.replace(/^error /, ''), { cause: err });
   }

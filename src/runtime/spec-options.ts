@@ -14,8 +14,20 @@ import type { OciSpec, SpecInput } from './spec.ts';
 
 /** Docker's default capabilities (moby oci/caps/defaults.go). */
 export const DEFAULT_CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
-  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
 ];
 
 /** Where the init binary appears: on the tmpfs runc makes for /dev, so nothing is written to the rootfs. */
@@ -60,10 +72,13 @@ export function applyContainerOptions(oci: OciSpec, input: SpecInput & HostOptio
   // What berth cannot hold itself it cannot give: say so here rather than let runc fail every start.
   const available = input.availableCapabilities;
   const unavailable = (spec.capAdd ?? []).filter((c) => c !== 'ALL' && available && !available.includes(c));
-  if (unavailable.length) throw failedPrecondition(`container ${name}: capAdd: berth does not hold ${unavailable.join(', ')} on this host, so it cannot give it`);
+  if (unavailable.length)
+    throw failedPrecondition(`container ${name}: capAdd: berth does not hold ${unavailable.join(', ')} on this host, so it cannot give it`);
   const nofile = spec.ulimits?.nofile;
   if (nofile && input.nofileCeiling !== undefined && nofile.hard > input.nofileCeiling) {
-    throw failedPrecondition(`container ${name}: ulimits.nofile: hard limit ${nofile.hard} is above berth's own, ${input.nofileCeiling}, which it cannot raise without CAP_SYS_RESOURCE`);
+    throw failedPrecondition(
+      `container ${name}: ulimits.nofile: hard limit ${nofile.hard} is above berth's own, ${input.nofileCeiling}, which it cannot raise without CAP_SYS_RESOURCE`,
+    );
   }
 
   if (spec.privileged) {
@@ -79,7 +94,8 @@ export function applyContainerOptions(oci: OciSpec, input: SpecInput & HostOptio
   for (const rule of spec.deviceCgroupRules ?? []) linux.resources.devices.push(parseDeviceCgroupRule(rule));
 
   if (spec.init) {
-    if (!input.initBinary) throw failedPrecondition(`container ${name}: init: true needs a static init binary on the host (apt-get install tini, for /usr/bin/tini-static)`);
+    if (!input.initBinary)
+      throw failedPrecondition(`container ${name}: init: true needs a static init binary on the host (apt-get install tini, for /usr/bin/tini-static)`);
     oci.process.args = [INIT_PATH, '--', ...oci.process.args];
     oci.mounts.push({ destination: INIT_PATH, type: 'bind', source: input.initBinary, options: ['bind', 'ro'] });
   }
@@ -89,7 +105,11 @@ export function applyContainerOptions(oci: OciSpec, input: SpecInput & HostOptio
     oci.hostname = spec.hostname;
     if (!linux.namespaces.some((n) => n.type === 'uts')) linux.namespaces.push({ type: 'uts' });
   }
-  const etc: [keyof EtcFiles, string][] = [['hostname', '/etc/hostname'], ['hosts', '/etc/hosts'], ['resolvConf', '/etc/resolv.conf']];
+  const etc: [keyof EtcFiles, string][] = [
+    ['hostname', '/etc/hostname'],
+    ['hosts', '/etc/hosts'],
+    ['resolvConf', '/etc/resolv.conf'],
+  ];
   for (const [file, target] of etc) {
     const source = input.etcFilePaths?.[file];
     if (!source || userTargets.has(target)) continue; // a user mount of the same target wins

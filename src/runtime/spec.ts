@@ -72,8 +72,17 @@ export interface OciMount {
 export { DEFAULT_CAPABILITIES } from './spec-options.ts';
 
 export const MASKED_PATHS = [
-  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
 ];
 export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
@@ -138,7 +147,8 @@ export function buildSpec(input: SpecInput): OciSpec {
   // network none gets a namespace of each, with the container name as hostname.
   const namespaces: { type: string; path?: string }[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'mount' }];
   // On networks: the namespace berth made and netavark set up (src/network), not a fresh one.
-  if (spec.network === 'none') namespaces.push({ type: 'uts' }, spec.networks?.length ? { type: 'network', path: netnsPath(input.root, name) } : { type: 'network' });
+  if (spec.network === 'none')
+    namespaces.push({ type: 'uts' }, spec.networks?.length ? { type: 'network', path: netnsPath(input.root, name) } : { type: 'network' });
 
   const resources: OciSpec['linux']['resources'] = { devices: [{ allow: false, access: 'rwm' }] };
   const r = spec.resources ?? {};
@@ -200,7 +210,8 @@ function hostNetworkMounts(input: SpecInput): OciMount[] {
   const targets = new Set(input.spec.mounts.map((m) => m.target));
   const out: OciMount[] = [];
   // A user mount of the same target wins.
-  if (f.resolvConf && !targets.has('/etc/resolv.conf')) out.push({ destination: '/etc/resolv.conf', type: 'bind', source: f.resolvConf, options: ['rbind', 'ro'] });
+  if (f.resolvConf && !targets.has('/etc/resolv.conf'))
+    out.push({ destination: '/etc/resolv.conf', type: 'bind', source: f.resolvConf, options: ['rbind', 'ro'] });
   if (f.hosts && !targets.has('/etc/hosts')) out.push({ destination: '/etc/hosts', type: 'bind', source: f.hosts, options: ['rbind', 'ro'] });
   return out;
 }
@@ -218,7 +229,10 @@ function updateLockMount(input: SpecInput): OciMount[] {
 /** The image's VOLUME paths no mount covers, each on a directory of the container's own (./anonymous-volumes.ts). */
 function anonymousVolumeMounts(input: SpecInput): OciMount[] {
   return anonymousVolumes(input.image, input.spec.mounts, path.join(containersDir(input.root), input.instance ?? input.name)).map((v) => ({
-    destination: v.target, type: 'bind', source: v.source, options: ['rbind', 'rw', 'nosuid', 'nodev'],
+    destination: v.target,
+    type: 'bind',
+    source: v.source,
+    options: ['rbind', 'rw', 'nosuid', 'nodev'],
   }));
 }
 
@@ -293,14 +307,24 @@ function groupAddId(g: string, group: string | undefined, container: string): nu
   return entry.gid;
 }
 
-interface PasswdEntry { name: string; uid: number; gid: number; home: string }
-interface GroupEntry { name: string; gid: number; members: string[] }
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
 
 export function parsePasswd(text: string): PasswdEntry[] {
   return text.split('\n').flatMap((line) => {
     const f = line.split(':');
     if (f.length < 7 || line.startsWith('#')) return [];
-    const uid = Number(f[2]), gid = Number(f[3]);
+    const uid = Number(f[2]),
+      gid = Number(f[3]);
     return Number.isInteger(uid) && Number.isInteger(gid) ? [{ name: f[0]!, uid, gid, home: f[5]! }] : [];
   });
 }
@@ -361,5 +385,8 @@ export function executableCandidates(proc: ResolvedProcess): string[] {
   const argv0 = proc.args[0]!;
   if (argv0.includes('/')) return [path.posix.resolve(proc.cwd, argv0)];
   const pathVar = proc.env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
-  return pathVar.split(':').filter(Boolean).map((d) => path.posix.join(path.posix.resolve(proc.cwd, d), argv0));
+  return pathVar
+    .split(':')
+    .filter(Boolean)
+    .map((d) => path.posix.join(path.posix.resolve(proc.cwd, d), argv0));
 }

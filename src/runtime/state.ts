@@ -130,7 +130,14 @@ export async function readContainerRecord(file: string): Promise<ContainerRecord
   const raw = await readJson<ContainerRecord | LegacyRecord>(file);
   if (raw?.version !== 1) return raw as ContainerRecord | undefined;
   const { spec, nextRestartAt: _n, restartDecision: _r, ...rest } = raw;
-  return { ...rest, version: 2, stopSignal: spec?.stopSignal, stopGracePeriodMs: spec?.stopGracePeriodMs, network: spec?.network ?? 'host', ...(spec?.tty ? { tty: true } : {}) };
+  return {
+    ...rest,
+    version: 2,
+    stopSignal: spec?.stopSignal,
+    stopGracePeriodMs: spec?.stopGracePeriodMs,
+    network: spec?.network ?? 'host',
+    ...(spec?.tty ? { tty: true } : {}),
+  };
 }
 
 /** A record as berth up to version 1 wrote it. */

@@ -215,7 +215,6 @@ function exists(p: string): boolean {
   }
 }
 
-
 /** rm -rf that also works on a tree holding a read-only directory or a mount left behind. */
 export async function rmTree(path: string): Promise<void> {
   try {

@@ -47,7 +47,11 @@ export async function resolveSnapshotterName(root: string, name: string, signal?
  * Open (creating if needed) the snapshotter `name` under the berth `root` and run its start-up
  * recovery. The caller closes it.
  */
-export async function openSnapshotter(root: string, name: 'overlayfs' | 'native' | 'auto', opts: { signal?: AbortSignal; recover?: boolean } = {}): Promise<Snapshotter> {
+export async function openSnapshotter(
+  root: string,
+  name: 'overlayfs' | 'native' | 'auto',
+  opts: { signal?: AbortSignal; recover?: boolean } = {},
+): Promise<Snapshotter> {
   const n = await resolveSnapshotterName(root, name, opts.signal);
   const dir = snapshotterRoot(root, n);
   const s = n === 'overlayfs' ? new OverlaySnapshotter(dir) : new NativeSnapshotter(dir);

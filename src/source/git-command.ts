@@ -24,13 +24,20 @@ export interface GitResult {
 }
 
 const SAFE_CONFIG = [
-  '-c', 'core.hooksPath=/dev/null',
-  '-c', 'core.fsmonitor=false',
-  '-c', 'core.fsync=committed',
-  '-c', 'gc.auto=0',
-  '-c', 'maintenance.auto=false',
-  '-c', 'fetch.writeCommitGraph=false',
-  '-c', 'protocol.ext.allow=never',
+  '-c',
+  'core.hooksPath=/dev/null',
+  '-c',
+  'core.fsmonitor=false',
+  '-c',
+  'core.fsync=committed',
+  '-c',
+  'gc.auto=0',
+  '-c',
+  'maintenance.auto=false',
+  '-c',
+  'fetch.writeCommitGraph=false',
+  '-c',
+  'protocol.ext.allow=never',
 ];
 
 /** The environment git runs with: nothing inherited but a PATH. */

@@ -87,7 +87,8 @@ export class GitSource {
   /** Read what is applied from disk, without the remote (offline first). */
   async load(): Promise<SourceStatus> {
     const applied = await currentRevision(this.sources).catch(() => undefined);
-    if (applied) this.current = { ...this.current, applied: applied.commit, signer: applied.signer, message: `running ${short(applied.commit)}; not fetched yet` };
+    if (applied)
+      this.current = { ...this.current, applied: applied.commit, signer: applied.signer, message: `running ${short(applied.commit)}; not fetched yet` };
     return this.status();
   }
 
@@ -108,7 +109,16 @@ export class GitSource {
   private async syncLocked(signal: AbortSignal): Promise<{ status: SourceStatus; changed: boolean }> {
     const { config, log } = this.opts;
     const applied = await currentRevision(this.sources);
-    const base: SourceStatus = { url: redactUrl(config.url), ref: config.ref, state: 'Ready', reason: 'Applied', message: '', applied: applied?.commit, signer: applied?.signer, lastFetchAt: new Date() };
+    const base: SourceStatus = {
+      url: redactUrl(config.url),
+      ref: config.ref,
+      state: 'Ready',
+      reason: 'Applied',
+      message: '',
+      applied: applied?.commit,
+      signer: applied?.signer,
+      lastFetchAt: new Date(),
+    };
     const git = await this.gitRunner(signal);
     const timeoutMs = this.opts.fetchTimeoutMs ?? 10 * 60_000;
     const bounded = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
@@ -116,7 +126,17 @@ export class GitSource {
     // the commits since, down to what the mirror has, so whether a commit descends from the applied
     // one can still be told (a shallow boundary stops the walk only below the applied commit).
     const depth = applied ? [] : ['--depth', '1'];
-    const fetchArgs = ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', ...depth, '--', config.url, `+${config.ref}:${FETCHED_REF}`];
+    const fetchArgs = [
+      'fetch',
+      '--quiet',
+      '--no-tags',
+      '--no-write-fetch-head',
+      '--no-recurse-submodules',
+      ...depth,
+      '--',
+      config.url,
+      `+${config.ref}:${FETCHED_REF}`,
+    ];
     const fetch = await git(fetchArgs, undefined, bounded).catch((err: unknown) => {
       if (signal.aborted || !bounded.aborted) throw err;
       return { code: 124, stdout: Buffer.alloc(0), stderr: `fatal: no answer within ${Math.round(timeoutMs / 1000)} s` };
@@ -125,9 +145,23 @@ export class GitSource {
       signal.throwIfAborted();
       const error = `fetch of ${config.ref} from ${base.url} failed: ${gitComplaint(fetch)}`;
       // Said once when the remote goes away, not at every interval while it stays away.
-      (this.current.reason === 'Unreachable' ? log.debug : log.warn).call(log, { url: base.url, ref: config.ref, error }, 'git source unreachable; keeping the applied revision');
+      (this.current.reason === 'Unreachable' ? log.debug : log.warn).call(
+        log,
+        { url: base.url, ref: config.ref, error },
+        'git source unreachable; keeping the applied revision',
+      );
       const keeping = applied ? `running ${short(applied.commit)}` : 'nothing applied yet';
-      return { status: { ...base, state: applied ? 'Reconciling' : 'Stalled', reason: 'Unreachable', message: `remote unreachable; ${keeping}`, fetched: this.current.fetched, lastError: error }, changed: false };
+      return {
+        status: {
+          ...base,
+          state: applied ? 'Reconciling' : 'Stalled',
+          reason: 'Unreachable',
+          message: `remote unreachable; ${keeping}`,
+          fetched: this.current.fetched,
+          lastError: error,
+        },
+        changed: false,
+      };
     }
     const fetched = (await git(['rev-parse', '--verify', '--quiet', `${FETCHED_REF}^{commit}`])).stdout.toString().trim();
     if (!fetched) throw failedPrecondition(`git source: ${config.ref} fetched from ${base.url} is not a commit`);
@@ -141,7 +175,14 @@ export class GitSource {
       const ancestor = await git(['merge-base', '--is-ancestor', applied.commit, fetched]);
       if (ancestor.code !== 0) {
         signal.throwIfAborted();
-        return { status: refused(withFetched, 'Rewound', `commit ${short(fetched)} does not descend from the applied ${short(applied.commit)} (a rewind; allow_rewind = true accepts it)`), changed: false };
+        return {
+          status: refused(
+            withFetched,
+            'Rewound',
+            `commit ${short(fetched)} does not descend from the applied ${short(applied.commit)} (a rewind; allow_rewind = true accepts it)`,
+          ),
+          changed: false,
+        };
       }
     }
     const marker = { commit: fetched, signer: verdict.signer, verifiedAt: new Date().toISOString() };
@@ -216,7 +257,11 @@ export class GitSource {
  */
 async function removeStaleGitLocks(gitDir: string): Promise<void> {
   const stale = (dir: string, name: string) => name.endsWith('.lock') || (dir.endsWith('/objects/pack') && name.startsWith('tmp_'));
-  for (const [dir, recursive] of [[gitDir, false], [join(gitDir, 'refs'), true], [join(gitDir, 'objects', 'pack'), false]] as const) {
+  for (const [dir, recursive] of [
+    [gitDir, false],
+    [join(gitDir, 'refs'), true],
+    [join(gitDir, 'objects', 'pack'), false],
+  ] as const) {
     const entries = await readdir(dir, { recursive, withFileTypes: true }).catch(() => []);
     for (const e of entries) if (e.isFile() && stale(e.parentPath, e.name)) await rm(join(e.parentPath, e.name), { force: true });
   }

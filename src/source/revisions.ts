@@ -41,13 +41,22 @@ export async function currentRevision(sources: string): Promise<RevisionMarker |
  * Check out `commit` into `<sources>/<commit>/` unless it is already there. `archive` writes the
  * commit's tree as a tar stream (git archive) into the stream it is given.
  */
-export async function materialize(sources: string, marker: RevisionMarker, archive: (into: Writable) => Promise<void>, signal?: AbortSignal, manifests = ''): Promise<string> {
+export async function materialize(
+  sources: string,
+  marker: RevisionMarker,
+  archive: (into: Writable) => Promise<void>,
+  signal?: AbortSignal,
+  manifests = '',
+): Promise<string> {
   const final = join(sources, marker.commit);
   if ((await readRevisionMarker(final))?.commit === marker.commit) return final;
   await rm(final, { recursive: true, force: true }); // a directory without its marker is not ours to trust
   const tmp = await mkdtemp(join(sources, `${TMP_PREFIX}${marker.commit}-`));
   try {
-    const tar = spawn('tar', ['-x', '-C', tmp, '--no-same-owner', '--no-same-permissions', '--delay-directory-restore'], { stdio: ['pipe', 'ignore', 'pipe'], signal });
+    const tar = spawn('tar', ['-x', '-C', tmp, '--no-same-owner', '--no-same-permissions', '--delay-directory-restore'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      signal,
+    });
     let tarErr = '';
     tar.stderr.on('data', (b) => (tarErr += String(b)));
     const tarDone = new Promise<number>((resolve, reject) => {
@@ -132,4 +141,3 @@ export async function ensureSourcesDir(sources: string): Promise<void> {
   const st = await lstat(sources);
   if (!st.isDirectory()) throw corrupt(`sources: ${sources} is not a directory`);
 }
-

@@ -41,6 +41,10 @@ export async function verifyCommit(git: GitRunner, v: Verify, commit: string): P
     case 'B':
       return { ok: false, reason: 'BadSignature', message: `commit ${c} has a bad signature${key ? ` (key ${key})` : ''}` };
     default:
-      return { ok: false, reason: 'SignatureUnchecked', message: `commit ${c}: signature could not be accepted (git says ${code}${key ? `, key ${key}` : ''})` };
+      return {
+        ok: false,
+        reason: 'SignatureUnchecked',
+        message: `commit ${c}: signature could not be accepted (git says ${code}${key ? `, key ${key}` : ''})`,
+      };
   }
 }

@@ -47,7 +47,13 @@ describe('berth convert', () => {
     const docs = parseAllDocuments(r.stdout);
     expect(Array.isArray(docs)).toBe(true);
     const values = (docs as Array<{ toJS(): any }>).map((d) => d.toJS());
-    expect(values.map((v) => `${v.kind}/${v.metadata.name}`)).toEqual(['Image/eclipse-mosquitto', 'Image/busybox', 'Volume/broker-data', 'Container/broker', 'Container/worker']);
+    expect(values.map((v) => `${v.kind}/${v.metadata.name}`)).toEqual([
+      'Image/eclipse-mosquitto',
+      'Image/busybox',
+      'Volume/broker-data',
+      'Container/broker',
+      'Container/worker',
+    ]);
     const worker = values.find((v) => v.metadata.name === 'worker');
     expect(worker.spec).toEqual({
       image: 'busybox',

@@ -230,20 +230,37 @@ describe('a Compose file with every mapped key', () => {
 
 /** One service's keys (with network_mode: host) → what its Container spec has for them. */
 const SERVICE_TABLE: Array<[string, string, Record<string, unknown>]> = [
-  ['entrypoint as a list, command as a string', 'entrypoint: [/bin/sh, -c]\n    command: "echo \'a b\' c"', { command: ['/bin/sh', '-c'], args: ['echo', 'a b', 'c'] }],
+  [
+    'entrypoint as a list, command as a string',
+    'entrypoint: [/bin/sh, -c]\n    command: "echo \'a b\' c"',
+    { command: ['/bin/sh', '-c'], args: ['echo', 'a b', 'c'] },
+  ],
   ['entrypoint as a string, no command', 'entrypoint: /bin/app --flag', { command: ['/bin/app', '--flag'] }],
-  ['an empty entrypoint clears the image\'s', 'entrypoint: []', { command: [] }],
+  ["an empty entrypoint clears the image's", 'entrypoint: []', { command: [] }],
   ['environment as a map with numbers and booleans', 'environment: {A: 1, B: true, C: "x"}', { env: { A: '1', B: 'true', C: 'x' } }],
   ['environment as a list', 'environment: ["A=1", "B=x=y"]', { env: { A: '1', B: 'x=y' } }],
   ['restart no', 'restart: "no"', { restartPolicy: 'Never' }],
   ['restart always', 'restart: always', { restartPolicy: 'Always' }],
   ['restart on-failure', 'restart: on-failure', { restartPolicy: 'OnFailure' }],
   ['restart unless-stopped', 'restart: unless-stopped', { restartPolicy: 'Always' }],
-  ['no restart: Compose\'s default, no', 'user: app', { restartPolicy: 'Never', user: 'app' }],
+  ["no restart: Compose's default, no", 'user: app', { restartPolicy: 'Never', user: 'app' }],
   ['deploy.restart_policy none', 'deploy: {restart_policy: {condition: none}}', { restartPolicy: 'Never' }],
   ['healthcheck CMD', 'healthcheck: {test: [CMD, /bin/true], interval: 1m, retries: 2}', { healthcheck: { exec: ['/bin/true'], interval: '1m', retries: 2 } }],
-  ['healthcheck CMD-SHELL', 'healthcheck: {test: [CMD-SHELL, "test -f /ok"], timeout: 2s}', { healthcheck: { exec: ['/bin/sh', '-c', 'test -f /ok'], timeout: '2s' } }],
-  ['tmpfs as a list', 'tmpfs: [/run, "/tmp:size=1g"]', { mounts: [{ type: 'tmpfs', target: '/run' }, { type: 'tmpfs', target: '/tmp', size: '1Gi' }] }],
+  [
+    'healthcheck CMD-SHELL',
+    'healthcheck: {test: [CMD-SHELL, "test -f /ok"], timeout: 2s}',
+    { healthcheck: { exec: ['/bin/sh', '-c', 'test -f /ok'], timeout: '2s' } },
+  ],
+  [
+    'tmpfs as a list',
+    'tmpfs: [/run, "/tmp:size=1g"]',
+    {
+      mounts: [
+        { type: 'tmpfs', target: '/run' },
+        { type: 'tmpfs', target: '/tmp', size: '1Gi' },
+      ],
+    },
+  ],
   ['a byte size that is no whole Ki', 'shm_size: 1000', { shmSize: 1000 }],
   ['mem_limit as a number of bytes', 'mem_limit: 1048576', { resources: { memory: '1Mi' } }],
   ['dns as a list', 'dns: [1.1.1.1, 9.9.9.9]', { dns: ['1.1.1.1', '9.9.9.9'] }],
@@ -323,7 +340,11 @@ describe('examples/compose-mqtt', () => {
     const worker = s.containers.find((c) => c.metadata.name === 'worker')!;
     expect(worker.spec.env).toMatchObject({ SERIAL_PORT: '/dev/ttyUSB0', SENSOR_IDS: '101,102,103,117', MQTT_URL: 'tcp://mqtt:1883' });
     expect(worker.spec.devices).toEqual([{ path: '/dev/ttyUSB0', target: '/dev/ttyUSB0', permissions: 'rw' }]);
-    expect(s.containers.find((c) => c.metadata.name === 'mqtt')!.spec.healthcheck?.exec).toEqual(['/bin/sh', '-c', "mosquitto_sub -t '$SYS/broker/uptime' -C 1 -W 3"]);
+    expect(s.containers.find((c) => c.metadata.name === 'mqtt')!.spec.healthcheck?.exec).toEqual([
+      '/bin/sh',
+      '-c',
+      "mosquitto_sub -t '$SYS/broker/uptime' -C 1 -W 3",
+    ]);
     expect(s.volumes.map((v) => v.metadata.name)).toEqual(['mqtt-data', 'ui-data']);
   });
 });
@@ -353,18 +374,25 @@ networks:
 `;
 
 describe('networks and ports', () => {
-  it('map to Network documents and each container\'s networks, aliases and ports; the loader accepts them', async () => {
+  it("map to Network documents and each container's networks, aliases and ports; the loader accepts them", async () => {
     const { dir, result, problems, notes } = await dirs.read({ 'compose.yaml': NETWORKS });
     expect(problems).toEqual([]);
     const docs = result.drafts.map((d) => d.value);
     const back = docs.find((d) => d.kind === 'Network' && d.metadata.name === 'back')!;
     expect(docs.filter((d) => d.kind === 'Network')).toEqual([
       { ...meta('Network', 'front'), spec: { subnet: '10.90.1.0/24' } },
-      { apiVersion: 'berth.dev/v1alpha1', kind: 'Network', metadata: { name: 'back', labels: { tier: 'data' } }, spec: { subnet: back.spec.subnet, internal: true } },
+      {
+        apiVersion: 'berth.dev/v1alpha1',
+        kind: 'Network',
+        metadata: { name: 'back', labels: { tier: 'data' } },
+        spec: { subnet: back.spec.subnet, internal: true },
+      },
     ]);
     // No subnet in the file: a /24 of 10.89.0.0/16 from the name, said in a note.
     expect(back.spec.subnet).toMatch(/^10\.89\.([1-9]|[1-9]\d|1\d\d|2[0-5]\d)\.0\/24$/);
-    expect(notes).toContainEqual(expect.stringMatching(new RegExp(`^compose\\.yaml:21:5: networks\\.back: berth gives it the subnet ${back.spec.subnet.replace(/\./g, '\\.')}`)));
+    expect(notes).toContainEqual(
+      expect.stringMatching(new RegExp(`^compose\\.yaml:21:5: networks\\.back: berth gives it the subnet ${back.spec.subnet.replace(/\./g, '\\.')}`)),
+    );
     const spec = (name: string) => docs.find((d) => d.kind === 'Container' && d.metadata.name === name)!.spec;
     expect(spec('web')).toMatchObject({
       networks: [{ name: 'front', aliases: ['www'] }, 'back'],
@@ -388,15 +416,28 @@ describe('networks and ports', () => {
       { hostIp: '127.0.0.1', hostPort: 9000, containerPort: 9000, protocol: 'udp', range: 1 },
       { hostIp: '::1', hostPort: 8443, containerPort: 443, protocol: 'tcp', range: 1 },
     ]);
-    expect(web.networkSpecs).toEqual({ front: { driver: 'bridge', subnet: '10.90.1.0/24', internal: false }, back: { driver: 'bridge', subnet: back.spec.subnet, internal: true } });
-    expect(s.containers.find((c) => c.metadata.name === 'cache')!.networkSpecs).toEqual({ berth: { driver: 'bridge', subnet: '10.89.0.0/24', internal: false } });
+    expect(web.networkSpecs).toEqual({
+      front: { driver: 'bridge', subnet: '10.90.1.0/24', internal: false },
+      back: { driver: 'bridge', subnet: back.spec.subnet, internal: true },
+    });
+    expect(s.containers.find((c) => c.metadata.name === 'cache')!.networkSpecs).toEqual({
+      berth: { driver: 'bridge', subnet: '10.89.0.0/24', internal: false },
+    });
   });
 
   const TOP_LEVEL: Array<[string, string, unknown[]]> = [
-    ['default with a subnet declares berth\'s default network', 'default: {ipam: {config: [{subnet: 10.77.0.0/24}]}}', [{ ...meta('Network', 'berth'), spec: { subnet: '10.77.0.0/24' } }]],
-    ['default internal keeps berth\'s subnet', 'default: {internal: true}', [{ ...meta('Network', 'berth'), spec: { subnet: '10.89.0.0/24', internal: true } }]],
+    [
+      "default with a subnet declares berth's default network",
+      'default: {ipam: {config: [{subnet: 10.77.0.0/24}]}}',
+      [{ ...meta('Network', 'berth'), spec: { subnet: '10.77.0.0/24' } }],
+    ],
+    ["default internal keeps berth's subnet", 'default: {internal: true}', [{ ...meta('Network', 'berth'), spec: { subnet: '10.89.0.0/24', internal: true } }]],
     ['default as it is declares nothing', 'default: {driver: bridge}', []],
-    ['a name of its own', 'default: {name: plant_net, ipam: {config: [{subnet: 10.78.0.0/24}]}}', [{ ...meta('Network', 'plant-net'), spec: { subnet: '10.78.0.0/24' } }]],
+    [
+      'a name of its own',
+      'default: {name: plant_net, ipam: {config: [{subnet: 10.78.0.0/24}]}}',
+      [{ ...meta('Network', 'plant-net'), spec: { subnet: '10.78.0.0/24' } }],
+    ],
     ['external: declared in another manifest', 'default: {external: true, name: shared}', []],
   ];
   for (const [what, network, expected] of TOP_LEVEL) {
@@ -405,12 +446,15 @@ describe('networks and ports', () => {
       expect(problems).toEqual([]);
       expect(result.drafts.filter((d) => d.value.kind === 'Network').map((d) => d.value)).toEqual(expected);
       const joins = result.drafts.find((d) => d.value.kind === 'Container')!.value.spec.networks;
-      expect(joins).toEqual([(expected[0] as { metadata?: { name: string } } | undefined)?.metadata?.name ?? (network.includes('shared') ? 'shared' : 'berth')]);
+      expect(joins).toEqual([
+        (expected[0] as { metadata?: { name: string } } | undefined)?.metadata?.name ?? (network.includes('shared') ? 'shared' : 'berth'),
+      ]);
     });
   }
 
   it('network keys berth cannot honour are problems at their place', async () => {
-    const text = 'services:\n  app: {image: busybox:1.36}\nnetworks:\n  a: {driver: macvlan}\n  b: {enable_ipv6: true}\n  c: {ipam: {config: [{subnet: 10.79.0.0/24, gateway: 10.79.0.254}]}}\n  d: {driver_opts: {mtu: 1400}}\n';
+    const text =
+      'services:\n  app: {image: busybox:1.36}\nnetworks:\n  a: {driver: macvlan}\n  b: {enable_ipv6: true}\n  c: {ipam: {config: [{subnet: 10.79.0.0/24, gateway: 10.79.0.254}]}}\n  d: {driver_opts: {mtu: 1400}}\n';
     const { problems } = await dirs.read({ 'compose.yaml': text });
     expect(problems).toEqual([
       expect.stringMatching(/^compose\.yaml:4:7: networks\.a\.driver: berth cannot honour the driver "macvlan"/),

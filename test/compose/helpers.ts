@@ -33,7 +33,10 @@ export class ComposeDirs {
   }
 
   /** Reads `compose.yaml` from a fresh directory holding `files`; `env` stands for berth's environment. */
-  async read(files: Record<string, string>, env: Record<string, string> = {}): Promise<{ dir: string; result: ComposeDocuments; problems: string[]; notes: string[] }> {
+  async read(
+    files: Record<string, string>,
+    env: Record<string, string> = {},
+  ): Promise<{ dir: string; result: ComposeDocuments; problems: string[]; notes: string[] }> {
     const dir = await this.dir(files);
     const file = join(dir, 'compose.yaml');
     const result = await readCompose(file, files['compose.yaml']!, { env });

@@ -102,7 +102,8 @@ describe('interpolation of a Compose file', () => {
   });
 
   it('casts strings where Compose wants a boolean or a number, after interpolation', async () => {
-    const text = 'services:\n  app:\n    image: busybox:1.36\n    network_mode: host\n    privileged: ${PRIV:-false}\n    init: "${INIT}"\n    pids_limit: ${PIDS:-64}\n    cpus: ${CPUS}\n    healthcheck: {test: [CMD, "true"], retries: "${RETRIES:-2}"}\n';
+    const text =
+      'services:\n  app:\n    image: busybox:1.36\n    network_mode: host\n    privileged: ${PRIV:-false}\n    init: "${INIT}"\n    pids_limit: ${PIDS:-64}\n    cpus: ${CPUS}\n    healthcheck: {test: [CMD, "true"], retries: "${RETRIES:-2}"}\n';
     const { result, problems } = await dirs.read({ 'compose.yaml': text }, { INIT: 'yes', CPUS: '1.5' });
     expect(problems).toEqual([]);
     const spec = result.drafts.find((d) => d.value.kind === 'Container')!.value.spec;
@@ -113,7 +114,8 @@ describe('interpolation of a Compose file', () => {
   });
 
   it('a missing required variable, a bad template and a bad cast are problems at their value; an unset variable is a note', async () => {
-    const text = 'services:\n  app:\n    image: busybox:1.36\n    network_mode: host\n    user: ${APP_USER:?the app user}\n    working_dir: ${WORK_DIR:-/srv\n    privileged: ${PRIV:-maybe}\n    hostname: ${HOST_NAME}\n';
+    const text =
+      'services:\n  app:\n    image: busybox:1.36\n    network_mode: host\n    user: ${APP_USER:?the app user}\n    working_dir: ${WORK_DIR:-/srv\n    privileged: ${PRIV:-maybe}\n    hostname: ${HOST_NAME}\n';
     const { problems, notes } = await dirs.read({ 'compose.yaml': text });
     expect(problems).toEqual([
       'compose.yaml:5:11: required variable APP_USER is not set: the app user',

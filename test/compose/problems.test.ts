@@ -17,35 +17,99 @@ afterAll(() => dirs.tearDown());
 /** The service's lines (from line 4 on, indented 4) → the one problem expected, as line:col: message. */
 const TABLE: Array<[string, string, RegExp]> = [
   ['build', 'build: .', /^4:5: services\.app\.build: berth cannot honour "build": berth runs images, it does not build them/],
-  ['a port without a host port', 'ports: ["80"]', /^4:13: services\.app\.ports\[0\]: "80" publishes on a random host port, which a device's users could not find: write hostPort:containerPort, e\.g\. 80:80$/],
+  [
+    'a port without a host port',
+    'ports: ["80"]',
+    /^4:13: services\.app\.ports\[0\]: "80" publishes on a random host port, which a device's users could not find: write hostPort:containerPort, e\.g\. 80:80$/,
+  ],
   ['a port that is not one', 'ports: ["8080:80/sctp"]', /^4:13: services\.app\.ports\[0\]: "8080:80\/sctp" is not a published port/],
-  ['a long-form port without published', 'ports: [{target: 80}]', /^4:13: services\.app\.ports\[0\]: no published port: berth publishes on a host port you name \(published: 80\)/],
-  ['a network that is not declared', 'networks: [front]', /^4:16: services\.app\.networks\[0\]: network "front" is not declared under the top-level networks: key/],
-  ['a static address on a network', 'networks: {default: {ipv4_address: 10.89.0.9}}', /^4:26: services\.app\.networks\.default\.ipv4_address: berth cannot honour "ipv4_address"/],
-  ['links', 'links: [app2]\n    network_mode: host', /^4:5: services\.app\.links: berth cannot honour "links": containers on one network resolve each other by name/],
-  ['network_mode: host with ports', 'network_mode: host\n    ports: ["80:80"]', /^5:5: services\.app\.ports: network_mode: host gives the service no namespace of its own/],
+  [
+    'a long-form port without published',
+    'ports: [{target: 80}]',
+    /^4:13: services\.app\.ports\[0\]: no published port: berth publishes on a host port you name \(published: 80\)/,
+  ],
+  [
+    'a network that is not declared',
+    'networks: [front]',
+    /^4:16: services\.app\.networks\[0\]: network "front" is not declared under the top-level networks: key/,
+  ],
+  [
+    'a static address on a network',
+    'networks: {default: {ipv4_address: 10.89.0.9}}',
+    /^4:26: services\.app\.networks\.default\.ipv4_address: berth cannot honour "ipv4_address"/,
+  ],
+  [
+    'links',
+    'links: [app2]\n    network_mode: host',
+    /^4:5: services\.app\.links: berth cannot honour "links": containers on one network resolve each other by name/,
+  ],
+  [
+    'network_mode: host with ports',
+    'network_mode: host\n    ports: ["80:80"]',
+    /^5:5: services\.app\.ports: network_mode: host gives the service no namespace of its own/,
+  ],
   ['network_mode: service:x', 'network_mode: "service:db"', /^4:19: services\.app\.network_mode: berth cannot honour "service:db"/],
-  ['network_mode: bridge', 'network_mode: bridge', /^4:19: services\.app\.network_mode: "bridge": berth knows host and none; for a private network leave network_mode out and list networks:/],
-  ['swarm-only deploy keys', 'deploy: {placement: {constraints: [node.role==manager]}}', /^4:14: services\.app\.deploy\.placement: berth cannot honour "placement" \(a swarm setting/],
+  [
+    'network_mode: bridge',
+    'network_mode: bridge',
+    /^4:19: services\.app\.network_mode: "bridge": berth knows host and none; for a private network leave network_mode out and list networks:/,
+  ],
+  [
+    'swarm-only deploy keys',
+    'deploy: {placement: {constraints: [node.role==manager]}}',
+    /^4:14: services\.app\.deploy\.placement: berth cannot honour "placement" \(a swarm setting/,
+  ],
   ['deploy replicas', 'deploy: {replicas: 3}', /^4:24: services\.app\.deploy\.replicas: berth runs one container per service/],
-  ['deploy reservations', 'deploy: {resources: {reservations: {memory: 1g}}}', /^4:26: services\.app\.deploy\.resources\.reservations: berth cannot honour "reservations"/],
-  ['restart_policy max_attempts', 'deploy: {restart_policy: {condition: on-failure, max_attempts: 3}}', /^4:54: services\.app\.deploy\.restart_policy\.max_attempts: berth cannot honour "max_attempts"/],
+  [
+    'deploy reservations',
+    'deploy: {resources: {reservations: {memory: 1g}}}',
+    /^4:26: services\.app\.deploy\.resources\.reservations: berth cannot honour "reservations"/,
+  ],
+  [
+    'restart_policy max_attempts',
+    'deploy: {restart_policy: {condition: on-failure, max_attempts: 3}}',
+    /^4:54: services\.app\.deploy\.restart_policy\.max_attempts: berth cannot honour "max_attempts"/,
+  ],
   ['restart on-failure:N', 'restart: on-failure:5', /^4:14: services\.app\.restart: berth cannot limit restarts to 5/],
-  ['restart and deploy.restart_policy disagree', 'restart: always\n    deploy: {restart_policy: {condition: none}}', /^5:42: services\.app\.deploy\.restart_policy\.condition: says none, but restart says always/],
+  [
+    'restart and deploy.restart_policy disagree',
+    'restart: always\n    deploy: {restart_policy: {condition: none}}',
+    /^5:42: services\.app\.deploy\.restart_policy\.condition: says none, but restart says always/,
+  ],
   ['healthcheck disable', 'healthcheck: {disable: true}', /^4:28: services\.app\.healthcheck: berth cannot switch off an image's HEALTHCHECK yet/],
   ['healthcheck NONE', 'healthcheck: {test: [NONE]}', /^4:25: services\.app\.healthcheck: berth cannot switch off an image's HEALTHCHECK yet/],
   ['healthcheck without a test', 'healthcheck: {interval: 5s}', /^4:18: services\.app\.healthcheck: no test: berth needs the command/],
-  ['healthcheck start_interval', 'healthcheck: {test: [CMD, "true"], start_interval: 1s}', /^4:40: services\.app\.healthcheck\.start_interval: berth cannot honour "start_interval"/],
+  [
+    'healthcheck start_interval',
+    'healthcheck: {test: [CMD, "true"], start_interval: 1s}',
+    /^4:40: services\.app\.healthcheck\.start_interval: berth cannot honour "start_interval"/,
+  ],
   ['an anonymous volume', 'volumes: [/var/cache]', /^4:15: services\.app\.volumes\[0\]: berth has no anonymous volumes/],
-  ['an undeclared named volume', 'volumes: ["data:/data"]', /^4:15: services\.app\.volumes\[0\]: volume "data" is not declared under the top-level volumes: key/],
+  [
+    'an undeclared named volume',
+    'volumes: ["data:/data"]',
+    /^4:15: services\.app\.volumes\[0\]: volume "data" is not declared under the top-level volumes: key/,
+  ],
   ['a volume mode berth cannot honour', 'volumes: ["/srv:/srv:z"]', /^4:15: services\.app\.volumes\[0\]: berth cannot honour the mode z/],
-  ['a long-form volume option', 'volumes: [{type: bind, source: /srv, target: /srv, bind: {propagation: shared}}]', /^4:56: services\.app\.volumes\[0\]\.bind: berth cannot honour bind/],
+  [
+    'a long-form volume option',
+    'volumes: [{type: bind, source: /srv, target: /srv, bind: {propagation: shared}}]',
+    /^4:56: services\.app\.volumes\[0\]\.bind: berth cannot honour bind/,
+  ],
   ['a tmpfs option other than size', 'tmpfs: ["/run:mode=1777"]', /^4:13: services\.app\.tmpfs\[0\]: berth cannot honour the tmpfs option mode=1777/],
   ['a command that needs a shell', 'command: echo a && echo b', /^4:14: services\.app\.command: "&&" needs a shell: write \[\/bin\/sh, -c, "…"\] as a list/],
   ['depends_on a service that is not there', 'depends_on: [db]', /^4:18: services\.app\.depends_on\[0\]: no service "db" in this file/],
-  ['depends_on restart: true', 'depends_on: {app2: {condition: service_started, restart: true}}', /^4:62: services\.app\.depends_on\.app2\.restart: berth does not restart app when app2 restarts/],
+  [
+    'depends_on restart: true',
+    'depends_on: {app2: {condition: service_started, restart: true}}',
+    /^4:62: services\.app\.depends_on\.app2\.restart: berth does not restart app when app2 restarts/,
+  ],
   ['pids_limit -1', 'pids_limit: -1', /^4:17: services\.app\.pids_limit: berth cannot lift the pids limit/],
-  ['mem_limit and deploy memory disagree', 'mem_limit: 64m\n    deploy: {resources: {limits: {memory: 128m}}}', /^5:43: services\.app\.deploy\.resources\.limits\.memory: 128m differs from services\.app\.mem_limit: 64m/],
+  [
+    'mem_limit and deploy memory disagree',
+    'mem_limit: 64m\n    deploy: {resources: {limits: {memory: 128m}}}',
+    /^5:43: services\.app\.deploy\.resources\.limits\.memory: 128m differs from services\.app\.mem_limit: 64m/,
+  ],
   ['a size that is not one', 'shm_size: lots', /^4:15: services\.app\.shm_size: "lots" is not a size/],
   ['pull_policy never', 'pull_policy: never', /^4:18: services\.app\.pull_policy: berth cannot honour "never"/],
   ['stdin_open', 'stdin_open: true', /^4:17: services\.app\.stdin_open: berth containers have no standard input/],
@@ -72,7 +136,8 @@ describe('a key berth cannot honour is a problem at its place, naming the key', 
   }
 
   it('top-level secrets, configs, include', async () => {
-    const text = 'services:\n  app: {image: busybox:1.36, network_mode: host}\nnetworks:\n  front: {}\nsecrets:\n  s: {file: ./s}\nconfigs:\n  c: {file: ./c}\ninclude: [other.yaml]\n';
+    const text =
+      'services:\n  app: {image: busybox:1.36, network_mode: host}\nnetworks:\n  front: {}\nsecrets:\n  s: {file: ./s}\nconfigs:\n  c: {file: ./c}\ninclude: [other.yaml]\n';
     const { problems } = await dirs.read({ 'compose.yaml': text });
     expect(problems).toEqual([
       expect.stringMatching(/^compose\.yaml:5:1: secrets: berth cannot honour top-level "secrets"/),
@@ -82,14 +147,17 @@ describe('a key berth cannot honour is a problem at its place, naming the key', 
   });
 
   it('two Compose names that are one berth name', async () => {
-    const { problems } = await dirs.read({ 'compose.yaml': 'services:\n  my_app: {image: busybox:1.36, network_mode: host}\n  my-app: {image: busybox:1.36, network_mode: host}\n' });
+    const { problems } = await dirs.read({
+      'compose.yaml': 'services:\n  my_app: {image: busybox:1.36, network_mode: host}\n  my-app: {image: busybox:1.36, network_mode: host}\n',
+    });
     expect(problems).toEqual([expect.stringMatching(/^compose\.yaml:3:3: container "my-app" and "my_app" are both "my-app" as a berth name/)]);
   });
 });
 
-describe('the Compose specification\'s schema', () => {
+describe("the Compose specification's schema", () => {
   it('a typo in a key is reported at the key with the key it most likely meant', async () => {
-    const text = 'services:\n  app:\n    imgae: busybox:1.36\n    network_mode: host\n    depends_on:\n      db: {condtion: service_healthy}\n  db: {image: busybox:1.36, network_mode: host}\nvolumes:\n  data: {externall: true}\n';
+    const text =
+      'services:\n  app:\n    imgae: busybox:1.36\n    network_mode: host\n    depends_on:\n      db: {condtion: service_healthy}\n  db: {image: busybox:1.36, network_mode: host}\nvolumes:\n  data: {externall: true}\n';
     const { problems } = await dirs.read({ 'compose.yaml': text });
     expect(problems).toEqual([
       'compose.yaml:3:5: services.app: unknown key "imgae"; did you mean "image"?',
@@ -99,7 +167,9 @@ describe('the Compose specification\'s schema', () => {
   });
 
   it('a value of the wrong type', async () => {
-    const { problems } = await dirs.read({ 'compose.yaml': 'services:\n  app:\n    image: busybox:1.36\n    network_mode: host\n    cap_add: NET_ADMIN\n    restart: [always]\n' });
+    const { problems } = await dirs.read({
+      'compose.yaml': 'services:\n  app:\n    image: busybox:1.36\n    network_mode: host\n    cap_add: NET_ADMIN\n    restart: [always]\n',
+    });
     expect(problems).toEqual([
       'compose.yaml:5:14: services.app.cap_add: must be a list (got "NET_ADMIN")',
       'compose.yaml:6:14: services.app.restart: must be a string (got a list)',
@@ -111,7 +181,7 @@ describe('the Compose specification\'s schema', () => {
     expect(problems).toEqual(['compose.yaml:4:5: YAML: the key "image" is repeated (first at line 3)']);
   });
 
-  it('the vendored schema is the Compose specification\'s, with its licence and version', async () => {
+  it("the vendored schema is the Compose specification's, with its licence and version", async () => {
     const dir = new URL('../../schema/compose-spec/', import.meta.url);
     const schema = JSON.parse(await readFile(new URL('compose-spec.json', dir), 'utf8'));
     expect(schema.title).toBe('Compose Specification');
@@ -126,7 +196,9 @@ describe('a set holding a Compose file with a problem', () => {
     const dir = await dirs.dir({ 'other.yaml': good, 'docker-compose.yml': 'services:\n  app: {image: busybox:1.36, network_mode: hots}\n' });
     const r = await checkManifests(dir, { validator: dirs.validator, revision: false });
     expect(r.state).toBeUndefined();
-    expect(r.problems.map((p) => formatProblem(p).slice(dir.length + 1))).toEqual([expect.stringMatching(/^docker-compose\.yml:2:44: services\.app\.network_mode: "hots"/)]);
+    expect(r.problems.map((p) => formatProblem(p).slice(dir.length + 1))).toEqual([
+      expect.stringMatching(/^docker-compose\.yml:2:44: services\.app\.network_mode: "hots"/),
+    ]);
   });
 
   it('any of the four Compose file names is read as Compose, other YAML as berth documents', async () => {
@@ -136,8 +208,13 @@ describe('a set holding a Compose file with a problem', () => {
       expect(r.problems.map(formatProblem)).toEqual([]);
       expect(r.state!.containers.map((c) => c.metadata.name)).toEqual(['app']);
     }
-    const override = await dirs.dir({ 'docker-compose.yml': 'services:\n  app: {image: busybox:1.36, network_mode: host}\n', 'docker-compose.override.yml': 'services:\n  app: {init: true}\n' });
-    expect((await checkManifests(override, { validator: dirs.validator, revision: false })).problems.map((p) => formatProblem(p).slice(override.length + 1))).toEqual([
+    const override = await dirs.dir({
+      'docker-compose.yml': 'services:\n  app: {image: busybox:1.36, network_mode: host}\n',
+      'docker-compose.override.yml': 'services:\n  app: {init: true}\n',
+    });
+    expect(
+      (await checkManifests(override, { validator: dirs.validator, revision: false })).problems.map((p) => formatProblem(p).slice(override.length + 1)),
+    ).toEqual([
       'docker-compose.override.yml: a Compose override file: berth reads one Compose file per directory and does not merge overrides yet; merge it into the Compose file',
     ]);
     const other = await dirs.dir({ 'stack.yaml': 'services:\n  app: {image: busybox:1.36, network_mode: host}\n' });

@@ -36,7 +36,8 @@ describe('config', () => {
   });
 
   it('reads every section, with units', async () => {
-    const c = await loadConfig(await configFile(`
+    const c = await loadConfig(
+      await configFile(`
 root = "/srv/berth"
 snapshotter = "native"
 [pull]
@@ -55,7 +56,8 @@ resync_interval = "1m30s"
 reserve = "1G"
 [metrics]
 address = "127.0.0.1:9097"
-`));
+`),
+    );
     expect(c.root).toBe('/srv/berth');
     expect(c.snapshotter).toBe('native');
     expect(c.pull.concurrency).toBe(5);

@@ -147,7 +147,8 @@ describe('updateWindowState', () => {
     const formats = new Map<string, Intl.DateTimeFormat>();
     const oracleOpen = (windows: UpdateWindow[], zone: string, t: number) => {
       let fmt = formats.get(zone);
-      if (!fmt) formats.set(zone, (fmt = new Intl.DateTimeFormat('en-GB', { timeZone: zone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })));
+      if (!fmt)
+        formats.set(zone, (fmt = new Intl.DateTimeFormat('en-GB', { timeZone: zone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })));
       const parts = Object.fromEntries(fmt.formatToParts(new Date(t)).map((p) => [p.type, p.value]));
       const day = DAYS.indexOf(parts.weekday!) + 1;
       const minute = Number(parts.hour) * 60 + Number(parts.minute);
@@ -160,7 +161,11 @@ describe('updateWindowState', () => {
     };
     const clock = (q: number) => `${String(Math.floor(q / 4)).padStart(2, '0')}:${String((q % 4) * 15).padStart(2, '0')}`;
     const windowText = fc
-      .record({ days: fc.option(fc.subarray(DAYS, { minLength: 1 }), { nil: undefined }), start: fc.integer({ min: 0, max: 95 }), end: fc.integer({ min: 1, max: 96 }) })
+      .record({
+        days: fc.option(fc.subarray(DAYS, { minLength: 1 }), { nil: undefined }),
+        start: fc.integer({ min: 0, max: 95 }),
+        end: fc.integer({ min: 1, max: 96 }),
+      })
       .filter((w) => w.start !== w.end % 96)
       .map((w) => `${w.days ? `${w.days.join(',')} ` : ''}${clock(w.start)}-${clock(w.end)}`);
     const instant = fc.oneof(
@@ -191,7 +196,8 @@ describe('updateWindowState', () => {
       const { localTimeZone, parseUpdateWindow, updateWindowState } = await import(${JSON.stringify(module)});
       const s = updateWindowState([parseUpdateWindow('Mon-Fri 02:00-04:00')], new Date('2026-03-27T12:00:00Z'));
       console.log(JSON.stringify({ zone: localTimeZone(), opensAt: s.opensAt }));`;
-    const run = (tz: string) => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TZ: tz }, encoding: 'utf8' }));
+    const run = (tz: string) =>
+      JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TZ: tz }, encoding: 'utf8' }));
     expect(run('Europe/Berlin')).toEqual({ zone: 'Europe/Berlin', opensAt: '2026-03-30T00:00:00.000Z' });
     expect(run('America/New_York')).toEqual({ zone: 'America/New_York', opensAt: '2026-03-30T06:00:00.000Z' });
     expect(run('UTC')).toEqual({ zone: 'UTC', opensAt: '2026-03-30T02:00:00.000Z' });

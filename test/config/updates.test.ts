@@ -33,12 +33,14 @@ describe('config [updates]', () => {
   });
 
   it('reads windows, max_lock_hold and lock_path', async () => {
-    const c = await (await load(`
+    const c = await (
+      await load(`
 [updates]
 windows = ["Mon-Fri 02:00-04:00", "Sat 00:00-06:00", "Sun 22:00-02:00"]
 max_lock_hold = "2h"
 lock_path = "/var/run/app/update.lock"
-`)).config;
+`)
+    ).config;
     expect(c.updates.windows).toEqual([
       { text: 'Mon-Fri 02:00-04:00', days: [1, 2, 3, 4, 5], startMinute: 120, endMinute: 240 },
       { text: 'Sat 00:00-06:00', days: [6], startMinute: 0, endMinute: 360 },

@@ -16,7 +16,7 @@ beforeEach(async () => {
 });
 afterEach(async () => rm(dir, { recursive: true, force: true }));
 
-it('ingestDataPath names the file a writer\'s bytes reach before the commit', async () => {
+it("ingestDataPath names the file a writer's bytes reach before the commit", async () => {
   const w = await store.writer({ ref: 'layer-1', total: 8 });
   await w.write(Buffer.from('abcd'));
   await w.close(); // written through to the ingest, not committed

@@ -26,8 +26,8 @@ describe('local content store', () => {
     const d = sha256Digest(data);
     const w = await store.writer({ ref: 'layer-1', expected: d, total: data.length });
     const ingest = store.ingestPath('layer-1');
-    expect((await readFile(join(ingest, 'ref'), 'utf8'))).toBe('layer-1');
-    expect((await readFile(join(ingest, 'total'), 'utf8'))).toBe('100000');
+    expect(await readFile(join(ingest, 'ref'), 'utf8')).toBe('layer-1');
+    expect(await readFile(join(ingest, 'total'), 'utf8')).toBe('100000');
     await w.write(data.subarray(0, 5000));
     await w.write(data.subarray(5000));
     await w.commit(data.length, d);
@@ -167,7 +167,10 @@ describe('local content store', () => {
   it('verify finds a corrupted blob', async () => {
     const a = blob(100, 1);
     const b = blob(100, 2);
-    for (const [ref, data] of [['a', a], ['b', b]] as const) {
+    for (const [ref, data] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
       const w = await store.writer({ ref });
       await w.write(data);
       await w.commit(data.length, sha256Digest(data));

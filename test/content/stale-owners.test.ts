@@ -110,13 +110,17 @@ describe.each(['native', 'overlayfs'] as const)('in-progress snapshots of the %s
     return out.sort();
   }
 
-  it('recover() removes the work of a reused pid and of another boot, and keeps a live owner\'s', async () => {
+  it("recover() removes the work of a reused pid and of another boot, and keeps a live owner's", async () => {
     const live = await liveChild();
     await sn.prepare('extract-reused', undefined, { labels: { [OWNER_LABEL]: formatOwner(reusedPid()) } });
     await sn.prepare('extract-other-boot', undefined, { labels: { [OWNER_LABEL]: formatOwner(otherBoot()) } });
     await sn.prepare('extract-live', undefined, { labels: { [OWNER_LABEL]: formatOwner(live) } });
     const dir = `${sn.root}/snapshots`;
-    for (const [tag, o] of [['reused', reusedPid()], ['boot', otherBoot()], ['live', live]] as const) {
+    for (const [tag, o] of [
+      ['reused', reusedPid()],
+      ['boot', otherBoot()],
+      ['live', live],
+    ] as const) {
       mkdirSync(`${dir}/new-${formatOwner(o)}-${Buffer.from(tag).toString('hex')}/fs`, { recursive: true });
     }
     await sn.recover();
@@ -126,7 +130,7 @@ describe.each(['native', 'overlayfs'] as const)('in-progress snapshots of the %s
     expect(existsSync(`${dir}/new-${formatOwner(live)}-${Buffer.from('live').toString('hex')}`)).toBe(true);
   });
 
-  it('GC collects the active snapshot of a reused pid and keeps a live owner\'s', async () => {
+  it("GC collects the active snapshot of a reused pid and keeps a live owner's", async () => {
     const md = Metadata.open(join(tmp, 'root', 'metadata.db'));
     try {
       md.addGeneration({ desired: {}, result: 'applied' });

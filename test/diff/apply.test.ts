@@ -21,7 +21,11 @@ function freshRoot(): string {
   return d;
 }
 
-async function apply(root: string, entries: LayerEntry[], opts: { compression?: LayerCompression; whiteouts?: WhiteoutMode; expectedDiffId?: string; mediaType?: string } = {}) {
+async function apply(
+  root: string,
+  entries: LayerEntry[],
+  opts: { compression?: LayerCompression; whiteouts?: WhiteoutMode; expectedDiffId?: string; mediaType?: string } = {},
+) {
   const layer = compressLayer(await makeLayerTar(entries), opts.compression ?? 'gzip');
   const res = await applyLayer(Readable.from([layer.blob]), {
     root,
@@ -271,11 +275,21 @@ describe('applyLayer: confinement (hostile layers)', () => {
   });
 
   it('never sets a directory time through a parent that a later entry made a symlink (found by test/fuzz/layers)', async () => {
-    for (const [whiteouts, target] of [['native', '../outside'], ['overlay', undefined]] as const) {
+    for (const [whiteouts, target] of [
+      ['native', '../outside'],
+      ['overlay', undefined],
+    ] as const) {
       const s = sandbox();
       mkdirSync(`${s.outside}/dir`);
       const mtime = lstatSync(`${s.outside}/dir`).mtimeMs;
-      await apply(s.root, [{ type: 'dir', name: 't/dir', mode: 0o700 }, { type: 'symlink', name: 't', target: target ?? s.outside }], { whiteouts });
+      await apply(
+        s.root,
+        [
+          { type: 'dir', name: 't/dir', mode: 0o700 },
+          { type: 'symlink', name: 't', target: target ?? s.outside },
+        ],
+        { whiteouts },
+      );
       expect(lstatSync(`${s.outside}/dir`).mtimeMs).toBe(mtime);
       expect(lstatSync(`${s.outside}/dir`).mode & 0o7777).toBe(0o755);
     }
@@ -283,10 +297,23 @@ describe('applyLayer: confinement (hostile layers)', () => {
 
   it('keeps whiteouts inside the root (native deletions and overlay devices)', async () => {
     const s = sandbox();
-    await apply(s.root, [{ type: 'whiteout', name: '../outside/secret' }, { type: 'symlink', name: 'o', target: s.outside }, { type: 'whiteout', name: 'o/secret' }, { type: 'opaque', name: 'o' }], { whiteouts: 'native' });
+    await apply(
+      s.root,
+      [
+        { type: 'whiteout', name: '../outside/secret' },
+        { type: 'symlink', name: 'o', target: s.outside },
+        { type: 'whiteout', name: 'o/secret' },
+        { type: 'opaque', name: 'o' },
+      ],
+      { whiteouts: 'native' },
+    );
     expect(s.snapshot()).toBe(s.before);
     const s2 = sandbox();
-    await apply(s2.root, [{ type: 'symlink', name: 'o', target: s2.outside }, { type: 'whiteout', name: 'o/secret' }, { type: 'opaque', name: 'o' }]);
+    await apply(s2.root, [
+      { type: 'symlink', name: 'o', target: s2.outside },
+      { type: 'whiteout', name: 'o/secret' },
+      { type: 'opaque', name: 'o' },
+    ]);
     expect(s2.snapshot()).toBe(s2.before);
     expect(xattrs(s2.outside)['trusted.overlay.opaque']).toBeUndefined();
   });

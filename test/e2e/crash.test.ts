@@ -97,7 +97,10 @@ describe('kill -9 of berth apply, then apply again', () => {
     await convergesAgain(big.root.digest);
     // It resumed where the killed one stopped rather than starting over.
     const layerRequests = proxy.requests.filter((r) => r.path.includes(big.layers![1]!.digest));
-    expect(layerRequests.some((r) => r.range !== undefined), JSON.stringify(layerRequests)).toBe(true);
+    expect(
+      layerRequests.some((r) => r.range !== undefined),
+      JSON.stringify(layerRequests),
+    ).toBe(true);
   }, 90_000);
 
   it('killed mid-unpack: the second apply unpacks again and converges', async () => {

@@ -50,7 +50,12 @@ describe('berth run', () => {
     console.log(`manifest change → new container running: ${samples.map((s) => `${Math.round(s)} ms`).join(', ')} (median ${Math.round(median)} ms)`);
     expect(median).toBeLessThan(2_500); // ~1 s on an idle machine; the suite runs files in parallel
     const ps = await e.ps();
-    expect(ps.filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['a', 'b1', 'b2', 'b3']);
+    expect(
+      ps
+        .filter((c) => c.state === 'running')
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['a', 'b1', 'b2', 'b3']);
   });
 
   it('serves /healthz and /metrics on the configured address', async () => {

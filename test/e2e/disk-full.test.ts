@@ -47,7 +47,9 @@ describe('disk full on a small tmpfs root', () => {
     const apply = await e.berth('apply', '-f', e.manifests);
     expect(apply.code).toBe(1);
     const failed = apply.stdout.split('\n').find((l) => l.startsWith('FAILED'));
-    expect(failed, apply.stdout).toMatch(/^FAILED +big: pull \(not present\): .*not enough disk space on .*: need 30\.\d MiB \+ reserve 2\.0 MiB = 3\d\.\d MiB, \d+(\.\d)? [KM]iB available/);
+    expect(failed, apply.stdout).toMatch(
+      /^FAILED +big: pull \(not present\): .*not enough disk space on .*: need 30\.\d MiB \+ reserve 2\.0 MiB = 3\d\.\d MiB, \d+(\.\d)? [KM]iB available/,
+    );
     expect(apply.stdout).toMatch(/^blocked +big: create \(not present\): waits for pull:/m);
     expect(apply.stdout).toContain('NOT converged');
 

@@ -58,10 +58,15 @@ describe('berth run repairs drift', () => {
     const before = (await e.running('a'))!;
     const killedAt = Date.now();
     process.kill(before.pid!, 'SIGKILL');
-    const after = await until('a running again', async () => {
-      const c = await e.running('a');
-      return c && c.pid !== before.pid ? c : undefined;
-    }, 30_000, 200);
+    const after = await until(
+      'a running again',
+      async () => {
+        const c = await e.running('a');
+        return c && c.pid !== before.pid ? c : undefined;
+      },
+      30_000,
+      200,
+    );
     const tookMs = Date.now() - killedAt;
     expect(tookMs).toBeGreaterThan(9_000); // the first back-off is 10 s
     expect(tookMs).toBeLessThan(20_000);
@@ -71,7 +76,7 @@ describe('berth run repairs drift', () => {
     expect(daemon.output()).toMatch(/a: restart \(exited with code 137/);
   }, 40_000);
 
-  it('a container removed behind berth\'s back is created again', async () => {
+  it("a container removed behind berth's back is created again", async () => {
     const since = await lastEventId();
     const before = (await e.running('b'))!;
     await run('runc', ['--root', join(e.root, 'runtime/runc'), 'delete', '-f', 'b']);
@@ -116,7 +121,9 @@ describe('berth run repairs drift', () => {
   it('an image layer snapshot directory removed is unpacked again, and its containers made again', async () => {
     const since = await lastEventId();
     const pids = [(await e.running('a'))!.pid, (await e.running('b'))!.pid];
-    const ls = JSON.parse((await e.berth('snapshots', 'ls', '--json')).stdout) as { snapshots: Array<{ key: string; id: string; kind: string; parent: string | null }> };
+    const ls = JSON.parse((await e.berth('snapshots', 'ls', '--json')).stdout) as {
+      snapshots: Array<{ key: string; id: string; kind: string; parent: string | null }>;
+    };
     const committed = ls.snapshots.filter((s) => s.kind === 'committed');
     const top = committed.find((s) => s.parent !== null)!; // the image's second layer
     expect(top).toBeDefined();
@@ -124,10 +131,15 @@ describe('berth run repairs drift', () => {
     const ev = await waitEvent(since, 'Repaired event for app', (ev) => ev.object.name === 'app' && ev.reason === 'Repaired');
     expect(ev.message).toContain('app: pull (repair: snapshots missing)');
     for (const name of ['a', 'b']) {
-      await until(`${name} running again`, async () => {
-        const c = await e.running(name);
-        return c && !pids.includes(c.pid) ? c : undefined;
-      }, 20_000, 250);
+      await until(
+        `${name} running again`,
+        async () => {
+          const c = await e.running(name);
+          return c && !pids.includes(c.pid) ? c : undefined;
+        },
+        20_000,
+        250,
+      );
     }
     const after = JSON.parse((await e.berth('snapshots', 'ls', '--json')).stdout) as typeof ls;
     const remade = after.snapshots.find((s) => s.key === top.key)!;
@@ -136,7 +148,9 @@ describe('berth run repairs drift', () => {
     const repaired = await eventsSince(since);
     expect(repaired.filter((ev) => ev.reason === 'Repaired' && ['a', 'b'].includes(ev.object.name))).toHaveLength(2);
     // Their reason says why berth made them again, not "removed outside berth".
-    expect(daemon.output()).toMatch(/b: create \(container missing: (layers of its root filesystem are gone from disk|a layer of image .* was lost and unpacked again)\)/);
+    expect(daemon.output()).toMatch(
+      /b: create \(container missing: (layers of its root filesystem are gone from disk|a layer of image .* was lost and unpacked again)\)/,
+    );
     expect(daemon.output()).toMatch(/removed layer snapshots whose directory was gone/);
     // Nothing else is left to do.
     expect((await e.berth('plan', '-f', e.manifests)).code).toBe(0);

@@ -102,7 +102,7 @@ describe('berth with [source.git]', () => {
     await daemon.waitFor(/done +web: recreate/, 60_000);
     console.log(`signed commit pushed → web recreated by berth run (interval 1s): ${Math.round(performance.now() - t0)} ms`);
     await until('the fix is the applied revision', async () => (await revision()) === fix, 30_000);
-    expect((await sourceRow())).toMatchObject({ state: 'Ready', reason: 'Applied' });
+    expect(await sourceRow()).toMatchObject({ state: 'Ready', reason: 'Applied' });
     const oci = JSON.parse(await readFile(join(e.root, 'containers', 'web', 'config.json'), 'utf8')) as { process: { env: string[] } };
     expect(oci.process.env).toContain('GREETING=fixed');
   });
@@ -138,7 +138,10 @@ describe('berth with [source.git]', () => {
     await e.writeConfig(
       `[source.git]\nurl = "${f.daemonUrl}"\npath = "fleet"\n[source.git.verify]\nmode = "ssh"\nallowed_signers = "${f.allowedSigners}"\n[device]\nname = "kiosk-7"\nlabels = { site = "berlin" }\n`,
     );
-    const doc = (name: string, selector?: object) => ({ ...(containerDoc(name, { image: DEMO_REF, env: { DEVICE: '${device.name}', SITE: '${device.labels.site}' } }) as object), ...(selector ? { selector } : {}) });
+    const doc = (name: string, selector?: object) => ({
+      ...(containerDoc(name, { image: DEMO_REF, env: { DEVICE: '${device.name}', SITE: '${device.labels.site}' } }) as object),
+      ...(selector ? { selector } : {}),
+    });
     const patch = { apiVersion: 'berth.dev/v1alpha1', kind: 'Container', metadata: { name: 'web' }, spec: { env: { GREETING: 'kiosk' } } };
     const fleet = await f.commit({
       'devices/web.yaml': null,
@@ -154,7 +157,12 @@ describe('berth with [source.git]', () => {
     // web was replaced: berth reconcile watches the rollout until it is confirmed, as berth apply does.
     expect(r.stdout).toMatch(/rollout: generation \d+ confirmed \(.*web/);
     expect(((await e.status()) as unknown as { latestGeneration: { revision: string } }).latestGeneration.revision).toBe(fleet);
-    expect((await e.ps()).filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['kiosk', 'web']);
+    expect(
+      (await e.ps())
+        .filter((c) => c.state === 'running')
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['kiosk', 'web']);
     const oci = JSON.parse(await readFile(join(e.root, 'containers', 'web', 'config.json'), 'utf8')) as { process: { env: string[] } };
     expect(oci.process.env).toEqual(expect.arrayContaining(['DEVICE=kiosk-7', 'SITE=berlin', 'GREETING=kiosk']));
     const plan = await e.berth('plan', '--explain');

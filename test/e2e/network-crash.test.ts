@@ -15,7 +15,9 @@ let e: E2eRoot;
 const API = 'berth.dev/v1alpha1';
 
 function app(port = 18495): object[] {
-  const doc = containerDoc('app', { image: DEMO_REF, script: 'mkdir -p /www && echo crash-ok > /www/index.html && httpd -p 80 -h /www' }) as { spec: Record<string, unknown> };
+  const doc = containerDoc('app', { image: DEMO_REF, script: 'mkdir -p /www && echo crash-ok > /www/index.html && httpd -p 80 -h /www' }) as {
+    spec: Record<string, unknown>;
+  };
   delete doc.spec.network;
   doc.spec.networks = ['crashnet'];
   doc.spec.ports = [`127.0.0.1:${port}:80`];
@@ -30,12 +32,22 @@ async function hostNetworkState(): Promise<Record<string, unknown>> {
   const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(e.root));
   return {
     // Only what netavark makes (bridges named berth-…, veths), not what other processes on the host do.
-    links: sh('ip', ['-o', 'link']).split('\n').map((l) => l.split(':')[1]?.trim()).filter((l) => l && /^(berth-|veth)/.test(l)).sort(),
+    links: sh('ip', ['-o', 'link'])
+      .split('\n')
+      .map((l) => l.split(':')[1]?.trim())
+      .filter((l) => l && /^(berth-|veth)/.test(l))
+      .sort(),
     netns: sh('ip', ['netns', 'list']),
-    firewall: sh('iptables-save', []).split('\n').filter((l) => l.includes('NETAVARK')).map((l) => l.replace(/\[\d+:\d+\]/, '')).sort(),
+    firewall: sh('iptables-save', [])
+      .split('\n')
+      .filter((l) => l.includes('NETAVARK'))
+      .map((l) => l.replace(/\[\d+:\d+\]/, ''))
+      .sort(),
     records: records.filter((f) => f.endsWith('.json')),
     mounts,
-    aardvark: sh('ps', ['-eo', 'args']).split('\n').filter((l) => l.includes(join(e.root, 'run'))),
+    aardvark: sh('ps', ['-eo', 'args'])
+      .split('\n')
+      .filter((l) => l.includes(join(e.root, 'run'))),
   };
 }
 
@@ -147,7 +159,13 @@ describe('a network record without its container', () => {
       state: 'setting-up',
       addresses: { crashnet: '10.231.9.50' },
       ports: [],
-      netavark: { ...rec.netavark, container_id: 'f'.repeat(64), container_name: 'ghost', port_mappings: null, networks: { crashnet: { static_ips: ['10.231.9.50'], aliases: [], interface_name: 'eth0' } } },
+      netavark: {
+        ...rec.netavark,
+        container_id: 'f'.repeat(64),
+        container_name: 'ghost',
+        port_mappings: null,
+        networks: { crashnet: { static_ips: ['10.231.9.50'], aliases: [], interface_name: 'eth0' } },
+      },
     };
     await writeFile(join(e.root, 'networks', 'ghost.json'), JSON.stringify(ghost));
     const r = await applySet([]);

@@ -21,7 +21,9 @@ const API = 'berth.dev/v1alpha1';
 const network = (name: string, subnet: string) => ({ apiVersion: API, kind: 'Network', metadata: { name }, spec: { subnet } });
 /** A container serving `text` with busybox httpd on :80, on `networks`, publishing `ports`, with more `spec` fields. */
 function web(name: string, text: string, networks: unknown[], ports?: string[], spec: object = {}): object {
-  const doc = containerDoc(name, { image: DEMO_REF, script: `mkdir -p /www && echo ${text} > /www/index.html && httpd -p 80 -h /www` }) as { spec: Record<string, unknown> };
+  const doc = containerDoc(name, { image: DEMO_REF, script: `mkdir -p /www && echo ${text} > /www/index.html && httpd -p 80 -h /www` }) as {
+    spec: Record<string, unknown>;
+  };
   delete doc.spec.network;
   doc.spec.networks = networks;
   if (ports) doc.spec.ports = ports;
@@ -95,11 +97,18 @@ describe('containers on networks', () => {
     expect((await e.ps()).map((c) => c.name)).not.toContain('blocked');
     // A container publishing a port another container of the same turn took: refused under the networks lock.
     expect(apply.stdout).toMatch(/FAILED +web3: .*port 18491 in use by container web2 \(127\.0\.0\.1:18491:80\/tcp\)/);
-    expect((await e.ps()).filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['client', 'web', 'web2']);
+    expect(
+      (await e.ps())
+        .filter((c) => c.state === 'running')
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['client', 'web', 'web2']);
   });
 
   it('a subnet the host routes elsewhere blocks only the containers on it, naming the route', () => {
-    expect(apply.stdout).toMatch(new RegExp(`FAILED +clashing: .*network clash: its subnet ${CLASHING_SUBNET} overlaps the host's route to ${CLASHING_SUBNET} via lo`));
+    expect(apply.stdout).toMatch(
+      new RegExp(`FAILED +clashing: .*network clash: its subnet ${CLASHING_SUBNET} overlaps the host's route to ${CLASHING_SUBNET} via lo`),
+    );
   });
 
   it('resolves containers by name and alias on their network and exchanges a request', async () => {
@@ -148,19 +157,31 @@ describe('containers on networks', () => {
 
 describe('a container moving from the host network to a network with the same published port', () => {
   it('is recreated: the port its own old version listens on is not in its way', async () => {
-    const hostVersion = containerDoc('mover', { image: DEMO_REF, script: 'mkdir -p /www && echo host-version > /www/index.html && httpd -p 127.0.0.1:18495 -h /www' }) as { spec: Record<string, unknown> };
+    const hostVersion = containerDoc('mover', {
+      image: DEMO_REF,
+      script: 'mkdir -p /www && echo host-version > /www/index.html && httpd -p 127.0.0.1:18495 -h /www',
+    }) as { spec: Record<string, unknown> };
     hostVersion.spec.network = 'host';
     await e.writeManifests({ 'set.yaml': [hostVersion] });
     const first = await e.berth('apply', '-f', e.manifests, '--no-wait');
     expect(first.code, first.stdout + first.stderr).toBe(0);
-    await until('the host-network version answering', () => get('127.0.0.1', 18495).then((t) => t === 'host-version', () => false));
+    await until('the host-network version answering', () =>
+      get('127.0.0.1', 18495).then(
+        (t) => t === 'host-version',
+        () => false,
+      ),
+    );
 
     await e.writeManifests({ 'set.yaml': [network('moved', '10.231.5.0/24'), web('mover', 'net-version', ['moved'], ['127.0.0.1:18495:80'])] });
     const plan = await e.berth('plan', '-f', e.manifests);
     expect(plan.stdout).toMatch(/~ mover: recreate/);
     const second = await e.berth('apply', '-f', e.manifests, '--no-wait');
     expect(second.code, second.stdout + second.stderr).toBe(0);
-    await until('the networked version answering', () => get('127.0.0.1', 18495).then((t) => t === 'net-version', () => false));
+    await until('the networked version answering', () =>
+      get('127.0.0.1', 18495).then(
+        (t) => t === 'net-version',
+        () => false,
+      ),
+    );
   }, 120_000);
 });
-

@@ -15,7 +15,8 @@ import { freePort } from '../helpers/registry.ts';
 import { containerDoc, DEMO_REF, E2eRoot, requireE2e, until, writeManifest, type Background } from '../helpers/e2e.ts';
 import { Receiver } from '../notify/receiver.ts';
 
-const git = (cwd: string, ...args: string[]) => promisify(execFile)('git', ['-C', cwd, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { encoding: 'utf8' });
+const git = (cwd: string, ...args: string[]) =>
+  promisify(execFile)('git', ['-C', cwd, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { encoding: 'utf8' });
 
 let e: E2eRoot;
 let receiver: Receiver;
@@ -95,7 +96,9 @@ describe('berth run with [notify]', () => {
     start = got[0].id - 1;
     // Every event after the cursor's start, in id order, each once: what berth status lists.
     expect(got.map((b) => b.id)).toEqual(all.filter((ev) => ev.id > start).map((ev) => ev.id));
-    expect(got.map((b) => `${b.involvedObject.kind}/${b.reason}`)).toEqual(expect.arrayContaining(['Generation/NewGeneration', 'Container/Created', 'Device/StatusChanged']));
+    expect(got.map((b) => `${b.involvedObject.kind}/${b.reason}`)).toEqual(
+      expect.arrayContaining(['Generation/NewGeneration', 'Container/Created', 'Device/StatusChanged']),
+    );
     const ready = got.find(postedReadyAt(rev1));
     expect(ready).toMatchObject({ reportingInstance: 'kiosk-7', severity: 'info', metadata: { device: 'kiosk-7', revision: rev1 } });
     expect(await metric()).toMatch(new RegExp(`^berth_info\\{device="kiosk-7",revision="${rev1}"\\} 1$`, 'm'));
@@ -148,7 +151,11 @@ describe('berth run with [notify]', () => {
     await new Promise((r) => setTimeout(r, 500));
     const got = receiver.received.slice(before).map((r) => r.body);
     expect(got).toHaveLength(4);
-    expect(got[0]).toMatchObject({ reason: 'EventsDropped', involvedObject: { kind: 'Device', name: 'kiosk-7' }, metadata: { dropped: String(waiting.length - 3) } });
+    expect(got[0]).toMatchObject({
+      reason: 'EventsDropped',
+      involvedObject: { kind: 'Device', name: 'kiosk-7' },
+      metadata: { dropped: String(waiting.length - 3) },
+    });
     expect(got.slice(1).map((b) => b.id)).toEqual(waiting.slice(-3).map((ev) => ev.id));
   });
 });

@@ -95,7 +95,12 @@ describe('registry down at boot, images present', () => {
         // The containers were up before the registry check gave up (its timeout is 10 s).
         expect(daemon.output()).not.toContain('cannot resolve image');
         const ps = await e2.ps();
-        expect(ps.filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['h', 'local2']);
+        expect(
+          ps
+            .filter((c) => c.state === 'running')
+            .map((c) => c.name)
+            .sort(),
+        ).toEqual(['h', 'local2']);
         // The check finishes in the background and marks the registry down.
         await daemon.waitFor(/cannot resolve image/, 20_000);
       } finally {
@@ -113,7 +118,12 @@ describe('registry down at boot, images present', () => {
     const first = await e.berth('apply', '-f', e.manifests);
     expect(first.code, first.stdout + first.stderr).toBe(0);
     const before = await e.ps();
-    expect(before.filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['local', 'remote']);
+    expect(
+      before
+        .filter((c) => c.state === 'running')
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['local', 'remote']);
 
     await reg.stop();
     await simulateReboot(['local', 'remote']);
@@ -130,7 +140,12 @@ describe('registry down at boot, images present', () => {
     expect(boot.stdout).toMatch(/done +local: restart/);
     expect(tookMs).toBeLessThan(20_000);
     const after = await e.ps();
-    expect(after.filter((c) => c.state === 'running').map((c) => c.name).sort()).toEqual(['local', 'remote']);
+    expect(
+      after
+        .filter((c) => c.state === 'running')
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['local', 'remote']);
 
     const status = await e.status();
     const image = status.objects.find((o) => o.kind === 'Image' && o.name === 'app')!;
@@ -139,5 +154,4 @@ describe('registry down at boot, images present', () => {
     for (const name of ['local', 'remote']) expect(status.objects.find((o) => o.kind === 'Container' && o.name === name)!.state).toBe('Ready');
     expect((await e.verify()).code).toBe(0);
   });
-
 });

@@ -29,7 +29,15 @@ function web(version: string, command?: string[], healthcheck?: object): object[
       apiVersion: 'berth.dev/v1alpha1',
       kind: 'Container',
       metadata: { name: 'web' },
-      spec: { image: DEMO_REF, command: command ?? ['/bin/sh', '-c', script], env: { VERSION: version }, network: 'none', stopGracePeriod: '2s', update: { confirmAfter: '2s' }, ...(healthcheck ? { healthcheck } : {}) },
+      spec: {
+        image: DEMO_REF,
+        command: command ?? ['/bin/sh', '-c', script],
+        env: { VERSION: version },
+        network: 'none',
+        stopGracePeriod: '2s',
+        update: { confirmAfter: '2s' },
+        ...(healthcheck ? { healthcheck } : {}),
+      },
     },
   ];
 }

@@ -139,7 +139,9 @@ describe('rollouts through berth apply', () => {
   });
 
   it('a crash after 2 s, within confirmAfter: rolled back', async () => {
-    await expectRollback({ version: 'v4', command: ['/bin/sh', '-c', 'sleep 2; exit 3'], confirmAfter: '6s' }, /exited with code 3/, { oldKeepsRunning: false });
+    await expectRollback({ version: 'v4', command: ['/bin/sh', '-c', 'sleep 2; exit 3'], confirmAfter: '6s' }, /exited with code 3/, {
+      oldKeepsRunning: false,
+    });
   });
 
   it('unhealthy past its retries: rolled back', async () => {

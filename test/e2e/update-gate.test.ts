@@ -88,14 +88,23 @@ describe('update locks and windows', () => {
     try {
       await daemon.waitFor(/converged|generation/, 30_000);
       await e.writeManifests({ 'app.yaml': docs('v3', 'd', true) });
-      await until('the change is held', async () => (await e.status()).objects.find((o) => o.name === 'app')?.message.includes('update lock held by the app'), 30_000);
+      await until(
+        'the change is held',
+        async () => (await e.status()).objects.find((o) => o.name === 'app')?.message.includes('update lock held by the app'),
+        30_000,
+      );
       const held = (await e.running('app'))!;
       expect((await e.berth('exec', 'app', '--', '/bin/sh', '-c', 'kill $(cat /tmp/lockpid)')).code).toBe(0);
       const released = Date.now();
-      const after = await until('app recreated', async () => {
-        const r = await e.running('app');
-        return r && r.pid !== held.pid ? r : undefined;
-      }, 30_000, 200);
+      const after = await until(
+        'app recreated',
+        async () => {
+          const r = await e.running('app');
+          return r && r.pid !== held.pid ? r : undefined;
+        },
+        30_000,
+        200,
+      );
       expect(after).toBeDefined();
       console.log(`update applied ${((Date.now() - released) / 1000).toFixed(1)} s after the lock's release (resync 10m)`);
     } finally {

@@ -137,14 +137,20 @@ describe('update strategy start-first', () => {
 describe('update strategy kill-then-download', () => {
   it('the old container is removed before the new image is fetched', async () => {
     await pushImage(reg.url, 'app', 'v1', await busyboxImage({ 'etc/version': 'v1\n' }));
-    await pushImage(reg.url, 'app', 'v2', await busyboxImage({ 'etc/version': 'v2\n', 'big': 'x'.repeat(1 << 20) }));
+    await pushImage(reg.url, 'app', 'v2', await busyboxImage({ 'etc/version': 'v2\n', big: 'x'.repeat(1 << 20) }));
     const docs = (tag: string) => [
       imageDoc('app', `${reg.host}/app:${tag}`),
       {
         apiVersion: API,
         kind: 'Container',
         metadata: { name: 'small' },
-        spec: { image: 'app', command: ['/bin/sh', '-c', 'while true; do sleep 1; done'], network: 'none', stopGracePeriod: '1s', update: { strategy: 'kill-then-download', confirmAfter: '1s' } },
+        spec: {
+          image: 'app',
+          command: ['/bin/sh', '-c', 'while true; do sleep 1; done'],
+          network: 'none',
+          stopGracePeriod: '1s',
+          update: { strategy: 'kill-then-download', confirmAfter: '1s' },
+        },
       },
     ];
     await e.writeManifests({ 'small.yaml': docs('v1') });

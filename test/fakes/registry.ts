@@ -49,8 +49,16 @@ export class MemoryRegistry implements ImageRegistry {
     return this.blob(ref, desc);
   }
 
-  async fetchBlob(ref: ImageRef, desc: Descriptor, store: ContentStore, opts: { signal?: AbortSignal; onProgress?: (p: BlobProgress) => void } = {}): Promise<FetchResult> {
-    const present = await store.info(desc.digest).then(() => true, (err) => (isKind(err, 'NotFound') ? false : Promise.reject(err)));
+  async fetchBlob(
+    ref: ImageRef,
+    desc: Descriptor,
+    store: ContentStore,
+    opts: { signal?: AbortSignal; onProgress?: (p: BlobProgress) => void } = {},
+  ): Promise<FetchResult> {
+    const present = await store.info(desc.digest).then(
+      () => true,
+      (err) => (isKind(err, 'NotFound') ? false : Promise.reject(err)),
+    );
     if (present) return { skipped: true, resumedFrom: 0, transferred: 0 };
     const bytes = this.blob(ref, desc);
     const w = await store.writer({ ref: `fetch-${desc.digest}`, expected: desc.digest, total: desc.size, signal: opts.signal });

@@ -49,8 +49,14 @@ export class FakeRuntime implements ContainerRuntime {
     if (!c.task) throw failedPrecondition(`container ${name} has no running task`);
     const at = this.now();
     c.exit = {
-      taskId: c.task.id, pid: 1000, exitCode, signal: 0, oomKilled: opts.oomKilled ?? false,
-      startedAtMs: c.task.startedAtMs, exitedAtMs: at, ranForMs: at - c.task.startedAtMs,
+      taskId: c.task.id,
+      pid: 1000,
+      exitCode,
+      signal: 0,
+      oomKilled: opts.oomKilled ?? false,
+      startedAtMs: c.task.startedAtMs,
+      exitedAtMs: at,
+      ranForMs: at - c.task.startedAtMs,
     };
     c.task = undefined;
   }
@@ -75,7 +81,12 @@ export class FakeRuntime implements ContainerRuntime {
     await this.validate(req);
     const key = req.instance ?? req.name;
     if (this.containers.has(key)) throw new BerthError('AlreadyExists', `container ${key} already exists`);
-    const record = newContainerRecord(req, { runtime: 'fake', runtimeRoot: this.dir, cgroupsPath: `/berth/${key}`, createdAt: new Date(this.now()).toISOString() });
+    const record = newContainerRecord(req, {
+      runtime: 'fake',
+      runtimeRoot: this.dir,
+      cgroupsPath: `/berth/${key}`,
+      createdAt: new Date(this.now()).toISOString(),
+    });
     this.containers.set(key, { record, stopped: false });
     return { name: req.name, record, state: 'created' };
   }
@@ -107,7 +118,9 @@ export class FakeRuntime implements ContainerRuntime {
   }
 
   async list(): Promise<ContainerStatus[]> {
-    return this.names().filter((n) => this.get(n).record.name === n).map((n) => this.statusOf(this.get(n)));
+    return this.names()
+      .filter((n) => this.get(n).record.name === n)
+      .map((n) => this.statusOf(this.get(n)));
   }
 
   async promote(name: string, instance: string): Promise<{ replacedSnapshotKey?: string }> {
@@ -120,7 +133,9 @@ export class FakeRuntime implements ContainerRuntime {
   }
 
   async successors(): Promise<{ name: string; instance: string; snapshotKey: string }[]> {
-    return this.names().filter((n) => this.get(n).record.name !== n).map((n) => ({ name: this.get(n).record.name, instance: n, snapshotKey: this.get(n).record.snapshotKey }));
+    return this.names()
+      .filter((n) => this.get(n).record.name !== n)
+      .map((n) => ({ name: this.get(n).record.name, instance: n, snapshotKey: this.get(n).record.snapshotKey }));
   }
 
   async deleteSuccessor(instance: string): Promise<{ snapshotKey: string }> {

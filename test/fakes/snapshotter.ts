@@ -84,7 +84,14 @@ export class MemorySnapshotter implements Snapshotter {
     if (s.kind !== 'active') throw failedPrecondition(`snapshot ${key} is not active`);
     if (this.snapshots.has(name)) throw new BerthError('AlreadyExists', `snapshot ${name} already exists`);
     this.snapshots.delete(key);
-    this.snapshots.set(name, { ...s, key: name, kind: 'committed', parent: opts.parent ?? s.parent, labels: { ...s.labels, ...opts.labels }, updated: new Date(this.now()) });
+    this.snapshots.set(name, {
+      ...s,
+      key: name,
+      kind: 'committed',
+      parent: opts.parent ?? s.parent,
+      labels: { ...s.labels, ...opts.labels },
+      updated: new Date(this.now()),
+    });
   }
 
   async remove(key: string): Promise<void> {

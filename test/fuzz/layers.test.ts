@@ -22,7 +22,18 @@ import { FUZZ_TIMEOUT, fuzzParams } from './fuzz-params.ts';
 /** Counterexamples found by `npm run fuzz`, kept so they run first on every `npm test`. */
 const HOSTILE_REGRESSIONS: [Stack][] = [
   // A directory's time was set at the end of the layer through a parent that had become a symlink.
-  [{ whiteouts: 'native', compression: 'none', layers: [[{ type: 'dir', name: 't/dir', mode: 0o700 }, { type: 'symlink', name: 't', target: '../outside' }]] }],
+  [
+    {
+      whiteouts: 'native',
+      compression: 'none',
+      layers: [
+        [
+          { type: 'dir', name: 't/dir', mode: 0o700 },
+          { type: 'symlink', name: 't', target: '../outside' },
+        ],
+      ],
+    },
+  ],
 ];
 const BENIGN_REGRESSIONS: [LayerEntry[][]][] = [];
 
@@ -94,7 +105,6 @@ async function applyStack(layers: LayerEntry[][], opts: { whiteouts: WhiteoutMod
   }
 }
 
-
 // ------------------------------------------------------------------------------------------ hostile
 
 function hostileStack(): fc.Arbitrary<Stack> {
@@ -102,21 +112,50 @@ function hostileStack(): fc.Arbitrary<Stack> {
   const prefix = fc.constantFrom('', '/', './', '../', '../../', `${sandbox}/`, `${sandbox}/outside/`, '/proc/self/root/');
   const name = fc.tuple(prefix, fc.array(component, { minLength: 1, maxLength: 4 })).map(([p, cs]) => p + cs.join('/'));
   const longName = fc.tuple(name, fc.nat(300)).map(([n, k]) => `${'a/'.repeat(40 + (k % 60))}${n}`);
-  const target = fc.oneof(name, fc.constantFrom('..', '../..', '/', sandbox, `${sandbox}/outside`, `${sandbox}/outside/secret`, '../outside/secret', '/a/../..', 'l', '.', ''));
+  const target = fc.oneof(
+    name,
+    fc.constantFrom('..', '../..', '/', sandbox, `${sandbox}/outside`, `${sandbox}/outside/secret`, '../outside/secret', '/a/../..', 'l', '.', ''),
+  );
   const owner = { uid: fc.constantFrom(0, 1, 65534), gid: fc.constantFrom(0, 1, 65534) };
   const mode = fc.constantFrom(0o644, 0o755, 0o4755, 0o777, 0o000);
   const xattrs = fc.option(
-    fc.constantFrom<Record<string, string | Buffer>>({ 'user.k': 'v' }, { 'trusted.overlay.opaque': 'y' }, { 'trusted.overlay.redirect': '/outside' }, { 'user.big': Buffer.alloc(1024 * 1024 + 1, 7) }),
+    fc.constantFrom<Record<string, string | Buffer>>(
+      { 'user.k': 'v' },
+      { 'trusted.overlay.opaque': 'y' },
+      { 'trusted.overlay.redirect': '/outside' },
+      { 'user.big': Buffer.alloc(1024 * 1024 + 1, 7) },
+    ),
     { freq: 8, nil: undefined },
   );
   const entry: fc.Arbitrary<LayerEntry> = fc.oneof(
-    fc.record({ type: fc.constant('file' as const), name: fc.oneof(name, longName), content: fc.string({ maxLength: 20 }), mode, ...owner, xattrs, gnuLongName: fc.boolean() }),
+    fc.record({
+      type: fc.constant('file' as const),
+      name: fc.oneof(name, longName),
+      content: fc.string({ maxLength: 20 }),
+      mode,
+      ...owner,
+      xattrs,
+      gnuLongName: fc.boolean(),
+    }),
     fc.record({ type: fc.constant('dir' as const), name, mode, ...owner, xattrs }),
     fc.record({ type: fc.constant('symlink' as const), name, target, ...owner }),
     fc.record({ type: fc.constant('link' as const), name, target, mode, ...owner }),
     fc.record({ type: fc.constant('fifo' as const), name, mode, ...owner }),
-    fc.record({ type: fc.constantFrom('char' as const, 'block' as const), name, major: fc.constantFrom(0, 1, 7), minor: fc.constantFrom(0, 3, 5), mode, ...owner }),
-    fc.record({ type: fc.constant('whiteout' as const), name: fc.oneof(name, fc.tuple(name, fc.constantFrom('', '.', '..', '...', '.wh.', '.wh..wh..opq', '.wh..wh.plnk')).map(([d, b]) => `${d}/${b}`)) }),
+    fc.record({
+      type: fc.constantFrom('char' as const, 'block' as const),
+      name,
+      major: fc.constantFrom(0, 1, 7),
+      minor: fc.constantFrom(0, 3, 5),
+      mode,
+      ...owner,
+    }),
+    fc.record({
+      type: fc.constant('whiteout' as const),
+      name: fc.oneof(
+        name,
+        fc.tuple(name, fc.constantFrom('', '.', '..', '...', '.wh.', '.wh..wh..opq', '.wh..wh.plnk')).map(([d, b]) => `${d}/${b}`),
+      ),
+    }),
     fc.record({ type: fc.constant('opaque' as const), name }),
   );
   // Known shapes of escape, so that they come up often: write below a name, then make the name a
@@ -141,7 +180,15 @@ function hostileStack(): fc.Arbitrary<Stack> {
   // xattrs) then never runs: layers of tricks alone reach it.
   const layer = fc.oneof(
     fc.array(trick, { minLength: 1, maxLength: 3 }).map((parts) => parts.flat()),
-    fc.array(fc.oneof(entry.map((e) => [e]), trick), { minLength: 1, maxLength: 8 }).map((parts) => parts.flat()),
+    fc
+      .array(
+        fc.oneof(
+          entry.map((e) => [e]),
+          trick,
+        ),
+        { minLength: 1, maxLength: 8 },
+      )
+      .map((parts) => parts.flat()),
   );
   return fc.record({
     whiteouts: fc.constantFrom<WhiteoutMode>('native', 'overlay'),
@@ -183,7 +230,10 @@ interface Inode {
   uid: number;
   gid: number;
 }
-type Node = { type: 'file'; inode: Inode } | { type: 'dir'; mode: number; uid: number; gid: number } | { type: 'symlink'; target: string; uid: number; gid: number };
+type Node =
+  | { type: 'file'; inode: Inode }
+  | { type: 'dir'; mode: number; uid: number; gid: number }
+  | { type: 'symlink'; target: string; uid: number; gid: number };
 type Model = Map<string, Node>;
 
 const under = (path: string, dir: string) => dir === '' || path === dir || path.startsWith(dir + '/');
@@ -278,7 +328,13 @@ function benignStack(): fc.Arbitrary<LayerEntry[][]> {
   const path = fc.array(fc.constantFrom('a', 'b', 'c'), { minLength: 1, maxLength: 3 }).map((cs) => cs.join('/'));
   const owner = { uid: fc.constantFrom(0, 1, 1000), gid: fc.constantFrom(0, 1, 1000) };
   const entry: fc.Arbitrary<LayerEntry> = fc.oneof(
-    fc.record({ type: fc.constant('file' as const), name: path, content: fc.string({ maxLength: 8 }), mode: fc.constantFrom(0o644, 0o755, 0o600, 0o4755), ...owner }),
+    fc.record({
+      type: fc.constant('file' as const),
+      name: path,
+      content: fc.string({ maxLength: 8 }),
+      mode: fc.constantFrom(0o644, 0o755, 0o600, 0o4755),
+      ...owner,
+    }),
     fc.record({ type: fc.constant('dir' as const), name: path, mode: fc.constantFrom(0o755, 0o700, 0o1777), ...owner }),
     fc.record({ type: fc.constant('symlink' as const), name: path, target: fc.constantFrom('a', '../b', '/etc/passwd', 'c/a'), ...owner }),
     fc.record({ type: fc.constant('link' as const), name: path, target: path, mode: fc.constantFrom(0o644, 0o755), ...owner }),
@@ -301,7 +357,10 @@ describe('fuzz: benign layers', () => {
             const written = new Set<string>();
             return entries.filter((e) => applyToModel(model, e, written));
           });
-          await applyStack(layers.filter((l) => l.length > 0), { whiteouts: 'native' });
+          await applyStack(
+            layers.filter((l) => l.length > 0),
+            { whiteouts: 'native' },
+          );
           expect(describeDisk(snap)).toEqual(describeModel(model));
         }),
         fuzzParams(60, BENIGN_REGRESSIONS),

@@ -39,14 +39,41 @@ const hex64 = fc.stringMatching(/^[0-9a-f]{64}$/);
 const component = fc.oneof(fc.stringMatching(/^[a-z0-9]+([._-][a-z0-9]+)*$/), fc.constantFrom('library', 'busybox', 'a', 'x__y', 'x--y'));
 const wellFormedReference = fc
   .tuple(
-    fc.constantFrom('', 'docker.io/', 'index.docker.io/', 'localhost/', 'localhost:5000/', '127.0.0.1:5000/', 'registry.example/', 'Reg.Example:443/', '[::1]:5000/'),
+    fc.constantFrom(
+      '',
+      'docker.io/',
+      'index.docker.io/',
+      'localhost/',
+      'localhost:5000/',
+      '127.0.0.1:5000/',
+      'registry.example/',
+      'Reg.Example:443/',
+      '[::1]:5000/',
+    ),
     fc.array(component, { minLength: 1, maxLength: 4 }),
     fc.option(fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}$/)),
     fc.option(hex64),
   )
   .map(([domain, path, tag, digest]) => `${domain}${path.join('/')}${tag === null ? '' : `:${tag}`}${digest === null ? '' : `@sha256:${digest}`}`);
 
-const platformPart = fc.constantFrom('linux', 'windows', 'darwin', 'amd64', 'x86_64', 'arm64', 'aarch64', 'arm', 'armhf', 'v7', 'v8', '386', 'riscv64', 'LINUX', 'ppc64le', 's390x');
+const platformPart = fc.constantFrom(
+  'linux',
+  'windows',
+  'darwin',
+  'amd64',
+  'x86_64',
+  'arm64',
+  'aarch64',
+  'arm',
+  'armhf',
+  'v7',
+  'v8',
+  '386',
+  'riscv64',
+  'LINUX',
+  'ppc64le',
+  's390x',
+);
 const wellFormedPlatform = fc.array(platformPart, { minLength: 1, maxLength: 3 }).map((p) => p.join('/'));
 
 /** Parsing `input` gives a value or an InvalidArgument BerthError; a value formats and parses to itself. */
@@ -69,5 +96,19 @@ function parsesToItself<T>(name: string, input: fc.Arbitrary<string>, parse: (s:
   });
 }
 
-parsesToItself('references', fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), wellFormedReference, mutated(wellFormedReference)), parseReference, formatReference, 3000, REGRESSIONS.references);
-parsesToItself('platforms', fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), wellFormedPlatform, mutated(wellFormedPlatform)), parsePlatform, formatPlatform, 3000, REGRESSIONS.platforms);
+parsesToItself(
+  'references',
+  fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), wellFormedReference, mutated(wellFormedReference)),
+  parseReference,
+  formatReference,
+  3000,
+  REGRESSIONS.references,
+);
+parsesToItself(
+  'platforms',
+  fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), wellFormedPlatform, mutated(wellFormedPlatform)),
+  parsePlatform,
+  formatPlatform,
+  3000,
+  REGRESSIONS.platforms,
+);

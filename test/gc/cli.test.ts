@@ -104,7 +104,15 @@ test('kill -9 of berth gc mid-sweep: the next run finishes the job; what is refe
   const mt = 'application/vnd.oci.image.manifest.v1+json';
   const manifest = await put(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mt, config, layers: [layer] })));
   const md = Metadata.open(join(root, 'metadata.db'));
-  md.putImage({ name: 'keep', target: { ...manifest, mediaType: mt }, manifestDigest: manifest.digest, configDigest: config.digest, platform: 'linux/amd64', size: 1, labels: {} });
+  md.putImage({
+    name: 'keep',
+    target: { ...manifest, mediaType: mt },
+    manifestDigest: manifest.digest,
+    configDigest: config.digest,
+    platform: 'linux/amd64',
+    size: 1,
+    labels: {},
+  });
   md.addGeneration({ desired: {}, result: 'applied' });
   md.close();
   // Orphans written straight into blobs/ (valid blobs, named by their digest): quicker than 1500 ingests.

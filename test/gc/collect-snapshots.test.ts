@@ -105,7 +105,7 @@ describe.each(['native', 'overlayfs'] as const)('collectGarbage with the real %s
     expect(await keys()).toEqual([]);
   });
 
-  test('an active snapshot owned by a live process (an unpack in progress) is kept with its parents; a dead owner\'s is removed', async () => {
+  test("an active snapshot owned by a live process (an unpack in progress) is kept with its parents; a dead owner's is removed", async () => {
     md.addGeneration({ desired: {}, result: 'applied' });
     await layer('p1', undefined, 10);
     await sn.prepare('extract-mine c2', 'p1', { labels: ownedBySelf() });

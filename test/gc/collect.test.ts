@@ -86,7 +86,10 @@ describe('collectGarbage on a real content store', () => {
 
     const report = await collectGarbage({ metadata: md, content: store, snapshotters: [] });
 
-    const removed = report.items.filter((i) => i.kind === 'blob').map((i) => i.key).sort();
+    const removed = report.items
+      .filter((i) => i.kind === 'blob')
+      .map((i) => i.key)
+      .sort();
     expect(removed).toEqual([...blobsOf(gone), orphan.digest].sort());
     expect(report.items.every((i) => i.removed === true)).toBe(true);
     const left = await allBlobs();
@@ -214,7 +217,16 @@ describe('collectGarbage on a real content store', () => {
     const orphan = await put('orphan', OCI_LAYER);
     // A container of the same image is followed first (without requiring the manifest): the
     // image's requirement must still count.
-    md.putContainer({ name: 'c', specHash: 'h', spec: {}, image: 'reg/broken:1', imageDigest: img.manifest.digest, snapshotter: 'native', snapshotKey: 'c', generation: 1 });
+    md.putContainer({
+      name: 'c',
+      specHash: 'h',
+      spec: {},
+      image: 'reg/broken:1',
+      imageDigest: img.manifest.digest,
+      snapshotter: 'native',
+      snapshotKey: 'c',
+      generation: 1,
+    });
     await store.delete(img.manifest.digest);
     const r = await collectGarbage({ metadata: md, content: store, snapshotters: [] });
     expect(r.items).toEqual([]);

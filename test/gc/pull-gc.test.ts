@@ -46,7 +46,9 @@ beforeAll(async () => {
   shared = amd;
   app = buildIndex([amd, arm], { attestation: true });
   tool = await buildImage({ layers: [base, { files: { 'usr/bin/tool': 'tool' } }, { files: { 'usr/share/doc': 'docs' } }] });
-  big = await buildImage({ layers: Array.from({ length: 6 }, (_, i) => ({ files: { [`data/${i}`]: randomBytes(256 * 1024) }, compression: 'none' as const })) });
+  big = await buildImage({
+    layers: Array.from({ length: 6 }, (_, i) => ({ files: { [`data/${i}`]: randomBytes(256 * 1024) }, compression: 'none' as const })),
+  });
   await pushImage(reg.url, 'app', 'v1', app);
   await pushImage(reg.url, 'tool', 'v1', tool);
   await pushImage(reg.url, 'big', 'v1', big);
@@ -74,8 +76,7 @@ function unpackInto(s: Snapshotter) {
   };
 }
 
-const pullOne = (ref: string) =>
-  pull({ ref, platform: 'linux/amd64', config: defaultConfig({ root }), log, store, metadata: md, unpack: unpackInto(sn) });
+const pullOne = (ref: string) => pull({ ref, platform: 'linux/amd64', config: defaultConfig({ root }), log, store, metadata: md, unpack: unpackInto(sn) });
 
 async function blobSet(): Promise<Set<string>> {
   const s = new Set<string>();
@@ -104,7 +105,12 @@ test('pulled images are kept whole; deleting one record frees exactly its own bl
   md.deleteImage(a.record.name);
   const r = await collectGarbage({ metadata: md, content: store, snapshotters: [sn] });
   const appOnly = [app.root.digest, shared.root.digest, shared.config!.digest, shared.layers![1]!.digest];
-  expect(r.items.filter((i) => i.kind === 'blob').map((i) => i.key).sort()).toEqual(appOnly.sort());
+  expect(
+    r.items
+      .filter((i) => i.kind === 'blob')
+      .map((i) => i.key)
+      .sort(),
+  ).toEqual(appOnly.sort());
   expect(r.items.filter((i) => i.kind === 'snapshot').map((i) => i.key)).toEqual([a.record.chainIds![1]]);
   // tool is whole: its blobs verify and its chain (including the shared base) is there.
   const left = await blobSet();

@@ -112,7 +112,10 @@ export class E2eRoot {
 
   /** Write the config file: registry settings isolated from the host's, plus `extra` TOML. */
   async writeConfig(extra: string): Promise<void> {
-    await writeFile(this.config, `[pull]\nmax_retries = 1\n[registry]\nconfig_path = "${this.dir}/certs.d"\ndocker_config = "${this.dir}/docker.json"\n${extra}\n`);
+    await writeFile(
+      this.config,
+      `[pull]\nmax_retries = 1\n[registry]\nconfig_path = "${this.dir}/certs.d"\ndocker_config = "${this.dir}/docker.json"\n${extra}\n`,
+    );
   }
 
   /** Build the demo busybox image into the import directory (imported at the next apply). */
@@ -253,7 +256,10 @@ export function imageDoc(name: string, ref: string, pullPolicy: 'IfNotPresent' |
  * A Container running a shell loop that exits promptly on SIGTERM (`network: none`, so tests in
  * parallel never share a port). `script` runs once before the loop.
  */
-export function containerDoc(name: string, spec: { image: string; script?: string; env?: Record<string, string>; volume?: string; restartPolicy?: string; dependsOn?: string[] }): object {
+export function containerDoc(
+  name: string,
+  spec: { image: string; script?: string; env?: Record<string, string>; volume?: string; restartPolicy?: string; dependsOn?: string[] },
+): object {
   return {
     apiVersion: API,
     kind: 'Container',

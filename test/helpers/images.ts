@@ -44,7 +44,10 @@ export interface BuiltImage {
   images?: BuiltImage[];
 }
 
-export type FileContent = string | Buffer | { content?: string | Buffer; mode?: number; type?: 'file' | 'directory' | 'symlink'; linkname?: string; uid?: number; gid?: number };
+export type FileContent =
+  | string
+  | Buffer
+  | { content?: string | Buffer; mode?: number; type?: 'file' | 'directory' | 'symlink'; linkname?: string; uid?: number; gid?: number };
 
 export interface LayerSpec {
   /** Path (no leading slash) → content. Directories are implied. */
@@ -71,13 +74,21 @@ const MT = {
     manifest: 'application/vnd.oci.image.manifest.v1+json',
     index: 'application/vnd.oci.image.index.v1+json',
     config: 'application/vnd.oci.image.config.v1+json',
-    layer: { none: 'application/vnd.oci.image.layer.v1.tar', gzip: 'application/vnd.oci.image.layer.v1.tar+gzip', zstd: 'application/vnd.oci.image.layer.v1.tar+zstd' },
+    layer: {
+      none: 'application/vnd.oci.image.layer.v1.tar',
+      gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+      zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+    },
   },
   docker: {
     manifest: 'application/vnd.docker.distribution.manifest.v2+json',
     index: 'application/vnd.docker.distribution.manifest.list.v2+json',
     config: 'application/vnd.docker.container.image.v1+json',
-    layer: { none: 'application/vnd.docker.image.rootfs.diff.tar', gzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip', zstd: 'application/vnd.docker.image.rootfs.diff.tar.zstd' },
+    layer: {
+      none: 'application/vnd.docker.image.rootfs.diff.tar',
+      gzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+      zstd: 'application/vnd.docker.image.rootfs.diff.tar.zstd',
+    },
   },
 };
 
@@ -104,7 +115,13 @@ export async function makeTar(files: Record<string, FileContent>): Promise<Buffe
     const f = files[name]!;
     const spec = typeof f === 'string' || Buffer.isBuffer(f) ? { content: f } : f;
     const type = spec.type ?? 'file';
-    const base = { name: type === 'directory' ? `${name}/` : name, mode: spec.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime, uid: spec.uid ?? 0, gid: spec.gid ?? 0 };
+    const base = {
+      name: type === 'directory' ? `${name}/` : name,
+      mode: spec.mode ?? (type === 'directory' ? 0o755 : 0o644),
+      mtime,
+      uid: spec.uid ?? 0,
+      gid: spec.gid ?? 0,
+    };
     if (type === 'file') {
       const content = Buffer.from(spec.content ?? '');
       await new Promise<void>((resolve, reject) => pack.entry({ ...base, type, size: content.length }, content, (err) => (err ? reject(err) : resolve())));
@@ -158,7 +175,12 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   const configDesc: Desc = { mediaType: mt.config, digest: sha256(config), size: config.length };
   blobs.set(configDesc.digest, config);
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mt.manifest, config: configDesc, layers }));
-  const root: Desc = { mediaType: mt.manifest, digest: sha256(manifest), size: manifest.length, platform: { os, architecture, ...(variant ? { variant } : {}) } };
+  const root: Desc = {
+    mediaType: mt.manifest,
+    digest: sha256(manifest),
+    size: manifest.length,
+    platform: { os, architecture, ...(variant ? { variant } : {}) },
+  };
   blobs.set(root.digest, manifest);
   return { root, rootBytes: manifest, blobs, config: configDesc, layers, layerTars, diffIds };
 }
@@ -176,7 +198,14 @@ export function buildIndex(images: BuiltImage[], opts: { mediaTypes?: 'oci' | 'd
     manifests.push({ ...img.root });
   }
   if (opts.attestation) {
-    const att = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.oci.manifest, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256('{}'), size: 2 }, layers: [] }));
+    const att = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MT.oci.manifest,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256('{}'), size: 2 },
+        layers: [],
+      }),
+    );
     blobs.set(sha256(att), att);
     blobs.set(sha256('{}'), Buffer.from('{}'));
     manifests.push({
@@ -219,7 +248,12 @@ export async function writeOciArchive(path: string, img: BuiltImage, tag = 'late
   const { platform: _p, ...rootDesc } = img.root;
   const entries = [
     { name: 'oci-layout', data: Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })) },
-    { name: 'index.json', data: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.oci.index, manifests: [{ ...rootDesc, annotations: { 'org.opencontainers.image.ref.name': tag } }] })) },
+    {
+      name: 'index.json',
+      data: Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: MT.oci.index, manifests: [{ ...rootDesc, annotations: { 'org.opencontainers.image.ref.name': tag } }] }),
+      ),
+    },
     { name: 'blobs/', type: 'directory' as const },
     { name: 'blobs/sha256/', type: 'directory' as const },
     ...[...img.blobs].map(([d, b]) => ({ name: `blobs/sha256/${d.slice(7)}`, data: b })),
@@ -238,7 +272,10 @@ export async function writeDockerArchive(path: string, img: BuiltImage, repoTag:
   const manifest = [{ Config: configName, RepoTags: [repoTag], Layers: layerNames }];
   const entries: Array<{ name: string; data?: Buffer; type?: 'directory' }> = [
     { name: configName, data: img.blobs.get(img.config.digest)! },
-    ...img.layerTars.flatMap((t, i) => [{ name: `${layerNames[i]!.split('/')[0]}/`, type: 'directory' as const }, { name: layerNames[i]!, data: t }]),
+    ...img.layerTars.flatMap((t, i) => [
+      { name: `${layerNames[i]!.split('/')[0]}/`, type: 'directory' as const },
+      { name: layerNames[i]!, data: t },
+    ]),
     { name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest)) },
   ];
   await writeTar(path, entries);
@@ -268,12 +305,20 @@ export async function pushImage(registryUrl: string, repo: string, tag: string, 
     if (start.statusCode !== 202) throw new Error(`push ${repo}: upload start answered ${start.statusCode}`);
     const loc = new URL(String(start.headers.location), registryUrl);
     loc.searchParams.set('digest', d);
-    const put = await request(loc, { method: 'PUT', body: b, headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(b.length) } });
+    const put = await request(loc, {
+      method: 'PUT',
+      body: b,
+      headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(b.length) },
+    });
     const text = await put.body.text();
     if (put.statusCode !== 201) throw new Error(`push ${repo} blob ${d}: ${put.statusCode} ${text}`);
   }
   const putManifest = async (ref: string, desc: Desc, bytes: Buffer) => {
-    const res = await request(`${registryUrl}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: bytes, headers: { ...headers, 'content-type': desc.mediaType } });
+    const res = await request(`${registryUrl}/v2/${repo}/manifests/${ref}`, {
+      method: 'PUT',
+      body: bytes,
+      headers: { ...headers, 'content-type': desc.mediaType },
+    });
     const text = await res.body.text();
     if (res.statusCode !== 201) throw new Error(`push ${repo} manifest ${ref}: ${res.statusCode} ${text}`);
   };

@@ -69,8 +69,7 @@ export async function makeLayerTar(entries: LayerEntry[]): Promise<Buffer> {
     });
   // tar-stream writes no body for PAX/GNU headers of our own, so they go out as files with a
   // marker name and get their type flag patched afterwards (see patchRawHeaders).
-  const raw = (flag: 'x' | 'L', body: Buffer) =>
-    add({ name: `${RAW_MARK}${flag}`, type: 'file', mode: 0o644, mtime: new Date(0), size: body.length }, body);
+  const raw = (flag: 'x' | 'L', body: Buffer) => add({ name: `${RAW_MARK}${flag}`, type: 'file', mode: 0o644, mtime: new Date(0), size: body.length }, body);
 
   for (const e of entries) {
     let name = e.name;

@@ -15,6 +15,8 @@ export async function packagesLoadedBy(body: string): Promise<string[]> {
     registerHooks({ load(url, context, next) { loaded.push(url); return next(url, context); } });
     ${body}
     console.log(JSON.stringify(loaded.filter((u) => u.includes('/node_modules/'))));`;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], { cwd: CHECKOUT.pathname });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], {
+    cwd: CHECKOUT.pathname,
+  });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as string[];
 }

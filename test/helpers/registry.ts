@@ -50,7 +50,9 @@ export interface RunningRegistry {
  * Start Debian's docker-registry on a free loopback port; fails loudly if it cannot.
  * With `tls`, it serves HTTPS with that PEM certificate and key (make them with `makeTlsCert`).
  */
-export async function startRegistry(opts: { tls?: { certFile: string; keyFile: string; client?: { certFile: string; keyFile: string } } } = {}): Promise<RunningRegistry> {
+export async function startRegistry(
+  opts: { tls?: { certFile: string; keyFile: string; client?: { certFile: string; keyFile: string } } } = {},
+): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-registry-'));
   let lastErr = '';
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -111,7 +113,27 @@ export async function makeTlsCert(dir: string, name = ''): Promise<{ certFile: s
   const certFile = join(dir, `${name}cert.pem`);
   const keyFile = join(dir, `${name}key.pem`);
   await new Promise<void>((resolve, reject) => {
-    const p = spawn('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let err = '';
     p.stderr!.on('data', (b) => (err += String(b)));
     p.on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`openssl failed: ${err}`))));
@@ -215,7 +237,13 @@ export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
   const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url!, self);
     if (url.pathname === '/token') return handleToken(req, res, url);
-    const rec: RecordedRequest = { method: req.method!, path: url.pathname + url.search, range: req.headers.range, authorization: req.headers.authorization, status: 0 };
+    const rec: RecordedRequest = {
+      method: req.method!,
+      path: url.pathname + url.search,
+      range: req.headers.range,
+      authorization: req.headers.authorization,
+      status: 0,
+    };
     requests.push(rec);
     const reply = (status: number, headers: Record<string, string> = {}, body = '') => {
       rec.status = status;
@@ -270,10 +298,13 @@ export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
         if (action?.kind === 'slow' && !paused) {
           paused = true;
           up.pause();
-          setTimeout(() => {
-            paused = false;
-            up.resume();
-          }, (chunk.length / action.bytesPerSec) * 1000);
+          setTimeout(
+            () => {
+              paused = false;
+              up.resume();
+            },
+            (chunk.length / action.bytesPerSec) * 1000,
+          );
         }
       });
       up.on('end', () => res.end());

@@ -61,7 +61,8 @@ export async function startTokenRealm(opts: TokenRealmOptions = {}): Promise<Tok
     let user: string | undefined;
     let password: string | undefined;
     if (form.get('grant_type') === 'password') [user, password] = [form.get('username') ?? '', form.get('password') ?? ''];
-    else if (req.headers.authorization?.startsWith('Basic ')) [user, password] = Buffer.from(req.headers.authorization.slice(6), 'base64').toString().split(':');
+    else if (req.headers.authorization?.startsWith('Basic '))
+      [user, password] = Buffer.from(req.headers.authorization.slice(6), 'base64').toString().split(':');
     const ok = user === undefined ? (opts.allowAnonymous ?? true) : user === opts.username && password === opts.password;
     if (!ok) {
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
@@ -69,9 +70,13 @@ export async function startTokenRealm(opts: TokenRealmOptions = {}): Promise<Tok
     }
     const token = opts.token ?? randomBytes(16).toString('hex');
     tokens.add(token);
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expires_in: 300, ...(opts.padding ? { padding: 'x'.repeat(opts.padding) } : {}) }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token, expires_in: 300, ...(opts.padding ? { padding: 'x'.repeat(opts.padding) } : {}) }));
   };
-  const server: Server = opts.tls ? createHttpsServer({ cert: await readFile(opts.tls.certFile), key: await readFile(opts.tls.keyFile) }, handle) : createHttpServer(handle);
+  const server: Server = opts.tls
+    ? createHttpsServer({ cert: await readFile(opts.tls.certFile), key: await readFile(opts.tls.keyFile) }, handle)
+    : createHttpServer(handle);
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
     realm: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}/token`,

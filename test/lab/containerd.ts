@@ -71,8 +71,18 @@ export async function startContainerd(dir: string, opts: { signal?: AbortSignal 
   // 10 s for a socket that is not there).
   for (let i = 0; i < 200 && !exited; i++) {
     opts.signal?.throwIfAborted();
-    const socketThere = await stat(address).then(() => true, () => false);
-    if (socketThere && (await ctr(['version'], { signal: opts.signal }).then(() => true, () => false))) return { dir, address, pid: child.pid!, ctr, stop };
+    const socketThere = await stat(address).then(
+      () => true,
+      () => false,
+    );
+    if (
+      socketThere &&
+      (await ctr(['version'], { signal: opts.signal }).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return { dir, address, pid: child.pid!, ctr, stop };
     await sleep(50);
   }
   const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n');

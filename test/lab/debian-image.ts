@@ -30,7 +30,11 @@ const TAGS = { gzip: 'multi', zstd: 'multi-zstd' } as const;
 export type DebianVariant = keyof typeof TAGS;
 
 /** The cached image of one variant (built first if the cache lacks it). */
-export async function debianMultiImage(cacheDir: string, variant: DebianVariant, opts: { signal?: AbortSignal; log?: (msg: string) => void } = {}): Promise<BuiltImage> {
+export async function debianMultiImage(
+  cacheDir: string,
+  variant: DebianVariant,
+  opts: { signal?: AbortSignal; log?: (msg: string) => void } = {},
+): Promise<BuiltImage> {
   const dir = join(cacheDir, RECIPE);
   if (!(await exists(dir))) await buildLayouts(cacheDir, dir, opts);
   return readOciLayout(join(dir, TAGS[variant]));
@@ -39,7 +43,12 @@ export async function debianMultiImage(cacheDir: string, variant: DebianVariant,
 async function buildLayouts(cacheDir: string, dir: string, opts: { signal?: AbortSignal; log?: (msg: string) => void }): Promise<void> {
   const rootfs = await debootstrapRootfs(cacheDir, opts);
   opts.log?.(`lab: building debian:${TAGS.gzip} and debian:${TAGS.zstd} from ${rootfs}`);
-  const tars = [await tarDirectory(rootfs, opts.signal), await makeLayerTar(manySmallFiles()), await makeLayerTar(bigRandomFile()), await makeLayerTar(deletions())];
+  const tars = [
+    await tarDirectory(rootfs, opts.signal),
+    await makeLayerTar(manySmallFiles()),
+    await makeLayerTar(bigRandomFile()),
+    await makeLayerTar(deletions()),
+  ];
   const tmp = await mkdtemp(join(cacheDir, `.${RECIPE}-`));
   try {
     for (const [variant, tag] of Object.entries(TAGS) as Array<[DebianVariant, string]>) {
@@ -91,7 +100,20 @@ async function debootstrapRootfs(cacheDir: string, opts: { signal?: AbortSignal;
 /** GNU tar of a directory's contents as a layer (names without `./`, numeric owners, xattrs). */
 async function tarDirectory(dir: string, signal?: AbortSignal): Promise<Buffer> {
   const names = (await readdir(dir)).sort();
-  const args = ['--create', '--file=-', '--format=pax', '--pax-option=delete=atime,delete=ctime', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--sort=name', '-C', dir, '--', ...names];
+  const args = [
+    '--create',
+    '--file=-',
+    '--format=pax',
+    '--pax-option=delete=atime,delete=ctime',
+    '--numeric-owner',
+    '--xattrs',
+    '--xattrs-include=*',
+    '--sort=name',
+    '-C',
+    dir,
+    '--',
+    ...names,
+  ];
   return new Promise((resolve, reject) => {
     const p = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
     const chunks: Buffer[] = [];
@@ -106,8 +128,32 @@ async function tarDirectory(dir: string, signal?: AbortSignal): Promise<Buffer> 
 /** Layer 2: 200 directories of 10 text files each, 1–20 KiB, the same every time (seeded). */
 function manySmallFiles(): LayerEntry[] {
   const random = seededRandom(0xb0a7);
-  const words = ['berth', 'layer', 'snapshot', 'digest', 'manifest', 'overlay', 'runc', 'index', 'config', 'blob', 'lease', 'reconcile', 'export', 'const', 'function', 'return', 'module', 'require', 'await', 'async'];
-  const entries: LayerEntry[] = [{ type: 'dir', name: 'opt' }, { type: 'dir', name: 'opt/many' }];
+  const words = [
+    'berth',
+    'layer',
+    'snapshot',
+    'digest',
+    'manifest',
+    'overlay',
+    'runc',
+    'index',
+    'config',
+    'blob',
+    'lease',
+    'reconcile',
+    'export',
+    'const',
+    'function',
+    'return',
+    'module',
+    'require',
+    'await',
+    'async',
+  ];
+  const entries: LayerEntry[] = [
+    { type: 'dir', name: 'opt' },
+    { type: 'dir', name: 'opt/many' },
+  ];
   for (let d = 0; d < 200; d++) {
     // Directory 0 is `docs`, which layer 4 deletes.
     const dir = `opt/many/${d === 0 ? 'docs' : `lib${d}`}`;
@@ -126,7 +172,10 @@ function manySmallFiles(): LayerEntry[] {
 function bigRandomFile(): LayerEntry[] {
   const cipher = createCipheriv('aes-256-ctr', Buffer.alloc(32, 7), Buffer.alloc(16));
   const content = Buffer.concat([cipher.update(Buffer.alloc(64 << 20)), cipher.final()]);
-  return [{ type: 'dir', name: 'opt' }, { type: 'file', name: 'opt/blob.bin', content }];
+  return [
+    { type: 'dir', name: 'opt' },
+    { type: 'file', name: 'opt/blob.bin', content },
+  ];
 }
 
 /** Layer 4: deletions of whole trees from the layers below. */

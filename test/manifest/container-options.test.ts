@@ -74,15 +74,17 @@ describe('container options: loading', () => {
   });
 
   it('shapes the schema refuses, each at its file:line:col', () => {
-    expect(problems([
-      'devices: ["dev/c", {path: /dev/b, mode: rw}]', //      line 7
-      'deviceCgroupRules: ["c 188 rmw"]', //                   line 8
-      'ulimits: {nofiles: 3}', //                              line 9
-      'shmSize: lots', //                                       line 10
-      'privileged: yes', //                                     line 11
-      'hostname: "-bad"', //                                    line 12
-      'capAdd: ["NET ADMIN"]', //                               line 13
-    ])).toEqual([
+    expect(
+      problems([
+        'devices: ["dev/c", {path: /dev/b, mode: rw}]', //      line 7
+        'deviceCgroupRules: ["c 188 rmw"]', //                   line 8
+        'ulimits: {nofiles: 3}', //                              line 9
+        'shmSize: lots', //                                       line 10
+        'privileged: yes', //                                     line 11
+        'hostname: "-bad"', //                                    line 12
+        'capAdd: ["NET ADMIN"]', //                               line 13
+      ]),
+    ).toEqual([
       'c.yaml:7:13: spec.devices[0]: "dev/c" is not valid (a host device path, the same inside with rwm access (/dev/ttyUSB0), or host:container[:permissions])',
       'c.yaml:7:37: spec.devices[1]: unknown field "mode" (allowed: path, target, permissions)',
       'c.yaml:8:23: spec.deviceCgroupRules[0]: "c 188 rmw" is not valid (a device cgroup rule: type (c char, b block, a all), major:minor (* for any), access (r, w, m), e.g. c 188:* rmw)',
@@ -95,15 +97,17 @@ describe('container options: loading', () => {
   });
 
   it('what the schema cannot say, each at its file:line:col', () => {
-    expect(problems([
-      'capAdd: [NET_ADMN, SYS_TIME]', //                       line 7
-      'capDrop: [SYS_TIME]', //                                 line 8
-      'devices: [/dev/a, {path: /dev/b, target: /dev/a}, "/dev/d:/dev/e:rwx", "/dev/f:g"]', // line 9
-      'extraHosts: ["broker:999.1.1.1"]', //                   line 10
-      'dns: [resolver.local]', //                               line 11
-      'sysctls: {net.ipv4.ip_forward: 1, vm.swappiness: 10}', // line 12
-      'ulimits: {nofile: {soft: 10, hard: 5}}', //              line 13
-    ])).toEqual([
+    expect(
+      problems([
+        'capAdd: [NET_ADMN, SYS_TIME]', //                       line 7
+        'capDrop: [SYS_TIME]', //                                 line 8
+        'devices: [/dev/a, {path: /dev/b, target: /dev/a}, "/dev/d:/dev/e:rwx", "/dev/f:g"]', // line 9
+        'extraHosts: ["broker:999.1.1.1"]', //                   line 10
+        'dns: [resolver.local]', //                               line 11
+        'sysctls: {net.ipv4.ip_forward: 1, vm.swappiness: 10}', // line 12
+        'ulimits: {nofile: {soft: 10, hard: 5}}', //              line 13
+      ]),
+    ).toEqual([
       'c.yaml:7:12: spec.capAdd[0]: "NET_ADMN" is not a Linux capability (e.g. NET_ADMIN, SYS_TIME, or ALL)',
       'c.yaml:7:22: spec.capAdd: CAP_SYS_TIME is also in capDrop',
       'c.yaml:9:21: spec.devices[1]: /dev/a is already the target of devices[0]',
@@ -121,21 +125,25 @@ describe('container options: loading', () => {
 describe('container options: spec hash', () => {
   // Hashes computed by berth before these fields existed (commit 69d597c): an upgrade must not
   // recreate a container whose manifest does not use them.
-  const OLD = `${VOLUME}${container('web', [
-    'image: 127.0.0.1:5000/busybox:1.36',
-    'command: [/bin/httpd]',
-    'args: ["-f", "-p", "8080"]',
-    'env: {A: "1", B: two}',
-    'user: "1000:1000"',
-    'workingDir: /www',
-    'mounts:',
-    '  - {type: volume, name: data, target: /data}',
-    '  - {type: tmpfs, target: /tmp, size: 16Mi}',
-    'resources: {memory: 64Mi, cpus: 0.5, pids: 100}',
-    'readOnlyRootfs: true',
-    'stopSignal: INT',
-    'stopGracePeriod: 3s',
-  ], ', labels: {app: web}')}${container('bare', ['image: 127.0.0.1:5000/busybox:1.36'])}`;
+  const OLD = `${VOLUME}${container(
+    'web',
+    [
+      'image: 127.0.0.1:5000/busybox:1.36',
+      'command: [/bin/httpd]',
+      'args: ["-f", "-p", "8080"]',
+      'env: {A: "1", B: two}',
+      'user: "1000:1000"',
+      'workingDir: /www',
+      'mounts:',
+      '  - {type: volume, name: data, target: /data}',
+      '  - {type: tmpfs, target: /tmp, size: 16Mi}',
+      'resources: {memory: 64Mi, cpus: 0.5, pids: 100}',
+      'readOnlyRootfs: true',
+      'stopSignal: INT',
+      'stopGracePeriod: 3s',
+    ],
+    ', labels: {app: web}',
+  )}${container('bare', ['image: 127.0.0.1:5000/busybox:1.36'])}`;
 
   it('a manifest without the new fields hashes exactly as before', () => {
     const r = load(OLD);
@@ -147,7 +155,9 @@ describe('container options: spec hash', () => {
 
   it('defaults written out change nothing; order that means nothing changes nothing', () => {
     const base = containerSpecHash(one([]), DIGEST);
-    expect(containerSpecHash(one(['tty: false', 'privileged: false', 'init: false', 'shmSize: 64Mi', 'devices: []', 'capAdd: []', 'labels: {}']), DIGEST)).toBe(base);
+    expect(containerSpecHash(one(['tty: false', 'privileged: false', 'init: false', 'shmSize: 64Mi', 'devices: []', 'capAdd: []', 'labels: {}']), DIGEST)).toBe(
+      base,
+    );
     const a = containerSpecHash(one(['devices: [/dev/a, /dev/b]', 'capAdd: [NET_ADMIN, SYS_TIME]', 'groupAdd: [a, b]']), DIGEST);
     const b = containerSpecHash(one(['devices: [/dev/b, "/dev/a:/dev/a:rwm"]', 'capAdd: [CAP_SYS_TIME, net_admin]', 'groupAdd: [b, a]']), DIGEST);
     expect(b).toBe(a);
@@ -156,13 +166,22 @@ describe('container options: spec hash', () => {
   it('a changed device list (or any other option) changes the hash and says what changed', () => {
     const before = one(['devices: [/dev/ttyUSB0]']);
     for (const change of [
-      ['devices: [/dev/ttyUSB1]'], ['devices: ["/dev/ttyUSB0:/dev/ttyUSB0:r"]'], ['devices: [/dev/ttyUSB0]', 'init: true'],
-      ['devices: [/dev/ttyUSB0]', 'capAdd: [NET_ADMIN]'], ['devices: [/dev/ttyUSB0]', 'labels: {a: b}'], ['devices: [/dev/ttyUSB0]', 'shmSize: 1Mi'],
-      ['devices: [/dev/ttyUSB0]', 'dns: [1.1.1.1]'], ['devices: [/dev/ttyUSB0]', 'hostname: h'], ['devices: [/dev/ttyUSB0]', 'privileged: true'],
+      ['devices: [/dev/ttyUSB1]'],
+      ['devices: ["/dev/ttyUSB0:/dev/ttyUSB0:r"]'],
+      ['devices: [/dev/ttyUSB0]', 'init: true'],
+      ['devices: [/dev/ttyUSB0]', 'capAdd: [NET_ADMIN]'],
+      ['devices: [/dev/ttyUSB0]', 'labels: {a: b}'],
+      ['devices: [/dev/ttyUSB0]', 'shmSize: 1Mi'],
+      ['devices: [/dev/ttyUSB0]', 'dns: [1.1.1.1]'],
+      ['devices: [/dev/ttyUSB0]', 'hostname: h'],
+      ['devices: [/dev/ttyUSB0]', 'privileged: true'],
     ]) {
       expect(containerSpecHash(one(change), DIGEST), change.join(' ')).not.toBe(containerSpecHash(before, DIGEST));
     }
-    expect(describeSpecChanges(normaliseContainerSpec(before), normaliseContainerSpec(one(['devices: [/dev/ttyUSB1]', 'init: true'])))).toEqual(['devices changed', 'init changed']);
+    expect(describeSpecChanges(normaliseContainerSpec(before), normaliseContainerSpec(one(['devices: [/dev/ttyUSB1]', 'init: true'])))).toEqual([
+      'devices changed',
+      'init changed',
+    ]);
   });
 });
 
@@ -174,7 +193,10 @@ describe('examples', () => {
     expect(collector.spec.devices).toEqual([{ path: '/dev/ttyUSB0', target: '/dev/ttyUSB0', permissions: 'rwm' }]);
     const kiosk = await loadManifests(`${examples}kiosk`, { validator, revision: false });
     for (const c of [...sensors.containers, ...kiosk.containers]) {
-      expect(c.spec.mounts.filter((m) => m.type === 'bind' && m.source.startsWith('/dev')), c.metadata.name).toEqual([]);
+      expect(
+        c.spec.mounts.filter((m) => m.type === 'bind' && m.source.startsWith('/dev')),
+        c.metadata.name,
+      ).toEqual([]);
     }
   });
 });
@@ -187,7 +209,9 @@ describe('privileged', () => {
       const bin = new URL('../../bin/berth', import.meta.url).pathname;
       const r = spawnSync(bin, ['--config', join(dir, 'none.toml'), 'validate', '-f', dir], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
-      expect(r.stderr).toContain(`${join(dir, 'p.yaml')}:1:1: warning: container probe is privileged: every capability and host device, no seccomp filter, /sys writable`);
+      expect(r.stderr).toContain(
+        `${join(dir, 'p.yaml')}:1:1: warning: container probe is privileged: every capability and host device, no seccomp filter, /sys writable`,
+      );
       // plan flags it on the step that would create it.
       const plan = spawnSync(bin, ['--config', join(dir, 'none.toml'), '--root', join(dir, 'root'), 'plan', '-f', join(dir, 'p.yaml')], { encoding: 'utf8' });
       expect(plan.status, plan.stderr).toBe(2);

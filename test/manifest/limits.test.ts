@@ -61,13 +61,21 @@ describe('manifest size limits', () => {
     const dir = await setOf({ 'ok.yaml': envManifest(1, undefined, 'other'), 'huge.yaml': text });
     const r = await checkManifests(dir, { validator, revision: false });
     expect(r.state).toBeUndefined();
-    expect(r.problems.map(formatProblem)).toEqual([`${dir}/huge.yaml: file too big: more than 1.5 MiB, the limit for one manifest file; split it into smaller files`]);
+    expect(r.problems.map(formatProblem)).toEqual([
+      `${dir}/huge.yaml: file too big: more than 1.5 MiB, the limit for one manifest file; split it into smaller files`,
+    ]);
   });
 
   it('refuses a set over the total limit at the file that crosses it', async () => {
-    const dir = await setOf({ 'a.yaml': envManifest(200, undefined, 'a'), 'b.yaml': envManifest(200, undefined, 'b'), 'c.yaml': envManifest(200, undefined, 'c') });
+    const dir = await setOf({
+      'a.yaml': envManifest(200, undefined, 'a'),
+      'b.yaml': envManifest(200, undefined, 'b'),
+      'c.yaml': envManifest(200, undefined, 'c'),
+    });
     const r = await checkManifests(dir, { validator, revision: false, limits: { totalBytes: Buffer.byteLength(envManifest(200, undefined, 'a')) * 2 + 10 } });
-    expect(r.problems.map(formatProblem)).toEqual([expect.stringMatching(new RegExp(`^${dir}/c\\.yaml: the manifests are too big: more than .* in all, reached at this file$`))]);
+    expect(r.problems.map(formatProblem)).toEqual([
+      expect.stringMatching(new RegExp(`^${dir}/c\\.yaml: the manifests are too big: more than .* in all, reached at this file$`)),
+    ]);
   });
 
   it('refuses more files than the limit, naming the directory', async () => {

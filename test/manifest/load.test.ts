@@ -42,14 +42,11 @@ async function problemsOf(files: Record<string, string>): Promise<string[]> {
 }
 
 const VOLUME = (name: string) => `apiVersion: berth.dev/v1alpha1\nkind: Volume\nmetadata: {name: ${name}}\n`;
-const container = (name: string, specLines: string) =>
-  `apiVersion: berth.dev/v1alpha1\nkind: Container\nmetadata:\n  name: ${name}\nspec:\n${specLines}`;
+const container = (name: string, specLines: string) => `apiVersion: berth.dev/v1alpha1\nkind: Container\nmetadata:\n  name: ${name}\nspec:\n${specLines}`;
 
 describe('every problem names file:line:col', () => {
   it('a YAML syntax error', async () => {
-    expect(await problemsOf({ 'a.yaml': 'apiVersion: berth.dev/v1alpha1\nkind: [Container\n' })).toEqual([
-      expect.stringMatching(/^a\.yaml:3:1: YAML: /),
-    ]);
+    expect(await problemsOf({ 'a.yaml': 'apiVersion: berth.dev/v1alpha1\nkind: [Container\n' })).toEqual([expect.stringMatching(/^a\.yaml:3:1: YAML: /)]);
   });
 
   it('a duplicate key', async () => {
@@ -87,15 +84,13 @@ describe('every problem names file:line:col', () => {
     const p = await problemsOf({
       'a.yaml': 'apiVersion: v1\nkind: Container\nmetadata: {name: web}\nspec: {image: "busybox:1", args: "-f"}\n',
     });
-    expect(p).toEqual([
-      'a.yaml:1:13: apiVersion: must be "berth.dev/v1alpha1" (got "v1")',
-      'a.yaml:4:34: spec.args: must be a list (got "-f")',
-    ]);
+    expect(p).toEqual(['a.yaml:1:13: apiVersion: must be "berth.dev/v1alpha1" (got "v1")', 'a.yaml:4:34: spec.args: must be a list (got "-f")']);
   });
 
   it('a bad size, a bad duration, a bad name', async () => {
     const p = await problemsOf({
-      'a.yaml': 'apiVersion: berth.dev/v1alpha1\nkind: Container\nmetadata: {name: Web_1}\nspec:\n  image: busybox:1\n  resources: {memory: lots}\n  stopGracePeriod: soon\n',
+      'a.yaml':
+        'apiVersion: berth.dev/v1alpha1\nkind: Container\nmetadata: {name: Web_1}\nspec:\n  image: busybox:1\n  resources: {memory: lots}\n  stopGracePeriod: soon\n',
     });
     expect(p).toHaveLength(3);
     expect(p[0]).toMatch(/^a\.yaml:3:18: metadata\.name: "Web_1" is not valid \(a DNS label/);
@@ -104,9 +99,7 @@ describe('every problem names file:line:col', () => {
   });
 
   it('a document that is not a map', async () => {
-    expect(await problemsOf({ 'a.yaml': '- just\n- a list\n' })).toEqual([
-      'a.yaml:1:1: a document must be a map with apiVersion, kind, metadata and spec',
-    ]);
+    expect(await problemsOf({ 'a.yaml': '- just\n- a list\n' })).toEqual(['a.yaml:1:1: a document must be a map with apiVersion, kind, metadata and spec']);
   });
 
   it('duplicate names of one kind, across files (the same name in another kind is fine)', async () => {
@@ -236,7 +229,9 @@ describe('which files are read', () => {
     const dir = await setOf({ 'empty.yaml': '# nothing yet\n', 'notes.txt': 'x' });
     const r = await checkManifests(dir, { validator, revision: false });
     expect(r.state).toBeUndefined();
-    expect(r.problems.map(formatProblem)).toEqual([`${dir}: no documents: an empty desired state would remove every container; refusing it unless explicitly allowed`]);
+    expect(r.problems.map(formatProblem)).toEqual([
+      `${dir}: no documents: an empty desired state would remove every container; refusing it unless explicitly allowed`,
+    ]);
     const state = await loadManifests(dir, { validator, revision: false, allowEmpty: true });
     expect(state).toEqual({ containers: [], images: [], volumes: [] });
   });
@@ -245,11 +240,19 @@ describe('which files are read', () => {
 describe('defaults and normalisation', () => {
   it('YAML merge keys work within a document; an alias to another document is a problem, not a crash', async () => {
     const dir = await setOf({
-      'a.yaml': container('a', '  <<: &common {image: "busybox:1", env: {LOG: debug}}\n  args: [a]\n  mounts:\n    - &tmp {type: tmpfs, target: /tmp}\n    - {<<: *tmp, target: /run}\n'),
+      'a.yaml': container(
+        'a',
+        '  <<: &common {image: "busybox:1", env: {LOG: debug}}\n  args: [a]\n  mounts:\n    - &tmp {type: tmpfs, target: /tmp}\n    - {<<: *tmp, target: /run}\n',
+      ),
     });
     const s = await loadManifests(dir, { validator, revision: false });
     const a = s.containers[0]!;
-    expect([a.imageRef, a.spec.env.LOG, a.spec.args, a.spec.mounts.map((m) => m.target)]).toEqual(['docker.io/library/busybox:1', 'debug', ['a'], ['/tmp', '/run']]);
+    expect([a.imageRef, a.spec.env.LOG, a.spec.args, a.spec.mounts.map((m) => m.target)]).toEqual([
+      'docker.io/library/busybox:1',
+      'debug',
+      ['a'],
+      ['/tmp', '/run'],
+    ]);
     const p = await problemsOf({
       'b.yaml': `${container('a', '  <<: &common {image: "busybox:1"}\n')}---\n${container('b', '  <<: *common\n')}`,
     });
@@ -257,7 +260,12 @@ describe('defaults and normalisation', () => {
   });
 
   it('fills in every default and parses units', async () => {
-    const dir = await setOf({ 'a.yaml': container('web', '  image: busybox\n') + `---\n${VOLUME('v')}` + '---\napiVersion: berth.dev/v1alpha1\nkind: Image\nmetadata: {name: busybox}\nspec: {ref: busybox}\n' });
+    const dir = await setOf({
+      'a.yaml':
+        container('web', '  image: busybox\n') +
+        `---\n${VOLUME('v')}` +
+        '---\napiVersion: berth.dev/v1alpha1\nkind: Image\nmetadata: {name: busybox}\nspec: {ref: busybox}\n',
+    });
     const s = await loadManifests(dir, { validator, revision: false });
     const c = s.containers[0]!;
     expect(c.imageRef).toBe('docker.io/library/busybox:latest');

@@ -33,14 +33,33 @@ describe('generated schema validators', () => {
   it('give the same verdicts and errors as Ajv compiling the schema', async () => {
     const demo = parseAllDocuments(await readFile(new URL('manifests/demo.yaml', top), 'utf8')).map((d) => d.toJS());
     const bad = [
-      { apiVersion: 'berth.dev/v1alpha1', kind: 'Container', metadata: { name: 'web' }, spec: { image: 1, restartPolicy: 'Sometimes', mounts: [{ type: 'bind' }], bogus: true } },
+      {
+        apiVersion: 'berth.dev/v1alpha1',
+        kind: 'Container',
+        metadata: { name: 'web' },
+        spec: { image: 1, restartPolicy: 'Sometimes', mounts: [{ type: 'bind' }], bogus: true },
+      },
       { apiVersion: 'berth.dev/v1alpha1', kind: 'Image', metadata: {}, spec: { ref: 'x', pullPolicy: 'Allways' } },
       { kind: 'Volume' },
     ];
     const cases: Array<[ValidatorSpec, object, SchemaValidate, unknown[]]> = [
       [MANIFEST_VALIDATOR, await readJson(SCHEMA_URL), generatedManifest.validate, [...demo, ...bad]],
-      [CONFIG_VALIDATOR, CONFIG_SCHEMA, generatedConfig.validate, [{}, { root: '/x', pull: { concurrency: 4 } }, { pull: { concurrency: 0 } }, { nope: 1 }, { registry: { hosts: { h: { mirrors: 'x' } } } }]],
-      [COMPOSE_VALIDATOR, await readJson(COMPOSE_SCHEMA_URL), generatedCompose.validate, [{ services: { web: { image: 'busybox', ports: ['80:80'] } } }, { services: { web: { image: 2, bogus: 1, healthcheck: { interval: 5 } } } }, { services: [] }]],
+      [
+        CONFIG_VALIDATOR,
+        CONFIG_SCHEMA,
+        generatedConfig.validate,
+        [{}, { root: '/x', pull: { concurrency: 4 } }, { pull: { concurrency: 0 } }, { nope: 1 }, { registry: { hosts: { h: { mirrors: 'x' } } } }],
+      ],
+      [
+        COMPOSE_VALIDATOR,
+        await readJson(COMPOSE_SCHEMA_URL),
+        generatedCompose.validate,
+        [
+          { services: { web: { image: 'busybox', ports: ['80:80'] } } },
+          { services: { web: { image: 2, bogus: 1, healthcheck: { interval: 5 } } } },
+          { services: [] },
+        ],
+      ],
     ];
     for (const [spec, schema, generated, values] of cases) {
       const compiled = newAjv(spec, {}).compile(schema) as SchemaValidate;

@@ -83,10 +83,16 @@ describe('spec hash: every meaningful change changes the hash, and the diff name
     'an env var removed': [BASE.map((l) => (l.startsWith('env:') ? 'env: {A: "1"}' : l)), ['env B removed']],
     'the command': [BASE.map((l) => (l.startsWith('command:') ? 'command: [/bin/sh]' : l)), ['command changed']],
     'the args': [BASE.map((l) => (l.startsWith('args:') ? 'args: ["-f"]' : l)), ['args changed']],
-    'the image reference': [BASE.map((l) => (l.startsWith('image:') ? 'image: 127.0.0.1:5000/busybox:1.36' : l)), ['image 127.0.0.1:5000/busybox:latest → 127.0.0.1:5000/busybox:1.36']],
+    'the image reference': [
+      BASE.map((l) => (l.startsWith('image:') ? 'image: 127.0.0.1:5000/busybox:1.36' : l)),
+      ['image 127.0.0.1:5000/busybox:latest → 127.0.0.1:5000/busybox:1.36'],
+    ],
     'a memory limit': [BASE.map((l) => (l.startsWith('resources') ? 'resources: {memory: 65Mi, cpus: 0.5}' : l)), ['memory limit changed']],
     'a tmpfs size': [BASE.map((l) => (l.includes('tmpfs') ? '  - {type: tmpfs, target: /tmp, size: 32Mi}' : l)), ['mount /tmp changed']],
-    'a mount made read-only': [BASE.map((l) => (l.includes('type: volume') ? '  - {type: volume, name: data, target: /data, readOnly: true}' : l)), ['mount /data changed']],
+    'a mount made read-only': [
+      BASE.map((l) => (l.includes('type: volume') ? '  - {type: volume, name: data, target: /data, readOnly: true}' : l)),
+      ['mount /data changed'],
+    ],
     'a mount added': [BASE.flatMap((l) => (l.includes('tmpfs') ? [l, '  - {type: bind, source: /etc/ssl, target: /etc/ssl}'] : [l])), ['mount /etc/ssl added']],
     'the user': [[...BASE, 'user: "1000"'], ['user changed']],
     'the working dir': [[...BASE, 'workingDir: /www'], ['workingDir changed']],

@@ -10,7 +10,8 @@ beforeAll(async () => {
 });
 
 const web = (lines: string[]) =>
-  ['apiVersion: berth.dev/v1alpha1', 'kind: Container', 'metadata: {name: web}', 'spec:', '  image: busybox:1.37', ...lines.map((l) => `  ${l}`)].join('\n') + '\n';
+  ['apiVersion: berth.dev/v1alpha1', 'kind: Container', 'metadata: {name: web}', 'spec:', '  image: busybox:1.37', ...lines.map((l) => `  ${l}`)].join('\n') +
+  '\n';
 const load = (text: string) => parseManifestSources([{ file: 'web.yaml', text }], validator);
 
 describe('update.strategy', () => {

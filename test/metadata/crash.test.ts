@@ -93,15 +93,17 @@ test('a lock held by a process that was kill -9ed is taken over at once', async 
 
 test('eight processes opening a fresh database at once all get the migrated schema and can write', async () => {
   const dbPath = join(dir, 'metadata.db');
-  const runs = Array.from({ length: 8 }, () =>
-    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const c = spawn(process.execPath, [WRITER, dbPath, 'open'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      c.stdout!.on('data', (d) => (out += d));
-      c.stderr!.on('data', (d) => (err += d));
-      c.on('exit', (code) => resolve({ code, out, err }));
-    }),
+  const runs = Array.from(
+    { length: 8 },
+    () =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const c = spawn(process.execPath, [WRITER, dbPath, 'open'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        c.stdout!.on('data', (d) => (out += d));
+        c.stderr!.on('data', (d) => (err += d));
+        c.on('exit', (code) => resolve({ code, out, err }));
+      }),
   );
   const results = await Promise.all(runs);
   for (const r of results) {

@@ -149,9 +149,7 @@ describe('leases', () => {
     const md = Metadata.open(dbPath);
     md.createLease('l');
     expect(() => md.createLease('l')).toThrow(expect.objectContaining({ kind: 'AlreadyExists' }));
-    expect(() => md.addLeaseResource('nope', { type: 'content', key: D('a') })).toThrow(
-      expect.objectContaining({ kind: 'NotFound' }),
-    );
+    expect(() => md.addLeaseResource('nope', { type: 'content', key: D('a') })).toThrow(expect.objectContaining({ kind: 'NotFound' }));
     md.close();
   });
 

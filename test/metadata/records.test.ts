@@ -51,7 +51,14 @@ describe('generations', () => {
     const md = Metadata.open(dbPath, { now: clock });
     expect(md.currentGeneration()).toBeUndefined();
     const g1 = md.addGeneration({ revision: 'abc', desired: { containers: ['a'] }, result: 'applied' });
-    expect(md.currentGeneration()).toEqual({ id: g1.id, revision: 'abc', appliedAt: new Date(t), desired: { containers: ['a'] }, result: 'applied', changed: [] });
+    expect(md.currentGeneration()).toEqual({
+      id: g1.id,
+      revision: 'abc',
+      appliedAt: new Date(t),
+      desired: { containers: ['a'] },
+      result: 'applied',
+      changed: [],
+    });
     expect(md.previousGeneration()).toBeUndefined();
     const g2 = md.addGeneration({ desired: { containers: ['a', 'b'] } });
     expect(g2.result).toBe('pending');

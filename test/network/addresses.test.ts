@@ -16,7 +16,8 @@ describe('subnets', () => {
   });
 
   it('refuse what is not an IPv4 network address with a usable prefix', () => {
-    for (const bad of ['10.89.0.0', '10.89.0.0/31', '10.89.0.0/7', 'fd00::/64', '10.89.0.0/24/1', '300.1.1.0/24']) expect(() => parseSubnet(bad), bad).toThrow();
+    for (const bad of ['10.89.0.0', '10.89.0.0/31', '10.89.0.0/7', 'fd00::/64', '10.89.0.0/24/1', '300.1.1.0/24'])
+      expect(() => parseSubnet(bad), bad).toThrow();
   });
 
   it('overlap with each other and with host routes by address range', () => {

@@ -28,12 +28,18 @@ describe('networks in manifests', () => {
     expect(r.problems.map(formatProblem)).toEqual([]);
     const c = r.state!.containers[0]!;
     expect(c.spec.network).toBe('none');
-    expect(c.spec.networks).toEqual([{ name: 'front', aliases: [] }, { name: 'berth', aliases: ['database', 'pg'] }]);
+    expect(c.spec.networks).toEqual([
+      { name: 'front', aliases: [] },
+      { name: 'berth', aliases: ['database', 'pg'] },
+    ]);
     expect(c.spec.ports).toEqual([
       { hostIp: '127.0.0.1', hostPort: 5432, containerPort: 5432, protocol: 'tcp', range: 1 },
       { hostPort: 9000, containerPort: 90, protocol: 'udp', range: 2 },
     ]);
-    expect(c.networkSpecs).toEqual({ front: { driver: 'bridge', subnet: '10.89.1.0/24', internal: false }, berth: { driver: 'bridge', subnet: '10.89.0.0/24', internal: false } });
+    expect(c.networkSpecs).toEqual({
+      front: { driver: 'bridge', subnet: '10.89.1.0/24', internal: false },
+      berth: { driver: 'bridge', subnet: '10.89.0.0/24', internal: false },
+    });
     expect(r.state!.networks!.map((n) => n.metadata.name)).toEqual(['front']);
   });
 

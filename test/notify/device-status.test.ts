@@ -6,7 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { Metadata, type ObjectStatus } from '../../src/metadata/metadata.ts';
 import { deviceStatus, recordDeviceStatus } from '../../src/notify/device-status.ts';
 
-const row = (kind: string, name: string, state: ObjectStatus['state'], reason = 'UpToDate', message = 'running'): ObjectStatus => ({ kind, name, state, reason, message, updatedAt: new Date(0) });
+const row = (kind: string, name: string, state: ObjectStatus['state'], reason = 'UpToDate', message = 'running'): ObjectStatus => ({
+  kind,
+  name,
+  state,
+  reason,
+  message,
+  updatedAt: new Date(0),
+});
 
 describe('deviceStatus', () => {
   it.each([
@@ -52,7 +59,10 @@ describe('recordDeviceStatus', () => {
     expect(recordDeviceStatus(md, 'kiosk-7')).toMatchObject({ type: 'Warning', details: { state: 'Stalled', previousState: 'Reconciling' } });
     set('Ready', 'UpToDate', 'running');
     const g = md.addGeneration({ revision: 'abc', desired: {}, result: 'applied' });
-    expect(recordDeviceStatus(md, 'kiosk-7')).toMatchObject({ type: 'Normal', details: { state: 'Ready', generation: String(g.id), revision: 'abc', previousState: 'Stalled' } });
+    expect(recordDeviceStatus(md, 'kiosk-7')).toMatchObject({
+      type: 'Normal',
+      details: { state: 'Ready', generation: String(g.id), revision: 'abc', previousState: 'Stalled' },
+    });
     expect(recordDeviceStatus(md, 'kiosk-7')).toBeUndefined();
     expect(md.listEvents({ object: { kind: 'Device', name: 'kiosk-7' } })).toHaveLength(3);
     md.close();

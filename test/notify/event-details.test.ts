@@ -32,7 +32,13 @@ describe('event details (migration 3)', () => {
 
     const md = Metadata.open(path);
     expect(md.schemaVersion()).toBe(MIGRATIONS.length);
-    md.addEvent({ object: { kind: 'Device', name: 'kiosk-7' }, type: 'Warning', reason: 'StatusChanged', message: 'Stalled', details: { state: 'Stalled', revision: 'abc' } });
+    md.addEvent({
+      object: { kind: 'Device', name: 'kiosk-7' },
+      type: 'Warning',
+      reason: 'StatusChanged',
+      message: 'Stalled',
+      details: { state: 'Stalled', revision: 'abc' },
+    });
     md.addEvent({ object: { kind: 'Container', name: 'web' }, type: 'Normal', reason: 'Started', message: 'no details' });
     const all = md.eventsAfter(0, 10);
     expect(all.map((e) => [e.id, e.message, e.details])).toEqual([

@@ -58,7 +58,10 @@ describe('notifier', () => {
 
     md.releaseLock(turn.lock); // between turns: the git source's row alone changes the status
     await until('Stalled at the receiver', () => statusEvents().length === 2);
-    expect(statusEvents()[1]).toMatchObject({ severity: 'error', metadata: { state: 'Stalled', previousState: 'Ready', notReady: 'Source/ssh://git.example/fleet.git=Stalled/NotSigned' } });
+    expect(statusEvents()[1]).toMatchObject({
+      severity: 'error',
+      metadata: { state: 'Stalled', previousState: 'Ready', notReady: 'Source/ssh://git.example/fleet.git=Stalled/NotSigned' },
+    });
     await delay(100);
     expect(deviceEvents()).toHaveLength(2); // nothing more while nothing changes
   });

@@ -19,7 +19,17 @@ describe('[notify]', () => {
   });
 
   it('takes every option', () => {
-    expect(notify({ url: 'https://h.example/x', timeout: '3s', headers: { 'X-A': 'b' }, token_file: '/etc/berth/t', ca: '/etc/berth/ca.pem', queue_size: 50, retry_backoff_max: '5m' })).toEqual({
+    expect(
+      notify({
+        url: 'https://h.example/x',
+        timeout: '3s',
+        headers: { 'X-A': 'b' },
+        token_file: '/etc/berth/t',
+        ca: '/etc/berth/ca.pem',
+        queue_size: 50,
+        retry_backoff_max: '5m',
+      }),
+    ).toEqual({
       url: 'https://h.example/x',
       timeoutMs: 3000,
       headers: { 'X-A': 'b' },

@@ -43,7 +43,8 @@ afterEach(async () => {
 });
 
 function addEvents(n: number, from = 0): void {
-  for (let i = 0; i < n; i++) md.addEvent({ object: { kind: 'Container', name: `c${from + i}` }, type: 'Normal', reason: 'Created', message: `event ${from + i}` });
+  for (let i = 0; i < n; i++)
+    md.addEvent({ object: { kind: 'Container', name: `c${from + i}` }, type: 'Normal', reason: 'Created', message: `event ${from + i}` });
   for (const s of senders) s.wake();
 }
 
@@ -52,7 +53,9 @@ const until = (what: string, ok: () => boolean) => waitUntil(what, ok, 10_000, 1
 
 /** A sender on `md` posting to `url`; its back-off waits are recorded, and cut to a few ms. */
 async function startSender(opts: { url?: string; queueSize?: number; notify?: Record<string, unknown>; backoffMax?: string } = {}) {
-  const config = configFromObject({ notify: { url: opts.url ?? receiver.url, queue_size: opts.queueSize ?? 1000, timeout: '2s', retry_backoff_max: opts.backoffMax ?? '30s', ...opts.notify } });
+  const config = configFromObject({
+    notify: { url: opts.url ?? receiver.url, queue_size: opts.queueSize ?? 1000, timeout: '2s', retry_backoff_max: opts.backoffMax ?? '30s', ...opts.notify },
+  });
   const webhook: Webhook = await openWebhook(config.notify!);
   const waits: number[] = [];
   const pending: number[] = [];
@@ -135,7 +138,12 @@ describe('webhook sender', () => {
     await until('the marker and 3 events', () => receiver.received.length >= 4);
     await stop();
     const [marker, ...rest] = receiver.received.map((r) => r.body);
-    expect(marker).toMatchObject({ reason: 'EventsDropped', severity: 'error', involvedObject: { kind: 'Device', name: 'kiosk-7' }, metadata: { dropped: '7' } });
+    expect(marker).toMatchObject({
+      reason: 'EventsDropped',
+      severity: 'error',
+      involvedObject: { kind: 'Device', name: 'kiosk-7' },
+      metadata: { dropped: '7' },
+    });
     expect(marker.id).toBeUndefined();
     expect(rest.map((b) => b.message)).toEqual(['event 7', 'event 8', 'event 9']);
   });
@@ -176,7 +184,9 @@ describe('webhook sender', () => {
     const port = await freePort();
     const server = createServer((req, res) => {
       req.resume();
-      req.on('end', () => (++n === 1 ? res.writeHead(503, { 'retry-after': '3' }).end() : n === 2 ? res.writeHead(503, { 'retry-after': '3600' }).end() : res.writeHead(204).end()));
+      req.on('end', () =>
+        ++n === 1 ? res.writeHead(503, { 'retry-after': '3' }).end() : n === 2 ? res.writeHead(503, { 'retry-after': '3600' }).end() : res.writeHead(204).end(),
+      );
     });
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
     try {

@@ -38,7 +38,13 @@ describe('manifest parsing', () => {
     }
   });
   it('names the bad field', () => {
-    expect(() => parseManifestOrIndex(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: cfg, layers: [{ mediaType: 'x', digest: 'sha256:1', size: 1 }] }), undefined, 'where')).toThrow(/where: .*layers\[0\]\.digest/);
+    expect(() =>
+      parseManifestOrIndex(
+        JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: cfg, layers: [{ mediaType: 'x', digest: 'sha256:1', size: 1 }] }),
+        undefined,
+        'where',
+      ),
+    ).toThrow(/where: .*layers\[0\]\.digest/);
     expect(() => parseManifestOrIndex('{nope', undefined, 'where')).toThrow(/where: manifest is not valid JSON/);
     expect(() => parseImageConfig('{"os":"linux","architecture":"amd64"}', 'cfg')).toThrow(/cfg: image config needs rootfs/);
   });

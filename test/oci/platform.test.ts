@@ -7,7 +7,12 @@ const desc = (p?: string, extra: Partial<Descriptor> = {}): Descriptor => {
   const [os, architecture, variant] = (p ?? '').split('/');
   return {
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    digest: 'sha256:' + (p ?? 'none').replace(/[^a-f0-9]/g, '0').padEnd(64, '0').slice(0, 64),
+    digest:
+      'sha256:' +
+      (p ?? 'none')
+        .replace(/[^a-f0-9]/g, '0')
+        .padEnd(64, '0')
+        .slice(0, 64),
     size: 1,
     ...(p ? { platform: { os: os!, architecture: architecture!, ...(variant ? { variant } : {}) } } : {}),
     ...extra,
@@ -44,7 +49,11 @@ describe('platforms parse and match as containerd does', () => {
 
   it('orders compatible variants best first', () => {
     expect(compatiblePlatforms(parsePlatform('linux/arm64')).map(formatPlatform)).toEqual([
-      'linux/arm64', 'linux/arm/v8', 'linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5',
+      'linux/arm64',
+      'linux/arm/v8',
+      'linux/arm/v7',
+      'linux/arm/v6',
+      'linux/arm/v5',
     ]);
     expect(compatiblePlatforms(parsePlatform('linux/arm/v6')).map(formatPlatform)).toEqual(['linux/arm/v6', 'linux/arm/v5']);
   });
@@ -56,7 +65,9 @@ describe('platforms parse and match as containerd does', () => {
     expect(selectManifest(index, parsePlatform('linux/arm/v7'), 'x').platform?.variant).toBe('v7');
     expect(selectManifest([desc('linux/arm/v6'), desc('linux/arm/v5')], parsePlatform('linux/arm/v7'), 'x').platform?.variant).toBe('v6');
     expect(selectManifest([desc('linux/arm/v7')], parsePlatform('linux/arm64'), 'x').platform?.variant).toBe('v7');
-    expect(() => selectManifest([desc('linux/arm/v7')], parsePlatform('linux/arm/v6'), 'img')).toThrow(/img: no manifest for platform linux\/arm\/v6 \(the image offers: linux\/arm\/v7\)/);
+    expect(() => selectManifest([desc('linux/arm/v7')], parsePlatform('linux/arm/v6'), 'img')).toThrow(
+      /img: no manifest for platform linux\/arm\/v6 \(the image offers: linux\/arm\/v7\)/,
+    );
     expect(() => selectManifest([desc('unknown/unknown')], parsePlatform('linux/amd64'), 'img')).toThrow(/offers: none/);
   });
 });

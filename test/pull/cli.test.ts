@@ -25,10 +25,7 @@ beforeAll(async () => {
   reg = await startRegistry();
   proxy = await startFaultProxy({ target: reg.url });
   img = await buildImage({
-    layers: [
-      { files: { 'etc/hello': 'hello\n' } },
-      { files: { 'opt/big.bin': randomBytes(BIG) }, compression: 'none' },
-    ],
+    layers: [{ files: { 'etc/hello': 'hello\n' } }, { files: { 'opt/big.bin': randomBytes(BIG) }, compression: 'none' }],
   });
   await pushImage(reg.url, 'app', 'v1', img);
 });
@@ -94,7 +91,9 @@ describe('berth pull (CLI)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${reg.host}/app:v1 ${img.root.digest}\n`);
     const table = await berth('images');
-    expect(table.stdout).toMatch(new RegExp(`^NAME +DIGEST +PLATFORM +SIZE\\n${reg.host}/app:v1 +${img.root.digest.slice(7, 19)} +linux/amd64 +\\d\\.\\d MiB\\n$`));
+    expect(table.stdout).toMatch(
+      new RegExp(`^NAME +DIGEST +PLATFORM +SIZE\\n${reg.host}/app:v1 +${img.root.digest.slice(7, 19)} +linux/amd64 +\\d\\.\\d MiB\\n$`),
+    );
     const json = JSON.parse((await berth('images', '--json')).stdout);
     expect(json).toEqual([expect.objectContaining({ name: `${reg.host}/app:v1`, digest: img.root.digest, platform: 'linux/amd64', unpacked: false })]);
     const ls = JSON.parse((await berth('content', 'ls', '--json')).stdout);
@@ -115,7 +114,10 @@ describe('berth pull (CLI)', () => {
     const first = start(['pull', '--no-unpack', `${proxy.host}/app:v1`]);
     const t0 = Date.now();
     while ((await ingestBytes()) < 1_000_000) {
-      if (Date.now() - t0 > 20_000) throw new Error(`no partial ingest appeared; berth said: ${await Promise.race([first.done.then((r) => r.stderr), new Promise((r) => setTimeout(() => r('(still running)'), 10))])}`);
+      if (Date.now() - t0 > 20_000)
+        throw new Error(
+          `no partial ingest appeared; berth said: ${await Promise.race([first.done.then((r) => r.stderr), new Promise((r) => setTimeout(() => r('(still running)'), 10))])}`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
     first.child.kill('SIGKILL');
@@ -152,7 +154,10 @@ describe('berth pull (CLI)', () => {
   it('never logs credentials or tokens, even at trace level', async () => {
     const secure = await startFaultProxy({ target: reg.url, auth: { kind: 'token', username: 'edge', password: 'hunter2-secret' } });
     try {
-      await writeFile(cfg, `[registry]\nconfig_path = "${tmp}/certs.d"\ndocker_config = "${tmp}/docker.json"\n[registry.hosts."${secure.host}"]\nusername = "edge"\npassword = "hunter2-secret"\n`);
+      await writeFile(
+        cfg,
+        `[registry]\nconfig_path = "${tmp}/certs.d"\ndocker_config = "${tmp}/docker.json"\n[registry.hosts."${secure.host}"]\nusername = "edge"\npassword = "hunter2-secret"\n`,
+      );
       const r = await berth('--log-level', 'trace', 'pull', '--no-unpack', `${secure.host}/app:v1`);
       expect(r.code).toBe(0);
       expect(secure.tokenRequests.length).toBeGreaterThan(0);
@@ -170,7 +175,11 @@ describe('berth pull (CLI)', () => {
     const port = await freePort();
     const r = await berth('pull', `127.0.0.1:${port}/app:v1`);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`berth: resolve 127\\.0\\.0\\.1:${port}/app:v1: cannot reach http://127\\.0\\.0\\.1:${port} after 2 attempts: ECONNREFUSED \\(is the registry running\\?\\)`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `berth: resolve 127\\.0\\.0\\.1:${port}/app:v1: cannot reach http://127\\.0\\.0\\.1:${port} after 2 attempts: ECONNREFUSED \\(is the registry running\\?\\)`,
+      ),
+    );
   });
 
   it('bad references and bad config are rejected with exit code 1 and say what is wrong', async () => {
@@ -196,7 +205,9 @@ describe('berth pull (CLI)', () => {
       const r = await berth('import', join(tmp, p));
       expect([p, r.code, r.stderr]).toEqual([p, 0, '']);
     }
-    const names = JSON.parse((await berth('images', '--json')).stdout).map((i: any) => i.name).sort();
+    const names = JSON.parse((await berth('images', '--json')).stdout)
+      .map((i: any) => i.name)
+      .sort();
     expect(names).toEqual(['docker.io/library/app:v3', 'example.com/app:v2', 'import.local/layout:v1']);
     expect((await berth('content', 'verify')).code).toBe(0);
     // A tampered blob in a layout is refused and not committed.

@@ -107,10 +107,23 @@ describe('OCI layout blobs are regular files of their declared size', () => {
     // A layer of 64 MiB of zeros, honestly described, but stored as one big hole.
     const zeros = Buffer.alloc(64 << 20);
     const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(zeros), size: zeros.length };
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: img.config, layers: [layer] }));
+    const manifest = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: img.config, layers: [layer] }),
+    );
     const root = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(manifest), size: manifest.length };
     const sparse = join(tmp, 'sparse');
-    await writeOciLayout(sparse, { root, rootBytes: manifest, blobs: new Map([[root.digest, manifest], [img.config!.digest, img.blobs.get(img.config!.digest)!]]) }, 'v1');
+    await writeOciLayout(
+      sparse,
+      {
+        root,
+        rootBytes: manifest,
+        blobs: new Map([
+          [root.digest, manifest],
+          [img.config!.digest, img.blobs.get(img.config!.digest)!],
+        ]),
+      },
+      'v1',
+    );
     await writeFile(blobFile(sparse, layer.digest), '');
     await truncate(blobFile(sparse, layer.digest), layer.size);
     const err = await importImages({ path: sparse, store, metadata }).catch((e) => e);

@@ -31,7 +31,12 @@ describe('import', () => {
     const r = await importImages({ path: join(tmp, 'multi.tar'), store, metadata, platform: 'linux/arm/v7' });
     expect(r.format).toBe('oci-archive');
     expect(r.records).toHaveLength(1);
-    expect(r.records[0]).toMatchObject({ name: 'registry.example/app:1.0', manifestDigest: arm.root.digest, platform: 'linux/arm/v7', target: { digest: index.root.digest } });
+    expect(r.records[0]).toMatchObject({
+      name: 'registry.example/app:1.0',
+      manifestDigest: arm.root.digest,
+      platform: 'linux/arm/v7',
+      target: { digest: index.root.digest },
+    });
     for (const d of [...amd.layers!, ...arm.layers!]) expect(await store.has(d.digest)).toBe(true);
   });
 

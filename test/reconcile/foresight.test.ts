@@ -7,7 +7,16 @@ import type { Step } from '../../src/reconcile/types.ts';
 const doc = (name: string) => ({ metadata: { name } }) as ContainerDoc;
 const steps: Step[] = [
   { kind: 'pull', id: 'pull:x', after: [], ref: 'x', name: 'x', repair: false, reason: 'x: pull' },
-  { kind: 'recreate', id: 'container:a', after: [], container: 'a', doc: doc('a'), spec: {} as never, changes: ['command changed'], reason: 'a: recreate (command changed)' },
+  {
+    kind: 'recreate',
+    id: 'container:a',
+    after: [],
+    container: 'a',
+    doc: doc('a'),
+    spec: {} as never,
+    changes: ['command changed'],
+    reason: 'a: recreate (command changed)',
+  },
   { kind: 'create', id: 'container:b', after: ['pull:x'], container: 'b', doc: doc('b'), spec: {} as never, reason: 'b: create (not present)' },
   { kind: 'create', id: 'container:c', after: [], container: 'c', doc: doc('c'), spec: {} as never, reason: 'c: create (not present)' },
 ];

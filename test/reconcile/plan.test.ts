@@ -134,7 +134,11 @@ describe('plan()', () => {
 
   it('kill-then-download: the old container is removed (for good) before the new image is pulled', () => {
     const set = (ref: string) =>
-      docs(img('busybox', ref), ctr('web', ['image: busybox', 'command: [/bin/httpd]', 'update: {strategy: kill-then-download}']), ctr('ticker', ['image: busybox', 'command: [/bin/sh]']));
+      docs(
+        img('busybox', ref),
+        ctr('web', ['image: busybox', 'command: [/bin/httpd]', 'update: {strategy: kill-then-download}']),
+        ctr('ticker', ['image: busybox', 'command: [/bin/sh]']),
+      );
     const newRef = `${REG}/busybox:1.37`;
     const steps = planOf(desiredOf(set(newRef)), converged(desiredOf(set(BB))));
     expect(brief(steps)).toEqual([
@@ -192,7 +196,13 @@ describe('plan()', () => {
 
   it('removed container: stop and remove, then garbage collection; its volume stays', () => {
     const before = desiredOf(DEMO());
-    const after = desiredOf(docs(img('busybox', BB), vol('web-data'), ctr('web', ['image: busybox', 'command: [/bin/httpd]', 'env: {GREETING: hello}', 'mounts: [{type: volume, name: web-data, target: /data}]'])));
+    const after = desiredOf(
+      docs(
+        img('busybox', BB),
+        vol('web-data'),
+        ctr('web', ['image: busybox', 'command: [/bin/httpd]', 'env: {GREETING: hello}', 'mounts: [{type: volume, name: web-data, target: /data}]']),
+      ),
+    );
     expect(brief(planOf(after, converged(before)))).toEqual([
       ['remove:ticker', 'ticker: stop and remove (no longer in the manifests)', []],
       ['gc', expect.any(String), ['remove:ticker']],
@@ -308,14 +318,30 @@ describe('plan()', () => {
   it('OOM-killed under Always: restarted, and the reason says OOM-killed', () => {
     const d = desiredOf(ctr('web', ['image: busybox:1', 'resources: {memory: 16Mi}']));
     const actual = converged(d);
-    actual.containers[0] = { ...actual.containers[0]!, state: 'exited', exitCode: 137, oomKilled: true, backoffStreak: 1, finishedAt: NOW - 30 * S, startedAt: NOW - 31 * S };
+    actual.containers[0] = {
+      ...actual.containers[0]!,
+      state: 'exited',
+      exitCode: 137,
+      oomKilled: true,
+      backoffStreak: 1,
+      finishedAt: NOW - 30 * S,
+      startedAt: NOW - 31 * S,
+    };
     expect(planOf(d, actual).map((s) => s.reason)).toEqual(['web: restart (OOM-killed; restartPolicy Always; restart 2)']);
   });
 
   it('an exit status lost with its supervisor (a reboot) restarts at once, without growing the back-off', () => {
     const d = desiredOf(ctr('web', ['image: busybox:1']));
     const actual = converged(d);
-    actual.containers[0] = { ...actual.containers[0]!, state: 'exited', exitCode: 255, exitLost: true, backoffStreak: 3, finishedAt: NOW - 1, startedAt: NOW - 5 * MIN };
+    actual.containers[0] = {
+      ...actual.containers[0]!,
+      state: 'exited',
+      exitCode: 255,
+      exitLost: true,
+      backoffStreak: 3,
+      finishedAt: NOW - 1,
+      startedAt: NOW - 5 * MIN,
+    };
     const steps = planOf(d, actual);
     expect(steps).toMatchObject([{ kind: 'start', backoffStreak: 3 }]);
     expect(steps[0]!.reason).toContain('exit status lost');
@@ -395,7 +421,7 @@ describe('plan()', () => {
     expect(planOf(d, actual)[0]).toMatchObject({ kind: 'wait', id: 'wait:image:busybox' });
   });
 
-  it('a restart waits for the repair of its image\'s snapshots (its writable layer sits on them)', () => {
+  it("a restart waits for the repair of its image's snapshots (its writable layer sits on them)", () => {
     const d = desiredOf(ctr('web', ['image: busybox:1']));
     const actual = converged(d);
     actual.images[0] = { ...actual.images[0]!, unpacked: false };
@@ -406,14 +432,14 @@ describe('plan()', () => {
     ]);
   });
 
-  it('an image record deleted behind berth\'s back: pulled again, containers left alone', () => {
+  it("an image record deleted behind berth's back: pulled again, containers left alone", () => {
     const d = desiredOf(DEMO());
     const actual = converged(d);
     actual.images = [];
     expect(brief(planOf(d, actual))).toEqual([[`pull:${BB}`, 'busybox: pull (not present)', []]]);
   });
 
-  it('drift: container removed behind berth\'s back → create; created but not started → start; volume gone → create it', () => {
+  it("drift: container removed behind berth's back → create; created but not started → start; volume gone → create it", () => {
     const d = desiredOf(DEMO());
     const actual = converged(d);
     actual.containers[0] = { ...actual.containers[0]!, state: 'absent' };
@@ -438,7 +464,9 @@ describe('plan()', () => {
   });
 
   it('desiredImages lists each needed image once: Image objects, then direct references', () => {
-    const d = desiredOf(docs(img('bb', BB, ', pullPolicy: Always, platform: linux/arm64'), ctr('a', ['image: bb']), ctr('b', [`image: "${BB}"`]), ctr('c', ['image: alpine:3'])));
+    const d = desiredOf(
+      docs(img('bb', BB, ', pullPolicy: Always, platform: linux/arm64'), ctr('a', ['image: bb']), ctr('b', [`image: "${BB}"`]), ctr('c', ['image: alpine:3'])),
+    );
     expect(desiredImages(d)).toEqual([
       { ref: BB, name: 'bb', pullPolicy: 'Always', platform: 'linux/arm64' },
       { ref: 'docker.io/library/alpine:3', name: 'docker.io/library/alpine:3', pullPolicy: 'IfNotPresent' },

@@ -9,7 +9,12 @@ import { Metadata } from '../../src/metadata/metadata.ts';
 import type { DesiredState } from '../../src/manifest/types.ts';
 import { retiredImages } from '../../src/reconcile/prune-images.ts';
 
-const image = (ref: string) => ({ kind: 'Image' as const, metadata: { name: 'app', labels: {} }, spec: { ref, pullPolicy: 'IfNotPresent' as const }, place: { file: 'm.yaml' } });
+const image = (ref: string) => ({
+  kind: 'Image' as const,
+  metadata: { name: 'app', labels: {} },
+  spec: { ref, pullPolicy: 'IfNotPresent' as const },
+  place: { file: 'm.yaml' },
+});
 const desired = (ref: string): DesiredState => ({ containers: [], images: [image(ref)], volumes: [] });
 const record = (name: string) => ({
   name,

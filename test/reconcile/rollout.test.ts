@@ -57,7 +57,10 @@ function judge(desired: DesiredState, c: ActualContainer | undefined, over: Part
 describe('judgeRollout', () => {
   it('watches until confirmAfter has passed since the task started, then confirms', () => {
     const d = desiredOf(['update: {confirmAfter: 10s}']);
-    expect(judge(d, running(d, { startedAt: NOW - 4000 }))).toEqual({ verdict: 'watch', waiting: [{ container: 'web', why: 'web: confirming (6s to go)', until: NOW + 6000 }] });
+    expect(judge(d, running(d, { startedAt: NOW - 4000 }))).toEqual({
+      verdict: 'watch',
+      waiting: [{ container: 'web', why: 'web: confirming (6s to go)', until: NOW + 6000 }],
+    });
     expect(judge(d, running(d, { startedAt: NOW - 10_000 }))).toEqual({ verdict: 'confirm' });
   });
 
@@ -93,7 +96,10 @@ describe('judgeRollout', () => {
   it('with a probe, confirmation also waits for healthy', () => {
     const d = desiredOf(['healthcheck: {tcp: {port: 8080}}', 'update: {confirmAfter: 1s}']);
     const c = running(d, { startedAt: NOW - 60_000 });
-    expect(judge(d, c, { health: () => ({ status: 'starting' }) })).toEqual({ verdict: 'watch', waiting: [{ container: 'web', why: 'web: waiting to be healthy (starting)' }] });
+    expect(judge(d, c, { health: () => ({ status: 'starting' }) })).toEqual({
+      verdict: 'watch',
+      waiting: [{ container: 'web', why: 'web: waiting to be healthy (starting)' }],
+    });
     expect(judge(d, c, { health: () => ({ status: 'healthy' }) }).verdict).toBe('confirm');
   });
 
@@ -149,7 +155,9 @@ describe('plan: an unhealthy container', () => {
   it('is restarted like a crashed one under Always, after the back-off, stopping the task first', () => {
     const d = desiredOf([]);
     const waiting = plan(d, actualOf(running(d, { startedAt: NOW - 60_000, unhealthySince: NOW - 1000 })), NOW);
-    expect(waiting).toEqual([{ kind: 'wait', id: 'wait:container:web', after: [], object: 'web', reason: 'web: restart in 9s (unhealthy; restartPolicy Always)', until: NOW + 9000 }]);
+    expect(waiting).toEqual([
+      { kind: 'wait', id: 'wait:container:web', after: [], object: 'web', reason: 'web: restart in 9s (unhealthy; restartPolicy Always)', until: NOW + 9000 },
+    ]);
     const [start] = plan(d, actualOf(running(d, { startedAt: NOW - 60_000, unhealthySince: NOW - 10_000 })), NOW);
     expect(start).toMatchObject({ kind: 'start', container: 'web', stopFirst: true, backoffStreak: 1 });
   });
@@ -176,7 +184,14 @@ describe('plan: update holds (window closed, update lock held)', () => {
     const d = desiredOf(['env: {V: "2"}']);
     const steps = plan(d, actualOf(running(desiredOf(['env: {V: "1"}']))), NOW);
     expect(steps).toEqual([
-      { kind: 'wait', id: 'wait:container:web', after: [], object: 'web', reason: 'web: Staged, waiting for the update window (opens in 5h12m) (then recreate (env V changed))', until: HOLD.until },
+      {
+        kind: 'wait',
+        id: 'wait:container:web',
+        after: [],
+        object: 'web',
+        reason: 'web: Staged, waiting for the update window (opens in 5h12m) (then recreate (env V changed))',
+        until: HOLD.until,
+      },
     ]);
   });
 

@@ -100,7 +100,7 @@ describe('drift repair', () => {
     await w.turn();
   });
 
-  it('creates again a container removed behind berth\'s back', async () => {
+  it("creates again a container removed behind berth's back", async () => {
     w.runtime.forget('web');
     const r = await w.turn();
     expect(r.steps.map((s) => s.reason)).toEqual([expect.stringContaining('container missing')]);

@@ -16,17 +16,37 @@ describe('updateGate', () => {
     ['no windows, no lock: go', { windows: [] }, undefined, { allowed: true }],
     ['window open, no lock: go', { windows: evening }, undefined, { allowed: true }],
     ['window closed: staged until it opens', { windows: night }, undefined, { allowed: false, reason: STAGED, until: Date.parse('2026-12-03T02:00:00Z') }],
-    ['window closed and lock held: the window is named (it decides first)', { windows: night }, NOW - MIN, { allowed: false, reason: STAGED, until: Date.parse('2026-12-03T02:00:00Z') }],
+    [
+      'window closed and lock held: the window is named (it decides first)',
+      { windows: night },
+      NOW - MIN,
+      { allowed: false, reason: STAGED, until: Date.parse('2026-12-03T02:00:00Z') },
+    ],
     ['lock held, no limit: wait for its release', { windows: evening }, NOW - 5 * HOUR, { allowed: false, reason: LOCKED }],
-    ['lock held under max_lock_hold: wait until the limit', { windows: [], maxLockHoldMs: 2 * HOUR }, NOW - HOUR, { allowed: false, reason: LOCKED, until: NOW + HOUR }],
+    [
+      'lock held under max_lock_hold: wait until the limit',
+      { windows: [], maxLockHoldMs: 2 * HOUR },
+      NOW - HOUR,
+      { allowed: false, reason: LOCKED, until: NOW + HOUR },
+    ],
     [
       'lock held past max_lock_hold: go, saying what was overridden',
       { windows: [], maxLockHoldMs: 2 * HOUR },
       NOW - 2 * HOUR - 30 * MIN,
       { allowed: true, override: 'update lock held for 2h30m, max_lock_hold is 2h' },
     ],
-    ['lock held exactly max_lock_hold: go', { windows: [], maxLockHoldMs: 2 * HOUR }, NOW - 2 * HOUR, { allowed: true, override: 'update lock held for 2h, max_lock_hold is 2h' }],
-    ['max_lock_hold 0: a held lock never waits', { windows: [], maxLockHoldMs: 0 }, NOW, { allowed: true, override: 'update lock held for 0s, max_lock_hold is 0s' }],
+    [
+      'lock held exactly max_lock_hold: go',
+      { windows: [], maxLockHoldMs: 2 * HOUR },
+      NOW - 2 * HOUR,
+      { allowed: true, override: 'update lock held for 2h, max_lock_hold is 2h' },
+    ],
+    [
+      'max_lock_hold 0: a held lock never waits',
+      { windows: [], maxLockHoldMs: 0 },
+      NOW,
+      { allowed: true, override: 'update lock held for 0s, max_lock_hold is 0s' },
+    ],
     ['--force: go, window closed and lock held', { windows: night, force: true }, NOW - MIN, { allowed: true }],
   ])('%s', (_what, policy, lockHeldSinceMs, expected) => {
     expect(updateGate({ timeZone: 'UTC', ...policy }, { lockHeldSinceMs }, NOW)).toEqual(expected);

@@ -7,7 +7,11 @@ describe('WWW-Authenticate parsing', () => {
     expect(parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"')).toEqual([
       { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/alpine:pull' } },
     ]);
-    expect(parseChallenges('Bearer realm="r",scope="repository:a:pull,push",error="invalid_token"')[0]!.params).toEqual({ realm: 'r', scope: 'repository:a:pull,push', error: 'invalid_token' });
+    expect(parseChallenges('Bearer realm="r",scope="repository:a:pull,push",error="invalid_token"')[0]!.params).toEqual({
+      realm: 'r',
+      scope: 'repository:a:pull,push',
+      error: 'invalid_token',
+    });
     expect(parseChallenges('Basic realm="x \\"y\\""')).toEqual([{ scheme: 'basic', params: { realm: 'x "y"' } }]);
     expect(parseChallenges('Basic realm=plain')).toEqual([{ scheme: 'basic', params: { realm: 'plain' } }]);
     expect(parseChallenges('')).toEqual([]);

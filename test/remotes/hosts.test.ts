@@ -52,7 +52,12 @@ describe('registry endpoints', () => {
       'https://cache.lan/v2/dockerhub pull mirror=true',
       'https://registry-1.docker.io/v2 pull,resolve,push mirror=false',
     ]);
-    expect(eps[0]).toMatchObject({ skipVerify: true, ca: [join(dir, 'docker.io', 'mirror-ca.pem')], client: [{ cert: join(dir, 'docker.io', 'client.crt'), key: join(dir, 'docker.io', 'client.key') }], headers: { 'x-token': 'a, b' } });
+    expect(eps[0]).toMatchObject({
+      skipVerify: true,
+      ca: [join(dir, 'docker.io', 'mirror-ca.pem')],
+      client: [{ cert: join(dir, 'docker.io', 'client.crt'), key: join(dir, 'docker.io', 'client.key') }],
+      headers: { 'x-token': 'a, b' },
+    });
     expect(endpointUrl(eps[0]!, 'library/alpine', 'manifests/3')).toBe('https://mirror.lan/v2/library/alpine/manifests/3?ns=docker.io');
     expect(endpointUrl(eps[1]!, 'library/alpine', 'blobs/x')).toBe('https://cache.lan/v2/dockerhub/library/alpine/blobs/x?ns=docker.io');
     expect(endpointUrl(eps[2]!, 'library/alpine', 'blobs/x')).toBe('https://registry-1.docker.io/v2/library/alpine/blobs/x');

@@ -51,7 +51,11 @@ afterEach(async () => {
 });
 
 function client(hosts: Record<string, unknown>) {
-  const config = configFromObject({ root: tmp, pull: { max_retries: 0 }, registry: { config_path: join(tmp, 'certs.d'), docker_config: join(tmp, 'none.json'), hosts } });
+  const config = configFromObject({
+    root: tmp,
+    pull: { max_retries: 0 },
+    registry: { config_path: join(tmp, 'certs.d'), docker_config: join(tmp, 'none.json'), hosts },
+  });
   const c = new RegistryClient({ config, log: silentLogger() });
   started.push({ stop: () => c.close() });
   return c;
@@ -75,7 +79,9 @@ describe('credentials and the token realm', () => {
   it('a private image behind such a realm fails naming the realm and the rule, still without sending the password', async () => {
     const realm = await track(startTokenRealm({ username: 'edge', password: 's3cret', allowAnonymous: false }));
     const gate = await gateFor(realm);
-    const err = await client({ [gate.host]: { username: 'edge', password: 's3cret' } }).resolve(`${gate.host}/oci:v1`).catch((e) => e);
+    const err = await client({ [gate.host]: { username: 'edge', password: 's3cret' } })
+      .resolve(`${gate.host}/oci:v1`)
+      .catch((e) => e);
     expect(isKind(err, 'FailedPrecondition')).toBe(true);
     expect(err.message).toContain(new URL(realm.realm).origin);
     expect(err.message).toContain(`registry.hosts."${gate.host}".auth_realms`);
@@ -109,7 +115,9 @@ describe('credentials and the token realm', () => {
     const r2 = await client({ [gate.host]: { ...creds, skip_verify: true } }).resolve(`${gate.host}/oci:v1`);
     expect(r2.desc.digest).toBe(img.root.digest);
     // Without them the self-signed realm is refused, naming it.
-    const err = await client({ [gate.host]: creds }).resolve(`${gate.host}/oci:v1`).catch((e) => e);
+    const err = await client({ [gate.host]: creds })
+      .resolve(`${gate.host}/oci:v1`)
+      .catch((e) => e);
     expect(isKind(err, 'Unavailable')).toBe(true);
     expect(err.message).toContain(new URL(realm.realm).origin);
   });
@@ -117,7 +125,9 @@ describe('credentials and the token realm', () => {
   it('a realm that answers more than 1 MiB is refused with ResourceExhausted naming it', async () => {
     const realm = await track(startTokenRealm({ padding: 2 << 20 }));
     const gate = await gateFor(realm);
-    const err = await client({}).resolve(`${gate.host}/oci:v1`).catch((e) => e);
+    const err = await client({})
+      .resolve(`${gate.host}/oci:v1`)
+      .catch((e) => e);
     expect(isKind(err, 'ResourceExhausted')).toBe(true);
     expect(err.message).toContain(new URL(realm.realm).origin);
   });
@@ -134,7 +144,9 @@ describe('credentials and the token realm', () => {
   it('a token that cannot be a header value is refused naming the realm', async () => {
     const realm = await track(startTokenRealm({ token: 'abc def\u0001' }));
     const gate = await gateFor(realm);
-    const err = await client({}).resolve(`${gate.host}/oci:v1`).catch((e) => e);
+    const err = await client({})
+      .resolve(`${gate.host}/oci:v1`)
+      .catch((e) => e);
     expect(isKind(err, 'Corrupt')).toBe(true);
     expect(err.message).toContain(new URL(realm.realm).origin);
   });
@@ -143,7 +155,9 @@ describe('credentials and the token realm', () => {
     const bad = (v: unknown) => (() => configFromObject({ registry: { hosts: { 'r.lan': { auth_realms: v } } } })) as () => void;
     expect(bad('auth.lan')).toThrow(/"registry\.hosts\.r\.lan\.auth_realms"/);
     expect(bad(['http://auth.lan/token'])).toThrow(/"registry\.hosts\.r\.lan\.auth_realms\.0"/);
-    expect(configFromObject({ registry: { hosts: { 'r.lan': { auth_realms: ['auth.lan:5001'] } } } }).registry.hosts['r.lan']!.authRealms).toEqual(['auth.lan:5001']);
+    expect(configFromObject({ registry: { hosts: { 'r.lan': { auth_realms: ['auth.lan:5001'] } } } }).registry.hosts['r.lan']!.authRealms).toEqual([
+      'auth.lan:5001',
+    ]);
   });
 });
 
@@ -151,7 +165,14 @@ describe('Docker-Content-Digest', () => {
   it('a malformed digest is refused before it goes into a URL', async () => {
     const proxy = await track(startFaultProxy({ target: reg.url }));
     const bad = 'sha256:../../../../v2/other/blobs/x';
-    proxy.faults.push({ match: /^HEAD .*manifests/, action: { kind: 'status', status: 200, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': '500', 'docker-content-digest': bad } } });
+    proxy.faults.push({
+      match: /^HEAD .*manifests/,
+      action: {
+        kind: 'status',
+        status: 200,
+        headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': '500', 'docker-content-digest': bad },
+      },
+    });
     const c = client({});
     const err = await c.resolve(`${proxy.host}/oci:v1`).catch((e) => e);
     expect(isKind(err, 'Corrupt')).toBe(true);

@@ -82,15 +82,26 @@ describe('resolve', () => {
   });
 
   it('says what is missing: unknown tag is NotFound naming the reference', async () => {
-    const err = await client().resolve(`${reg.host}/oci:nope`).catch((e) => e);
+    const err = await client()
+      .resolve(`${reg.host}/oci:nope`)
+      .catch((e) => e);
     expect(isKind(err, 'NotFound')).toBe(true);
     expect(err.message).toContain(`${reg.host}/oci:nope`);
   });
 
   it('refuses Docker schema 1 clearly', async () => {
     const proxy = await startFaultProxy({ target: reg.url });
-    proxy.faults.push({ match: /manifests/, action: { kind: 'status', status: 200, headers: { 'content-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws', 'docker-content-digest': oci.root.digest } } });
-    const err = await client().resolve(`${proxy.host}/old:1`).catch((e) => e);
+    proxy.faults.push({
+      match: /manifests/,
+      action: {
+        kind: 'status',
+        status: 200,
+        headers: { 'content-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws', 'docker-content-digest': oci.root.digest },
+      },
+    });
+    const err = await client()
+      .resolve(`${proxy.host}/old:1`)
+      .catch((e) => e);
     expect(isKind(err, 'Unimplemented')).toBe(true);
     expect(err.message).toMatch(/schema 1 is not supported/);
     await proxy.stop();
@@ -98,7 +109,9 @@ describe('resolve', () => {
 
   it('a registry that is down is a clear Unavailable error', async () => {
     const port = await freePort();
-    const err = await client(config({ pull: { max_retries: 1 } })).resolve(`127.0.0.1:${port}/x:1`).catch((e) => e);
+    const err = await client(config({ pull: { max_retries: 1 } }))
+      .resolve(`127.0.0.1:${port}/x:1`)
+      .catch((e) => e);
     expect(isKind(err, 'Unavailable')).toBe(true);
     expect(err.message).toContain(`http://127.0.0.1:${port}`);
     expect(err.message).toMatch(/ECONNREFUSED.*is the registry running/);
@@ -136,7 +149,9 @@ describe('auth', () => {
     await client().resolve(`${proxy.host}/oci:v1`);
     expect(proxy.tokenRequests.at(-1)?.user).toBe('edge');
     await writeFile(join(tmp, 'docker.json'), JSON.stringify({ auths: { [proxy.host]: { auth: Buffer.from('edge:wrong').toString('base64') } } }));
-    const err = await client().resolve(`${proxy.host}/oci:v1`).catch((e) => e);
+    const err = await client()
+      .resolve(`${proxy.host}/oci:v1`)
+      .catch((e) => e);
     expect(isKind(err, 'FailedPrecondition')).toBe(true);
     expect(err.message).toMatch(/refused the configured credentials/);
     expect(err.message).not.toContain('wrong');
@@ -145,7 +160,10 @@ describe('auth', () => {
 
   it('uses an identity token (refresh token) from a Docker config.json', async () => {
     const proxy = await startFaultProxy({ target: reg.url, auth: { kind: 'token', username: 'edge', password: 'refresh-me' } });
-    await writeFile(join(tmp, 'docker.json'), JSON.stringify({ auths: { [proxy.host]: { auth: Buffer.from('edge:').toString('base64'), identitytoken: 'refresh-me' } } }));
+    await writeFile(
+      join(tmp, 'docker.json'),
+      JSON.stringify({ auths: { [proxy.host]: { auth: Buffer.from('edge:').toString('base64'), identitytoken: 'refresh-me' } } }),
+    );
     await client().resolve(`${proxy.host}/oci:v1`);
     expect(proxy.tokenRequests.at(-1)).toMatchObject({ method: 'POST', user: 'refresh:edge' });
     await proxy.stop();
@@ -159,7 +177,9 @@ describe('auth', () => {
     await c.fetchBlob(ref, oci.layers![0]!, store);
     expect(proxy.requests.at(-1)).toMatchObject({ status: 200 });
     expect(proxy.requests.filter((q) => q.status === 401)).toHaveLength(1);
-    const denied = await client().resolve(`${proxy.host}/oci:v1`).catch((e) => e);
+    const denied = await client()
+      .resolve(`${proxy.host}/oci:v1`)
+      .catch((e) => e);
     expect(isKind(denied, 'FailedPrecondition')).toBe(true);
     expect(denied.message).toMatch(/access denied/);
     await proxy.stop();
@@ -173,7 +193,9 @@ describe('fetching blobs', () => {
   it('a corrupt blob is never committed', async () => {
     const proxy = await startFaultProxy({ target: reg.url });
     proxy.faults.push({ match: /blobs/, action: { kind: 'corrupt' } });
-    const err = await client().fetchBlob(ref(proxy), layer(), store).catch((e) => e);
+    const err = await client()
+      .fetchBlob(ref(proxy), layer(), store)
+      .catch((e) => e);
     expect(isKind(err, 'Corrupt')).toBe(true);
     expect(err.message).toContain(layer().digest);
     expect(err.message).toMatch(/expected sha256:[a-f0-9]{64}, found sha256:[a-f0-9]{64}/);
@@ -246,7 +268,9 @@ describe('fetching blobs', () => {
   it('gives up after max_retries with an error that says why', async () => {
     const proxy = await startFaultProxy({ target: reg.url });
     proxy.faults.push({ match: /^GET .*blobs/, action: { kind: 'status', status: 503 } });
-    const err = await client(config({ pull: { max_retries: 1 } })).fetchBlob(ref(proxy), layer(), store).catch((e) => e);
+    const err = await client(config({ pull: { max_retries: 1 } }))
+      .fetchBlob(ref(proxy), layer(), store)
+      .catch((e) => e);
     expect(isKind(err, 'Unavailable')).toBe(true);
     expect(err.message).toMatch(/HTTP 503 \(2 failed attempts\); giving up after [\d.]+s without progress/);
     await proxy.stop();
@@ -259,7 +283,10 @@ describe('hosts', () => {
     const upstreamPort = await freePort();
     const upstream = `127.0.0.1:${upstreamPort}`; // the reference's registry: never reached
     await mkdir(join(tmp, 'certs.d', upstream), { recursive: true });
-    await writeFile(join(tmp, 'certs.d', upstream, 'hosts.toml'), `server = "${reg.url}"\n\n[host."${mirror.url}"]\n  capabilities = ["pull", "resolve"]\n  [host."${mirror.url}".header]\n    x-edge = "berth"\n`);
+    await writeFile(
+      join(tmp, 'certs.d', upstream, 'hosts.toml'),
+      `server = "${reg.url}"\n\n[host."${mirror.url}"]\n  capabilities = ["pull", "resolve"]\n  [host."${mirror.url}".header]\n    x-edge = "berth"\n`,
+    );
     const c = client();
     const r = await c.resolve(`${upstream}/oci:v1`);
     expect(r.desc.digest).toBe(oci.root.digest);

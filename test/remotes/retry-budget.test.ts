@@ -67,7 +67,10 @@ describe('a flaky registry', () => {
     });
     try {
       const cfg = join(tmp, 'config.toml');
-      await writeFile(cfg, `[pull]\nretry_backoff = "5ms"\nretry_backoff_max = "50ms"\n[registry]\nconfig_path = "${tmp}/certs.d"\ndocker_config = "${tmp}/docker.json"\n`);
+      await writeFile(
+        cfg,
+        `[pull]\nretry_backoff = "5ms"\nretry_backoff_max = "50ms"\n[registry]\nconfig_path = "${tmp}/certs.d"\ndocker_config = "${tmp}/docker.json"\n`,
+      );
       const pulled = await run(['--root', join(tmp, 'root'), '--config', cfg, 'pull', '--no-unpack', `${flaky.host}/layered:v1`]);
       expect(pulled.code, pulled.stderr).toBe(0);
       const failed = flaky.requests.filter((q) => q.status === 503 || q.status === 429).length;
@@ -82,7 +85,11 @@ describe('a flaky registry', () => {
   it('a registry that never recovers is given up once the budget is spent, saying so', async () => {
     const proxy = await startFaultProxy({ target: reg.url });
     proxy.faults.push({ match: /^GET .*blobs/, action: { kind: 'status', status: 503 } });
-    const config = configFromObject({ root: tmp, pull: { retry_budget: '1s', retry_backoff: '50ms', retry_backoff_max: '200ms' }, registry: { config_path: join(tmp, 'certs.d'), docker_config: join(tmp, 'none.json') } });
+    const config = configFromObject({
+      root: tmp,
+      pull: { retry_budget: '1s', retry_backoff: '50ms', retry_backoff_max: '200ms' },
+      registry: { config_path: join(tmp, 'certs.d'), docker_config: join(tmp, 'none.json') },
+    });
     const c = new RegistryClient({ config, log: silentLogger() });
     const store = await openContentStore(join(tmp, 'root'));
     const err = await c.fetchBlob(parseReference(`${proxy.host}/big:v1`), big.layers![0]!, store).catch((e) => e);
@@ -101,7 +108,11 @@ describe('a flaky registry', () => {
       proxy.faults.push({ match: /^GET .*blobs/, action: { kind: 'status', status: 503 }, times: 1 });
       proxy.faults.push({ match: /^GET .*blobs/, action: { kind: 'cut', afterBytes: 256 << 10 }, times: 1 });
     }
-    const config = configFromObject({ root: tmp, pull: { retry_budget: '1s', retry_backoff: '100ms', retry_backoff_max: '100ms' }, registry: { config_path: join(tmp, 'certs.d'), docker_config: join(tmp, 'none.json') } });
+    const config = configFromObject({
+      root: tmp,
+      pull: { retry_budget: '1s', retry_backoff: '100ms', retry_backoff_max: '100ms' },
+      registry: { config_path: join(tmp, 'certs.d'), docker_config: join(tmp, 'none.json') },
+    });
     const c = new RegistryClient({ config, log: silentLogger() });
     const store = await openContentStore(join(tmp, 'root'));
     const r = await c.fetchBlob(parseReference(`${proxy.host}/big:v1`), big.layers![0]!, store);

@@ -11,7 +11,14 @@ import { cleanup, makeBusyboxRootfs, openRuntime, requireRoot, tempDir, until } 
 const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
 const CHILD = fileURLToPath(new URL('./fixtures/berth-child.ts', import.meta.url));
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 describe('tasks outlive berth and are adopted by the next berth', () => {
   let root: string;
@@ -31,7 +38,10 @@ describe('tasks outlive berth and are adopted by the next berth', () => {
     const child = spawn(NODE, [CHILD, berthRoot, rootfs, prefix], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
     const line = await new Promise<string>((resolve, reject) => {
       let buf = '';
-      child.stdout!.on('data', (d) => { buf += d; if (buf.includes('\n')) resolve(buf.split('\n')[0]!); });
+      child.stdout!.on('data', (d) => {
+        buf += d;
+        if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
+      });
       child.on('exit', (code) => reject(new Error(`child exited ${code} before starting containers`)));
     });
     const pids = JSON.parse(line) as { long: number; short: number; shimLong: number };
@@ -53,10 +63,21 @@ describe('tasks outlive berth and are adopted by the next berth', () => {
       expect(again.record.restartCount).toBe(0);
       const runcList = execFileSync('runc', ['--root', rt.oci.stateRoot, 'list', '-q'], { encoding: 'utf8' }).trim().split('\n');
       expect(runcList.filter((n) => n === `${prefix}-long`)).toHaveLength(1);
-      expect(execFileSync('pgrep', ['-f', '--', `task-id ${long.record.task!.id}`], { encoding: 'utf8' }).trim().split('\n')).toHaveLength(1);
+      expect(
+        execFileSync('pgrep', ['-f', '--', `task-id ${long.record.task!.id}`], { encoding: 'utf8' })
+          .trim()
+          .split('\n'),
+      ).toHaveLength(1);
 
       // The short task ends after berth died: its exit code is still learned.
-      const short = await until(async () => { const s = await rt!.status(`${prefix}-short`); return s.state === 'exited' && s; }, 10_000, 'short exit');
+      const short = await until(
+        async () => {
+          const s = await rt!.status(`${prefix}-short`);
+          return s.state === 'exited' && s;
+        },
+        10_000,
+        'short exit',
+      );
       expect(short.exit).toMatchObject({ exitCode: 5, oomKilled: false });
       // Output kept flowing into the log while no berth was running.
       expect((await readLogTail(rt.containerDir(`${prefix}-long`), 1)).toString()).toBe('tick\n');

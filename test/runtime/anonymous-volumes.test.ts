@@ -21,7 +21,10 @@ describe('image Volumes as anonymous volumes', () => {
     const d = path.join(root, `layer-${n++}`);
     await mkdir(path.join(d, 'upper'), { recursive: true });
     await mkdir(path.join(d, 'work'), { recursive: true });
-    return { upper: path.join(d, 'upper'), mounts: [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lower}`, `upperdir=${path.join(d, 'upper')}`, `workdir=${path.join(d, 'work')}`] }] };
+    return {
+      upper: path.join(d, 'upper'),
+      mounts: [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lower}`, `upperdir=${path.join(d, 'upper')}`, `workdir=${path.join(d, 'work')}`] }],
+    };
   };
   const withVolumes = (req: CreateRequest, volumes: string[]): CreateRequest => ({
     ...req,
@@ -64,10 +67,15 @@ describe('image Volumes as anonymous volumes', () => {
 
   it('a mount at the same path wins (no anonymous volume)', async () => {
     const { mounts } = await overlay(rootfs);
-    await rt.create(withVolumes(request('covered', mounts as any, {
-      args: ['/bin/sh', '-c', 'ls /data | wc -l'],
-      mounts: [{ type: 'tmpfs', target: '/data' }],
-    }), ['/data']));
+    await rt.create(
+      withVolumes(
+        request('covered', mounts as any, {
+          args: ['/bin/sh', '-c', 'ls /data | wc -l'],
+          mounts: [{ type: 'tmpfs', target: '/data' }],
+        }),
+        ['/data'],
+      ),
+    );
     await rt.start('covered');
     await exited('covered');
     expect((await log('covered')).trim()).toBe('0');

@@ -23,7 +23,10 @@ for (const which of ['runc', 'crun'] as const) {
       const started = await rt.start(name);
       expect(started.state).toBe('running');
       expect(started.pid).toBeGreaterThan(0);
-      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });
+      const st = await until(async () => {
+        const s = await rt.status(name);
+        return s.state === 'exited' && s;
+      });
       expect(st.exit!.exitCode).toBe(7);
       expect(st.exit!.signal).toBe(0);
       expect(st.exit!.oomKilled).toBe(false);
@@ -34,12 +37,20 @@ for (const which of ['runc', 'crun'] as const) {
 
     it('merges image config and spec: env, workingDir, user names; network none has its own hostname', async () => {
       const name = `env-${id}`;
-      await rt.create(request(name, bindRootfs(rootfs), {
-        args: ['/bin/sh', '-c', 'echo "G=$GREETING P=$PATH H=$HOME"; pwd; id -u; id -g; hostname'],
-        env: { GREETING: 'hello' }, workingDir: '/tmp', user: 'app', network: 'none',
-      }));
+      await rt.create(
+        request(name, bindRootfs(rootfs), {
+          args: ['/bin/sh', '-c', 'echo "G=$GREETING P=$PATH H=$HOME"; pwd; id -u; id -g; hostname'],
+          env: { GREETING: 'hello' },
+          workingDir: '/tmp',
+          user: 'app',
+          network: 'none',
+        }),
+      );
       await rt.start(name);
-      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });
+      const st = await until(async () => {
+        const s = await rt.status(name);
+        return s.state === 'exited' && s;
+      });
       expect(st.exit!.exitCode).toBe(0);
       const lines = (await readLogTail(rt.containerDir(name))).toString().trim().split('\n');
       expect(lines).toEqual(['G=hello P=/bin H=/home/app', '/tmp', '1000', '1000', name]);
@@ -47,12 +58,17 @@ for (const which of ['runc', 'crun'] as const) {
 
     it('a task over its memory limit is shown as OOM-killed', async () => {
       const name = `oom-${id}`;
-      await rt.create(request(name, bindRootfs(rootfs), {
-        args: ['/bin/sh', '-c', 'a=aaaaaaaaaaaaaaaa; while true; do a="$a$a"; done'],
-        resources: { memoryBytes: 24 * 1024 * 1024 },
-      }));
+      await rt.create(
+        request(name, bindRootfs(rootfs), {
+          args: ['/bin/sh', '-c', 'a=aaaaaaaaaaaaaaaa; while true; do a="$a$a"; done'],
+          resources: { memoryBytes: 24 * 1024 * 1024 },
+        }),
+      );
       await rt.start(name);
-      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; }, 20_000);
+      const st = await until(async () => {
+        const s = await rt.status(name);
+        return s.state === 'exited' && s;
+      }, 20_000);
       expect(st.exit, JSON.stringify(st.exit)).toMatchObject({ oomKilled: true, signal: 9, exitCode: 137 });
     });
 
@@ -60,7 +76,10 @@ for (const which of ['runc', 'crun'] as const) {
       const name = `seccomp-${id}`;
       await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sh', '-c', 'unshare -U /bin/echo escaped; echo after'] }));
       await rt.start(name);
-      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });
+      const st = await until(async () => {
+        const s = await rt.status(name);
+        return s.state === 'exited' && s;
+      });
       expect(st.exit!.exitCode).toBe(0);
       const log = (await readLogTail(rt.containerDir(name))).toString();
       expect(log).not.toContain('escaped');
@@ -72,7 +91,10 @@ for (const which of ['runc', 'crun'] as const) {
       const name = `ran-${id}`;
       await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sleep', '0.3'] }));
       await rt.start(name);
-      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });
+      const st = await until(async () => {
+        const s = await rt.status(name);
+        return s.state === 'exited' && s;
+      });
       expect(st.exit!.ranForMs).toBeGreaterThanOrEqual(280);
       expect(st.exit!.ranForMs).toBeLessThan(3000);
       expect(st.finishedAtMs! - st.startedAtMs!).toBeGreaterThanOrEqual(250);
@@ -83,15 +105,20 @@ for (const which of ['runc', 'crun'] as const) {
       await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sleep', '60'] }));
       await rt.start(name);
       await rt.kill(name, 'SIGKILL');
-      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; });
+      const st = await until(async () => {
+        const s = await rt.status(name);
+        return s.state === 'exited' && s;
+      });
       expect(st.exit, JSON.stringify(st.exit)).toMatchObject({ signal: 9, exitCode: 137 });
     });
 
     it('start is idempotent while running (no duplicate task); stop sends the stop signal and waits for the exit', async () => {
       const name = `idem-${id}`;
-      await rt.create(request(name, bindRootfs(rootfs), {
-        args: ['/bin/sh', '-c', 'trap "echo got-term; exit 0" TERM; echo ready; while true; do sleep 0.05; done'],
-      }));
+      await rt.create(
+        request(name, bindRootfs(rootfs), {
+          args: ['/bin/sh', '-c', 'trap "echo got-term; exit 0" TERM; echo ready; while true; do sleep 0.05; done'],
+        }),
+      );
       const a = await rt.start(name);
       const b = await rt.start(name);
       expect(b.pid).toBe(a.pid);

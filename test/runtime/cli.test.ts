@@ -23,14 +23,19 @@ describe('berth ps / logs / inspect', () => {
     berthRoot = path.join(root, 'berth');
     rootfs = await makeBusyboxRootfs(path.join(root, 'image'));
     rt = await openRuntime(berthRoot);
-    const upper = path.join(root, 'upper'), work = path.join(root, 'work');
+    const upper = path.join(root, 'upper'),
+      work = path.join(root, 'work');
     await mkdir(upper);
     await mkdir(work);
-    await rt.create(request('web', [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${rootfs}`, `upperdir=${upper}`, `workdir=${work}`] }], {
-      args: ['/bin/sh', '-c', 'echo one; echo two; echo three; while true; do sleep 1; done'],
-    }));
+    await rt.create(
+      request('web', [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${rootfs}`, `upperdir=${upper}`, `workdir=${work}`] }], {
+        args: ['/bin/sh', '-c', 'echo one; echo two; echo three; while true; do sleep 1; done'],
+      }),
+    );
     await rt.start('web');
-    await rt.create(request('hog', bindRootfs(rootfs), { args: ['/bin/sh', '-c', 'a=aaaaaaaa; while true; do a="$a$a"; done'], resources: { memoryBytes: 16 << 20 } }));
+    await rt.create(
+      request('hog', bindRootfs(rootfs), { args: ['/bin/sh', '-c', 'a=aaaaaaaa; while true; do a="$a$a"; done'], resources: { memoryBytes: 16 << 20 } }),
+    );
     await rt.start('hog');
     await until(async () => (await rt.status('hog')).state === 'exited');
   });
@@ -91,7 +96,10 @@ describe('berth ps / logs / inspect', () => {
   });
 
   it('an unknown container is an error naming it', async () => {
-    const err = await berth('logs', 'nope').then(() => undefined, (e) => e);
+    const err = await berth('logs', 'nope').then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err.code).toBe(1);
     expect(err.stderr).toContain('container nope not found');
   });

@@ -25,7 +25,10 @@ describe('[runtime] pids_limit and init_binary', () => {
     expect((await load('[runtime]\npids_limit = 0\n')).runtime.pidsLimit).toBe(0);
   });
   it('a negative limit is an error naming the key', async () => {
-    const err = await load('[runtime]\npids_limit = -1\n').then(() => undefined, (e) => e);
+    const err = await load('[runtime]\npids_limit = -1\n').then(
+      () => undefined,
+      (e) => e,
+    );
     expect(isKind(err, 'InvalidArgument'), String(err)).toBe(true);
     expect(err.message).toContain('pids_limit');
   });

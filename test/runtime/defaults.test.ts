@@ -30,24 +30,55 @@ for (const which of ['runc', 'crun'] as const) {
     const runToExit = async (name: string, args: string[], over: Parameters<typeof request>[2] = {}): Promise<string> => {
       await rt.create(request(name, bindRootfs(rootfs), { args, ...over }));
       await rt.start(name);
-      const st = await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; }, 20_000, `${name} to exit`);
+      const st = await until(
+        async () => {
+          const s = await rt.status(name);
+          return s.state === 'exited' && s;
+        },
+        20_000,
+        `${name} to exit`,
+      );
       const log = (await readLogTail(rt.containerDir(name))).toString();
       expect(st.exit!.exitCode, log).toBe(0);
       return log;
     };
 
     it('seccomp is an allowlist: io_uring, NUMA, the new mount API and unknown calls are refused; sh and httpd work', async () => {
-      const log = await runToExit(`seccomp-allow-${id}`, ['/bin/sysprobe', 'io_uring_setup', 'mbind', 'get_mempolicy', 'fspick', 'mount_setattr', 'keyctl', 'unknown', 'getpid']);
-      expect(log).toBe([
-        'io_uring_setup=EPERM', 'mbind=EPERM', 'get_mempolicy=EPERM', 'fspick=EPERM', 'mount_setattr=EPERM', 'keyctl=EPERM', 'unknown=ENOSYS', 'getpid=ok', '',
-      ].join('\n'));
+      const log = await runToExit(`seccomp-allow-${id}`, [
+        '/bin/sysprobe',
+        'io_uring_setup',
+        'mbind',
+        'get_mempolicy',
+        'fspick',
+        'mount_setattr',
+        'keyctl',
+        'unknown',
+        'getpid',
+      ]);
+      expect(log).toBe(
+        [
+          'io_uring_setup=EPERM',
+          'mbind=EPERM',
+          'get_mempolicy=EPERM',
+          'fspick=EPERM',
+          'mount_setattr=EPERM',
+          'keyctl=EPERM',
+          'unknown=ENOSYS',
+          'getpid=ok',
+          '',
+        ].join('\n'),
+      );
 
       const port = 20_000 + (process.pid % 20_000);
-      const web = await runToExit(`seccomp-httpd-${id}`, ['/bin/sh', '-c', [
-        'mkdir -p /tmp/www && echo served-through-the-filter > /tmp/www/index.html',
-        `httpd -p 127.0.0.1:${port} -h /tmp/www`,
-        `i=0; until wget -q -O - http://127.0.0.1:${port}/; do i=$((i+1)); [ $i -gt 50 ] && exit 1; sleep 0.1; done`,
-      ].join(' && ')]);
+      const web = await runToExit(`seccomp-httpd-${id}`, [
+        '/bin/sh',
+        '-c',
+        [
+          'mkdir -p /tmp/www && echo served-through-the-filter > /tmp/www/index.html',
+          `httpd -p 127.0.0.1:${port} -h /tmp/www`,
+          `i=0; until wget -q -O - http://127.0.0.1:${port}/; do i=$((i+1)); [ $i -gt 50 ] && exit 1; sleep 0.1; done`,
+        ].join(' && '),
+      ]);
       expect(web).toContain('served-through-the-filter');
     });
 
@@ -73,7 +104,10 @@ for (const which of ['runc', 'crun'] as const) {
         const v1 = path.join('/sys/fs/cgroup/pids', cgroup, 'pids.max');
         return existsSync(v1) ? v1 : path.join('/sys/fs/cgroup', cgroup, 'pids.max');
       };
-      for (const [name, over, want] of [[`pids-default-${id}`, {}, '2048'], [`pids-set-${id}`, { resources: { pids: 64 } }, '64']] as const) {
+      for (const [name, over, want] of [
+        [`pids-default-${id}`, {}, '2048'],
+        [`pids-set-${id}`, { resources: { pids: 64 } }, '64'],
+      ] as const) {
         await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sleep', '30'], ...over }));
         await rt.start(name);
         const value = await until(async () => (await readFile(await pidsMax(name), 'utf8').catch(() => '')).trim(), 10_000, `${name} pids.max`);

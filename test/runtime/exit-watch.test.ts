@@ -11,7 +11,9 @@ function inotifyWatches(): number {
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
       if (!readlinkSync(`/proc/self/fd/${fd}`).includes('inotify')) continue;
-      n += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length;
+      n += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('inotify wd:')).length;
     } catch {}
   }
   return n;

@@ -10,7 +10,14 @@ import { followLog, readLogTail } from '../../src/runtime/logs.ts';
 import { bindRootfs, cleanup, openRuntime, request, runtimeFixture, until } from './helpers.ts';
 
 const exited = (rt: Runtime, name: string, ms = 10_000) =>
-  until(async () => { const s = await rt.status(name); return (s.state === 'exited' || s.state === 'stopped') && s; }, ms, `${name} to exit`);
+  until(
+    async () => {
+      const s = await rt.status(name);
+      return (s.state === 'exited' || s.state === 'stopped') && s;
+    },
+    ms,
+    `${name} to exit`,
+  );
 
 describe('runtime features (runc)', () => {
   let root: string;
@@ -33,11 +40,13 @@ describe('runtime features (runc)', () => {
 
   it('readOnlyRootfs: the rootfs cannot be written, a tmpfs mount can', async () => {
     const name = `ro-${id}`;
-    await rt.create(request(name, bindRootfs(rootfs), {
-      args: ['/bin/sh', '-c', 'touch /tmp/ok && echo tmpfs-ok; touch /etc/nope 2>/dev/null && echo rootfs-written; exit 0'],
-      readOnlyRootfs: true,
-      mounts: [{ type: 'tmpfs', target: '/tmp', sizeBytes: 1024 * 1024 }],
-    }));
+    await rt.create(
+      request(name, bindRootfs(rootfs), {
+        args: ['/bin/sh', '-c', 'touch /tmp/ok && echo tmpfs-ok; touch /etc/nope 2>/dev/null && echo rootfs-written; exit 0'],
+        readOnlyRootfs: true,
+        mounts: [{ type: 'tmpfs', target: '/tmp', sizeBytes: 1024 * 1024 }],
+      }),
+    );
     await rt.start(name);
     await exited(rt, name);
     const log = (await readLogTail(rt.containerDir(name))).toString();
@@ -68,10 +77,17 @@ describe('runtime features (runc)', () => {
       [`nopath-${id}`, { command: ['httpd-missing'] }, /command "httpd-missing" not found in image .*searched PATH \/bin/],
       [`nouser-${id}`, { user: 'nobody-here' }, /user "nobody-here" does not exist in the image's \/etc\/passwd/],
       [`nogroup-${id}`, { user: 'app:wheel' }, /group "wheel" does not exist/],
-      [`nobind-${id}`, { mounts: [{ type: 'bind', source: '/nonexistent/dir', target: '/x', readOnly: true }] }, /bind mount source \/nonexistent\/dir does not exist/],
+      [
+        `nobind-${id}`,
+        { mounts: [{ type: 'bind', source: '/nonexistent/dir', target: '/x', readOnly: true }] },
+        /bind mount source \/nonexistent\/dir does not exist/,
+      ],
     ];
     for (const [name, s, re] of cases) {
-      const err = await rt.create(request(name, bindRootfs(rootfs), s)).then(() => undefined, (e) => e);
+      const err = await rt.create(request(name, bindRootfs(rootfs), s)).then(
+        () => undefined,
+        (e) => e,
+      );
       expect(isKind(err, 'InvalidArgument'), `${name}: ${err}`).toBe(true);
       expect(err.message).toMatch(re);
       expect(existsSync(rt.containerDir(name))).toBe(false);
@@ -95,14 +111,18 @@ describe('runtime features (runc)', () => {
   });
 
   it('a missing runtime binary says how to install it', async () => {
-    const err = await Runtime.open({ root: path.join(root, 'other'), binary: 'runc-not-installed' }).then(() => undefined, (e) => e);
+    const err = await Runtime.open({ root: path.join(root, 'other'), binary: 'runc-not-installed' }).then(
+      () => undefined,
+      (e) => e,
+    );
     expect(isKind(err, 'FailedPrecondition')).toBe(true);
     expect(err.message).toContain('apt-get install runc');
   });
 
   it('runs on a real overlay mount; a restart keeps the writable layer; delete unmounts it', async () => {
     const name = `ovl-${id}`;
-    const upper = path.join(root, 'ovl/upper'), work = path.join(root, 'ovl/work');
+    const upper = path.join(root, 'ovl/upper'),
+      work = path.join(root, 'ovl/work');
     await mkdir(upper, { recursive: true });
     await mkdir(work, { recursive: true });
     const mounts = [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${rootfs}`, `upperdir=${upper}`, `workdir=${work}`] }];
@@ -127,14 +147,17 @@ describe('runtime features (runc)', () => {
     const small = await openRuntime(path.join(root, 'berth-logs'), { logMaxBytes: 1500, logMaxFiles: 3 });
     try {
       const name = `logs-${id}`;
-      await small.create(request(name, bindRootfs(rootfs), {
-        args: ['/bin/sh', '-c', 'i=0; while [ $i -lt 120 ]; do i=$((i+1)); echo "line-$i"; case $i in *0) sleep 0.15;; esac; done'],
-      }));
+      await small.create(
+        request(name, bindRootfs(rootfs), {
+          args: ['/bin/sh', '-c', 'i=0; while [ $i -lt 120 ]; do i=$((i+1)); echo "line-$i"; case $i in *0) sleep 0.15;; esac; done'],
+        }),
+      );
       const dir = small.containerDir(name);
       const lines: string[] = [];
       const follow = (async () => {
         let text = '';
-        for await (const chunk of followLog(dir, { fromOffset: 0, pollMs: 10, done: async () => (await small.status(name)).state === 'exited' })) text += chunk.toString();
+        for await (const chunk of followLog(dir, { fromOffset: 0, pollMs: 10, done: async () => (await small.status(name)).state === 'exited' }))
+          text += chunk.toString();
         lines.push(...text.trim().split('\n'));
       })();
       await small.start(name);

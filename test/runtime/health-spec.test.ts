@@ -10,13 +10,29 @@ const S = 1e9; // nanoseconds in a second, as image configs count
 describe('image config Healthcheck → Healthcheck', () => {
   it('CMD runs its arguments; CMD-SHELL runs /bin/sh -c; nanoseconds become ms', () => {
     expect(fromImageConfig({ Test: ['CMD', '/bin/check', '--quick'], Interval: 5 * S, Timeout: 2 * S, StartPeriod: 20 * S, Retries: 4 })).toEqual({
-      kind: 'exec', exec: ['/bin/check', '--quick'], intervalMs: 5000, timeoutMs: 2000, startPeriodMs: 20_000, retries: 4,
+      kind: 'exec',
+      exec: ['/bin/check', '--quick'],
+      intervalMs: 5000,
+      timeoutMs: 2000,
+      startPeriodMs: 20_000,
+      retries: 4,
     });
-    expect(fromImageConfig({ Test: ['CMD-SHELL', 'wget -q -O- http://127.0.0.1/ || exit 1'] })?.exec).toEqual(['/bin/sh', '-c', 'wget -q -O- http://127.0.0.1/ || exit 1']);
+    expect(fromImageConfig({ Test: ['CMD-SHELL', 'wget -q -O- http://127.0.0.1/ || exit 1'] })?.exec).toEqual([
+      '/bin/sh',
+      '-c',
+      'wget -q -O- http://127.0.0.1/ || exit 1',
+    ]);
   });
 
   it("fills Docker's defaults: interval 30s, timeout 30s, retries 3, start period 0", () => {
-    expect(fromImageConfig({ Test: ['CMD', 'true'] })).toEqual({ kind: 'exec', exec: ['true'], intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 });
+    expect(fromImageConfig({ Test: ['CMD', 'true'] })).toEqual({
+      kind: 'exec',
+      exec: ['true'],
+      intervalMs: 30_000,
+      timeoutMs: 30_000,
+      retries: 3,
+      startPeriodMs: 0,
+    });
     expect(fromImageConfig({ Test: ['CMD', 'true'], Interval: 0, Retries: 0 })).toMatchObject({ intervalMs: 30_000, retries: 3 });
   });
 
@@ -28,7 +44,18 @@ describe('image config Healthcheck → Healthcheck', () => {
   });
 
   it('an unknown form is an InvalidArgument error', () => {
-    expect(isKind((() => { try { fromImageConfig({ Test: ['SHELL', 'x'] }); } catch (e) { return e; } })(), 'InvalidArgument')).toBe(true);
+    expect(
+      isKind(
+        (() => {
+          try {
+            fromImageConfig({ Test: ['SHELL', 'x'] });
+          } catch (e) {
+            return e;
+          }
+        })(),
+        'InvalidArgument',
+      ),
+    ).toBe(true);
   });
 
   it("the manifest's check overrides the image's entirely", () => {
@@ -36,9 +63,17 @@ describe('image config Healthcheck → Healthcheck', () => {
     expect(resolveHealthcheck(undefined, image)).toMatchObject({ kind: 'exec', exec: ['/bin/image-check'], intervalMs: 7000 });
     const manifest = { http: { port: 8080, path: '/healthz', host: '127.0.0.1' }, intervalMs: 10_000, timeoutMs: 3000, retries: 3, startPeriodMs: 30_000 };
     expect(resolveHealthcheck(manifest, image)).toEqual({
-      kind: 'http', http: { port: 8080, path: '/healthz', host: '127.0.0.1' }, intervalMs: 10_000, timeoutMs: 3000, retries: 3, startPeriodMs: 30_000,
+      kind: 'http',
+      http: { port: 8080, path: '/healthz', host: '127.0.0.1' },
+      intervalMs: 10_000,
+      timeoutMs: 3000,
+      retries: 3,
+      startPeriodMs: 30_000,
     });
-    expect(fromManifest({ tcp: { port: 9000, host: '127.0.0.2' }, intervalMs: 1, timeoutMs: 1, retries: 1, startPeriodMs: 0 })).toMatchObject({ kind: 'tcp', tcp: { port: 9000, host: '127.0.0.2' } });
+    expect(fromManifest({ tcp: { port: 9000, host: '127.0.0.2' }, intervalMs: 1, timeoutMs: 1, retries: 1, startPeriodMs: 0 })).toMatchObject({
+      kind: 'tcp',
+      tcp: { port: 9000, host: '127.0.0.2' },
+    });
   });
 
   it('http and tcp checks cannot run for a network: none container', () => {
@@ -52,8 +87,14 @@ describe('image config Healthcheck → Healthcheck', () => {
 describe('health state transitions', () => {
   const check: Healthcheck = { kind: 'exec', exec: ['check'], intervalMs: 1000, timeoutMs: 500, retries: 3, startPeriodMs: 10_000 };
   const T0 = 1_000_000;
-  const result = (healthy: boolean, atMs: number, output = healthy ? 'ok' : 'down'): ProbeResult =>
-    ({ healthy, output, code: healthy ? 0 : 1, timedOut: false, startedAtMs: atMs, durationMs: 5 });
+  const result = (healthy: boolean, atMs: number, output = healthy ? 'ok' : 'down'): ProbeResult => ({
+    healthy,
+    output,
+    code: healthy ? 0 : 1,
+    timedOut: false,
+    startedAtMs: atMs,
+    durationMs: 5,
+  });
   const run = (results: ProbeResult[]) => results.reduce((s, r) => afterProbe(s, r, check, r.startedAtMs + 5), startingHealth(check, T0, T0));
 
   it('failures within the start period do not count while starting', () => {

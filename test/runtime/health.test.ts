@@ -43,7 +43,11 @@ describe('health checks (real runc)', () => {
     await rt.start('app');
     await rt.create(request('web', bindRootfs(rootfs), { args: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'] }));
     await rt.start('web');
-    await until(() => probeOnce({ kind: 'tcp', tcp: { port, host: '127.0.0.1' }, ...timing }, target('web'), AbortSignal.timeout(5000)).then((r) => r.healthy), 10_000, 'httpd listening');
+    await until(
+      () => probeOnce({ kind: 'tcp', tcp: { port, host: '127.0.0.1' }, ...timing }, target('web'), AbortSignal.timeout(5000)).then((r) => r.healthy),
+      10_000,
+      'httpd listening',
+    );
   });
   afterAll(async () => {
     for (const m of monitors) await m.close();
@@ -52,7 +56,12 @@ describe('health checks (real runc)', () => {
 
   const monitor = (o: { runtime?: HealthRuntime; record?: (root: string, name: string, s: HealthState) => Promise<boolean> } = {}) => {
     const changes: { name: string; status: string }[] = [];
-    const m = new HealthMonitor({ runtime: o.runtime ?? rt, log: silentLogger(), onChange: (name, s) => changes.push({ name, status: s.status }), record: o.record });
+    const m = new HealthMonitor({
+      runtime: o.runtime ?? rt,
+      log: silentLogger(),
+      onChange: (name, s) => changes.push({ name, status: s.status }),
+      record: o.record,
+    });
     monitors.push(m);
     return { m, changes };
   };

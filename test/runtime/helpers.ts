@@ -9,7 +9,28 @@ import type { Mount } from '../../src/snapshots/snapshotter.ts';
 import { Runtime, type CreateRequest } from '../../src/runtime/runtime.ts';
 
 export const BUSYBOX = '/bin/busybox';
-const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'id', 'env', 'ls', 'head', 'dd', 'yes', 'seq', 'touch', 'true', 'false', 'pwd', 'mkdir', 'printf', 'tail', 'hostname', 'unshare'];
+const APPLETS = [
+  'sh',
+  'echo',
+  'sleep',
+  'cat',
+  'id',
+  'env',
+  'ls',
+  'head',
+  'dd',
+  'yes',
+  'seq',
+  'touch',
+  'true',
+  'false',
+  'pwd',
+  'mkdir',
+  'printf',
+  'tail',
+  'hostname',
+  'unshare',
+];
 
 /** Fail loudly (never skip) when the machine cannot run these tests. */
 export function requireRoot(): void {
@@ -86,7 +107,10 @@ export async function openRuntime(root: string, o: { binary?: string; logMaxByte
  * What most runtime tests start from (as root): a temp dir, a busybox rootfs in it and a runtime
  * over `<dir>/berth`. `binary` picks the OCI runtime (it may need the dir, e.g. crun's wrapper).
  */
-export async function runtimeFixture(prefix: string, o: { binary?: (root: string) => Promise<string> } = {}): Promise<{ root: string; rootfs: string; rt: Runtime }> {
+export async function runtimeFixture(
+  prefix: string,
+  o: { binary?: (root: string) => Promise<string> } = {},
+): Promise<{ root: string; rootfs: string; rt: Runtime }> {
   requireRoot();
   const root = await tempDir(prefix);
   const rootfs = await makeBusyboxRootfs(path.join(root, 'image'));
@@ -102,9 +126,14 @@ export async function cleanup(rt: Runtime | undefined, root: string): Promise<vo
     }
   }
   // Anything still mounted under the root (a failed test) must be unmounted before rm -rf.
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((p): p is string => !!p && p.startsWith(root));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => !!p && p.startsWith(root));
   for (const m of mounts.sort().reverse()) {
-    try { execFileSync('umount', ['-l', m]); } catch {}
+    try {
+      execFileSync('umount', ['-l', m]);
+    } catch {}
   }
   await rm(root, { recursive: true, force: true });
 }

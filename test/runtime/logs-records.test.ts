@@ -39,7 +39,10 @@ describe('CRI log records', () => {
     // Fed in 7-byte bits: records cut anywhere.
     const lines = [];
     for (let i = 0; i < text.length; i += 7) for (const r of s.push(Buffer.from(text.slice(i, i + 7)))) lines.push(...a.push(r));
-    expect(lines.map((l) => [l.stream, l.text.toString(), l.time])).toEqual([['stderr', 'oops', T(2)], ['stdout', 'hello world', T(1)]]);
+    expect(lines.map((l) => [l.stream, l.text.toString(), l.time])).toEqual([
+      ['stderr', 'oops', T(2)],
+      ['stdout', 'hello world', T(1)],
+    ]);
     expect(formatLines(lines, { timestamps: true }).toString()).toBe(`${T(2)} oops\n${T(1)} hello world\n`);
   });
 
@@ -79,14 +82,20 @@ describe('CRI log records', () => {
     await writeFile(path.join(c, 'log'), log);
 
     const t = await readLogTailAt(c, 4, { stream: 'stdout' });
-    expect(t.lines.map((l) => (l.text.length > 100 ? `${l.text.length} bytes` : l.text.toString()))).toEqual(['short-48', 'short-49', `${160 * 1024 + 3} bytes`, 'last-1']);
+    expect(t.lines.map((l) => (l.text.length > 100 ? `${l.text.length} bytes` : l.text.toString()))).toEqual([
+      'short-48',
+      'short-49',
+      `${160 * 1024 + 3} bytes`,
+      'last-1',
+    ]);
     expect(t.lines[2]!.time).toBe(T(2));
     // Two lines: the 64 KiB read from the end holds enough records, but the long line began before it.
     expect((await readLogTailAt(c, 2, { stream: 'stdout' })).lines.map((l) => l.text.length)).toEqual([160 * 1024 + 3, 6]);
     expect(t.logOffset).toBe(Buffer.byteLength(log));
     expect((await readLogTail(c, 2)).toString()).toBe('last-1\nlast-2\n');
     expect((await readLogTailAt(c, 12, { stream: 'stderr' })).lines.map((l) => l.text.toString())).toEqual([
-      ...Array.from({ length: 10 }, (_, i) => `between-${i}`), 'last-2',
+      ...Array.from({ length: 10 }, (_, i) => `between-${i}`),
+      'last-2',
     ]);
     // All of it, the old file first.
     const all = readLogAll(c);

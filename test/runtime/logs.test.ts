@@ -64,16 +64,21 @@ describe('berth logs: time, stream, partial lines, rotation', () => {
     expect((await berth('logs', '--stream', 'stderr', 'both')).stdout).toBe('to-err\n');
     expect((await berth('logs', '--stream', 'stdout', 'both')).stdout).toBe('to-out\nout-again\n');
     expect((await berth('logs', '--stream', 'stdout', '--tail', '1', 'both')).stdout).toBe('out-again\n');
-    const err = await berth('logs', '--stream', 'stdin', 'both').then(() => undefined, (e) => e);
+    const err = await berth('logs', '--stream', 'stdin', 'both').then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err.code).toBe(1);
     expect(err.stderr).toContain('--stream');
   });
 
   it('--since a time or a duration keeps the lines read since then', async () => {
     // The container prints "early", then waits for the test to make /tmp/go before printing "late".
-    await rt.create(request('since', bindRootfs(rootfs), {
-      args: ['/bin/sh', '-c', 'echo early; while [ ! -e /tmp/go-since ]; do sleep 0.05; done; echo late'],
-    }));
+    await rt.create(
+      request('since', bindRootfs(rootfs), {
+        args: ['/bin/sh', '-c', 'echo early; while [ ! -e /tmp/go-since ]; do sleep 0.05; done; echo late'],
+      }),
+    );
     await rt.start('since');
     await until(async () => (await rawRecords('since').catch(() => [])).length === 1);
     const earlyAt = Date.parse(RECORD.exec((await rawRecords('since'))[0]!)![1]!);
@@ -88,15 +93,20 @@ describe('berth logs: time, stream, partial lines, rotation', () => {
   });
 
   it('a 100 KiB line without a newline is written in P pieces and printed whole', async () => {
-    await rt.create(request('long', bindRootfs(rootfs), {
-      args: ['/bin/sh', '-c', "echo before; head -c 102400 /dev/zero | tr '\\000' a; sleep 0.1; echo; echo after >&2"],
-    }));
+    await rt.create(
+      request('long', bindRootfs(rootfs), {
+        args: ['/bin/sh', '-c', "echo before; head -c 102400 /dev/zero | tr '\\000' a; sleep 0.1; echo; echo after >&2"],
+      }),
+    );
     await rt.start('long');
     await exited('long');
     const records = (await readdir(rt.containerDir('long'))).filter((f) => /^log(\.\d+)?$/.test(f));
     const all: string[] = [];
     for (const f of records.sort().reverse()) all.push(...(await rawRecords('long', f))); // log.N … log.1, log
-    const tags = all.map((l) => RECORD.exec(l)).filter((m) => m && m[2] === 'stdout').map((m) => m![3]);
+    const tags = all
+      .map((l) => RECORD.exec(l))
+      .filter((m) => m && m[2] === 'stdout')
+      .map((m) => m![3]);
     expect(tags.filter((t) => t === 'P').length).toBeGreaterThanOrEqual(6); // 16 KiB pieces
     expect(tags.at(-1)).toBe('F');
     const lines = (await berth('logs', 'long')).stdout.split('\n');
@@ -105,9 +115,11 @@ describe('berth logs: time, stream, partial lines, rotation', () => {
   });
 
   it('rotation keeps working and logs -f follows across it, times included', async () => {
-    await rt.create(request('rot', bindRootfs(rootfs), {
-      args: ['/bin/sh', '-c', 'i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo "line-$i"; sleep 0.03; done'],
-    }));
+    await rt.create(
+      request('rot', bindRootfs(rootfs), {
+        args: ['/bin/sh', '-c', 'i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo "line-$i"; sleep 0.03; done'],
+      }),
+    );
     await rt.start('rot');
     await until(async () => (await rawRecords('rot').catch(() => [])).length > 0);
     const { stdout } = await berth('logs', '-f', '--timestamps', 'rot');

@@ -38,7 +38,14 @@ for (const which of ['runc', 'crun'] as const) {
     const runToExit = async (name: string, script: string, over: Over = {}): Promise<string> => {
       await rt.create(request(name, bindRootfs(rootfs), { args: ['/bin/sh', '-c', script], ...over }));
       await rt.start(name);
-      await until(async () => { const s = await rt.status(name); return s.state === 'exited' && s; }, 20_000, `${name} to exit`);
+      await until(
+        async () => {
+          const s = await rt.status(name);
+          return s.state === 'exited' && s;
+        },
+        20_000,
+        `${name} to exit`,
+      );
       return (await readLogTail(rt.containerDir(name))).toString();
     };
     /** A char device node made here, with the numbers of a host device. */
@@ -50,7 +57,9 @@ for (const which of ['runc', 'crun'] as const) {
 
     it('devices: the node is created in the container and its device cgroup allows it; a bind mount of it is refused', async () => {
       const zero = mknod('myzero', 1, 5); // /dev/zero's numbers
-      const log = await runToExit(`dev-${id}`, 'dd if=/dev/mydev bs=4 count=1 2>/dev/null | wc -c', { devices: [{ path: zero, target: '/dev/mydev', permissions: 'r' }] });
+      const log = await runToExit(`dev-${id}`, 'dd if=/dev/mydev bs=4 count=1 2>/dev/null | wc -c', {
+        devices: [{ path: zero, target: '/dev/mydev', permissions: 'r' }],
+      });
       expect(log.trim()).toBe('4');
       expect(await runToExit(`nodev-${id}`, '[ -e /dev/mydev ] && echo present || echo absent')).toBe('absent\n');
 
@@ -83,7 +92,12 @@ for (const which of ['runc', 'crun'] as const) {
 
     it('a device missing on the host: FailedPrecondition "device … not present", nothing created', async () => {
       const missing = path.join(root, 'ttyUSB0');
-      const err = await rt.create(request(`missing-${id}`, bindRootfs(rootfs), { devices: [{ path: missing, target: '/dev/ttyUSB0', permissions: 'rwm' }] })).then(() => undefined, (e) => e);
+      const err = await rt
+        .create(request(`missing-${id}`, bindRootfs(rootfs), { devices: [{ path: missing, target: '/dev/ttyUSB0', permissions: 'rwm' }] }))
+        .then(
+          () => undefined,
+          (e) => e,
+        );
       expect(isKind(err, 'FailedPrecondition'), String(err)).toBe(true);
       expect(err.message).toBe(`device ${missing} not present`);
       expect(err.place).toEqual({ file: missing });
@@ -98,12 +112,17 @@ for (const which of ['runc', 'crun'] as const) {
     const capEff = (log: string) => capabilitiesOfMask(/CapEff:\s*([0-9a-f]+)/.exec(log)![1]!).sort();
 
     it('capAdd and capDrop change CapEff; capDrop ALL leaves only what capAdd adds; privileged gets every capability', async () => {
-      const added = await runToExit(`caps-${id}`, 'grep CapEff /proc/self/status', { capAdd: ['CAP_NET_ADMIN', 'CAP_SYS_TIME'], capDrop: ['CAP_CHOWN', 'CAP_NET_RAW'] });
+      const added = await runToExit(`caps-${id}`, 'grep CapEff /proc/self/status', {
+        capAdd: ['CAP_NET_ADMIN', 'CAP_SYS_TIME'],
+        capDrop: ['CAP_CHOWN', 'CAP_NET_RAW'],
+      });
       expect(capEff(added)).toEqual([...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_CHOWN' && c !== 'CAP_NET_RAW'), 'CAP_NET_ADMIN', 'CAP_SYS_TIME'].sort());
       const only = await runToExit(`capsall-${id}`, 'grep CapEff /proc/self/status', { capDrop: ['ALL'], capAdd: ['CAP_NET_BIND_SERVICE'] });
       expect(capEff(only)).toEqual(['CAP_NET_BIND_SERVICE']);
       const hostBounding = capabilitiesOfMask(/CapBnd:\s*([0-9a-f]+)/.exec(await readFile('/proc/self/status', 'utf8'))![1]!).sort();
-      const priv = await runToExit(`priv-${id}`, 'grep CapEff /proc/self/status; [ -e /dev/loop0 ] && echo has-host-devices; grep Seccomp: /proc/self/status', { privileged: true });
+      const priv = await runToExit(`priv-${id}`, 'grep CapEff /proc/self/status; [ -e /dev/loop0 ] && echo has-host-devices; grep Seccomp: /proc/self/status', {
+        privileged: true,
+      });
       expect(capEff(priv)).toEqual(hostBounding);
       expect(priv).toContain('has-host-devices');
       expect(priv).toMatch(/Seccomp:\s+0/);
@@ -112,7 +131,11 @@ for (const which of ['runc', 'crun'] as const) {
     it('init: a tiny init is PID 1, reaps the orphans the app leaves, and passes SIGTERM on', async () => {
       // The app leaves an orphan behind and never waits for children: without an init the orphan,
       // reparented to the app as PID 1, stays a zombie for good.
-      const app = (marker: string) => ['/bin/sh', '-c', `sh -c "sleep 0.2 && touch /tmp/${marker} &"; trap "echo got-term; exit 0" TERM; while true; do sleep 0.05; done`];
+      const app = (marker: string) => [
+        '/bin/sh',
+        '-c',
+        `sh -c "sleep 0.2 && touch /tmp/${marker} &"; trap "echo got-term; exit 0" TERM; while true; do sleep 0.05; done`,
+      ];
       const descendants = async (pid: number): Promise<number[]> => {
         const kids = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean).map(Number);
         return [pid, ...(await Promise.all(kids.map(descendants))).flat()];
@@ -156,18 +179,22 @@ for (const which of ['runc', 'crun'] as const) {
     });
 
     it('sysctls, ulimits, shmSize and groupAdd are visible inside', async () => {
-      const log = await runToExit(`knobs-${id}`, [
-        'cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmni',
-        'ulimit -Sn; ulimit -Hn; ulimit -c',
-        'df -k /dev/shm | tail -1',
-        'id -G',
-      ].join('; '), {
-        network: 'none',
-        sysctls: { 'net.ipv4.ip_unprivileged_port_start': '0', 'kernel.shmmni': '1000' },
-        ulimits: { nofile: { soft: 4096, hard: 8192 }, core: { soft: 0, hard: 0 } },
-        shmSizeBytes: 8 * 1024 * 1024,
-        groupAdd: ['staff', '1234'],
-      });
+      const log = await runToExit(
+        `knobs-${id}`,
+        [
+          'cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmni',
+          'ulimit -Sn; ulimit -Hn; ulimit -c',
+          'df -k /dev/shm | tail -1',
+          'id -G',
+        ].join('; '),
+        {
+          network: 'none',
+          sysctls: { 'net.ipv4.ip_unprivileged_port_start': '0', 'kernel.shmmni': '1000' },
+          ulimits: { nofile: { soft: 4096, hard: 8192 }, core: { soft: 0, hard: 0 } },
+          shmSizeBytes: 8 * 1024 * 1024,
+          groupAdd: ['staff', '1234'],
+        },
+      );
       const lines = log.trim().split('\n');
       expect(lines.slice(0, 5)).toEqual(['0', '1000', '4096', '8192', '0']);
       expect(lines[5]).toMatch(/\s8192\s/);
@@ -187,7 +214,9 @@ for (const which of ['runc', 'crun'] as const) {
       const bundle = JSON.parse(await readFile(path.join(rt.containerDir(name), 'config.json'), 'utf8'));
       expect(bundle.annotations).toEqual({ 'com.example.team': 'field' });
       await writeFile(path.join(root, 'none.toml'), '');
-      const { stdout } = await promisify(execFile)(BERTH, ['--config', path.join(root, 'none.toml'), '--root', rt.root, 'inspect', name, '--json'], { encoding: 'utf8' });
+      const { stdout } = await promisify(execFile)(BERTH, ['--config', path.join(root, 'none.toml'), '--root', rt.root, 'inspect', name, '--json'], {
+        encoding: 'utf8',
+      });
       expect(JSON.parse(stdout).labels).toEqual({ 'com.example.team': 'field' });
       const ps = await promisify(execFile)(BERTH, ['--config', path.join(root, 'none.toml'), '--root', rt.root, 'ps', '--json'], { encoding: 'utf8' });
       expect(JSON.parse(ps.stdout).find((r: { name: string }) => r.name === name).labels).toEqual({ 'com.example.team': 'field' });

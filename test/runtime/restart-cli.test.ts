@@ -31,10 +31,12 @@ describe('berth restart', () => {
     await mkdir(upper);
     await mkdir(work);
     // Each task appends its pid to /runs, in the overlay's writable layer.
-    await rt.create(request('app', [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${rootfs}`, `upperdir=${upper}`, `workdir=${work}`] }], {
-      args: ['/bin/sh', '-c', 'echo $$ >> /runs; trap "exit 0" TERM; while true; do sleep 0.1; done'],
-      restartPolicy: 'Always',
-    }));
+    await rt.create(
+      request('app', [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${rootfs}`, `upperdir=${upper}`, `workdir=${work}`] }], {
+        args: ['/bin/sh', '-c', 'echo $$ >> /runs; trap "exit 0" TERM; while true; do sleep 0.1; done'],
+        restartPolicy: 'Always',
+      }),
+    );
     await rt.start('app');
   });
   afterAll(async () => cleanup(rt, root));
@@ -75,7 +77,10 @@ describe('berth restart', () => {
 
   it('an unknown container is an error naming it, and nothing is stopped', async () => {
     const before = await rt.status('app');
-    const err = await berth('restart', 'app', 'nope').then(() => undefined, (e) => e);
+    const err = await berth('restart', 'app', 'nope').then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err.code).toBe(1);
     expect(err.stderr).toContain('container nope not found');
     expect((await rt.status('app')).pid).toBe(before.pid);

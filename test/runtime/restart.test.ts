@@ -37,10 +37,14 @@ afterEach(async () => {
 });
 
 async function exited(name: string) {
-  return until(async () => {
-    const s = await rt!.status(name);
-    return s.state === 'exited' && s;
-  }, 10_000, `${name} to exit`);
+  return until(
+    async () => {
+      const s = await rt!.status(name);
+      return s.state === 'exited' && s;
+    },
+    10_000,
+    `${name} to exit`,
+  );
 }
 
 describe('restarts by policy through the reconciler, on real tasks', () => {

@@ -31,7 +31,10 @@ describe('seccompFilter', () => {
   });
 
   it('io_uring and keyrings are refused whatever the capabilities', () => {
-    const all = seccompFilter(CAPABILITY_SYSCALLS.flatMap((g) => g.caps), 'x64');
+    const all = seccompFilter(
+      CAPABILITY_SYSCALLS.flatMap((g) => g.caps),
+      'x64',
+    );
     expect(plain(all, 'SCMP_ACT_ERRNO', 1)).toEqual(expect.arrayContaining(['io_uring_setup', 'io_uring_enter', 'io_uring_register', 'keyctl']));
     expect(ALLOWED_SYSCALLS.filter((n) => REFUSED_SYSCALLS.includes(n))).toEqual([]);
   });

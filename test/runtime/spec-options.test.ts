@@ -19,7 +19,10 @@ const input = (s: Parameters<typeof spec>[0] = {}, host: Partial<SpecInput> = {}
 
 describe('containerCapabilities (Docker rules)', () => {
   it('adds and drops on Docker defaults; drop ALL then add; add ALL; privileged; ALL means what berth holds', () => {
-    expect(containerCapabilities(spec({ capAdd: ['CAP_NET_ADMIN'], capDrop: ['CAP_CHOWN'] }))).toEqual([...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_CHOWN'), 'CAP_NET_ADMIN']);
+    expect(containerCapabilities(spec({ capAdd: ['CAP_NET_ADMIN'], capDrop: ['CAP_CHOWN'] }))).toEqual([
+      ...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_CHOWN'),
+      'CAP_NET_ADMIN',
+    ]);
     expect(containerCapabilities(spec({ capDrop: ['ALL'], capAdd: ['CAP_KILL'] }))).toEqual(['CAP_KILL']);
     expect(containerCapabilities(spec({ capAdd: ['ALL'], capDrop: ['CAP_SYS_ADMIN'] }))).toEqual(CAPABILITIES.filter((c) => c !== 'CAP_SYS_ADMIN'));
     expect(containerCapabilities(spec({ privileged: true }), ['CAP_CHOWN', 'CAP_SYS_ADMIN'])).toEqual(['CAP_CHOWN', 'CAP_SYS_ADMIN']);
@@ -55,7 +58,11 @@ describe('buildSpec with options', () => {
     expect(s.process.args).toEqual(['/dev/init', '--', '/app']);
     expect(s.mounts).toContainEqual({ destination: '/dev/init', type: 'bind', source: '/usr/bin/tini-static', options: ['bind', 'ro'] });
     let err: unknown;
-    try { buildSpec(input({ init: true })); } catch (e) { err = e; }
+    try {
+      buildSpec(input({ init: true }));
+    } catch (e) {
+      err = e;
+    }
     expect(isKind(err, 'FailedPrecondition')).toBe(true);
   });
   it('hostname gets a UTS namespace even with network host; written /etc files replace the host ones; a user mount wins', () => {
@@ -64,17 +71,27 @@ describe('buildSpec with options', () => {
     expect(s.hostname).toBe('sensor-7');
     expect(s.linux.namespaces.map((n) => n.type)).toContain('uts');
     expect(s.process.env).toContain('HOSTNAME=sensor-7');
-    expect(s.mounts.filter((m) => m.destination === '/etc/hosts')).toEqual([{ destination: '/etc/hosts', type: 'bind', source: '/c/hosts', options: ['rbind', 'ro'] }]);
+    expect(s.mounts.filter((m) => m.destination === '/etc/hosts')).toEqual([
+      { destination: '/etc/hosts', type: 'bind', source: '/c/hosts', options: ['rbind', 'ro'] },
+    ]);
     const own = buildSpec(input({ mounts: [{ type: 'bind', source: '/mine', target: '/etc/hosts', readOnly: true }] }, { etcFilePaths: paths }));
     expect(own.mounts.filter((m) => m.destination === '/etc/hosts').map((m) => m.source)).toEqual(['/mine']);
   });
   it('sysctls, ulimits (nofile replaces the default), shm size, groupAdd, labels', () => {
-    const s = buildSpec(input({
-      sysctls: { 'kernel.shmmni': '100' }, ulimits: { nofile: { soft: 10, hard: 20 }, nproc: { soft: 5, hard: 5 } },
-      shmSizeBytes: 1 << 20, groupAdd: ['dialout', '99'], labels: { team: 'field' },
-    }));
+    const s = buildSpec(
+      input({
+        sysctls: { 'kernel.shmmni': '100' },
+        ulimits: { nofile: { soft: 10, hard: 20 }, nproc: { soft: 5, hard: 5 } },
+        shmSizeBytes: 1 << 20,
+        groupAdd: ['dialout', '99'],
+        labels: { team: 'field' },
+      }),
+    );
     expect(s.linux.sysctl).toEqual({ 'kernel.shmmni': '100' });
-    expect(s.process.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', soft: 10, hard: 20 }, { type: 'RLIMIT_NPROC', soft: 5, hard: 5 }]);
+    expect(s.process.rlimits).toEqual([
+      { type: 'RLIMIT_NOFILE', soft: 10, hard: 20 },
+      { type: 'RLIMIT_NPROC', soft: 5, hard: 5 },
+    ]);
     expect(s.mounts.find((m) => m.destination === '/dev/shm')!.options).toContain(`size=${1 << 20}`);
     expect(s.process.user.additionalGids).toEqual([20, 99]);
     expect(s.annotations).toEqual({ team: 'field' });
@@ -82,14 +99,20 @@ describe('buildSpec with options', () => {
   });
   it('what berth cannot hold it cannot give: FailedPrecondition at create, not a failing start', () => {
     const refused = (s: Parameters<typeof spec>[0], host: Partial<SpecInput>) => {
-      try { buildSpec(input(s, host)); } catch (e) { return e; }
+      try {
+        buildSpec(input(s, host));
+      } catch (e) {
+        return e;
+      }
     };
     const cap = refused({ capAdd: ['CAP_SYS_RESOURCE'] }, { availableCapabilities: DEFAULT_CAPABILITIES });
     expect(isKind(cap, 'FailedPrecondition')).toBe(true);
     expect((cap as Error).message).toBe('container web: capAdd: berth does not hold CAP_SYS_RESOURCE on this host, so it cannot give it');
     const nofile = refused({ ulimits: { nofile: { soft: 1024, hard: 1 << 20 } } }, { nofileCeiling: 20_000 });
     expect(isKind(nofile, 'FailedPrecondition')).toBe(true);
-    expect(buildSpec(input({ ulimits: { nofile: { soft: 1024, hard: 20_000 } } }, { nofileCeiling: 20_000 })).process.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 20_000 }]);
+    expect(buildSpec(input({ ulimits: { nofile: { soft: 1024, hard: 20_000 } } }, { nofileCeiling: 20_000 })).process.rlimits).toEqual([
+      { type: 'RLIMIT_NOFILE', soft: 1024, hard: 20_000 },
+    ]);
   });
 });
 

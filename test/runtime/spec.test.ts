@@ -54,7 +54,9 @@ describe('buildSpec: Docker merge rules', () => {
     const sc = buildSpec(input()).linux.seccomp!;
     expect(sc).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 38 });
     const refused = sc.syscalls.find((r) => r.action === 'SCMP_ACT_ERRNO' && r.errnoRet === 1 && !r.args)!;
-    expect(refused.names).toEqual(expect.arrayContaining(['mount', 'unshare', 'setns', 'keyctl', 'bpf', 'kexec_load', 'init_module', 'io_uring_setup', 'mbind']));
+    expect(refused.names).toEqual(
+      expect.arrayContaining(['mount', 'unshare', 'setns', 'keyctl', 'bpf', 'kexec_load', 'init_module', 'io_uring_setup', 'mbind']),
+    );
     expect(sc.syscalls.filter((r) => r.names[0] === 'clone' && r.action === 'SCMP_ACT_ERRNO').map((r) => r.args![0]!.value)).toContain(0x10000000);
     expect(sc.syscalls.find((r) => r.names[0] === 'clone3')!.errnoRet).toBe(38);
   });
@@ -76,7 +78,12 @@ describe('buildSpec: Docker merge rules', () => {
     const s = buildSpec({ ...input(), hostNetworkFiles: { resolvConf: '/etc/resolv.conf', hosts: '/etc/hosts' } });
     expect(s.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'mount']);
     expect(s.hostname).toBeUndefined();
-    expect(s.mounts.find((m) => m.destination === '/etc/resolv.conf')).toEqual({ destination: '/etc/resolv.conf', type: 'bind', source: '/etc/resolv.conf', options: ['rbind', 'ro'] });
+    expect(s.mounts.find((m) => m.destination === '/etc/resolv.conf')).toEqual({
+      destination: '/etc/resolv.conf',
+      type: 'bind',
+      source: '/etc/resolv.conf',
+      options: ['rbind', 'ro'],
+    });
     expect(s.mounts.some((m) => m.destination === '/etc/hosts')).toBe(true);
     const none = buildSpec({ ...input({ network: 'none' }), hostNetworkFiles: { resolvConf: '/etc/resolv.conf' } });
     expect(none.mounts.some((m) => m.destination === '/etc/resolv.conf')).toBe(false);
@@ -89,14 +96,16 @@ describe('buildSpec: Docker merge rules', () => {
     expect(s.linux.cgroupsPath).toBe('/berth/web');
   });
   it('mounts: named volume under <root>/volumes, bind ro, tmpfs with size; readOnlyRootfs', () => {
-    const s = buildSpec(input({
-      readOnlyRootfs: true,
-      mounts: [
-        { type: 'volume', name: 'web-data', target: '/data', readOnly: false },
-        { type: 'bind', source: '/etc/ssl/certs', target: '/etc/ssl/certs', readOnly: true },
-        { type: 'tmpfs', target: '/tmp', sizeBytes: 16 << 20 },
-      ],
-    }));
+    const s = buildSpec(
+      input({
+        readOnlyRootfs: true,
+        mounts: [
+          { type: 'volume', name: 'web-data', target: '/data', readOnly: false },
+          { type: 'bind', source: '/etc/ssl/certs', target: '/etc/ssl/certs', readOnly: true },
+          { type: 'tmpfs', target: '/tmp', sizeBytes: 16 << 20 },
+        ],
+      }),
+    );
     expect(s.root.readonly).toBe(true);
     const user = s.mounts.slice(-3);
     expect(user[0]).toEqual({ destination: '/data', type: 'bind', source: '/var/lib/berth/volumes/web-data', options: ['rbind', 'rw', 'nosuid', 'nodev'] });
@@ -121,7 +130,11 @@ describe('resolveUser', () => {
   });
   it('unknown names are InvalidArgument errors naming the user', () => {
     let err: unknown;
-    try { resolveUser('ghost', PASSWD, GROUP, 'web'); } catch (e) { err = e; }
+    try {
+      resolveUser('ghost', PASSWD, GROUP, 'web');
+    } catch (e) {
+      err = e;
+    }
     expect(isKind(err, 'InvalidArgument')).toBe(true);
     expect((err as Error).message).toBe(`container web: user "ghost" does not exist in the image's /etc/passwd`);
     expect(() => resolveUser('app', undefined, undefined)).toThrow(/has no \/etc\/passwd/);
@@ -131,7 +144,10 @@ describe('resolveUser', () => {
 
 describe('executableCandidates', () => {
   it('searches PATH for a bare name, resolves relative paths against cwd', () => {
-    expect(executableCandidates({ args: ['httpd'], env: ['PATH=/usr/bin:/bin'], cwd: '/', uid: 0, gid: 0, additionalGids: [] })).toEqual(['/usr/bin/httpd', '/bin/httpd']);
+    expect(executableCandidates({ args: ['httpd'], env: ['PATH=/usr/bin:/bin'], cwd: '/', uid: 0, gid: 0, additionalGids: [] })).toEqual([
+      '/usr/bin/httpd',
+      '/bin/httpd',
+    ]);
     expect(executableCandidates({ args: ['./run.sh'], env: [], cwd: '/app', uid: 0, gid: 0, additionalGids: [] })).toEqual(['/app/run.sh']);
   });
 });

@@ -51,7 +51,10 @@ describe('per-container metrics', () => {
 
   it('a container that is gone loses its series', async () => {
     const m = new Metrics();
-    m.setContainerUsage([{ name: 'a', restarts: 2, cpuSeconds: 1.5, memoryBytes: 4096 }, { name: 'b', restarts: 0 }]);
+    m.setContainerUsage([
+      { name: 'a', restarts: 2, cpuSeconds: 1.5, memoryBytes: 4096 },
+      { name: 'b', restarts: 0 },
+    ]);
     let text = await m.registry.metrics();
     expect(metricValue(text, 'berth_container_cpu_seconds', 'a')).toBe(1.5);
     expect(metricValue(text, 'berth_container_memory_bytes', 'a')).toBe(4096);

@@ -20,10 +20,16 @@ describe('berth stats', () => {
   beforeAll(async () => {
     ({ root, rootfs, rt } = await runtimeFixture('stats'));
     // Busy: it burns CPU, holds memory (a shell variable of 1 MiB) and runs two processes.
-    await rt.create(request('busy', bindRootfs(rootfs), {
-      args: ['/bin/sh', '-c', 'a=$(head -c 1048576 /dev/zero | tr "\\000" x 2>/dev/null || yes | head -c 1048576); sleep 4343 & while true; do i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; sleep 0.05; done'],
-      resources: { memoryBytes: 64 << 20, pids: 32 },
-    }));
+    await rt.create(
+      request('busy', bindRootfs(rootfs), {
+        args: [
+          '/bin/sh',
+          '-c',
+          'a=$(head -c 1048576 /dev/zero | tr "\\000" x 2>/dev/null || yes | head -c 1048576); sleep 4343 & while true; do i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; sleep 0.05; done',
+        ],
+        resources: { memoryBytes: 64 << 20, pids: 32 },
+      }),
+    );
     await rt.start('busy');
     await rt.create(request('quiet', bindRootfs(rootfs), { args: ['/bin/sleep', '4444'] }));
     await rt.start('quiet');
@@ -52,7 +58,10 @@ describe('berth stats', () => {
   it('names select containers; an unknown name is an error', async () => {
     const rows = JSON.parse((await berth('stats', '--json', 'quiet')).stdout);
     expect(rows.map((r: any) => r.name)).toEqual(['quiet']);
-    const err = await berth('stats', '--json', 'nope').then(() => undefined, (e) => e);
+    const err = await berth('stats', '--json', 'nope').then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err.code).toBe(1);
     expect(err.stderr).toContain('container nope not found');
   });

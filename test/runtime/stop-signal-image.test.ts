@@ -26,7 +26,7 @@ describe('image StopSignal', () => {
   });
   afterAll(async () => cleanup(rt, root));
 
-  it("is used when the manifest names no stopSignal (STOPSIGNAL USR1 → SIGUSR1)", async () => {
+  it('is used when the manifest names no stopSignal (STOPSIGNAL USR1 → SIGUSR1)', async () => {
     await rt.create(withImageSignal('img-signal', { stopSignalDefaulted: true }));
     expect((await rt.readRecord('img-signal')).stopSignal).toBe('SIGUSR1');
     const { exit, log } = await stopAndRead('img-signal');

@@ -39,7 +39,10 @@ describe('berth top', () => {
 
   it('a container that is not running is an error', async () => {
     await rt.create(request('idle', bindRootfs(rootfs), { args: ['/bin/true'] }));
-    const err = await berth('top', 'idle').then(() => undefined, (e) => e);
+    const err = await berth('top', 'idle').then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err.code).toBe(1);
     expect(err.stderr).toContain('container idle is not running');
   });

@@ -30,7 +30,10 @@ afterAll(async () => {
  * so the sleep goes with it.
  */
 async function holdOnHost(file: string, shared = false): Promise<ChildProcess> {
-  const child = spawn('flock', ['--close', ...(shared ? ['--shared'] : []), file, 'sh', '-c', 'echo locked; exec sleep 60'], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('flock', ['--close', ...(shared ? ['--shared'] : []), file, 'sh', '-c', 'echo locked; exec sleep 60'], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   const [line] = (await once(child.stdout!, 'data')) as [Buffer];
   expect(line.toString()).toBe('locked\n');
@@ -168,7 +171,10 @@ describe('flocksOnInode', () => {
       '5: OFDLCK ADVISORY  READ -1 fe:00:4242 0 EOF',
       '',
     ].join('\n');
-    expect(flocksOnInode(text, 4242n)).toEqual([{ major: 0xfe, minor: 0 }, { major: 0x103, minor: 0x1f }]);
+    expect(flocksOnInode(text, 4242n)).toEqual([
+      { major: 0xfe, minor: 0 },
+      { major: 0x103, minor: 0x1f },
+    ]);
     expect(flocksOnInode(text, 1n)).toEqual([]);
   });
 });
@@ -187,7 +193,9 @@ describe('the update lock mount in the OCI spec', () => {
   it('is absent without lock_path, and a user mount of the same target wins', () => {
     expect(build([]).some((m) => m.destination === '/run/berth/lock')).toBe(false);
     const mounts = build([{ type: 'bind', source: '/srv/lock', target: '/run/berth/lock', readOnly: false }], '/run/berth/lock');
-    expect(mounts.filter((m) => m.destination === '/run/berth/lock')).toEqual([{ destination: '/run/berth/lock', type: 'bind', source: '/srv/lock', options: ['rbind', 'rw'] }]);
+    expect(mounts.filter((m) => m.destination === '/run/berth/lock')).toEqual([
+      { destination: '/run/berth/lock', type: 'bind', source: '/srv/lock', options: ['rbind', 'rw'] },
+    ]);
   });
 });
 

@@ -6,10 +6,25 @@ import { configFromObject } from '../../src/config/config.ts';
 describe('[source.git] and [device]', () => {
   it('reads a full section and fills defaults', () => {
     const c = configFromObject({
-      source: { git: { url: 'file:///srv/fleet.git', path: 'devices/', interval: '30s', allow_rewind: true, verify: { mode: 'ssh', allowed_signers: '/etc/berth/allowed' } } },
+      source: {
+        git: {
+          url: 'file:///srv/fleet.git',
+          path: 'devices/',
+          interval: '30s',
+          allow_rewind: true,
+          verify: { mode: 'ssh', allowed_signers: '/etc/berth/allowed' },
+        },
+      },
       device: { name: 'kiosk-7', labels: { site: 'berlin' } },
     });
-    expect(c.source.git).toEqual({ url: 'file:///srv/fleet.git', ref: 'main', path: 'devices', intervalMs: 30_000, allowRewind: true, verify: { mode: 'ssh', allowedSigners: '/etc/berth/allowed' } });
+    expect(c.source.git).toEqual({
+      url: 'file:///srv/fleet.git',
+      ref: 'main',
+      path: 'devices',
+      intervalMs: 30_000,
+      allowRewind: true,
+      verify: { mode: 'ssh', allowedSigners: '/etc/berth/allowed' },
+    });
     expect(c.device).toEqual({ name: 'kiosk-7', labels: { site: 'berlin' } });
     expect(configFromObject({}).source.git).toBeUndefined();
     expect(configFromObject({}).device).toBeUndefined();

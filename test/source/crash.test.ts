@@ -27,7 +27,8 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-const revisionFiles = (rev: number) => Object.fromEntries(Array.from({ length: FILES }, (_, i) => [`devices/f${i}.yaml`, `rev: ${rev}\nfile: ${i}\n${'x'.repeat(2000)}\n`]));
+const revisionFiles = (rev: number) =>
+  Object.fromEntries(Array.from({ length: FILES }, (_, i) => [`devices/f${i}.yaml`, `rev: ${rev}\nfile: ${i}\n${'x'.repeat(2000)}\n`]));
 
 function syncChild(): { done: Promise<string>; kill: () => void; started: Promise<void> } {
   const child = spawn(NODE, ['test/source/sync-child.ts', root, f.fileUrl, f.allowedSigners], { stdio: ['ignore', 'pipe', 'pipe'] });

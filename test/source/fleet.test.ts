@@ -74,7 +74,13 @@ describe('a fleet from one repo', () => {
       webEnv: { DEVICE: 'kiosk-7', LITERAL: '${device.name}', FEATURE: 'on', EXTRA: '7' },
       webFrom: ['base/app.yaml', 'groups/canary.yaml', 'devices/kiosk-7/web.yaml'],
     },
-    { name: 'sensor-1', labels: { site: 'paris', model: 'x86' }, containers: ['web'], webEnv: { DEVICE: 'sensor-1', SITE: 'paris', LITERAL: '${device.name}' }, webFrom: ['base/app.yaml'] },
+    {
+      name: 'sensor-1',
+      labels: { site: 'paris', model: 'x86' },
+      containers: ['web'],
+      webEnv: { DEVICE: 'sensor-1', SITE: 'paris', LITERAL: '${device.name}' },
+      webFrom: ['base/app.yaml'],
+    },
     {
       name: 'sensor-2',
       labels: { site: 'berlin', model: 'rpi4', ring: 'stable', broken: 'yes' },
@@ -95,13 +101,18 @@ describe('a fleet from one repo', () => {
   it('an undefined variable is a problem at its place, never an empty string', async () => {
     const r = await checkManifests(join(repo, 'base'), { revision: false, device: { name: 'x', labels: {} } });
     expect(r.state).toBeUndefined();
-    expect(r.problems.map(formatProblem)).toEqual([`${join(repo, 'base/app.yaml')}:10:12: \${device.labels.site} is not defined for device x (defined: device.name, no labels)`]);
+    expect(r.problems.map(formatProblem)).toEqual([
+      `${join(repo, 'base/app.yaml')}:10:12: \${device.labels.site} is not defined for device x (defined: device.name, no labels)`,
+    ]);
   });
 
   it('a problem in a document that is not patched keeps its own line; a bad selector is placed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'berth-fleet-problems-'));
     try {
-      await writeFile(join(dir, 'a.yaml'), `${container('one')}---\n${container('two', 'selector:\n  matchExpressions:\n    - { key: site, operator: Near }\n')}---\n${container('three').replace('spec:\n', 'spec:\n  colour: red\n')}`);
+      await writeFile(
+        join(dir, 'a.yaml'),
+        `${container('one')}---\n${container('two', 'selector:\n  matchExpressions:\n    - { key: site, operator: Near }\n')}---\n${container('three').replace('spec:\n', 'spec:\n  colour: red\n')}`,
+      );
       const r = await checkManifests(dir, { revision: false, device: { name: 'd', labels: { site: 'x' } } });
       const file = join(dir, 'a.yaml');
       expect(r.problems.map(formatProblem)).toEqual([
@@ -129,6 +140,12 @@ describe('a fleet from one repo', () => {
     expect(matchSelector({ matchExpressions: [{ key: 'model', operator: 'DoesNotExist' }] }, l)).toBe(true);
     expect(matchSelector({ matchExpressions: [{ key: 'model', operator: 'In', values: [] }] }, l)).toMatchObject({ path: ['matchExpressions', 0, 'values'] });
     expect(mergePatch({ a: { b: 1, c: [1] }, d: 1 }, { a: { c: [2] }, d: null })).toEqual({ a: { b: 1, c: [2] } });
-    expect([layerOf('base/x.yaml', 'k'), layerOf('top.yaml', 'k'), layerOf('groups/g/x.yaml', 'k'), layerOf('devices/k/x.yaml', 'k'), layerOf('devices/j/x.yaml', 'k')]).toEqual([0, 0, 1, 2, undefined]);
+    expect([
+      layerOf('base/x.yaml', 'k'),
+      layerOf('top.yaml', 'k'),
+      layerOf('groups/g/x.yaml', 'k'),
+      layerOf('devices/k/x.yaml', 'k'),
+      layerOf('devices/j/x.yaml', 'k'),
+    ]).toEqual([0, 0, 1, 2, undefined]);
   });
 });

@@ -55,7 +55,9 @@ export class GitFixture {
   }
 
   private gitWith(env: Record<string, string>, ...args: string[]) {
-    return run('git', ['-C', this.work, '-c', 'user.name=Fleet', '-c', 'user.email=fleet@example', ...args], { env: { PATH: process.env.PATH!, HOME: this.dir, GIT_CONFIG_NOSYSTEM: '1', ...env } });
+    return run('git', ['-C', this.work, '-c', 'user.name=Fleet', '-c', 'user.email=fleet@example', ...args], {
+      env: { PATH: process.env.PATH!, HOME: this.dir, GIT_CONFIG_NOSYSTEM: '1', ...env },
+    });
   }
 
   /** Write `files` (path → content; null removes), commit with `signer`, push to main (forced). Returns the commit. */
@@ -69,7 +71,20 @@ export class GitFixture {
       }
     }
     await this.git('add', '-A');
-    if (typeof signer === 'object') await this.gitWith({ GNUPGHOME: signer.gnupgHome }, '-c', 'gpg.format=openpgp', '-c', `user.signingkey=${signer.key}`, 'commit', '-S', '-q', '--allow-empty', '-m', message);
+    if (typeof signer === 'object')
+      await this.gitWith(
+        { GNUPGHOME: signer.gnupgHome },
+        '-c',
+        'gpg.format=openpgp',
+        '-c',
+        `user.signingkey=${signer.key}`,
+        'commit',
+        '-S',
+        '-q',
+        '--allow-empty',
+        '-m',
+        message,
+      );
     else {
       const sign = signer ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${join(this.dir, signer)}`, 'commit', '-S'] : ['commit', '--no-gpg-sign'];
       await this.git(...sign, '-q', '--allow-empty', '-m', message);
@@ -91,7 +106,20 @@ export class GitFixture {
 
   async serve(): Promise<void> {
     this.port = await freePort();
-    this.daemon = spawn('git', ['daemon', '--reuseaddr', '--export-all', '--informative-errors', `--base-path=${dirname(this.bare)}`, '--listen=127.0.0.1', `--port=${this.port}`, dirname(this.bare)], { stdio: 'ignore', detached: true });
+    this.daemon = spawn(
+      'git',
+      [
+        'daemon',
+        '--reuseaddr',
+        '--export-all',
+        '--informative-errors',
+        `--base-path=${dirname(this.bare)}`,
+        '--listen=127.0.0.1',
+        `--port=${this.port}`,
+        dirname(this.bare),
+      ],
+      { stdio: 'ignore', detached: true },
+    );
     for (let i = 0; ; i++) {
       const ok = await new Promise<boolean>((resolve) => {
         const s = connect(this.port, '127.0.0.1', () => {

@@ -31,7 +31,15 @@ afterAll(async () => {
 });
 
 function source(over: Partial<GitSourceConfig> = {}, at = root): GitSource {
-  const config: GitSourceConfig = { url: f.daemonUrl, ref: 'main', path: 'devices', intervalMs: 60_000, allowRewind: false, verify: { mode: 'ssh', allowedSigners: f.allowedSigners }, ...over };
+  const config: GitSourceConfig = {
+    url: f.daemonUrl,
+    ref: 'main',
+    path: 'devices',
+    intervalMs: 60_000,
+    allowRewind: false,
+    verify: { mode: 'ssh', allowedSigners: f.allowedSigners },
+    ...over,
+  };
   return new GitSource({ root: at, config, log });
 }
 
@@ -123,7 +131,12 @@ describe('GitSource', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     try {
       const url = `git://127.0.0.1:${(silent.address() as { port: number }).port}/fleet.git`;
-      const s = await new GitSource({ root, config: { url, ref: 'main', path: 'devices', intervalMs: 60_000, allowRewind: false }, log, fetchTimeoutMs: 1500 }).sync(signal);
+      const s = await new GitSource({
+        root,
+        config: { url, ref: 'main', path: 'devices', intervalMs: 60_000, allowRewind: false },
+        log,
+        fetchTimeoutMs: 1500,
+      }).sync(signal);
       expect(s).toMatchObject({ state: 'Reconciling', reason: 'Unreachable', applied: fix });
       expect(s.lastError).toContain('no answer within 2 s');
     } finally {
@@ -149,7 +162,9 @@ describe('GitSource', () => {
     try {
       const count = () =>
         new Promise<number>((resolve, reject) =>
-          execFile('git', [`--git-dir=${join(other, 'sources', 'repo.git')}`, 'rev-list', '--count', '--all'], (err, out) => (err ? reject(err) : resolve(Number(out.trim())))),
+          execFile('git', [`--git-dir=${join(other, 'sources', 'repo.git')}`, 'rev-list', '--count', '--all'], (err, out) =>
+            err ? reject(err) : resolve(Number(out.trim())),
+          ),
         );
       expect(await source({}, other).sync(signal)).toMatchObject({ state: 'Ready', changed: true });
       expect(await count()).toBe(1); // the history behind it (a dozen commits by now) was not fetched

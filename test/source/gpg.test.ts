@@ -49,7 +49,11 @@ afterAll(async () => {
 });
 
 const source = () =>
-  new GitSource({ root, config: { url: f.fileUrl, ref: 'main', path: '', intervalMs: 60_000, allowRewind: false, verify: { mode: 'gpg', keyring: homes.device! } }, log: createLogger({ level: 'silent' }) });
+  new GitSource({
+    root,
+    config: { url: f.fileUrl, ref: 'main', path: '', intervalMs: 60_000, allowRewind: false, verify: { mode: 'gpg', keyring: homes.device! } },
+    log: createLogger({ level: 'silent' }),
+  });
 
 describe('gpg verification', () => {
   let good: string;

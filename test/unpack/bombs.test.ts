@@ -46,7 +46,14 @@ async function unpack(sn: Snapshotter, l: Layer, how: 'thread' | 'worker', limit
 }
 
 /** Applies a benign layer first, then expects `bomb` to fail and to leave exactly what was there. */
-async function expectRefused(root: string, kind: 'native' | 'overlayfs', how: 'thread' | 'worker', bomb: Layer, limits: Partial<ApplyLimits> | undefined, message: RegExp) {
+async function expectRefused(
+  root: string,
+  kind: 'native' | 'overlayfs',
+  how: 'thread' | 'worker',
+  bomb: Layer,
+  limits: Partial<ApplyLimits> | undefined,
+  message: RegExp,
+) {
   const sn = await openSnapshotter(root, kind);
   try {
     const [committed] = await unpack(sn, await layer([{ type: 'file', name: 'keep', content: `keep ${root}` }]), how, limits);
@@ -95,9 +102,23 @@ describe('decompression bombs', () => {
 
   it('refuses more names and extended attributes than it keeps in memory (native, worker)', async () => {
     const names = await layer(Array.from({ length: 100 }, (_, i): LayerEntry => ({ type: 'file', name: `${'n'.repeat(200)}${i}` })));
-    await expectRefused(mkdtempSync(`${tmp}/held-`), 'native', 'worker', names, { heldBytes: 10 * 1024 }, /more than 10\.0 KiB of names and extended attributes/);
+    await expectRefused(
+      mkdtempSync(`${tmp}/held-`),
+      'native',
+      'worker',
+      names,
+      { heldBytes: 10 * 1024 },
+      /more than 10\.0 KiB of names and extended attributes/,
+    );
     const xattrs = await layer(Array.from({ length: 20 }, (_, i): LayerEntry => ({ type: 'file', name: `f${i}`, xattrs: { 'user.k': Buffer.alloc(1024) } })));
-    await expectRefused(mkdtempSync(`${tmp}/held-`), 'native', 'thread', xattrs, { heldBytes: 8 * 1024 }, /more than 8\.0 KiB of names and extended attributes/);
+    await expectRefused(
+      mkdtempSync(`${tmp}/held-`),
+      'native',
+      'thread',
+      xattrs,
+      { heldBytes: 8 * 1024 },
+      /more than 8\.0 KiB of names and extended attributes/,
+    );
   });
 
   it('is not applied a second time from the stored blob when applied while downloading', async () => {
@@ -140,7 +161,14 @@ describe('decompression bombs', () => {
           const free = () => statfsSync(mnt).bavail * statfsSync(mnt).bsize;
           const before = free();
           // 64 MiB would fit in the 96 MiB filesystem, but not with 48 MiB kept free.
-          await expectRefused(root, kind, how, zeros, { reserveBytes: 48 * MiB, checkEveryBytes: 4 * MiB }, /the disk is nearly full: .* below the reserve of 48\.0 MiB/);
+          await expectRefused(
+            root,
+            kind,
+            how,
+            zeros,
+            { reserveBytes: 48 * MiB, checkEveryBytes: 4 * MiB },
+            /the disk is nearly full: .* below the reserve of 48\.0 MiB/,
+          );
           expect(free()).toBeGreaterThan(before - 4 * MiB);
           rmSync(root, { recursive: true, force: true });
         });

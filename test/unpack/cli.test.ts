@@ -24,8 +24,22 @@ beforeAll(async () => {
   tmp = mkdtempSync(`${tmpdir()}/berth-cli-unpack-`);
   root = `${tmp}/root`;
   // An image record as a pull leaves it: unpacked layers and their chain IDs.
-  const l1 = compressLayer(await makeLayerTar([{ type: 'dir', name: 'etc' }, { type: 'file', name: 'etc/motd', content: 'hello\n' }, { type: 'file', name: 'etc/old', content: 'x' }]), 'gzip');
-  const l2 = compressLayer(await makeLayerTar([{ type: 'dir', name: 'etc' }, { type: 'whiteout', name: 'etc/old' }, { type: 'file', name: 'etc/new', content: 'n' }]), 'zstd');
+  const l1 = compressLayer(
+    await makeLayerTar([
+      { type: 'dir', name: 'etc' },
+      { type: 'file', name: 'etc/motd', content: 'hello\n' },
+      { type: 'file', name: 'etc/old', content: 'x' },
+    ]),
+    'gzip',
+  );
+  const l2 = compressLayer(
+    await makeLayerTar([
+      { type: 'dir', name: 'etc' },
+      { type: 'whiteout', name: 'etc/old' },
+      { type: 'file', name: 'etc/new', content: 'n' },
+    ]),
+    'zstd',
+  );
   const sn = await openSnapshotter(root, 'overlayfs');
   const chainIds = await unpackImage({
     layers: [l1, l2].map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
@@ -90,7 +104,9 @@ describe('berth snapshots / mount / unmount', () => {
   });
 
   it('mount of an unknown image fails with a clear message', async () => {
-    await expect(berth('mount', '127.0.0.1:5000/nope:v1', `${tmp}/mnt2`)).rejects.toMatchObject({ stderr: expect.stringMatching(/image 127.0.0.1:5000\/nope:v1 not found/) });
+    await expect(berth('mount', '127.0.0.1:5000/nope:v1', `${tmp}/mnt2`)).rejects.toMatchObject({
+      stderr: expect.stringMatching(/image 127.0.0.1:5000\/nope:v1 not found/),
+    });
     expect(existsSync(`${tmp}/mnt2`) && (await isMountPoint(`${tmp}/mnt2`))).toBe(false);
   });
 });

@@ -26,8 +26,15 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 async function writeImage(dir: string) {
   mkdirSync(dir, { recursive: true });
   const specs: LayerEntry[][] = [
-    [{ type: 'dir', name: 'etc' }, { type: 'file', name: 'etc/base', content: 'base' }],
-    [{ type: 'dir', name: 'etc' }, { type: 'whiteout', name: 'etc/base' }, { type: 'file', name: 'etc/second', content: '2' }],
+    [
+      { type: 'dir', name: 'etc' },
+      { type: 'file', name: 'etc/base', content: 'base' },
+    ],
+    [
+      { type: 'dir', name: 'etc' },
+      { type: 'whiteout', name: 'etc/base' },
+      { type: 'file', name: 'etc/second', content: '2' },
+    ],
     // Many files and incompressible data: the throttled stream takes seconds.
     Array.from({ length: 400 }, (_, i): LayerEntry => ({ type: 'file', name: `data/f${i}`, content: randomBytes(8192) })),
   ];

@@ -225,7 +225,12 @@ async function containerdTree(img: BuiltImage, opts: { platform?: string } = {})
   return { t, links };
 }
 
-async function berthTree(img: BuiltImage, sn: Snapshotter, parallelism: number, workers = false): Promise<{ t: Record<string, Node>; links: string[]; chain: string[] }> {
+async function berthTree(
+  img: BuiltImage,
+  sn: Snapshotter,
+  parallelism: number,
+  workers = false,
+): Promise<{ t: Record<string, Node>; links: string[]; chain: string[] }> {
   const blobDir = `${tmp}/blobs`;
   if (workers) {
     mkdirSync(blobDir, { recursive: true });
@@ -305,9 +310,31 @@ describe('unpack equivalence with containerd (ctr images mount)', () => {
 
   it('parallel unpack keeps whiteouts of later layers (containerd #13030)', async () => {
     const layers = [
-      { tar: await makeLayerTar([{ type: 'dir', name: 'd' }, { type: 'file', name: 'd/a', content: 'a' }, { type: 'file', name: 'd/b', content: 'b' }, { type: 'file', name: 'top', content: 't' }]), compression: 'gzip' as const },
-      { tar: await makeLayerTar([{ type: 'dir', name: 'd' }, { type: 'whiteout', name: 'd/a' }]), compression: 'gzip' as const },
-      { tar: await makeLayerTar([{ type: 'whiteout', name: 'top' }, { type: 'dir', name: 'd' }, { type: 'opaque', name: 'd' }, { type: 'file', name: 'd/c', content: 'c' }]), compression: 'zstd' as const },
+      {
+        tar: await makeLayerTar([
+          { type: 'dir', name: 'd' },
+          { type: 'file', name: 'd/a', content: 'a' },
+          { type: 'file', name: 'd/b', content: 'b' },
+          { type: 'file', name: 'top', content: 't' },
+        ]),
+        compression: 'gzip' as const,
+      },
+      {
+        tar: await makeLayerTar([
+          { type: 'dir', name: 'd' },
+          { type: 'whiteout', name: 'd/a' },
+        ]),
+        compression: 'gzip' as const,
+      },
+      {
+        tar: await makeLayerTar([
+          { type: 'whiteout', name: 'top' },
+          { type: 'dir', name: 'd' },
+          { type: 'opaque', name: 'd' },
+          { type: 'file', name: 'd/c', content: 'c' },
+        ]),
+        compression: 'zstd' as const,
+      },
     ];
     const wimg = await buildImage({ layers });
     const want = await containerdTree(wimg);
@@ -323,7 +350,10 @@ describe('unpack equivalence with containerd (ctr images mount)', () => {
 
   it('multi-platform: the host platform of an index unpacks to what containerd shows', async () => {
     const amd = await kitchenSink('linux/amd64');
-    const arm = await buildImage({ platform: 'linux/arm64', layers: [{ tar: await makeLayerTar([{ type: 'file', name: 'arm-only', content: 'arm' }]), compression: 'gzip' }] });
+    const arm = await buildImage({
+      platform: 'linux/arm64',
+      layers: [{ tar: await makeLayerTar([{ type: 'file', name: 'arm-only', content: 'arm' }]), compression: 'gzip' }],
+    });
     const index = buildIndex([amd, arm]);
     const want = await containerdTree(index, { platform: 'linux/amd64' });
     expect(want.t['arm-only']).toBeUndefined();

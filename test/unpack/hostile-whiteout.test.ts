@@ -40,7 +40,10 @@ for (const kind of ['native', 'overlayfs'] as const) {
         const root = mkdtempSync(`${tmp}/${kind}-`);
         const sn = await openSnapshotter(root, kind);
         try {
-          const benign = await layer([{ type: 'dir', name: 'bin' }, { type: 'file', name: 'bin/app', content: 'keep me' }]);
+          const benign = await layer([
+            { type: 'dir', name: 'bin' },
+            { type: 'file', name: 'bin/app', content: 'keep me' },
+          ]);
           const [committed] = await unpack(sn, benign);
           const dirsBefore = readdirSync(`${sn.root}/snapshots`).sort();
 

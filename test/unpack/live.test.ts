@@ -67,19 +67,25 @@ describe('followBlob: reading a blob while it downloads', () => {
     mkdirSync(dir);
     const data = randomBytes(100_000);
     writeFileSync(`${dir}/blob`, data);
-    expect((await collect(followBlob({ dataPath: `${dir}/none`, blobPath: `${dir}/blob`, size: data.length, committed: Promise.resolve() }))).equals(data)).toBe(true);
+    expect(
+      (await collect(followBlob({ dataPath: `${dir}/none`, blobPath: `${dir}/blob`, size: data.length, committed: Promise.resolve() }))).equals(data),
+    ).toBe(true);
   });
 
   it('fails when the ingest restarts (shrinks) or its commit fails', async () => {
     const dir = `${tmp}/c`;
     mkdirSync(dir);
     writeFileSync(`${dir}/data`, randomBytes(2 << 20));
-    const it1 = followBlob({ dataPath: `${dir}/data`, blobPath: `${dir}/blob`, size: 4 << 20, committed: new Promise(() => {}), pollMs: 2 })[Symbol.asyncIterator]();
+    const it1 = followBlob({ dataPath: `${dir}/data`, blobPath: `${dir}/blob`, size: 4 << 20, committed: new Promise(() => {}), pollMs: 2 })[
+      Symbol.asyncIterator
+    ]();
     expect((await it1.next()).done).toBe(false); // some bytes were read…
     truncateSync(`${dir}/data`, 0); // …then the download starts over
-    await expect((async () => {
-      while (!(await it1.next()).done);
-    })()).rejects.toThrow(/restarted/);
+    await expect(
+      (async () => {
+        while (!(await it1.next()).done);
+      })(),
+    ).rejects.toThrow(/restarted/);
     writeFileSync(`${dir}/data2`, randomBytes(1000));
     let fail!: (e: Error) => void;
     const committed = new Promise<void>((_, rej) => (fail = rej));

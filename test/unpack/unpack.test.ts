@@ -21,7 +21,8 @@ afterAll(async () => {
 
 async function layers(n: number, salt = '') {
   const out = [];
-  for (let i = 0; i < n; i++) out.push(compressLayer(await makeLayerTar([{ type: 'file', name: `f${i}`, content: `layer ${i}${salt}` }]), i % 2 ? 'zstd' : 'gzip'));
+  for (let i = 0; i < n; i++)
+    out.push(compressLayer(await makeLayerTar([{ type: 'file', name: `f${i}`, content: `layer ${i}${salt}` }]), i % 2 ? 'zstd' : 'gzip'));
   return out;
 }
 const descs = (ls: Awaited<ReturnType<typeof layers>>) => ls.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }));
@@ -36,7 +37,13 @@ async function keys() {
 describe('unpackImage', () => {
   it('refuses a layer count that differs from the diff_id count', async () => {
     const ls = await layers(2);
-    const err = await unpackImage({ layers: descs(ls), diffIds: [ls[0]!.diffId], snapshotter: sn, signal: AbortSignal.timeout(10_000), open: opener(ls) }).catch((e) => e);
+    const err = await unpackImage({
+      layers: descs(ls),
+      diffIds: [ls[0]!.diffId],
+      snapshotter: sn,
+      signal: AbortSignal.timeout(10_000),
+      open: opener(ls),
+    }).catch((e) => e);
     expect(err.kind).toBe('InvalidArgument');
     expect(err.message).toMatch(/2 layers but 1 diff_ids/);
   });
@@ -56,7 +63,13 @@ describe('unpackImage', () => {
   it('skips layers whose chain ID exists, and applies the rest on top', async () => {
     const ls = await layers(4);
     const events: LayerEvent[] = [];
-    const first = await unpackImage({ layers: descs(ls).slice(0, 2), diffIds: ls.slice(0, 2).map((l) => l.diffId), snapshotter: sn, signal: AbortSignal.timeout(10_000), open: opener(ls) });
+    const first = await unpackImage({
+      layers: descs(ls).slice(0, 2),
+      diffIds: ls.slice(0, 2).map((l) => l.diffId),
+      snapshotter: sn,
+      signal: AbortSignal.timeout(10_000),
+      open: opener(ls),
+    });
     const opened: string[] = [];
     const chain = await unpackImage({
       layers: descs(ls),

@@ -76,7 +76,13 @@ export class HealthMonitor {
     if (cur && cur.checkKey === checkKey && cur.state.taskStartedAtMs === taskStartedAtMs) return;
     if (cur) this.stop(cur);
     const now = this.clock.now();
-    const w: Watched = { check, checkKey, ...(netns !== undefined ? { netns } : {}), state: startingHealth(check, taskStartedAtMs, now), controller: new AbortController() };
+    const w: Watched = {
+      check,
+      checkKey,
+      ...(netns !== undefined ? { netns } : {}),
+      state: startingHealth(check, taskStartedAtMs, now),
+      controller: new AbortController(),
+    };
     this.watched.set(name, w);
     this.save(name, w);
     this.onChange(name, w.state);
@@ -137,7 +143,12 @@ export class HealthMonitor {
     } catch (err) {
       if (!isKind(err, 'NotFound')) this.log.warn({ err, container: name }, 'health check: cannot read the container');
     }
-    const target: ProbeTarget = { name, network, ...(w.netns !== undefined ? { netns: w.netns } : {}), exec: (args, opts) => this.rt.exec(name, { args, ...opts }) };
+    const target: ProbeTarget = {
+      name,
+      network,
+      ...(w.netns !== undefined ? { netns: w.netns } : {}),
+      exec: (args, opts) => this.rt.exec(name, { args, ...opts }),
+    };
     const startedAt = this.clock.now();
     const result = await probeOnce(w.check, target, w.controller.signal);
     if (!current()) return;

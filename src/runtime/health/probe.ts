@@ -39,7 +39,8 @@ const timeoutNote = (h: Healthcheck) => `health check timed out after ${h.timeou
 
 async function execProbe(h: Healthcheck, target: ProbeTarget, signal: AbortSignal): Promise<Omit<ProbeResult, 'startedAtMs' | 'durationMs'>> {
   const r = await target.exec(h.exec!, { timeoutMs: h.timeoutMs, signal });
-  if (r.timedOut) return { healthy: false, code: null, timedOut: true, output: tail(`${r.output}${r.output && !r.output.endsWith('\n') ? '\n' : ''}${timeoutNote(h)}`) };
+  if (r.timedOut)
+    return { healthy: false, code: null, timedOut: true, output: tail(`${r.output}${r.output && !r.output.endsWith('\n') ? '\n' : ''}${timeoutNote(h)}`) };
   return { healthy: r.exitCode === 0, code: r.exitCode, timedOut: false, output: r.output };
 }
 
