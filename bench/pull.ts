@@ -15,7 +15,7 @@
  * docs/benchmarks.md).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startContainerd } from '../test/lab/containerd.ts';
@@ -138,7 +138,6 @@ async function main(): Promise<void> {
       if (storage === 'tmpfs') sh('mount', ['-t', 'tmpfs', '-o', 'size=6g,mode=0700', 'tmpfs', work]);
       try {
         writeFileSync(join(work, 'none.toml'), '');
-        mkdirSync(join(work, 'berth-root'), { recursive: true });
         for (const image of IMAGES) rows.push(await compare(work, storage, image, lab.ref(image)));
       } finally {
         await unmountUnder(`${work}/`);
