@@ -70,7 +70,7 @@ describe('berth stats', () => {
     const { stdout } = await berth('stats', 'quiet');
     const lines = stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+PIDS\s+BLOCK I\/O$/);
-    expect(lines[1]).toMatch(/^quiet\s+\d+\.\d\d%\s+[\d.]+ \S?B \/ \S+/);
+    expect(lines[1]).toMatch(/^quiet\s+\d+\.\d\d%\s+[\d.]+ (Ki|Mi|Gi)?B \/ \S+/);
     expect(lines).toHaveLength(2);
   });
 
