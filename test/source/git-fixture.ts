@@ -5,7 +5,6 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -104,34 +103,41 @@ export class GitFixture {
     await this.git('reset', '-q', '--hard', commit);
   }
 
+  /**
+   * Serve the bare repository with `git daemon` on a free loopback port. Ready means `git
+   * ls-remote` answers through it: test files run in parallel, and another file's server can take
+   * the port between freePort() and git daemon's bind (the daemon then exits, and a mere connect
+   * would reach the other server). Then it tries another port.
+   */
   async serve(): Promise<void> {
-    this.port = await freePort();
-    this.daemon = spawn(
-      'git',
-      [
-        'daemon',
-        '--reuseaddr',
-        '--export-all',
-        '--informative-errors',
-        `--base-path=${dirname(this.bare)}`,
-        '--listen=127.0.0.1',
-        `--port=${this.port}`,
-        dirname(this.bare),
-      ],
-      { stdio: 'ignore', detached: true },
-    );
-    for (let i = 0; ; i++) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = connect(this.port, '127.0.0.1', () => {
-          s.end();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
-      if (ok) return;
-      if (i > 200) throw new Error('git daemon did not start');
-      await new Promise((r) => setTimeout(r, 25));
+    for (let attempt = 0; attempt < 5; attempt++) {
+      this.port = await freePort();
+      const d = spawn(
+        'git',
+        [
+          'daemon',
+          '--reuseaddr',
+          '--export-all',
+          '--informative-errors',
+          `--base-path=${dirname(this.bare)}`,
+          '--listen=127.0.0.1',
+          `--port=${this.port}`,
+          dirname(this.bare),
+        ],
+        { stdio: 'ignore', detached: true },
+      );
+      this.daemon = d;
+      for (let i = 0; i < 100 && d.exitCode === null; i++) {
+        const answered = await run('git', ['ls-remote', this.daemonUrl], { timeout: 2000 }).then(
+          () => true,
+          () => false,
+        );
+        if (answered && d.exitCode === null) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await this.stopServing();
     }
+    throw new Error('git daemon did not start');
   }
 
   async stopServing(): Promise<void> {
