@@ -160,21 +160,21 @@ function* linesOf(records: LogRecord[], assembler: LineAssembler, filter: LogFil
 
 /**
  * The rotated files newer than the one with inode `ino` (log.(k-1) … log.1 when it is log.k), oldest
- * first; every rotated file when it is gone (rotated off the end: all that is left came after it).
+ * first, with their inodes; every rotated file when it is gone (rotated off the end: all that is
+ * left came after it).
  */
-async function filesAfter(containerDir: string, ino: number): Promise<string[]> {
+async function filesAfter(containerDir: string, ino: number): Promise<{ file: string; ino: number }[]> {
   const files = await logFiles(containerDir); // oldest first, `log` last
-  const i = (
-    await Promise.all(
-      files.map((f) =>
-        stat(f).then(
-          (s) => s.ino,
-          () => -1,
-        ),
+  const inos = await Promise.all(
+    files.map((f) =>
+      stat(f).then(
+        (s) => s.ino,
+        () => -1,
       ),
-    )
-  ).indexOf(ino);
-  return files.slice(i + 1, -1);
+    ),
+  );
+  const i = inos.indexOf(ino);
+  return files.slice(i + 1, -1).map((file, k) => ({ file, ino: inos[i + 1 + k]! }));
 }
 
 export interface FollowOptions {
@@ -263,9 +263,23 @@ export async function* followLogLines(containerDir: string, opts: FollowOptions 
           await fh.close();
           fh = undefined;
           // More than one rotation since we looked: the old file is now log.k; log.(k-1) … log.1
-          // came after it and are read whole before the current log.
-          for (const older of await filesAfter(containerDir, ino)) yield* drainWhole(older);
-          await openCurrent(0);
+          // came after it and are read whole before the current log. The shim may rotate again
+          // between that listing and the open of `log`: then the file that was `log` is a rotated
+          // one now, listed after the last one read, and is read before the new `log`.
+          let last = ino;
+          const read = new Set([ino]); // (a file rotated off the end lists every rotated one again)
+          const unread = async () => (await filesAfter(containerDir, last)).filter((o) => !read.has(o.ino));
+          for (;;) {
+            for (const older of await unread()) {
+              yield* drainWhole(older.file);
+              read.add(older.ino);
+              last = older.ino;
+            }
+            await openCurrent(0);
+            if (!fh || (await unread()).length === 0) break;
+            await (fh as FileHandle).close();
+            fh = undefined;
+          }
           continue;
         }
         if (now && now.size < pos) {
