@@ -428,17 +428,7 @@ export class Runtime implements ContainerRuntime {
       } catch (err) {
         if (!isKind(err, 'Corrupt')) throw err;
         // The shim writes it atomically, so only a failing disk gets here: the task ended, its status is lost.
-        const lost: ExitStatus = {
-          taskId: task.id,
-          pid: task.pid ?? 0,
-          exitCode: 255,
-          signal: 0,
-          oomKilled: false,
-          startedAtMs: Date.parse(task.startedAt),
-          exitedAtMs: Date.now(),
-          lost: true,
-        };
-        return { ...base, state: r.stopped ? 'stopped' : 'exited', exit: lost, detail: (err as Error).message };
+        return { ...base, state: r.stopped ? 'stopped' : 'exited', exit: lostExit(task), detail: (err as Error).message };
       }
       return exit && exit.taskId === task.id ? { ...base, state: r.stopped ? 'stopped' : 'exited', exit } : undefined;
     };
@@ -461,17 +451,7 @@ export class Runtime implements ContainerRuntime {
     // Never confirmed by its shim: being started right now, or berth died before the shim ran it.
     if (!task.shimPid) return { ...base, state: 'created', exit: r.lastExit, detail: 'task starting, or its start was interrupted' };
     // The shim was started but is gone and the task is not running: a reboot, or the shim was killed.
-    const lost: ExitStatus = {
-      taskId: task.id,
-      pid: task.pid ?? 0,
-      exitCode: 255,
-      signal: 0,
-      oomKilled: false,
-      startedAtMs: Date.parse(task.startedAt),
-      exitedAtMs: Date.now(),
-      lost: true,
-    };
-    return { ...base, state: r.stopped ? 'stopped' : 'exited', exit: lost, detail: 'the supervisor is gone and recorded no exit status (reboot?)' };
+    return { ...base, state: r.stopped ? 'stopped' : 'exited', exit: lostExit(task), detail: 'the supervisor is gone and recorded no exit status (reboot?)' };
   }
 
   /**
@@ -635,6 +615,20 @@ export class Runtime implements ContainerRuntime {
     }
     return removed;
   }
+}
+
+/** The exit of a task whose status was lost (exit.json unreadable, or no supervisor left to write it): a failure. */
+function lostExit(task: NonNullable<ContainerRecord['task']>): ExitStatus {
+  return {
+    taskId: task.id,
+    pid: task.pid ?? 0,
+    exitCode: 255,
+    signal: 0,
+    oomKilled: false,
+    startedAtMs: Date.parse(task.startedAt),
+    exitedAtMs: Date.now(),
+    lost: true,
+  };
 }
 
 /** The cgroup file whose `oom_kill` counter tells an OOM kill: v2 memory.events, v1 memory.oom_control. */
