@@ -152,6 +152,9 @@ describe('plan()', () => {
     // A change that needs no download keeps the default order: nothing to make room for.
     const envOnly = planOf(desiredOf(set(BB).replace('[/bin/httpd]', '[/bin/httpd, -f]')), converged(desiredOf(set(BB))));
     expect(envOnly.map((s) => s.id)).toEqual(['container:web', 'gc']);
+    // With the registry unreachable the pull waits, and nothing is removed to make room for it.
+    const offline = planOf(desiredOf(set(newRef)), { ...converged(desiredOf(set(BB))), unreachableRegistries: [REG] });
+    expect(offline.filter(isChange)).toEqual([]);
   });
 
   it('the tag moved (pullPolicy Always, registry says so): pull, then recreate', () => {
