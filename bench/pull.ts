@@ -5,7 +5,8 @@
  * alternates too), each from an empty root with `sync` before it, on a tmpfs this bench mounts
  * (CPU-bound: the software) and on the disk under $TMPDIR (the disk, which swings run to run:
  * compare only within one run). Prints every run, the medians, the ratio berth/containerd and the
- * peak RSS: berth's whole process (GNU time), containerd's daemon (VmHWM; the ctr client aside).
+ * peak RSS: berth's process and its children summed (sampled every 10 ms), containerd's daemon
+ * (VmHWM; the ctr client aside).
  *
  *   node_modules/.bin/node bench/pull.ts [--runs 3] [--storage tmpfs|disk|both] [--fetch-only]
  *       [--node-flags "…"] [image…]      (images: debian:multi debian:multi-zstd, the default)
@@ -14,8 +15,8 @@
  * entry point with these node flags instead of bin/berth's (to measure a flag's cost; see
  * docs/benchmarks.md).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startContainerd } from '../test/lab/containerd.ts';
@@ -58,15 +59,48 @@ function sh(cmd: string, argv: string[]) {
   return r;
 }
 
-/** One timed command under GNU time: wall seconds and the process's peak RSS. */
-function timed(cmd: string[]): { seconds: number; rssMiB: number } {
+/** The summed VmRSS (KiB) of `pid` and all its descendants now (0 once it is gone). */
+function treeRssKiB(pid: number): number {
+  let kib = 0;
+  const pending = [pid];
+  while (pending.length) {
+    const p = pending.pop()!;
+    try {
+      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      kib += Number(rss?.[1] ?? 0);
+      for (const task of readdirSync(`/proc/${p}/task`)) {
+        const kids = readFileSync(`/proc/${p}/task/${task}/children`, 'utf8').trim();
+        if (kids) pending.push(...kids.split(' ').map(Number));
+      }
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return kib;
+}
+
+/**
+ * One timed command: wall seconds, and its peak RSS summed over the process and its children
+ * (berth's native apply helpers are processes of their own; GNU time would report only the
+ * largest one), sampled every 10 ms.
+ */
+async function timed(cmd: string[]): Promise<{ seconds: number; rssMiB: number }> {
   sh('sync', []);
   const t0 = process.hrtime.bigint();
-  const r = sh('/usr/bin/time', ['-v', ...cmd]);
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, treeRssKiB(child.pid!))), 10);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (c) => resolve(c));
+  });
+  clearInterval(sampler);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
-  return { seconds, rssMiB: rss ? Number(rss[1]) / 1024 : NaN };
+  if (code !== 0) throw new Error(`${cmd.join(' ')} failed (${code}):\n${output}`);
+  return { seconds, rssMiB: peak / 1024 };
 }
 
 async function berthRun(work: string, image: string) {
@@ -74,7 +108,7 @@ async function berthRun(work: string, image: string) {
   await unmountUnder(root);
   rmSync(root, { recursive: true, force: true });
   const global = ['--root', root, '--config', join(work, 'none.toml')];
-  const r = timed([...berthCommand(), ...global, 'pull', ...(FETCH_ONLY ? ['--no-unpack'] : []), image]);
+  const r = await timed([...berthCommand(), ...global, 'pull', ...(FETCH_ONLY ? ['--no-unpack'] : []), image]);
   const images = JSON.parse(sh(join(TOP, 'bin/berth'), [...global, 'images', '--json']).stdout);
   if (!FETCH_ONLY && !images[0]?.unpacked) throw new Error(`berth pull ${image}: not unpacked`);
   return r;
@@ -84,7 +118,7 @@ async function berthRun(work: string, image: string) {
 async function containerdRun(work: string, image: string) {
   const ctrd = await startContainerd(join(work, 'ctrd'));
   try {
-    const r = timed(['ctr', '--address', ctrd.address, ...(FETCH_ONLY ? ['content', 'fetch'] : ['images', 'pull']), '--plain-http', image]);
+    const r = await timed(['ctr', '--address', ctrd.address, ...(FETCH_ONLY ? ['content', 'fetch'] : ['images', 'pull']), '--plain-http', image]);
     const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${ctrd.pid}/status`, 'utf8'));
     return { seconds: r.seconds, rssMiB: Number(hwm?.[1] ?? NaN) / 1024 };
   } finally {
