@@ -1,0 +1,214 @@
+/**
+ * The native apply path: src/diff/native/apply-layer.c (libarchive, OpenSSL), built at first use
+ * with the system C compiler into a content-addressed path as the shim is, and run once per layer
+ * with the compressed layer on its stdin. It decompresses, hashes and extracts in a process of its
+ * own, on two threads, with the rules of applyLayer (src/diff/apply.ts); this module gives it
+ * applyLayer's contract: the same options, result, error kinds and messages.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { access, constants, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { BerthError, corrupt, type ErrorKind, ErrorKinds, failedPrecondition } from '../errors.ts';
+import type { ApplyOptions, ApplyResult } from './apply.ts';
+import { LayerBudget, type ApplyLimits } from './limits.ts';
+import { layerCompression } from './mediatypes.ts';
+
+const run = promisify(execFile);
+export const APPLY_HELPER_SOURCE = fileURLToPath(new URL('./native/apply-layer.c', import.meta.url));
+const LIBS = ['-larchive', '-lcrypto', '-lpthread'];
+const PREFIX = 'berth-apply-layer-';
+/** libarchive refuses a PAX or GNU special header over 1 MiB itself, whatever the configured bound. */
+export const LIBARCHIVE_HEADER_MAX = 1024 * 1024;
+
+/**
+ * The path of a built helper: `$BERTH_APPLY_HELPER` if set, else `<cacheDir>/berth-apply-layer-<hash>`,
+ * compiled there (temp name, then rename) if it is not there yet.
+ */
+export async function ensureApplyHelper(cacheDir: string, signal?: AbortSignal): Promise<string> {
+  const override = process.env.BERTH_APPLY_HELPER;
+  if (override) return override;
+  const source = await readFile(APPLY_HELPER_SOURCE);
+  const hash = createHash('sha256').update(source).update(LIBS.join(' ')).digest('hex').slice(0, 12);
+  const target = path.join(cacheDir, `${PREFIX}${hash}`);
+  try {
+    await access(target, constants.X_OK);
+    return target;
+  } catch {}
+  await mkdir(cacheDir, { recursive: true });
+  const tmp = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const cc = process.env.CC || 'cc';
+  try {
+    await run(cc, ['-O2', '-o', tmp, APPLY_HELPER_SOURCE, ...LIBS], { signal });
+    await rename(tmp, target);
+    for (const f of await readdir(cacheDir).catch(() => [] as string[])) {
+      if (f.startsWith(PREFIX) && f !== path.basename(target) && !f.includes('.tmp-')) await rm(path.join(cacheDir, f), { force: true });
+    }
+  } catch (err: any) {
+    await rm(tmp, { force: true });
+    if (err?.name === 'AbortError') throw err;
+    if (err?.code === 'ENOENT') {
+      throw failedPrecondition(
+        `cannot build the layer-apply helper: no C compiler "${cc}" (install it with \`apt-get install gcc libc6-dev\`, or set BERTH_APPLY_HELPER to a built helper)`,
+        { cause: err },
+      );
+    }
+    const out = String(err.stderr || err.message).trim();
+    const missing = /archive(_entry)?\.h|-larchive/.test(out) ? 'libarchive-dev' : /openssl\/|-lcrypto/.test(out) ? 'libssl-dev' : undefined;
+    const hint = missing ? ` (install it with \`apt-get install ${missing}\`)` : '';
+    throw failedPrecondition(`cannot build the layer-apply helper from ${APPLY_HELPER_SOURCE}${hint}: ${out}`, {
+      cause: err,
+      place: { file: APPLY_HELPER_SOURCE },
+    });
+  }
+  return target;
+}
+
+/** One line of the helper's stdout (strings carry raw bytes as latin1, see the C file). */
+type Report =
+  | { warn: string }
+  | { ok: { diffId: string; size: number; entries: number; impliedDirs: string[] } }
+  | { error: { kind: string; message: string; place?: string } }
+  | { limit: { what: 'layerBytes' | 'entries' | 'heldBytes' | 'header' | 'reserve'; type?: string; size?: number; available?: number; bytes?: number } };
+
+const bytes = (s: string) => Buffer.from(s, 'latin1').toString('utf8');
+
+/** Apply a layer stream into `opts.root` with the native helper: applyLayer's contract. */
+export async function applyLayerNative(source: Readable, opts: ApplyOptions & { helper: string }): Promise<ApplyResult> {
+  const layer = opts.layerDigest ?? '(layer)';
+  const aborted = () => {
+    const reason = opts.signal?.reason;
+    return reason instanceof BerthError ? reason : new BerthError('Aborted', `layer ${layer}: aborted`, { cause: reason });
+  };
+  let compression: string;
+  try {
+    compression = layerCompression(opts.mediaType, layer);
+  } catch (err) {
+    source.destroy();
+    throw err;
+  }
+  if (opts.signal?.aborted) {
+    source.destroy();
+    throw aborted();
+  }
+  const root = path.resolve(opts.root);
+  const limits = new LayerBudget(root, layer, opts.limits).limits;
+  const headerBytes = Math.min(limits.headerBytes, LIBARCHIVE_HEADER_MAX);
+  const args = [
+    ...['--root', root, '--compression', compression, '--whiteouts', opts.whiteouts],
+    ...(opts.whiteouts === 'overlay' ? (opts.parents ?? []).flatMap((p) => ['--parent', path.resolve(p)]) : []),
+    ...['--layer-bytes', String(limits.layerBytes), '--entries', String(limits.entries), '--header-bytes', String(headerBytes)],
+    ...['--held-bytes', String(limits.heldBytes), '--reserve-bytes', String(limits.reserveBytes), '--check-every-bytes', String(limits.checkEveryBytes)],
+    ...(opts.expectedDiffId ? ['--expect', opts.expectedDiffId] : []),
+    ...(opts.sync ? ['--sync'] : []),
+  ];
+
+  const { result, failure } = await new Promise<{ result?: Report; failure?: unknown }>((resolve) => {
+    const child = spawn(opts.helper, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let failure: unknown;
+    let result: Report | undefined;
+    let stderr = '';
+    // Our side failed (abort, the source): the child is killed, and the promise waits for its end.
+    const stop = (err: unknown) => {
+      failure ??= err;
+      child.kill('SIGKILL');
+      source.destroy();
+    };
+    const onAbort = () => stop(aborted());
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    source.on('error', (err) =>
+      stop(err instanceof BerthError ? err : new BerthError('Internal', `layer ${layer}: apply failed: ${err.message}`, { cause: err })),
+    );
+    child.stdin.on('error', () => {}); // EPIPE once the helper has failed: its report says why
+    source.pipe(child.stdin);
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      if (stderr.length < 8192) stderr += d;
+    });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      let report: Report;
+      try {
+        report = JSON.parse(line);
+      } catch {
+        if (stderr.length < 8192) stderr += `${line}\n`;
+        return;
+      }
+      if ('warn' in report) opts.warn?.(`layer ${layer}: ${bytes(report.warn)}`);
+      else result = report;
+    });
+    let done = false;
+    const finish = (failed?: unknown) => {
+      if (done) return;
+      done = true;
+      opts.signal?.removeEventListener('abort', onAbort);
+      source.unpipe(child.stdin);
+      if (!result || !('ok' in result)) source.destroy();
+      failure ??= failed;
+      resolve({ result, failure });
+    };
+    child.on('error', (err) =>
+      finish(new BerthError('FailedPrecondition', `layer ${layer}: cannot run the layer-apply helper ${opts.helper}: ${err.message}`, { cause: err })),
+    );
+    child.on('close', (code, signal) => {
+      if (!result && !failure) {
+        const how = signal ? `was killed by ${signal}` : `exited ${code}`;
+        failure = new BerthError('Internal', `layer ${layer}: the layer-apply helper ${how} without a result${stderr ? `: ${stderr.trim()}` : ''}`);
+      }
+      finish();
+    });
+  });
+
+  if (failure) throw failure;
+  if (!result) throw new BerthError('Internal', `layer ${layer}: no result from the layer-apply helper`);
+  if ('limit' in result) throw limitError(result.limit, root, layer, { ...limits, headerBytes });
+  if ('error' in result) {
+    const e = result.error;
+    const kind: ErrorKind = (ErrorKinds as readonly string[]).includes(e.kind) ? (e.kind as ErrorKind) : 'Internal';
+    throw new BerthError(kind, `layer ${layer}: ${bytes(e.message)}`, { place: e.place ? { file: bytes(e.place) } : undefined });
+  }
+  if (!('ok' in result)) throw new BerthError('Internal', `layer ${layer}: unexpected report from the layer-apply helper`);
+  const { diffId, size, entries, impliedDirs } = result.ok;
+  if (opts.expectedDiffId && diffId !== opts.expectedDiffId) {
+    throw corrupt(`layer ${layer}: wrong diff id: expected ${opts.expectedDiffId}, got ${diffId}`);
+  }
+  return { diffId, size, entries, impliedDirs: impliedDirs.map(bytes) };
+}
+
+/**
+ * The helper names the bound it hit; LayerBudget words the error, so both paths say the same.
+ * Each call below is one that LayerBudget refuses with the numbers the helper saw.
+ */
+function limitError(limit: Extract<Report, { limit: unknown }>['limit'], root: string, layer: string, limits: ApplyLimits): unknown {
+  const budget = (l: Partial<ApplyLimits>) => new LayerBudget(root, layer, { ...limits, checkEveryBytes: Number.POSITIVE_INFINITY, ...l });
+  try {
+    switch (limit.what) {
+      case 'layerBytes':
+        budget({}).addBytes(limits.layerBytes + 1);
+        break;
+      case 'heldBytes':
+        budget({}).hold(limits.heldBytes + 1);
+        break;
+      case 'header':
+        budget({}).checkHeader(limit.size ?? Number.POSITIVE_INFINITY, limit.type ?? 'special');
+        break;
+      case 'entries': {
+        const b = budget({ heldBytes: Number.POSITIVE_INFINITY });
+        for (let i = 0; i <= limits.entries; i++) b.addEntry('');
+        break;
+      }
+      case 'reserve': {
+        // Worded from a fresh look at the filesystem, which the helper left as full as it found it.
+        const b = budget({ layerBytes: Number.POSITIVE_INFINITY });
+        b.addBytes(limit.bytes ?? 0);
+        b.checkFreeSpace();
+        break;
+      }
+    }
+  } catch (err) {
+    return err;
+  }
+  return new BerthError('ResourceExhausted', `layer ${layer}: over the ${limit.what} bound (${JSON.stringify(limit)})`);
+}
