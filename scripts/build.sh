@@ -13,6 +13,7 @@ node_modules/.bin/tsc -p tsconfig.build.json --outDir dist.tmp || echo "build: t
 [ -f dist.tmp/cli/main.js ] || { echo "build: tsc emitted nothing" >&2; exit 1; }
 # Files the code opens at run time next to itself.
 mkdir -p dist.tmp/runtime/shim && cp src/runtime/shim/*.c dist.tmp/runtime/shim/
+mkdir -p dist.tmp/diff/native && cp src/diff/native/*.c dist.tmp/diff/native/
 # The stamp holds the commit built (berth --version prints it); outside a checkout it is empty.
 { git rev-parse HEAD 2>/dev/null || true; } > dist.tmp/.build-stamp
 rm -rf dist && mv dist.tmp dist
