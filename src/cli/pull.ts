@@ -5,7 +5,8 @@
  * otherwise; the result line (`NAME DIGEST`) goes to stdout.
  */
 import type { PullEvent, PullOptions } from '../images/pull.ts';
-import { applyLimitsFromConfig } from '../diff/limits.ts';
+import type { LayerEvent } from '../images/unpack.ts';
+import { unpackSettingsFromConfig } from '../diff/layer-applier.ts';
 import type { Snapshotter } from '../snapshots/snapshotter.ts';
 import type { SingleBar } from 'cli-progress';
 import type { RegisterVerb } from './verbs.ts';
@@ -20,7 +21,14 @@ interface PullFlags {
 }
 
 /** Renders pull events as bars on a TTY, as lines otherwise. */
-export async function progressRenderer(stream: NodeJS.WriteStream): Promise<{ onEvent(e: PullEvent): void; stop(): void }> {
+/** `layer 0 sha256:…: applied 195.3 MiB in 1.31 s (native)`: what each layer's unpack took, and by which code. */
+function appliedLine(e: LayerEvent, digest: string, how: string): string {
+  return `layer ${e.index} ${digest}: applied ${formatBytes(e.bytes ?? 0)} in ${((e.ms ?? 0) / 1000).toFixed(2)} s (${how})\n`;
+}
+
+export async function progressRenderer(
+  stream: NodeJS.WriteStream,
+): Promise<{ onEvent(e: PullEvent): void; onLayer(e: LayerEvent, how: string): void; stop(): void }> {
   if (stream.isTTY) {
     const { default: cliProgress } = await import('cli-progress');
     const multi = new cliProgress.MultiBar(
@@ -52,6 +60,9 @@ export async function progressRenderer(stream: NodeJS.WriteStream): Promise<{ on
           else multi.log(`${shortDigest(e.digest)} ${note}\n`);
         }
       },
+      onLayer(e, how) {
+        if (e.state === 'applied') multi.log(appliedLine(e, shortDigest(e.digest), how));
+      },
       stop: () => {
         if (stopped) return;
         stopped = true;
@@ -78,6 +89,9 @@ export async function progressRenderer(stream: NodeJS.WriteStream): Promise<{ on
         stream.write(`layer ${e.index ?? ''} ${e.digest}: ${what}\n`);
       }
     },
+    onLayer(e, how) {
+      if (e.state === 'applied') stream.write(appliedLine(e, e.digest, how));
+    },
     stop() {},
   };
 }
@@ -102,13 +116,14 @@ export const register: RegisterVerb = (program, run) => {
         // The unpacker and the snapshotters are loaded only to unpack: --no-unpack stays lean.
         let snapshotter: Snapshotter | undefined;
         let unpack: PullOptions['unpack'];
+        const progress = await progressRenderer(process.stderr);
         if (flags.unpack) {
           const [{ pullUnpacker }, { openSnapshotter }] = await Promise.all([import('../images/unpack.ts'), import('../snapshots/select.ts')]);
           snapshotter = await openSnapshotter(ctx.config.root, ctx.config.snapshotter, { signal: ctx.signal, recover: true });
-          unpack = pullUnpacker(snapshotter, { limits: applyLimitsFromConfig(ctx.config) });
+          const settings = await unpackSettingsFromConfig(ctx.config, { warn: (msg) => ctx.log.warn(msg), signal: ctx.signal });
+          unpack = pullUnpacker(snapshotter, { ...settings, onLayer: (e) => progress.onLayer(e, settings.applier.path) });
         }
         const client = new RegistryClient({ config: ctx.config, log: ctx.log });
-        const progress = await progressRenderer(process.stderr);
         try {
           const result = await pull({
             ref,

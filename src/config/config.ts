@@ -113,6 +113,8 @@ export interface Config {
     maxLayerEntries: number;
     /** One PAX or GNU long-name header. */
     maxHeaderBytes: number;
+    /** Which code applies layers (src/diff/layer-applier.ts): the native helper, JavaScript, or native when it builds. */
+    apply: 'auto' | 'native' | 'js';
   };
   metrics: {
     /** `127.0.0.1:9097` or `unix:/run/berth/metrics.sock`; empty disables. */
@@ -189,7 +191,12 @@ export const SCHEMA = strictObject({
     import_dir: { type: 'string' },
   }),
   gc: strictObject({ reserve: sizeOrNumber }),
-  unpack: strictObject({ max_layer_size: sizeOrNumber, max_layer_entries: { type: 'integer', minimum: 1 }, max_header_size: sizeOrNumber }),
+  unpack: strictObject({
+    max_layer_size: sizeOrNumber,
+    max_layer_entries: { type: 'integer', minimum: 1 },
+    max_header_size: sizeOrNumber,
+    apply: { enum: ['auto', 'native', 'js'] },
+  }),
   metrics: strictObject({ address: { type: 'string' }, allow_remote: { type: 'boolean' } }),
   secrets: strictObject({ identity: { type: 'string', minLength: 1 } }),
   updates: strictObject({
@@ -307,6 +314,7 @@ export function configFromObject(raw: Raw, source = 'config'): Config {
       maxLayerBytes: parseSize(raw.unpack?.max_layer_size ?? '16Gi', at('unpack.max_layer_size')),
       maxLayerEntries: raw.unpack?.max_layer_entries ?? 1_000_000,
       maxHeaderBytes: parseSize(raw.unpack?.max_header_size ?? '1Mi', at('unpack.max_header_size')),
+      apply: raw.unpack?.apply ?? 'auto',
     },
     metrics: { address: raw.metrics?.address ?? '', allowRemote: raw.metrics?.allow_remote ?? false },
     updates: {

@@ -3,6 +3,7 @@
  * with --no-unpack, or whose snapshots were lost): no registry involved, so it works offline.
  */
 import type { ContentStore } from '../content/content.ts';
+import type { SelectedApplier } from '../diff/layer-applier.ts';
 import type { ApplyLimits } from '../diff/limits.ts';
 import type { ImageRecord, Metadata } from '../metadata/metadata.ts';
 import { parseImageConfig, parseManifest } from '../oci/types.ts';
@@ -17,6 +18,8 @@ export async function unpackStoredImage(opts: {
   signal: AbortSignal;
   /** Bounds on each layer's apply (see src/diff/limits.ts); defaults if absent. */
   limits?: Partial<ApplyLimits>;
+  /** The code that applies layers; default JavaScript. */
+  applier?: SelectedApplier;
 }): Promise<ImageRecord> {
   const { record, content, snapshotter, signal } = opts;
   const manifest = parseManifest(await content.readBlob(record.manifestDigest, signal), `image ${record.name}`);
@@ -28,6 +31,7 @@ export async function unpackStoredImage(opts: {
     signal,
     open: (desc, s) => content.open(desc.digest, { signal: s }),
     limits: opts.limits,
+    applier: opts.applier,
   });
   const { createdAt, updatedAt: _u, ...rest } = record;
   return opts.metadata.putImage({ ...rest, createdAt, snapshotter: snapshotter.name, chainIds });

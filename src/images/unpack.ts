@@ -16,9 +16,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { BerthError, invalidArgument, isKind } from '../errors.ts';
-import { applyLayer } from '../diff/apply.ts';
 import { applyLayerInWorker, type LayerSource } from '../diff/apply-worker.ts';
 import type { ApplyLimits } from '../diff/limits.ts';
+import { JS_APPLIER, type SelectedApplier } from '../diff/layer-applier.ts';
 import { chainIds } from '../oci/chain-id.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { ownedBySelf } from '../snapshots/snapshot-owner.ts';
@@ -62,7 +62,9 @@ export interface UnpackOptions {
   beforeCommit?: (index: number) => Promise<void>;
   snapshotter: Snapshotter;
   signal: AbortSignal;
-  /** Layers applied at once (overlay-format snapshotters only; native is always 1). Default 2. */
+  /** The code that applies each layer (src/diff/layer-applier.ts); default JavaScript. */
+  applier?: SelectedApplier;
+  /** Layers applied at once (overlay-format snapshotters only; native is always 1). Default: the applier's. */
   parallelism?: number;
   /** syncfs after each layer, before its commit (default true: containerd #5854 lost files). */
   sync?: boolean;
@@ -111,7 +113,8 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
 
   const inner = new AbortController();
   const signal = AbortSignal.any([opts.signal, inner.signal]);
-  const parallel = sn.layerFormat === 'overlay' ? Math.max(1, opts.parallelism ?? 2) : 1;
+  const applier = opts.applier ?? JS_APPLIER;
+  const parallel = sn.layerFormat === 'overlay' ? Math.max(1, opts.parallelism ?? applier.parallelism) : 1;
   const pending = new Set<string>(); // extract keys not yet committed or removed
   const sync = opts.sync ?? true;
 
@@ -137,9 +140,9 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
       };
       // A worker costs its start-up (~0.1–0.3 s of CPU loading modules): only big layers pay off.
       const res =
-        opts.openSource && desc.size >= (opts.workerMinBytes ?? 16 << 20)
+        opts.openSource && applier.path === 'js' && desc.size >= (opts.workerMinBytes ?? 16 << 20)
           ? await applyLayerInWorker(await opts.openSource(desc, signal, attempt), applyOpts)
-          : await applyLayer(await opts.open(desc, signal, attempt), applyOpts);
+          : await applier.apply(await opts.open(desc, signal, attempt), applyOpts);
       return { key, preparedParent: parent, impliedDirs: res.impliedDirs, bytes: res.size, ms: performance.now() - t0 };
     } catch (err) {
       // A bomb or a full disk fails the stored blob the same way: no second attempt.
@@ -257,7 +260,7 @@ export function applyTarget(mounts: Mount[]): { dir: string; parents: string[] }
  */
 export function pullUnpacker(
   snapshotter: Snapshotter,
-  opts: Pick<UnpackOptions, 'parallelism' | 'sync' | 'labels' | 'onLayer' | 'warn' | 'limits'> & {
+  opts: Pick<UnpackOptions, 'applier' | 'parallelism' | 'sync' | 'labels' | 'onLayer' | 'warn' | 'limits'> & {
     /** Start applying each layer with its first downloaded bytes (default true). */
     applyWhileDownloading?: boolean;
     /**

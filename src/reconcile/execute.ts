@@ -5,7 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import PQueue from 'p-queue';
-import { applyLimitsFromConfig } from '../diff/limits.ts';
+import { unpackSettingsFromConfig } from '../diff/layer-applier.ts';
 import { isKind } from '../errors.ts';
 import { formatBytes } from '../format-bytes.ts';
 import { collectGarbage, type GcReport } from '../gc/collect.ts';
@@ -220,6 +220,7 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
   const { deps, signal, health } = ctx;
   const present = ctx.actual.images.find((i) => i.ref === step.ref);
   const record = deps.metadata.getImage(step.ref);
+  const unpackSettings = () => unpackSettingsFromConfig(deps.config, { warn: (msg) => deps.log.warn(msg), signal });
   // Repairs: a present blob is never fetched again, nor a recorded snapshot unpacked again, so
   // what is broken on disk goes first.
   for (const digest of present?.corruptBlobs ?? []) {
@@ -235,7 +236,7 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
       snapshotter: deps.snapshotter,
       metadata: deps.metadata,
       signal,
-      limits: applyLimitsFromConfig(deps.config),
+      ...(await unpackSettings()),
     });
     return `${step.ref} unpacked from the content store`;
   }
@@ -250,7 +251,7 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
       snapshotter: deps.snapshotter,
       metadata: deps.metadata,
       signal,
-      limits: applyLimitsFromConfig(deps.config),
+      ...(await unpackSettings()),
     });
     return `${step.ref} imported again from ${archive} and unpacked`;
   }
@@ -267,7 +268,7 @@ async function pullImage(step: PullStep, ctx: ExecuteContext): Promise<string> {
       client: await deps.registry(),
       fetches: deps.fetches,
       signal,
-      unpack: pullUnpacker(deps.snapshotter, { limits: applyLimitsFromConfig(deps.config) }),
+      unpack: pullUnpacker(deps.snapshotter, await unpackSettings()),
       beforeFetch: async (totalBytes: number) => {
         await ensureFreeSpace(deps.config.root, totalBytes, deps.config.gc.reserveBytes, () => collect(deps, signal));
       },

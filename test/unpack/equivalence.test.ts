@@ -12,6 +12,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkS
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectLayerApplier, type ApplyPath } from '../../src/diff/layer-applier.ts';
 import { unpackImage } from '../../src/images/unpack.ts';
 import { mountAll, unmount } from '../../src/snapshots/mount.ts';
 import { openSnapshotter } from '../../src/snapshots/select.ts';
@@ -230,6 +231,7 @@ async function berthTree(
   sn: Snapshotter,
   parallelism: number,
   workers = false,
+  apply: Exclude<ApplyPath, 'auto'> = 'js',
 ): Promise<{ t: Record<string, Node>; links: string[]; chain: string[] }> {
   const blobDir = `${tmp}/blobs`;
   if (workers) {
@@ -242,6 +244,8 @@ async function berthTree(
     snapshotter: sn,
     signal: AbortSignal.timeout(60_000),
     parallelism,
+    // 'native' fails here, loudly, if the helper cannot be built: never a silent JavaScript run.
+    applier: await selectLayerApplier(apply, `${tmp}/lib`),
     open: async (d) => Readable.from([img.blobs.get(d.digest)!]),
     openSource: workers ? async (d) => ({ kind: 'file', path: `${blobDir}/${d.digest.slice(7)}` }) : undefined,
     workerMinBytes: 0,
@@ -282,17 +286,20 @@ describe('unpack equivalence with containerd (ctr images mount)', () => {
     expect(oracle.links).toContain('new-hard-dst=new-hard-src');
   });
 
-  for (const [snName, parallelism, workers] of [
-    ['overlayfs', 1, false],
-    ['overlayfs', 3, false],
-    ['overlayfs', 2, true],
-    ['native', 1, false],
-    ['native', 1, true],
+  for (const [snName, parallelism, workers, apply] of [
+    ['overlayfs', 1, false, 'js'],
+    ['overlayfs', 3, false, 'js'],
+    ['overlayfs', 2, true, 'js'],
+    ['native', 1, false, 'js'],
+    ['native', 1, true, 'js'],
+    ['overlayfs', 1, false, 'native'],
+    ['overlayfs', 8, false, 'native'],
+    ['native', 1, false, 'native'],
   ] as const) {
-    it(`berth ${snName} (parallelism ${parallelism}${workers ? ', worker threads' : ''}) mounts the same tree as containerd`, async () => {
-      const sn = await openSnapshotter(`${tmp}/berth-${snName}-${parallelism}-${workers}`, snName);
+    it(`berth ${snName} (${apply} apply, parallelism ${parallelism}${workers ? ', worker threads' : ''}) mounts the same tree as containerd`, async () => {
+      const sn = await openSnapshotter(`${tmp}/berth-${snName}-${parallelism}-${workers}-${apply}`, snName);
       try {
-        const mine = await berthTree(img, sn, parallelism, workers);
+        const mine = await berthTree(img, sn, parallelism, workers, apply);
         expect(mine.chain.length).toBe(3);
         expect(mine.t).toEqual(oracle.t);
         expect(mine.links.sort()).toEqual(oracle.links.sort());
@@ -308,7 +315,7 @@ describe('unpack equivalence with containerd (ctr images mount)', () => {
     });
   }
 
-  it('parallel unpack keeps whiteouts of later layers (containerd #13030)', async () => {
+  it.each(['js', 'native'] as const)('parallel unpack keeps whiteouts of later layers (containerd #13030; %s apply)', async (apply) => {
     const layers = [
       {
         tar: await makeLayerTar([
@@ -339,9 +346,9 @@ describe('unpack equivalence with containerd (ctr images mount)', () => {
     const wimg = await buildImage({ layers });
     const want = await containerdTree(wimg);
     expect(Object.keys(want.t).sort()).toEqual(['d', 'd/c']);
-    const sn = await openSnapshotter(`${tmp}/berth-wh`, 'overlayfs');
+    const sn = await openSnapshotter(`${tmp}/berth-wh-${apply}`, 'overlayfs');
     try {
-      const mine = await berthTree(wimg, sn, 3);
+      const mine = await berthTree(wimg, sn, 3, false, apply);
       expect(mine.t).toEqual(want.t);
     } finally {
       await sn.close();
