@@ -248,6 +248,14 @@ export class Metadata {
     return this.sql.schemaVersion();
   }
 
+  /**
+   * A number that changes whenever another connection (another berth process) commits to the
+   * database (`PRAGMA data_version`): two equal readings mean nobody else wrote in between.
+   */
+  dataVersion(): number {
+    return Number(this.stmt('PRAGMA data_version').get()!.data_version);
+  }
+
   /** `PRAGMA integrity_check` + `foreign_key_check`: an empty list means the file is sound. */
   checkIntegrity(): string[] {
     return this.sql.checkIntegrity();
@@ -581,16 +589,7 @@ export class Metadata {
       const old = this.getStatus(s.kind, s.name);
       const revision = s.lastAppliedRevision === undefined ? (old?.lastAppliedRevision ?? null) : s.lastAppliedRevision;
       const generation = s.generation === undefined ? (old?.generation ?? null) : s.generation;
-      if (
-        old &&
-        old.state === s.state &&
-        old.reason === s.reason &&
-        old.message === s.message &&
-        (old.lastAppliedRevision ?? null) === revision &&
-        (old.generation ?? null) === generation
-      ) {
-        return old;
-      }
+      if (old && statusUnchanged(old, s)) return old;
       this.stmt(
         `INSERT OR REPLACE INTO object_status (kind, name, state, reason, message, revision, generation, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -711,6 +710,17 @@ export class Metadata {
   private stmt(sql: string): Statement {
     return this.sql.stmt(sql);
   }
+}
+
+/** Whether setting `s` over `old` would change nothing (an unset revision or generation keeps the old one). */
+export function statusUnchanged(old: ObjectStatus, s: ObjectStatusInput): boolean {
+  return (
+    old.state === s.state &&
+    old.reason === s.reason &&
+    old.message === s.message &&
+    (s.lastAppliedRevision === undefined || (old.lastAppliedRevision ?? null) === s.lastAppliedRevision) &&
+    (s.generation === undefined || (old.generation ?? null) === s.generation)
+  );
 }
 
 // ------------------------------------------------------------------------------- row mapping

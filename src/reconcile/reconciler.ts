@@ -11,7 +11,7 @@ import { checkManifests } from '../manifest/load.ts';
 import { formatProblem, type ManifestProblem } from '../manifest/problems.ts';
 import { createDocumentValidator, type DocumentValidator } from '../manifest/schema.ts';
 import type { DesiredState } from '../manifest/types.ts';
-import type { Generation, ObjectRef, ObjectState } from '../metadata/metadata.ts';
+import { statusUnchanged, type Generation, type ObjectRef, type ObjectState, type ObjectStatusInput } from '../metadata/metadata.ts';
 import { RECONCILE_LOCK, withLock } from '../metadata/lock.ts';
 import type { ReconcileDeps } from './deps.ts';
 import { BackgroundPulls, executePlan, type StepOutcome } from './execute.ts';
@@ -252,15 +252,73 @@ export class Reconciler {
   }
 
   async turn(signal: AbortSignal): Promise<TurnReport> {
+    // A turn that would change nothing (the resync of a steady device, the recheck of a held update
+    // lock) is planned and ends without the lock, and writes nothing: the lock's own two commits
+    // were all an idle daemon wrote (76 KiB a minute on an SD card, issue 14). Any other turn takes
+    // the lock and plans again under it if another process wrote meanwhile (it may have acted).
+    const { metadata } = this.deps;
+    const started = performance.now();
+    const version = metadata.dataVersion();
+    const view = await this.plan(signal);
+    if (view.steps.every((s) => s.kind === 'wait')) {
+      // What executePlan makes of a wait: nothing but its outcome.
+      const outcomes = view.steps.map((step): StepOutcome => ({ step, result: 'waiting', message: step.reason, ms: 0 }));
+      const generation = metadata.latestGeneration();
+      if (generation && this.changesNothing(view, generation, outcomes)) {
+        for (const o of outcomes) {
+          this.logOutcome(o);
+          this.opts.onOutcome?.(o);
+        }
+        this.lastProblems = '';
+        this.recordDevicesGone(view.desired!, view.actual); // none is new: this only forgets those back
+        return this.report(view, started, { generation, outcomes, converged: outcomes.length === 0 });
+      }
+    }
     // One reconciler at a time per root (`berth apply` and a `berth run` turn): the lock is renewed
     // while the turn works, and taken over at once from a holder that died.
-    return withLock(this.deps.metadata, RECONCILE_LOCK, { holder: this.opts.holder, waitMs: this.opts.lockWaitMs ?? 0, signal }, (s) => this.turnLocked(s));
+    const lock = { holder: this.opts.holder, waitMs: this.opts.lockWaitMs ?? 0, signal };
+    return withLock(metadata, RECONCILE_LOCK, lock, (s) => this.turnLocked(s, started, metadata.dataVersion() === version ? view : undefined));
   }
 
-  private async turnLocked(signal: AbortSignal): Promise<TurnReport> {
-    const { metadata, metrics } = this.deps;
-    const started = performance.now();
-    let view = await this.plan(signal);
+  /**
+   * Whether a turn on `view`, whose steps only wait (`outcomes`), would record nothing either: the
+   * manifests are valid and are the latest generation, which waits on nothing a turn decides (it is
+   * applied; or failed, or pending and not ready to confirm or roll back, while its steps wait), no
+   * rollout hold ends, no device went missing, and every status already says what it would write.
+   * Reads only.
+   */
+  private changesNothing(view: PlanView, latest: Generation, outcomes: StepOutcome[]): boolean {
+    const { metadata } = this.deps;
+    const desired = view.desired;
+    if (!desired || view.source !== 'manifests' || !sameDesired(latest, desired) || metadata.getSetting(ROLLOUT_HOLD) !== undefined) return false;
+    const waiting = outcomes.length > 0;
+    const settled =
+      latest.result === 'applied' ||
+      (waiting && latest.result === 'failed') ||
+      (waiting && latest.result === 'pending' && this.judge(latest, desired, view.actual).verdict === 'watch');
+    if (!settled || [...this.devicesMissing(desired, view.actual)].some((key) => !this.devicesGone.has(key))) return false;
+    const statuses = [this.manifestsStatus([], view.source), ...this.statuses(desired, view.actual, outcomes)];
+    const stored = new Map(metadata.listStatus().flatMap((s) => (s.kind === 'Manifests' || DESIRED_KINDS.includes(s.kind) ? [[refKey(s), s]] : [])));
+    return (
+      stored.size === statuses.length &&
+      statuses.every((s) => {
+        const old = stored.get(refKey(s));
+        return old !== undefined && statusUnchanged(old, s);
+      })
+    );
+  }
+
+  private report(view: PlanView, started: number, r: Pick<TurnReport, 'generation' | 'outcomes' | 'converged' | 'rollout' | 'again'>): TurnReport {
+    const durationMs = performance.now() - started;
+    this.deps.metrics?.reconcileDuration.observe(durationMs / 1000);
+    if (this.deps.metrics) this.deps.metrics.lastTurnAt = new Date();
+    return { ...view, ...r, durationMs };
+  }
+
+  /** The turn, holding the lock; `planned` is the view made before it, if still true. */
+  private async turnLocked(signal: AbortSignal, started: number, planned: PlanView | undefined): Promise<TurnReport> {
+    const { metadata } = this.deps;
+    let view = planned ?? (await this.plan(signal));
     this.recordManifestProblems(view.problems, view.source);
     const hold = readHold(metadata.getSetting(ROLLOUT_HOLD));
     if (hold && view.source === 'manifests') metadata.deleteSetting(ROLLOUT_HOLD); // the manifests changed: the hold ends
@@ -276,14 +334,7 @@ export class Reconciler {
 
     let rollout: RolloutReport | undefined;
     if (inRollout(generation) && view.desired) {
-      const verdict = judgeRollout({
-        generation,
-        desired: view.desired,
-        containers: view.actual.containers,
-        health: (name) => this.opts.probes?.(name),
-        failedSteps: new Map(),
-        now: this.now(),
-      });
+      const verdict = this.judge(generation, view.desired, view.actual);
       if (verdict.verdict === 'rollback') {
         rollout = this.rollBack(generation, verdict.reason);
         view = await this.plan(signal); // now the confirmed generation's desired state: restore it
@@ -346,10 +397,19 @@ export class Reconciler {
       if (latest?.result === 'rolledback') rollout = { generation: latest.id, state: 'rolledback', message: latest.message ?? '' };
     }
     this.recordRollout(rollout, view);
-    const durationMs = performance.now() - started;
-    metrics?.reconcileDuration.observe(durationMs / 1000);
-    if (metrics) metrics.lastTurnAt = new Date();
-    return { ...view, generation: finalGeneration, outcomes, converged, durationMs, ...(rollout ? { rollout } : {}), ...(again ? { again } : {}) };
+    return this.report(view, started, { generation: finalGeneration, outcomes, converged, ...(rollout ? { rollout } : {}), ...(again ? { again } : {}) });
+  }
+
+  /** How the rollout of generation `g` stands, before this turn's steps. */
+  private judge(g: Generation, desired: DesiredState, actual: ActualState): ReturnType<typeof judgeRollout> {
+    return judgeRollout({
+      generation: g,
+      desired,
+      containers: actual.containers,
+      health: (name) => this.opts.probes?.(name),
+      failedSteps: new Map(),
+      now: this.now(),
+    });
   }
 
   /** Give up on generation `g`: the last confirmed one comes back (by the next plan). */
@@ -391,14 +451,11 @@ export class Reconciler {
    * container keeps running: whether it copes is the app's business; its node inside is stale).
    */
   private recordDevicesGone(desired: DesiredState, actual: ActualState): void {
-    const gone = new Set<string>();
+    const gone = this.devicesMissing(desired, actual);
     for (const doc of desired.containers) {
-      const running = actual.containers.find((c) => c.name === doc.metadata.name)?.state === 'running';
-      for (const d of running ? (doc.spec.devices ?? []) : []) {
+      for (const d of doc.spec.devices ?? []) {
         const key = `${doc.metadata.name}\0${d.path}`;
-        if (existsSync(d.path)) continue;
-        gone.add(key);
-        if (this.devicesGone.has(key)) continue;
+        if (!gone.has(key) || this.devicesGone.has(key)) continue;
         this.deps.metadata.addEvent({
           object: { kind: 'Container', name: doc.metadata.name },
           type: 'Warning',
@@ -409,6 +466,16 @@ export class Reconciler {
       }
     }
     this.devicesGone = gone;
+  }
+
+  /** The devices missing under running containers, as `name\0path`. */
+  private devicesMissing(desired: DesiredState, actual: ActualState): Set<string> {
+    const gone = new Set<string>();
+    for (const doc of desired.containers) {
+      const running = actual.containers.find((c) => c.name === doc.metadata.name)?.state === 'running';
+      for (const d of running ? (doc.spec.devices ?? []) : []) if (!existsSync(d.path)) gone.add(`${doc.metadata.name}\0${d.path}`);
+    }
+    return gone;
   }
 
   /** The `Rollout` status row, written only when it changes. */
@@ -434,7 +501,7 @@ export class Reconciler {
   private generationFor(desired: DesiredState): Generation {
     const { metadata } = this.deps;
     const latest = metadata.latestGeneration();
-    if (latest && canonicalJson(latest.desired) === canonicalJson(JSON.parse(JSON.stringify(desired)))) return latest;
+    if (latest && sameDesired(latest, desired)) return latest;
     const g = metadata.addGeneration({ revision: desired.revision, desired, result: 'pending', desiredHash: desiredHash(desired) });
     metadata.addEvent({
       object: { kind: 'Generation', name: String(g.id) },
@@ -450,17 +517,18 @@ export class Reconciler {
     const object = { kind: 'Manifests', name: this.opts.manifests };
     for (const s of metadata.listStatus()) if (s.kind === 'Manifests' && s.name !== object.name) metadata.deleteStatus(s.kind, s.name);
     const text = problems.map(formatProblem).join('\n');
-    if (problems.length === 0) {
-      metadata.setStatus({ ...object, state: 'Ready', reason: 'Valid', message: 'manifests are valid' });
-    } else {
-      const keeping = source === 'last-applied' ? 'the last applied generation keeps running' : 'nothing has been applied yet';
-      metadata.setStatus({ ...object, state: 'Stalled', reason: 'InvalidManifests', message: `${text}\n(${keeping})` });
-      if (text !== this.lastProblems) {
-        metadata.addEvent({ object, type: 'Warning', reason: 'InvalidManifests', message: text });
-        log.error({ problems: problems.map(formatProblem) }, `manifests are invalid; ${keeping}`);
-      }
+    metadata.setStatus(this.manifestsStatus(problems, source));
+    if (problems.length && text !== this.lastProblems) {
+      metadata.addEvent({ object, type: 'Warning', reason: 'InvalidManifests', message: text });
+      log.error({ problems: problems.map(formatProblem) }, `manifests are invalid; ${keeping(source)}`);
     }
     this.lastProblems = text;
+  }
+
+  private manifestsStatus(problems: ManifestProblem[], source: PlanView['source']): ObjectStatusInput {
+    const object = { kind: 'Manifests', name: this.opts.manifests };
+    if (problems.length === 0) return { ...object, state: 'Ready', reason: 'Valid', message: 'manifests are valid' };
+    return { ...object, state: 'Stalled', reason: 'InvalidManifests', message: `${problems.map(formatProblem).join('\n')}\n(${keeping(source)})` };
   }
 
   private logOutcome(o: StepOutcome): void {
@@ -480,14 +548,21 @@ export class Reconciler {
 
   private recordStatus(desired: DesiredState, actual: ActualState, outcomes: StepOutcome[]): void {
     const { metadata } = this.deps;
+    const statuses = this.statuses(desired, actual, outcomes);
+    for (const s of statuses) metadata.setStatus(s);
+    const wanted = new Set(statuses.map(refKey));
+    for (const s of metadata.listStatus()) if (DESIRED_KINDS.includes(s.kind) && !wanted.has(refKey(s))) metadata.deleteStatus(s.kind, s.name);
+  }
+
+  /** The status of each object of the desired state after a turn with these outcomes. */
+  private statuses(desired: DesiredState, actual: ActualState, outcomes: StepOutcome[]): ObjectStatusInput[] {
     const byObject = new Map<string, StepOutcome[]>();
     for (const o of outcomes) {
       const key = refKey(objectOf(o.step));
       byObject.set(key, [...(byObject.get(key) ?? []), o]);
     }
-    const wanted = new Set<string>();
+    const statuses: ObjectStatusInput[] = [];
     const put = (object: ObjectRef, idle: { reason: string; message: string; state?: ObjectState }) => {
-      wanted.add(refKey(object));
       const mine = byObject.get(refKey(object)) ?? [];
       const worst = mine.find((o) => o.result === 'failed') ?? mine.find((o) => o.result !== 'ok');
       let state: ObjectState = idle.state ?? 'Ready';
@@ -496,7 +571,7 @@ export class Reconciler {
       if (worst?.result === 'failed') [state, reason, message] = ['Stalled', 'StepFailed', `${worst.step.reason}: ${worst.message}`];
       else if (worst) [state, reason, message] = ['Reconciling', worst.result === 'waiting' ? 'Waiting' : 'Blocked', worst.message];
       else if (mine.length) [reason, message] = ['Applied', mine.map((o) => o.message).join('; ')];
-      metadata.setStatus({ ...object, state, reason, message, ...(state === 'Ready' ? { lastAppliedRevision: desired.revision ?? null } : {}) });
+      statuses.push({ ...object, state, reason, message, ...(state === 'Ready' ? { lastAppliedRevision: desired.revision ?? null } : {}) });
     };
     for (const img of desired.images) put({ kind: 'Image', name: img.metadata.name }, { reason: 'Present', message: img.spec.ref });
     for (const v of desired.volumes) put({ kind: 'Volume', name: v.metadata.name }, { reason: 'Present', message: 'exists' });
@@ -515,9 +590,7 @@ export class Reconciler {
         : 'absent';
       put({ kind: 'Container', name: c.metadata.name }, { reason: 'UpToDate', message });
     }
-    for (const s of metadata.listStatus()) {
-      if (['Image', 'Volume', 'Container', 'Secret'].includes(s.kind) && !wanted.has(refKey(s))) metadata.deleteStatus(s.kind, s.name);
-    }
+    return statuses;
   }
 }
 
@@ -535,6 +608,18 @@ function imagePins(desired: DesiredState, actual: ActualState, previous: Record<
     if (digest !== undefined) pins[want.ref] = digest;
   }
   return pins;
+}
+
+/** Whether generation `g` asked for exactly this desired state. */
+function sameDesired(g: Generation, desired: DesiredState): boolean {
+  return canonicalJson(g.desired) === canonicalJson(JSON.parse(JSON.stringify(desired)));
+}
+
+/** The kinds of status a turn keeps for the objects of the desired state (and deletes when they go). */
+const DESIRED_KINDS = ['Image', 'Volume', 'Container', 'Secret'];
+
+function keeping(source: PlanView['source']): string {
+  return source === 'last-applied' ? 'the last applied generation keeps running' : 'nothing has been applied yet';
 }
 
 function sameImages(a: DesiredState, b: DesiredState | undefined): boolean {

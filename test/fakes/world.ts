@@ -57,14 +57,15 @@ export class FakeWorld {
   readonly registry = new MemoryRegistry();
   readonly runtime: FakeRuntime;
   readonly snapshotter: MemorySnapshotter;
-  readonly metadata = Metadata.open(':memory:');
+  readonly metadata: Metadata;
   readonly deps: ReconcileDeps;
   readonly manifests: string;
   readonly root: string;
   private reconciler?: Reconciler;
 
-  private constructor(root: string, runtime?: ContainerRuntime) {
+  private constructor(root: string, runtime?: ContainerRuntime, metadataFile?: boolean) {
     this.root = root;
+    this.metadata = Metadata.open(metadataFile ? join(root, 'metadata.db') : ':memory:');
     this.snapshotter = new MemorySnapshotter(join(root, 'snapshots'), { now: this.now });
     this.runtime = new FakeRuntime({ root, now: this.now });
     this.manifests = join(root, 'manifests');
@@ -83,11 +84,12 @@ export class FakeWorld {
 
   /**
    * `runtime`: run the containers with another runtime (the root-only tests pass the real one, on
-   * `<root>/berth`) instead of the fake; `w.runtime` is then unused.
+   * `<root>/berth`) instead of the fake; `w.runtime` is then unused. `metadataFile`: keep the
+   * metadata in `<root>/metadata.db` (as berth does) rather than in memory.
    */
-  static async create(opts: { runtime?: (root: string) => Promise<ContainerRuntime> } = {}): Promise<FakeWorld> {
+  static async create(opts: { runtime?: (root: string) => Promise<ContainerRuntime>; metadataFile?: boolean } = {}): Promise<FakeWorld> {
     const root = await mkdtemp(join(tmpdir(), 'berth-world-'));
-    return new FakeWorld(root, await opts.runtime?.(join(root, 'berth')));
+    return new FakeWorld(root, await opts.runtime?.(join(root, 'berth')), opts.metadataFile);
   }
 
   advance(ms: number): void {
