@@ -1,6 +1,7 @@
 /**
  * The base layer of the lab's `debian:multi` (gzip, ~95 MB → ~200 MB, ~5k files) applied on a
- * tmpfs this bench mounts: berth's `applyLayer` against GNU tar (`tar -xzf`) and gunzip alone
+ * tmpfs this bench mounts: berth's `applyLayer`, its native path (`applyLayerNative`, the C helper
+ * of src/diff/native/, built before the runs), GNU tar (`tar -xzf`) and gunzip alone
  * (`gzip -dc > /dev/null`), in alternating runs. Each run is a process of its own, timed with GNU
  * time (wall, and user+sys CPU including its children), so the three are measured alike.
  * Prints each run, the medians, the ratios to GNU tar (goal: berth ≤ 1.2×) and the load average.
@@ -10,7 +11,7 @@
  *
  * `--worker` applies on a worker thread (pullUnpacker's `workers` option) instead of the main
  * thread, where `berth pull` applies by default. `--layer N` picks another layer (0 = base).
- * Run with `--child BLOB DIR [--worker]` it is the berth side of one run; it loads dist/ when that
+ * Run with `--child BLOB DIR [--worker | --native HELPER]` it is the berth side of one run; it loads dist/ when that
  * build is up to date (as bin/berth does; `npm run bench` builds it first), else the sources.
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -51,7 +52,11 @@ async function child(): Promise<void> {
   const opts = { root: dir, mediaType: GZIP_LAYER, whiteouts: 'overlay' as const };
   const { dir: modules, ext } = modulesDir();
   let apply: () => Promise<unknown>;
-  if (process.argv.includes('--worker')) {
+  if (process.argv.includes('--native')) {
+    const { applyLayerNative } = await import(new URL(`diff/native-apply${ext}`, modules).href);
+    const helper = arg('--native', '');
+    apply = () => applyLayerNative(createReadStream(blob, { highWaterMark: 1 << 20 }), { ...opts, helper });
+  } else if (process.argv.includes('--worker')) {
     const { applyLayerInWorker } = await import(new URL(`diff/apply-worker${ext}`, modules).href);
     apply = () => applyLayerInWorker({ kind: 'file', path: blob }, opts);
   } else {
@@ -66,14 +71,16 @@ async function child(): Promise<void> {
 interface Timing {
   wallS: number;
   cpuS: number;
+  /** The largest peak resident set of the command's processes (GNU time's %M). */
+  rssMiB: number;
   stdout: string;
 }
 
-/** Run a shell command under GNU time: wall seconds and user+sys of it and all its children. */
+/** Run a shell command under GNU time: wall seconds, user+sys of it and all its children, and the largest peak RSS among them. */
 async function timed(command: string, timesFile: string): Promise<Timing> {
-  const { stdout } = await run('/usr/bin/time', ['-f', '%e %U %S', '-o', timesFile, 'sh', '-c', command], { maxBuffer: 1 << 20 });
-  const [real, user, sys] = readFileSync(timesFile, 'utf8').trim().split(/\s+/).map(Number) as [number, number, number];
-  return { wallS: real, cpuS: user + sys, stdout };
+  const { stdout } = await run('/usr/bin/time', ['-f', '%e %U %S %M', '-o', timesFile, 'sh', '-c', command], { maxBuffer: 1 << 20 });
+  const [real, user, sys, rssKiB] = readFileSync(timesFile, 'utf8').trim().split(/\s+/).map(Number) as [number, number, number, number];
+  return { wallS: real, cpuS: user + sys, rssMiB: rssKiB / 1024, stdout };
 }
 
 const median = (xs: number[]) => {
@@ -90,6 +97,8 @@ async function main(): Promise<void> {
   // Imported here, not at the top: the child (the berth side) loads only what applyLayer needs.
   const { debianMultiImage } = await import('../test/lab/debian-image.ts');
   const { labCacheDir } = await import('../test/lab/lab.ts');
+  const { ensureApplyHelper } = await import('../src/diff/native-apply.ts');
+  const helper = await ensureApplyHelper(new URL('../node_modules/.cache/berth-apply-helper', import.meta.url).pathname);
   const image = await debianMultiImage(labCacheDir(), 'gzip', { log: (m) => console.log(m) });
   const desc = image.layers![layerIndex]!;
   const work = mkdtempSync(join(tmpdir(), 'berth-bench-apply-'));
@@ -102,12 +111,13 @@ async function main(): Promise<void> {
     const cmds = {
       // Node's flags and compile cache as bin/berth gives them, so the child starts as berth does.
       berth: `NODE_COMPILE_CACHE=${q(COMPILE_CACHE)} ${q(process.execPath)} ${NODE_FLAGS} ${q(self)} --child ${q(blob)} ${q(out)}${worker ? ' --worker' : ''}`,
+      native: `NODE_COMPILE_CACHE=${q(COMPILE_CACHE)} ${q(process.execPath)} ${NODE_FLAGS} ${q(self)} --child ${q(blob)} ${q(out)} --native ${q(helper)}`,
       'GNU tar': `mkdir ${q(out)} && tar -xzf ${q(blob)} -C ${q(out)}`,
       gunzip: `gzip -dc ${q(blob)} > /dev/null`,
     };
     const names = Object.keys(cmds) as Array<keyof typeof cmds>;
-    const results = Object.fromEntries(names.map((n) => [n, { wall: [] as number[], cpu: [] as number[] }]));
-    const applyMs: number[] = [];
+    const results = Object.fromEntries(names.map((n) => [n, { wall: [] as number[], cpu: [] as number[], rss: [] as number[] }]));
+    const applyMs: Record<string, number[]> = { berth: [], native: [] };
     const loads = [loadavg()[0]!];
     console.log(
       `layer ${layerIndex} (${desc.digest}, ${(desc.size / 1e6).toFixed(0)} MB gzip) on tmpfs; berth on the ${worker ? 'worker thread' : 'main thread'}; ${runs} runs`,
@@ -120,13 +130,14 @@ async function main(): Promise<void> {
         const t = await timed(cmds[name], join(work, 'times'));
         results[name]!.wall.push(t.wallS);
         results[name]!.cpu.push(t.cpuS);
+        results[name]!.rss.push(t.rssMiB);
         let extra = '';
-        if (name === 'berth') {
+        if (name === 'berth' || name === 'native') {
           const report = JSON.parse(t.stdout.trim().split('\n').at(-1)!) as { applyMs: number; modules: string };
-          applyMs.push(report.applyMs);
+          applyMs[name]!.push(report.applyMs);
           extra = `  (applyLayer itself ${(report.applyMs / 1000).toFixed(2)} s, modules from ${report.modules}/)`;
         }
-        console.log(`run ${i + 1} ${name.padEnd(8)} wall ${t.wallS.toFixed(2)} s  cpu ${t.cpuS.toFixed(2)} s${extra}`);
+        console.log(`run ${i + 1} ${name.padEnd(8)} wall ${t.wallS.toFixed(2)} s  cpu ${t.cpuS.toFixed(2)} s  peak RSS ${t.rssMiB.toFixed(0)} MiB${extra}`);
       }
       loads.push(loadavg()[0]!);
     }
@@ -139,9 +150,12 @@ async function main(): Promise<void> {
         'cpu median s': +median(results[n]!.cpu).toFixed(2),
         'wall / GNU tar': +(median(results[n]!.wall) / median(tar.wall)).toFixed(2),
         'cpu / GNU tar': +(median(results[n]!.cpu) / median(tar.cpu)).toFixed(2),
+        'peak RSS MiB': +median(results[n]!.rss).toFixed(0),
       })),
     );
-    console.log(`berth applyLayer alone (no process start, no module loading): median ${(median(applyMs) / 1000).toFixed(2)} s`);
+    for (const [name, ms] of Object.entries(applyMs)) {
+      console.log(`${name} applyLayer alone (no process start, no module loading): median ${(median(ms) / 1000).toFixed(2)} s`);
+    }
     console.log(`load average (1 min) during the runs: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}; storage: tmpfs`);
   } finally {
     await run('umount', [work]).catch(() => run('umount', ['-l', work]));

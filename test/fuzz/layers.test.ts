@@ -14,8 +14,9 @@ import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyLayer, type WhiteoutMode } from '../../src/diff/apply.ts';
+import type { WhiteoutMode } from '../../src/diff/apply.ts';
 import { BerthError } from '../../src/errors.ts';
+import { APPLY_PATHS, type ApplyFn } from '../helpers/apply-paths.ts';
 import { compressLayer, makeLayerTar, type LayerEntry } from '../helpers/layers.ts';
 import { FUZZ_TIMEOUT, fuzzParams } from './fuzz-params.ts';
 
@@ -90,7 +91,11 @@ function tree(dir: string, skip?: string): Record<string, string> {
   return out;
 }
 
-async function applyStack(layers: LayerEntry[][], opts: { whiteouts: WhiteoutMode; compression?: 'none' | 'gzip'; parents?: string[] }): Promise<void> {
+async function applyStack(
+  applyLayer: ApplyFn,
+  layers: LayerEntry[][],
+  opts: { whiteouts: WhiteoutMode; compression?: 'none' | 'gzip'; parents?: string[] },
+): Promise<void> {
   for (const entries of layers) {
     const layer = compressLayer(await makeLayerTar(entries), opts.compression ?? 'none');
     await applyLayer(Readable.from([layer.blob]), {
@@ -197,28 +202,30 @@ function hostileStack(): fc.Arbitrary<Stack> {
   });
 }
 
-describe('fuzz: hostile layers', () => {
-  it(
-    'never create, change or remove anything outside the snapshot, and fail only with a BerthError',
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(hostileStack(), async (stack) => {
-          freshSandbox();
-          const before = tree(sandbox, snap);
-          try {
-            await applyStack(stack.layers, { whiteouts: stack.whiteouts, compression: stack.compression, parents: [`${sandbox}/lower`] });
-          } catch (err) {
-            expect(err, String((err as Error)?.stack)).toBeInstanceOf(BerthError);
-          }
-          expect(readdirSync(sandbox).sort()).toEqual(['lower', 'outside', 'snap']);
-          expect([readdirSync(base), readdirSync(`${base}/up`)]).toEqual([['up'], ['sb']]);
-          expect(tree(sandbox, snap)).toEqual(before);
-        }),
-        fuzzParams(60, HOSTILE_REGRESSIONS),
-      );
-    },
-    FUZZ_TIMEOUT,
-  );
+describe.each(APPLY_PATHS)('%s apply path', (_path, applyLayer) => {
+  describe('fuzz: hostile layers', () => {
+    it(
+      'never create, change or remove anything outside the snapshot, and fail only with a BerthError',
+      async () => {
+        await fc.assert(
+          fc.asyncProperty(hostileStack(), async (stack) => {
+            freshSandbox();
+            const before = tree(sandbox, snap);
+            try {
+              await applyStack(applyLayer, stack.layers, { whiteouts: stack.whiteouts, compression: stack.compression, parents: [`${sandbox}/lower`] });
+            } catch (err) {
+              expect(err, String((err as Error)?.stack)).toBeInstanceOf(BerthError);
+            }
+            expect(readdirSync(sandbox).sort()).toEqual(['lower', 'outside', 'snap']);
+            expect([readdirSync(base), readdirSync(`${base}/up`)]).toEqual([['up'], ['sb']]);
+            expect(tree(sandbox, snap)).toEqual(before);
+          }),
+          fuzzParams(60, HOSTILE_REGRESSIONS),
+        );
+      },
+      FUZZ_TIMEOUT,
+    );
+  });
 });
 
 // ------------------------------------------------------------------------------------------- benign
@@ -344,28 +351,31 @@ function benignStack(): fc.Arbitrary<LayerEntry[][]> {
   return fc.array(fc.array(entry, { minLength: 1, maxLength: 15 }), { minLength: 1, maxLength: 3 });
 }
 
-describe('fuzz: benign layers', () => {
-  it(
-    'unpack (native form) to the tree the model gives',
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(benignStack(), async (generated) => {
-          freshSandbox();
-          // Keep only what a real layer could hold at that point, as the model says.
-          const model: Model = new Map();
-          const layers = generated.map((entries) => {
-            const written = new Set<string>();
-            return entries.filter((e) => applyToModel(model, e, written));
-          });
-          await applyStack(
-            layers.filter((l) => l.length > 0),
-            { whiteouts: 'native' },
-          );
-          expect(describeDisk(snap)).toEqual(describeModel(model));
-        }),
-        fuzzParams(60, BENIGN_REGRESSIONS),
-      );
-    },
-    FUZZ_TIMEOUT,
-  );
+describe.each(APPLY_PATHS)('%s apply path', (_path, applyLayer) => {
+  describe('fuzz: benign layers', () => {
+    it(
+      'unpack (native form) to the tree the model gives',
+      async () => {
+        await fc.assert(
+          fc.asyncProperty(benignStack(), async (generated) => {
+            freshSandbox();
+            // Keep only what a real layer could hold at that point, as the model says.
+            const model: Model = new Map();
+            const layers = generated.map((entries) => {
+              const written = new Set<string>();
+              return entries.filter((e) => applyToModel(model, e, written));
+            });
+            await applyStack(
+              applyLayer,
+              layers.filter((l) => l.length > 0),
+              { whiteouts: 'native' },
+            );
+            expect(describeDisk(snap)).toEqual(describeModel(model));
+          }),
+          fuzzParams(60, BENIGN_REGRESSIONS),
+        );
+      },
+      FUZZ_TIMEOUT,
+    );
+  });
 });
