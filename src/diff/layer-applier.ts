@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import type { Config } from '../config/config.ts';
 import { isKind } from '../errors.ts';
 import type { ApplyOptions, ApplyResult } from './apply.ts';
+import type { LayerSource } from './apply-worker.ts';
 import { applyLimitsFromConfig, type ApplyLimits } from './limits.ts';
 
 export type ApplyPath = 'auto' | 'native' | 'js';
@@ -20,6 +21,8 @@ export type LayerApplier = (source: Readable, opts: ApplyOptions) => Promise<App
 export interface SelectedApplier {
   path: 'native' | 'js';
   apply: LayerApplier;
+  /** Apply from a blob file, or one still downloading, read by the applier itself (native only). */
+  applyFrom?: (source: LayerSource, opts: ApplyOptions) => Promise<ApplyResult>;
   /**
    * Layers worth applying at once. The JavaScript path shares this process's thread with the
    * downloads, so two; native helpers are processes of their own, so every layer of a usual image
@@ -46,10 +49,15 @@ export async function selectLayerApplier(
 ): Promise<SelectedApplier> {
   if (path === 'js') return JS_APPLIER;
   // Loaded only here: the daemon keeps neither path's modules until it unpacks.
-  const { ensureApplyHelper, applyLayerNative } = await import('./native-apply.ts');
+  const { ensureApplyHelper, applyLayerNative, applyLayerNativeFrom } = await import('./native-apply.ts');
   try {
     const helper = await ensureApplyHelper(cacheDir, opts.signal);
-    return { path: 'native', apply: (source, o) => applyLayerNative(source, { ...o, helper }), parallelism: NATIVE_PARALLELISM };
+    return {
+      path: 'native',
+      apply: (source, o) => applyLayerNative(source, { ...o, helper }),
+      applyFrom: (source, o) => applyLayerNativeFrom(source, { ...o, helper }),
+      parallelism: NATIVE_PARALLELISM,
+    };
   } catch (err) {
     if (path === 'native' || !isKind(err, 'FailedPrecondition')) throw err;
     opts.warn?.(`applying layers in JavaScript ([unpack] apply = "auto"): ${(err as Error).message}`);

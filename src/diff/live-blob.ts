@@ -47,15 +47,7 @@ export function followBlob(opts: FollowOptions): Readable {
   async function* gen(): AsyncGenerator<Buffer> {
     let fh: FileHandle | undefined;
     try {
-      while (!fh) {
-        opts.signal?.throwIfAborted();
-        if (state === 'failed') throw failure;
-        fh = (await tryOpen(opts.blobPath)) ?? (state === 'ok' ? undefined : await tryOpen(opts.dataPath));
-        if (!fh) {
-          if (state === 'ok') throw new BerthError('NotFound', `blob ${opts.blobPath} is committed but cannot be opened`, { place: { file: opts.blobPath } });
-          await sleep(poll, undefined, { signal: opts.signal });
-        }
-      }
+      fh = await openFollowed(opts);
       let pos = 0;
       // One buffer is read into until a read fills it: a read that finds few or no new bytes (the
       // apply has caught up with a slower download) yields a copy of what it found. A fresh 1 MiB
@@ -86,6 +78,27 @@ export function followBlob(opts: FollowOptions): Readable {
     }
   }
   return Readable.from(gen(), { objectMode: false, highWaterMark: CHUNK });
+}
+
+/**
+ * The file that holds a downloading blob's bytes, once there is one: the committed blob, else the
+ * ingest's data file (waited for until the download creates it). One descriptor sees every byte,
+ * across the commit's rename.
+ */
+export async function openFollowed(opts: Omit<FollowOptions, 'size'>): Promise<FileHandle> {
+  const commit: { state: 'pending' | 'ok' | 'failed'; failure?: unknown } = { state: 'pending' };
+  opts.committed.then(
+    () => (commit.state = 'ok'),
+    (err) => Object.assign(commit, { state: 'failed', failure: err }),
+  );
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    if (commit.state === 'failed') throw commit.failure;
+    const fh = (await tryOpen(opts.blobPath)) ?? (commit.state === 'ok' ? undefined : await tryOpen(opts.dataPath));
+    if (fh) return fh;
+    if (commit.state === 'ok') throw new BerthError('NotFound', `blob ${opts.blobPath} is committed but cannot be opened`, { place: { file: opts.blobPath } });
+    await sleep(opts.pollMs ?? 10, undefined, { signal: opts.signal });
+  }
 }
 
 function tryOpen(path: string): Promise<FileHandle | undefined> {

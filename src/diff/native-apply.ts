@@ -7,7 +7,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, constants, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { access, constants, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BerthError, corrupt, type ErrorKind, ErrorKinds, failedPrecondition } from '../errors.ts';
 import type { ApplyOptions, ApplyResult } from './apply.ts';
+import type { LayerSource } from './apply-worker.ts';
+import { openFollowed } from './live-blob.ts';
 import { LayerBudget, type ApplyLimits } from './limits.ts';
 import { layerCompression } from './mediatypes.ts';
 
@@ -78,8 +80,32 @@ type Report =
 const bytes = (s: string) => Buffer.from(s, 'latin1').toString('utf8');
 
 /** Apply a layer stream into `opts.root` with the native helper: applyLayer's contract. */
-export async function applyLayerNative(source: Readable, opts: ApplyOptions & { helper: string }): Promise<ApplyResult> {
+export function applyLayerNative(source: Readable, opts: ApplyOptions & { helper: string }): Promise<ApplyResult> {
+  return applyWithHelper({ stream: source }, opts);
+}
+
+/**
+ * Apply a layer blob file, or one still downloading, with the native helper reading the file
+ * itself (its stdin is the file): no byte of the layer passes through this process.
+ */
+export async function applyLayerNativeFrom(source: LayerSource, opts: ApplyOptions & { helper: string }): Promise<ApplyResult> {
+  opts.signal?.throwIfAborted();
+  const file = source.kind === 'file' ? await open(source.path, 'r') : await openFollowed({ ...source, signal: opts.signal });
+  try {
+    return await applyWithHelper({ fd: file.fd, follow: source.kind === 'follow' ? source : undefined }, opts);
+  } finally {
+    await file.close();
+  }
+}
+
+/** The helper's stdin: a stream piped in, or a file it reads itself (following a download). */
+type HelperInput =
+  | { stream: Readable; fd?: undefined; follow?: undefined }
+  | { stream?: undefined; fd: number; follow?: { size: number; committed: Promise<void> } };
+
+async function applyWithHelper(input: HelperInput, opts: ApplyOptions & { helper: string }): Promise<ApplyResult> {
   const layer = opts.layerDigest ?? '(layer)';
+  const source = input.stream;
   const aborted = () => {
     const reason = opts.signal?.reason;
     return reason instanceof BerthError ? reason : new BerthError('Aborted', `layer ${layer}: aborted`, { cause: reason });
@@ -88,11 +114,11 @@ export async function applyLayerNative(source: Readable, opts: ApplyOptions & { 
   try {
     compression = layerCompression(opts.mediaType, layer);
   } catch (err) {
-    source.destroy();
+    source?.destroy();
     throw err;
   }
   if (opts.signal?.aborted) {
-    source.destroy();
+    source?.destroy();
     throw aborted();
   }
   const root = path.resolve(opts.root);
@@ -105,10 +131,11 @@ export async function applyLayerNative(source: Readable, opts: ApplyOptions & { 
     ...['--held-bytes', String(limits.heldBytes), '--reserve-bytes', String(limits.reserveBytes), '--check-every-bytes', String(limits.checkEveryBytes)],
     ...(opts.expectedDiffId ? ['--expect', opts.expectedDiffId] : []),
     ...(opts.sync ? ['--sync'] : []),
+    ...(input.follow ? ['--follow', String(input.follow.size)] : []),
   ];
 
   const { result, failure } = await new Promise<{ result?: Report; failure?: unknown }>((resolve) => {
-    const child = spawn(opts.helper, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(opts.helper, args, { stdio: [input.fd ?? 'pipe', 'pipe', 'pipe'] });
     let failure: unknown;
     let result: Report | undefined;
     let stderr = '';
@@ -116,19 +143,23 @@ export async function applyLayerNative(source: Readable, opts: ApplyOptions & { 
     const stop = (err: unknown) => {
       failure ??= err;
       child.kill('SIGKILL');
-      source.destroy();
+      source?.destroy();
     };
     const onAbort = () => stop(aborted());
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    source.on('error', (err) =>
-      stop(err instanceof BerthError ? err : new BerthError('Internal', `layer ${layer}: apply failed: ${err.message}`, { cause: err })),
-    );
-    child.stdin.on('error', () => {}); // EPIPE once the helper has failed: its report says why
-    source.pipe(child.stdin);
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    // A download that fails leaves the file the helper follows short: stop it.
+    input.follow?.committed.catch((err) => stop(err));
+    if (source) {
+      source.on('error', (err) =>
+        stop(err instanceof BerthError ? err : new BerthError('Internal', `layer ${layer}: apply failed: ${err.message}`, { cause: err })),
+      );
+      child.stdin!.on('error', () => {}); // EPIPE once the helper has failed: its report says why
+      source.pipe(child.stdin!);
+    }
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       if (stderr.length < 8192) stderr += d;
     });
-    createInterface({ input: child.stdout }).on('line', (line) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
       let report: Report;
       try {
         report = JSON.parse(line);
@@ -144,8 +175,10 @@ export async function applyLayerNative(source: Readable, opts: ApplyOptions & { 
       if (done) return;
       done = true;
       opts.signal?.removeEventListener('abort', onAbort);
-      source.unpipe(child.stdin);
-      if (!result || !('ok' in result)) source.destroy();
+      if (source) {
+        source.unpipe(child.stdin!);
+        if (!result || !('ok' in result)) source.destroy();
+      }
       failure ??= failed;
       resolve({ result, failure });
     };

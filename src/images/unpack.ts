@@ -51,9 +51,10 @@ export interface UnpackOptions {
   open(desc: Descriptor, signal: AbortSignal, attempt: number): Promise<Readable>;
   speculative?: boolean;
   /**
-   * Where a worker thread can read layer `desc` itself (a blob file, or an ingest file to follow).
-   * When given, layers are applied on worker threads (`open` is then unused): the main thread
-   * stays free for downloads, and parallel layers use more than one core.
+   * Where the applier can read layer `desc` itself (a blob file, or an ingest file to follow).
+   * When given, the native helper reads it (no byte passes through this process), and the
+   * JavaScript path applies big layers on worker threads: either way `open` is then unused, the
+   * main thread stays free for downloads, and parallel layers use more than one core.
    */
   openSource?: (desc: Descriptor, signal: AbortSignal, attempt: number) => Promise<LayerSource>;
   /** Layers smaller than this (compressed) are applied in-thread even with `openSource` (default 16 MiB). */
@@ -138,11 +139,14 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
         warn: opts.warn,
         limits: opts.limits,
       };
-      // A worker costs its start-up (~0.1–0.3 s of CPU loading modules): only big layers pay off.
+      // The native helper reads the blob's file itself. A worker thread costs its start-up
+      // (~0.1–0.3 s of CPU loading modules): only big layers pay off.
       const res =
-        opts.openSource && applier.path === 'js' && desc.size >= (opts.workerMinBytes ?? 16 << 20)
-          ? await applyLayerInWorker(await opts.openSource(desc, signal, attempt), applyOpts)
-          : await applier.apply(await opts.open(desc, signal, attempt), applyOpts);
+        opts.openSource && applier.applyFrom
+          ? await applier.applyFrom(await opts.openSource(desc, signal, attempt), applyOpts)
+          : opts.openSource && desc.size >= (opts.workerMinBytes ?? 16 << 20)
+            ? await applyLayerInWorker(await opts.openSource(desc, signal, attempt), applyOpts)
+            : await applier.apply(await opts.open(desc, signal, attempt), applyOpts);
       return { key, preparedParent: parent, impliedDirs: res.impliedDirs, bytes: res.size, ms: performance.now() - t0 };
     } catch (err) {
       // A bomb or a full disk fails the stored blob the same way: no second attempt.
@@ -287,7 +291,7 @@ export function pullUnpacker(
       signal: ctx.signal,
       speculative: live,
       beforeCommit: (i) => ctx.whenLayerCommitted(i),
-      openSource: !opts.workers
+      openSource: !(opts.workers || opts.applier?.applyFrom)
         ? undefined
         : async (desc, _signal, attempt): Promise<LayerSource> => {
             const i = indexOf(desc);

@@ -1,8 +1,10 @@
-import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { LayerSource } from '../../src/diff/apply-worker.ts';
+import { selectLayerApplier } from '../../src/diff/layer-applier.ts';
 import { followBlob } from '../../src/diff/live-blob.ts';
 import { unpackImage } from '../../src/images/unpack.ts';
 import { openSnapshotter } from '../../src/snapshots/select.ts';
@@ -131,4 +133,83 @@ describe('unpackImage: speculative apply', () => {
       await sn.close();
     }
   });
+});
+
+describe('the native helper reading a blob while it downloads', () => {
+  /**
+   * A download the test plays: the ingest file grows in slices (with `restartAt`, it is cut back to
+   * nothing there and written again, as a restarted download does), then is renamed into blobs/.
+   */
+  async function playDownload(dir: string, blob: Buffer, restartAt?: number) {
+    const dataPath = `${dir}/ingest-data`;
+    const blobPath = `${dir}/blob`;
+    const slice = Math.ceil(blob.length / 8);
+    let resolveCommit!: () => void;
+    const committed = new Promise<void>((r) => (resolveCommit = r));
+    const done = (async () => {
+      writeFileSync(dataPath, '');
+      for (let off = 0; off < blob.length; off += slice) {
+        if (restartAt !== undefined && off === restartAt) {
+          await sleep(100); // the helper has read what is there
+          truncateSync(dataPath, 0);
+          await sleep(100); // the helper looks while the file is short
+          appendFileSync(dataPath, blob.subarray(0, off));
+          restartAt = undefined;
+        }
+        appendFileSync(dataPath, blob.subarray(off, off + slice));
+        await sleep(20);
+      }
+      renameSync(dataPath, blobPath);
+      resolveCommit();
+    })();
+    return { dataPath, blobPath, committed, done };
+  }
+
+  for (const restarted of [false, true]) {
+    it(restarted ? 'sees a restarted download and applies the stored blob instead' : 'applies the bytes as the file grows', async () => {
+      const dir = `${tmp}/native-follow-${restarted}`;
+      mkdirSync(dir, { recursive: true });
+      const sn = await openSnapshotter(`${dir}/root`, 'overlayfs');
+      try {
+        const content = randomBytes(256 * 1024).toString('hex'); // 512 KiB that gzip cannot shrink much
+        const l = compressLayer(await makeLayerTar([{ type: 'file', name: 'hello', content }]), 'gzip');
+        const slice = Math.ceil(l.blob.length / 8);
+        const applier = await selectLayerApplier('native', `${dir}/lib`); // built before the download starts
+        const download = await playDownload(dir, l.blob, restarted ? 4 * slice : undefined);
+        const sources: LayerSource['kind'][] = [];
+        const warnings: string[] = [];
+        const chain = await unpackImage({
+          layers: [{ mediaType: l.mediaType, digest: l.digest, size: l.size }],
+          diffIds: [l.diffId],
+          snapshotter: sn,
+          signal: AbortSignal.timeout(20_000),
+          applier,
+          speculative: true,
+          beforeCommit: () => download.committed,
+          open: async () => {
+            throw new Error('the native helper reads the file itself: open() must not be called');
+          },
+          openSource: async (_d, _s, attempt) => {
+            const kind = attempt === 0 ? 'follow' : 'file';
+            sources.push(kind);
+            if (kind === 'file') {
+              await download.committed;
+              return { kind, path: download.blobPath };
+            }
+            return { kind, dataPath: download.dataPath, blobPath: download.blobPath, size: l.size, committed: download.committed };
+          },
+          warn: (m) => warnings.push(m),
+        });
+        await download.done;
+        expect(chain).toEqual([l.diffId]);
+        expect(sources).toEqual(restarted ? ['follow', 'file'] : ['follow']);
+        if (restarted) expect(warnings.join()).toMatch(/download restarted.*applying the stored blob/);
+        const view = await sn.view('check', chain[0]!);
+        const lower = view[0]!.options.find((o) => o.startsWith('lowerdir='))?.slice('lowerdir='.length) ?? view[0]!.source;
+        expect(readFileSync(`${lower.split(':')[0]}/hello`, 'utf8')).toBe(content);
+      } finally {
+        await sn.close();
+      }
+    });
+  }
 });

@@ -22,8 +22,11 @@
  *
  * usage: berth-apply-layer --root DIR --compression gzip|zstd|none --whiteouts overlay|native
  *          [--parent DIR]... [--layer-bytes N] [--entries N] [--header-bytes N] [--held-bytes N]
- *          [--reserve-bytes N] [--check-every-bytes N] [--expect sha256:..] [--sync]
+ *          [--reserve-bytes N] [--check-every-bytes N] [--expect sha256:..] [--sync] [--follow N]
  * --sync: syncfs(2) the root's filesystem at the end, unless the diff id differs from --expect.
+ * --follow N: stdin is a blob file still being downloaded (src/diff/live-blob.ts): it is read as it
+ *   grows until N bytes, and a file that shrinks (the download restarted) is an Unavailable error.
+ *   The caller kills the helper if the download fails. Without it, stdin is read to its end.
  */
 #define _GNU_SOURCE
 #include <archive.h>
@@ -46,6 +49,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHUNK (1 << 20)
@@ -1047,17 +1051,43 @@ static void take(struct reader *r, const void *buf, size_t n) {
   }
 }
 
+static long long follow_size = -1; /* --follow */
+static long long input_pos;
+
+/* Up to `cap` bytes of stdin; 0 at its end (with --follow: once follow_size bytes were read). */
+static ssize_t read_stdin(void *buf, size_t cap) {
+  for (;;) {
+    if (follow_size >= 0) {
+      if (input_pos >= follow_size) return 0;
+      if ((long long)cap > follow_size - input_pos) cap = (size_t)(follow_size - input_pos);
+    }
+    ssize_t n = read(0, buf, cap);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail_sys("read", "(stdin)", NULL);
+    }
+    input_pos += n;
+    if (n > 0 || follow_size < 0) return n;
+    /* Caught up with the download: wait for more bytes, as followBlob polls. */
+    struct stat st;
+    if (fstat(0, &st) < 0) fail_sys("fstat", "(stdin)", NULL);
+    if (st.st_size < input_pos) fail("Unavailable", NULL, "the download restarted while the layer was read");
+    struct timespec pause_for = {0, 5 * 1000 * 1000};
+    nanosleep(&pause_for, NULL);
+  }
+}
+
+static ssize_t stdin_callback(struct archive *ar, void *buf, const void **out) {
+  (void)ar;
+  *out = buf;
+  return read_stdin(buf, CHUNK);
+}
+
 static void read_input(struct reader *r) {
   if (strcmp(compression, "none") == 0) {
     char *buf = xmalloc(CHUNK);
     ssize_t n;
-    while ((n = read(0, buf, CHUNK)) != 0) {
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        fail_sys("read", "(stdin)", NULL);
-      }
-      take(r, buf, (size_t)n);
-    }
+    while ((n = read_stdin(buf, CHUNK)) != 0) take(r, buf, (size_t)n);
     free(buf);
     return;
   }
@@ -1067,7 +1097,7 @@ static void read_input(struct reader *r) {
   else archive_read_support_filter_gzip(ar);
   archive_read_support_format_raw(ar);
   struct archive_entry *e;
-  if (archive_read_open_fd(ar, 0, CHUNK) != ARCHIVE_OK || archive_read_next_header(ar, &e) != ARCHIVE_OK)
+  if (archive_read_open(ar, xmalloc(CHUNK), NULL, stdin_callback, NULL) != ARCHIVE_OK || archive_read_next_header(ar, &e) != ARCHIVE_OK)
     fail("Corrupt", NULL, "cannot decompress: %s", archive_error_string(ar) ? archive_error_string(ar) : "empty stream");
   /* Without the filter's magic number libarchive would pass the bytes through as they are. */
   if (archive_filter_code(ar, 0) != want) fail("Corrupt", NULL, "cannot decompress: not a %s stream", compression);
@@ -1115,6 +1145,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--held-bytes") == 0) lim_held = num_arg(a, v);
     else if (strcmp(a, "--reserve-bytes") == 0) lim_reserve = num_arg(a, v);
     else if (strcmp(a, "--check-every-bytes") == 0) lim_check_every = num_arg(a, v);
+    else if (strcmp(a, "--follow") == 0) follow_size = num_arg(a, v);
     else fail("InvalidArgument", NULL, "unknown flag %s", a);
   }
   if (lim_check_every < 1) lim_check_every = 1;
