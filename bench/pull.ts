@@ -16,9 +16,10 @@
  * docs/benchmarks.md).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { ensureApplyHelper } from '../src/diff/native-apply.ts';
 import { startContainerd } from '../test/lab/containerd.ts';
 import { LAB_IMAGES, startLab, type LabImage } from '../test/lab/lab.ts';
 import { unmountUnder } from '../test/lab/mounts.ts';
@@ -103,10 +104,20 @@ async function timed(cmd: string[]): Promise<{ seconds: number; rssMiB: number }
   return { seconds, rssMiB: peak / 1024 };
 }
 
+/**
+ * The layer-apply helper, built once for the whole bench (untimed, as containerd's start is): a
+ * device builds it at its first pull and keeps it in `<root>/lib`, so each empty root gets a copy.
+ */
+const applyHelpers = new Map<string, string>();
+
 async function berthRun(work: string, image: string) {
   const root = join(work, 'berth-root');
   await unmountUnder(root);
   rmSync(root, { recursive: true, force: true });
+  if (!applyHelpers.has(work)) applyHelpers.set(work, await ensureApplyHelper(join(work, 'helper-cache')));
+  const helper = applyHelpers.get(work)!;
+  mkdirSync(join(root, 'lib'), { recursive: true });
+  copyFileSync(helper, join(root, 'lib', basename(helper)));
   const global = ['--root', root, '--config', join(work, 'none.toml')];
   const r = await timed([...berthCommand(), ...global, 'pull', ...(FETCH_ONLY ? ['--no-unpack'] : []), image]);
   const images = JSON.parse(sh(join(TOP, 'bin/berth'), [...global, 'images', '--json']).stdout);
