@@ -26,7 +26,7 @@ const REJECTS_PAYLOAD = new Set([400, 413, 415, 422]);
 const DETAIL_BYTES = 512;
 
 export async function openWebhook(config: NotifyConfig): Promise<Webhook> {
-  const { Agent, request } = await import('undici');
+  const { Agent, request } = await import('../remotes/http-client.ts');
   // Made at the first post: an unreadable CA file is then a failed attempt, retried while the events
   // wait, like a receiver that is down, not a daemon that cannot start.
   let agent: InstanceType<typeof Agent> | undefined;

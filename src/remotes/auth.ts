@@ -10,7 +10,8 @@
  * endpoint's TLS settings, follow no redirects (a redirect could carry the password form
  * elsewhere) and read at most MAX_TOKEN_BODY bytes.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from './http-client.ts';
 import { corrupt, unavailable, BerthError, resourceExhausted } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialStore, Credentials } from './credentials.ts';
@@ -53,7 +54,7 @@ export interface AuthTarget {
   /** The host whose credentials and config apply (the registry, or a mirror's own host). */
   credHost: string;
   /** The endpoint's TLS settings, without redirects: token requests go through it. */
-  dispatcher?: Dispatcher;
+  dispatcher: Dispatcher;
 }
 
 export interface AuthorizerOptions {

@@ -16,7 +16,8 @@
  * origin, where undici also drops Authorization); token realms are judged by realm-policy.ts.
  */
 import { readFile } from 'node:fs/promises';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, redirectInterceptor, request } from './http-client.ts';
 import type { Config } from '../config/config.ts';
 import type { ContentStore, Writer } from '../content/content.ts';
 import { BerthError, corrupt, failedPrecondition, invalidArgument, notFound, resourceExhausted, unavailable, unimplemented, isKind } from '../errors.ts';
@@ -106,7 +107,7 @@ export class RegistryClient implements ImageRegistry {
           bodyTimeout: 60_000,
           keepAliveTimeout: 10_000,
         });
-        return { agent, redirecting: agent.compose(interceptors.redirect({ maxRedirections: 5 })) };
+        return { agent, redirecting: agent.compose(redirectInterceptor({ maxRedirections: 5 })) };
       })();
       this.dispatchers.set(key, d);
     }
@@ -464,7 +465,7 @@ export class RegistryClient implements ImageRegistry {
 
 /** An endpoint's TLS settings: `agent` follows no redirects (token requests), `redirecting` does (registry requests). */
 interface EndpointDispatchers {
-  agent: Agent;
+  agent: InstanceType<typeof Agent>;
   redirecting: Dispatcher;
 }
 

@@ -48,11 +48,12 @@ async function httpProbe(h: Healthcheck, signal: AbortSignal): Promise<Omit<Prob
   const { host, port, path } = h.http!;
   // A client per probe, closed after it: no pooled connection outlives the probe, and each probe
   // tests that the app still accepts connections. undici is loaded only by a daemon with http
-  // probes: it is the largest module berth has (about 10 MiB resident).
-  const { Client } = await import('undici');
-  const client = new Client(`http://${hostPort(host, port)}`, { connect: { timeout: h.timeoutMs }, headersTimeout: h.timeoutMs, bodyTimeout: h.timeoutMs });
+  // probes or pulls: it is the largest module berth has (src/remotes/http-client.ts).
+  const { Client, request } = await import('../../remotes/http-client.ts');
+  const origin = `http://${hostPort(host, port)}`;
+  const client = new Client(origin, { connect: { timeout: h.timeoutMs }, headersTimeout: h.timeoutMs, bodyTimeout: h.timeoutMs });
   try {
-    const res = await client.request({ method: 'GET', path, signal, headers: { 'user-agent': 'berth-healthcheck', connection: 'close' } });
+    const res = await request(`${origin}${path}`, { dispatcher: client, signal, headers: { 'user-agent': 'berth-healthcheck', connection: 'close' } });
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of res.body) {
