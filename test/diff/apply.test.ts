@@ -278,6 +278,15 @@ describe.each(APPLY_PATHS)('%s apply path', (_path, applyLayer) => {
       expect(lstatSync(`${s2.outside}/secret`).nlink).toBe(1);
     });
 
+    it('fails a hardlink without a target (the root itself) with the failed call, as Node words it', async () => {
+      const s = sandbox();
+      const err = await apply(s.root, [{ type: 'link', name: 'h', target: '' }]).catch((e) => e);
+      expect(err).toBeInstanceOf(BerthError);
+      expect(err.kind).toBe('Internal');
+      expect(err.message).toMatch(/: apply failed: EPERM: operation not permitted, link '.*\/root' -> '.*\/root\/h'$/);
+      expect(s.snapshot()).toBe(s.before);
+    });
+
     it('never sets a directory time through a parent that a later entry made a symlink (found by test/fuzz/layers)', async () => {
       for (const [whiteouts, target] of [
         ['native', '../outside'],
@@ -373,6 +382,19 @@ describe.each(APPLY_PATHS)('%s apply path', (_path, applyLayer) => {
       const err = await applyLayer(Readable.from([bad]), { root, mediaType: layer.mediaType, whiteouts: 'overlay', layerDigest: layer.digest }).catch((e) => e);
       expect(err).toBeInstanceOf(BerthError);
       expect(['Corrupt', 'Internal']).toContain(err.kind);
+    });
+
+    it('applies a layer of no bytes at all, compressed or not, as one without entries', async () => {
+      for (const compression of ['none', 'gzip', 'zstd'] as const) {
+        const layer = compressLayer(Buffer.alloc(0), compression);
+        const res = await applyLayer(Readable.from([layer.blob]), {
+          root: freshRoot(),
+          mediaType: layer.mediaType,
+          whiteouts: 'overlay',
+          expectedDiffId: layer.diffId,
+        });
+        expect(res).toEqual({ diffId: layer.diffId, size: 0, entries: 0, impliedDirs: [] });
+      }
     });
 
     it('stops when its signal is aborted', async () => {

@@ -480,13 +480,14 @@ static void remove_all(const char *path) {
 }
 
 /* Run `make`; if the path exists, remove what is there and make it again (dirs are merged elsewhere). */
-#define CREATE(expr, call, path, path2)                            \
-  do {                                                              \
-    if ((expr) < 0) {                                               \
-      if (errno != EEXIST) fail_sys(call, path, path2);             \
-      remove_all(path);                                             \
-      if ((expr) < 0) fail_sys(call, path, path2);                  \
-    }                                                               \
+/* (`call`, `a`, `b`: the failure's wording, as Node's: `link 'target' -> 'path'`.) */
+#define CREATE(expr, path, call, a, b)            \
+  do {                                            \
+    if ((expr) < 0) {                             \
+      if (errno != EEXIST) fail_sys(call, a, b);  \
+      remove_all(path);                           \
+      if ((expr) < 0) fail_sys(call, a, b);       \
+    }                                             \
   } while (0)
 
 /* containerd's copyDirInfo: mode, owner and times of the same dir in the nearest parent layer. */
@@ -722,8 +723,9 @@ static void apply_entry(struct archive *ar, struct archive_entry *e) {
     return;
   }
   if (is_link) {
-    char *target = hardlink_target(archive_entry_hardlink(e));
-    CREATE(link(target, path), "link", path, target);
+    const char *linkname = archive_entry_hardlink(e);
+    char *target = hardlink_target(linkname ? linkname : "");
+    CREATE(link(target, path), path, "link", target, path);
     struct xattr_list *tx = map_get(&A.xattrs, target);
     if (tx) {
       struct xattr_op *ops = xmalloc(tx->n * sizeof *ops);
@@ -743,7 +745,7 @@ static void apply_entry(struct archive *ar, struct archive_entry *e) {
     free(target);
   } else if (ft == AE_IFREG) {
     int fd;
-    CREATE(fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600), "open", path, NULL);
+    CREATE(fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600), path, "open", path, NULL);
     copy_data(ar, fd, path);
     struct timespec ts[2] = {mtime, mtime};
     if (fchown(fd, uid, gid) < 0) fail_sys("fchown", path, NULL);
@@ -765,7 +767,7 @@ static void apply_entry(struct archive *ar, struct archive_entry *e) {
   } else if (ft == AE_IFLNK) {
     const char *target = archive_entry_symlink(e);
     if (!target) target = "";
-    CREATE(symlink(target, path), "symlink", path, NULL);
+    CREATE(symlink(target, path), path, "symlink", target, path);
     xchown(path, uid, gid);
     set_times(path, mtime);
   } else {
@@ -983,6 +985,7 @@ static void *apply_thread(void *arg) {
   struct pipe_source src = {fd, xmalloc(CHUNK), 0, 0};
   struct archive *ar = archive_read_new();
   archive_read_support_format_tar(ar);
+  archive_read_support_format_empty(ar); /* a layer of no bytes at all has no entries (as for tar-stream) */
   /* tar-stream (the JavaScript path) reads on past zero blocks, so entries after them apply too. */
   archive_read_set_format_option(ar, "tar", "read_concatenated_archives", "1");
   if (archive_read_open(ar, &src, NULL, pipe_read, NULL) != ARCHIVE_OK) {
@@ -1103,11 +1106,18 @@ static void read_input(struct reader *r) {
   if (want == ARCHIVE_FILTER_ZSTD) archive_read_support_filter_zstd(ar);
   else archive_read_support_filter_gzip(ar);
   archive_read_support_format_raw(ar);
+  archive_read_support_format_empty(ar); /* a compressed empty stream */
   struct archive_entry *e;
-  if (archive_read_open(ar, xmalloc(CHUNK), NULL, stdin_callback, NULL) != ARCHIVE_OK || archive_read_next_header(ar, &e) != ARCHIVE_OK)
-    fail("Corrupt", NULL, "cannot decompress: %s", archive_error_string(ar) ? archive_error_string(ar) : "empty stream");
+  int rh = archive_read_open(ar, xmalloc(CHUNK), NULL, stdin_callback, NULL);
+  if (rh == ARCHIVE_OK) rh = archive_read_next_header(ar, &e);
+  if (rh != ARCHIVE_OK && rh != ARCHIVE_EOF)
+    fail("Corrupt", NULL, "cannot decompress: %s", archive_error_string(ar) ? archive_error_string(ar) : "unreadable stream");
   /* Without the filter's magic number libarchive would pass the bytes through as they are. */
   if (archive_filter_code(ar, 0) != want) fail("Corrupt", NULL, "cannot decompress: not a %s stream", compression);
+  if (rh == ARCHIVE_EOF) {
+    archive_read_free(ar);
+    return;
+  }
   const void *buf;
   size_t n;
   la_int64_t off;
