@@ -35,8 +35,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <locale.h>
-#include <openssl/evp.h>
+/* SHA256_* rather than EVP: the same SHA-NI code without OpenSSL 3's provider machinery, whose
+ * set-up alone kept 2 MiB more of libcrypto resident in each helper (5.0 against 3.0 MiB for a
+ * program that only hashes). Deprecated in OpenSSL 3, not removed. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -954,7 +959,7 @@ static void sniff_bytes(const unsigned char *buf, long long off, size_t n) {
  * that the reader thread, busy inflating, does not also hash (on two cores the reader is the
  * longer of the two threads).
  */
-static EVP_MD_CTX *diff_md;
+static SHA256_CTX diff_md;
 
 struct pipe_source {
   int fd;
@@ -974,7 +979,7 @@ static ssize_t pipe_read(struct archive *ar, void *ud, const void **out) {
     return -1;
   }
   s->len = (size_t)n;
-  EVP_DigestUpdate(diff_md, s->buf, s->len);
+  SHA256_Update(&diff_md, s->buf, s->len);
   if (n > 0) sniff_bytes(s->buf, s->start, s->len);
   *out = s->buf;
   return n;
@@ -1018,7 +1023,7 @@ static void *apply_thread(void *arg) {
   for (;;) {
     ssize_t n = read(fd, src.buf, CHUNK);
     if (n == 0) break;
-    if (n > 0) EVP_DigestUpdate(diff_md, src.buf, (size_t)n);
+    if (n > 0) SHA256_Update(&diff_md, src.buf, (size_t)n);
     else if (errno != EINTR) fail_sys("read", "(pipe)", NULL);
   }
   archive_read_free(ar);
@@ -1175,8 +1180,7 @@ int main(int argc, char **argv) {
   root_len = strlen(root);
 
   struct reader rd = {0};
-  diff_md = EVP_MD_CTX_new();
-  if (!diff_md || EVP_DigestInit_ex(diff_md, EVP_sha256(), NULL) != 1) fail("Internal", NULL, "cannot set up SHA-256");
+  if (SHA256_Init(&diff_md) != 1) fail("Internal", NULL, "cannot set up SHA-256");
   rd.root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rd.root_fd < 0) fail_sys("open", root, NULL);
   int p[2];
@@ -1191,7 +1195,7 @@ int main(int argc, char **argv) {
   finish();
 
   unsigned char digest[32];
-  EVP_DigestFinal_ex(diff_md, digest, NULL);
+  SHA256_Final(digest, &diff_md);
   char diff_id[7 + 65] = "sha256:";
   for (int i = 0; i < 32; i++) sprintf(diff_id + 7 + 2 * i, "%02x", digest[i]);
   if (do_sync && (!expect || strcmp(expect, diff_id) == 0) && syncfs(rd.root_fd) < 0) fail_sys("syncfs", root, NULL);
