@@ -45,7 +45,8 @@ export async function mknodBatch(ops: NodeOp[], signal?: AbortSignal): Promise<v
     let bytes = 0;
     for (; i < ops.length && bytes < MAX_ARG_BYTES; i++) {
       const o = ops[i]!;
-      args.push(o.path, o.kind, String(o.major), String(o.minor), (o.mode & 0o7777).toString(8));
+      // Permission bits only: coreutils mknod refuses -m with setuid/setgid/sticky; the caller sets those after chown.
+      args.push(o.path, o.kind, String(o.major), String(o.minor), (o.mode & 0o777).toString(8));
       bytes += Buffer.byteLength(o.path) + 32;
     }
     const { code, stderr } = await run('sh', ['-c', MKNOD_SCRIPT, 'sh', ...args], undefined, signal);

@@ -113,6 +113,26 @@ describe.each(APPLY_PATHS)('%s apply path', (_path, applyLayer) => {
       });
     }
 
+    it('keeps setuid, setgid and sticky bits on FIFOs and devices (found by the differential fuzz)', async () => {
+      const root = freshRoot();
+      await apply(root, [
+        { type: 'fifo', name: 'p', mode: 0o4755, uid: 5 },
+        { type: 'char', name: 'c', major: 1, minor: 3, mode: 0o2640 },
+        { type: 'block', name: 'b', major: 7, minor: 1, mode: 0o1600 },
+      ]);
+      expect(lstatSync(`${root}/p`).mode & 0o7777).toBe(0o4755);
+      expect(lstatSync(`${root}/p`).uid).toBe(5);
+      expect(lstatSync(`${root}/c`).mode & 0o7777).toBe(0o2640);
+      expect(lstatSync(`${root}/b`).mode & 0o7777).toBe(0o1600);
+    });
+
+    it('applies a regular file entry named with a trailing slash as a file, as containerd does', async () => {
+      const root = freshRoot();
+      await apply(root, [{ type: 'file', name: 'f/', content: '', mode: 0o640 }]);
+      expect(lstatSync(`${root}/f`).isFile()).toBe(true);
+      expect(lstatSync(`${root}/f`).mode & 0o7777).toBe(0o640);
+    });
+
     it('creates parent directories an entry implies, and reports them', async () => {
       const root = freshRoot();
       const res = await apply(root, [{ type: 'file', name: 'a/b/c', content: 'c' }]);

@@ -110,6 +110,25 @@ describe('native apply: the helper process', () => {
   });
 });
 
+describe('native apply: where tar readers disagree', () => {
+  it('refuses a file with data whose name ends in a slash (libarchive would read its data as entries)', async () => {
+    const root = freshRoot();
+    // The file's data is a whole tar entry: read as headers, it would write `smuggled`.
+    const inner = (await makeLayerTar([{ type: 'file', name: 'smuggled', content: 'x' }])).subarray(0, 1024);
+    const layer = compressLayer(await makeLayerTar([{ type: 'file', name: 'f/', content: inner }]), 'none');
+    const err = await applyLayerNative(Readable.from([layer.blob]), {
+      root,
+      mediaType: layer.mediaType,
+      whiteouts: 'overlay',
+      layerDigest: layer.digest,
+      helper: await nativeHelper(),
+    }).catch((e) => e);
+    expect(err.kind).toBe('InvalidArgument');
+    expect(err.message).toBe(`layer ${layer.digest}: refusing entry f/: a file with data whose name ends in '/' (tar readers disagree on what follows it)`);
+    expect(existsSync(`${root}/smuggled`)).toBe(false);
+  });
+});
+
 describe('native apply: the reports of the helper', () => {
   /** A stand-in helper: a shell script printing `stdout` and `stderr`, then exiting with `code`. */
   function fakeHelper(stdout: string, code: number, stderr = ''): string {

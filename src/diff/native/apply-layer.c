@@ -727,6 +727,17 @@ static void apply_entry(struct archive *ar, struct archive_entry *e) {
     free(rel);
     return;
   }
+  /*
+   * libarchive reads a regular file whose name ends in '/' as a directory without data, and so
+   * reads its data as the next headers; Go's archive/tar (containerd) and tar-stream read a file
+   * and its data. Without data it is a file here too; with data the readers would disagree on the
+   * entries that follow, and the layer is refused.
+   */
+  if ((t == '0' || t == '7') && ft == AE_IFDIR) {
+    if (archive_entry_size(e) > 0)
+      fail("InvalidArgument", name, "refusing entry %s: a file with data whose name ends in '/' (tar readers disagree on what follows it)", name);
+    ft = AE_IFREG;
+  }
   if (is_link) {
     const char *linkname = archive_entry_hardlink(e);
     char *target = hardlink_target(linkname ? linkname : "");
