@@ -53,9 +53,10 @@ async function child(): Promise<void> {
   const { dir: modules, ext } = modulesDir();
   let apply: () => Promise<unknown>;
   if (process.argv.includes('--native')) {
-    const { applyLayerNative } = await import(new URL(`diff/native-apply${ext}`, modules).href);
+    // As berth pull applies a stored blob: the helper reads the file itself.
+    const { applyLayerNativeFrom } = await import(new URL(`diff/native-apply${ext}`, modules).href);
     const helper = arg('--native', '');
-    apply = () => applyLayerNative(createReadStream(blob, { highWaterMark: 1 << 20 }), { ...opts, helper });
+    apply = () => applyLayerNativeFrom({ kind: 'file', path: blob }, { ...opts, helper });
   } else if (process.argv.includes('--worker')) {
     const { applyLayerInWorker } = await import(new URL(`diff/apply-worker${ext}`, modules).href);
     apply = () => applyLayerInWorker({ kind: 'file', path: blob }, opts);
