@@ -2,8 +2,8 @@
  * Issue 8, item 2: decompression bombs. A layer is applied before its diff_id can be checked, so
  * a small blob that inflates past a bound (uncompressed bytes, entries, one PAX/GNU header, the
  * free space of the snapshotter's filesystem) must fail with ResourceExhausted naming the layer,
- * on the main thread and on worker threads alike, through the real snapshotters, and leave no
- * snapshot behind but the ones committed before.
+ * on the main thread, on worker threads and in the native helper alike, through the real
+ * snapshotters, and leave no snapshot behind but the ones committed before.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
@@ -12,9 +12,11 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromObject } from '../../src/config/config.ts';
 import { applyLimitsFromConfig, DEFAULT_APPLY_LIMITS, type ApplyLimits } from '../../src/diff/limits.ts';
+import { selectLayerApplier } from '../../src/diff/layer-applier.ts';
 import { unpackImage } from '../../src/images/unpack.ts';
 import { openSnapshotter } from '../../src/snapshots/select.ts';
 import type { Snapshotter } from '../../src/snapshots/snapshotter.ts';
+import { HELPER_CACHE } from '../helpers/apply-paths.ts';
 import { compressLayer, makeLayerTar, type LayerEntry } from '../helpers/layers.ts';
 
 const MiB = 1024 * 1024;
@@ -28,8 +30,12 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 type Layer = ReturnType<typeof compressLayer>;
 const layer = async (entries: LayerEntry[]) => compressLayer(await makeLayerTar(entries), 'gzip');
 
-/** Unpack `l` on top of nothing, in-thread or on a worker thread reading the blob from a file. */
-async function unpack(sn: Snapshotter, l: Layer, how: 'thread' | 'worker', limits?: Partial<ApplyLimits>) {
+/** Where a layer is applied: in berth's thread, on a worker thread, or by the native helper (both reading the blob's file). */
+type How = 'thread' | 'worker' | 'helper';
+const HOWS = ['thread', 'worker', 'helper'] as const;
+
+/** Unpack `l` on top of nothing, `how` says by what. */
+async function unpack(sn: Snapshotter, l: Layer, how: How, limits?: Partial<ApplyLimits>) {
   const blobs = `${tmp}/blobs`;
   mkdirSync(blobs, { recursive: true });
   writeFileSync(`${blobs}/${l.digest.slice(7)}`, l.blob);
@@ -39,21 +45,15 @@ async function unpack(sn: Snapshotter, l: Layer, how: 'thread' | 'worker', limit
     snapshotter: sn,
     signal: AbortSignal.timeout(60_000),
     open: async () => Readable.from([l.blob]),
-    openSource: how === 'worker' ? async (d) => ({ kind: 'file', path: `${blobs}/${d.digest.slice(7)}` }) : undefined,
+    openSource: how !== 'thread' ? async (d) => ({ kind: 'file', path: `${blobs}/${d.digest.slice(7)}` }) : undefined,
     workerMinBytes: 0,
+    applier: await selectLayerApplier(how === 'helper' ? 'native' : 'js', HELPER_CACHE),
     limits,
   });
 }
 
 /** Applies a benign layer first, then expects `bomb` to fail and to leave exactly what was there. */
-async function expectRefused(
-  root: string,
-  kind: 'native' | 'overlayfs',
-  how: 'thread' | 'worker',
-  bomb: Layer,
-  limits: Partial<ApplyLimits> | undefined,
-  message: RegExp,
-) {
+async function expectRefused(root: string, kind: 'native' | 'overlayfs', how: How, bomb: Layer, limits: Partial<ApplyLimits> | undefined, message: RegExp) {
   const sn = await openSnapshotter(root, kind);
   try {
     const [committed] = await unpack(sn, await layer([{ type: 'file', name: 'keep', content: `keep ${root}` }]), how, limits);
@@ -86,7 +86,7 @@ describe('decompression bombs', () => {
   });
 
   for (const kind of ['native', 'overlayfs'] as const) {
-    for (const how of ['thread', 'worker'] as const) {
+    for (const how of HOWS) {
       it(`refuses more uncompressed bytes than the limit (${kind}, ${how})`, async () => {
         await expectRefused(mkdtempSync(`${tmp}/${kind}-`), kind, how, zeros, { layerBytes: 8 * MiB }, /more than 8\.0 MiB uncompressed/);
       });
@@ -97,6 +97,8 @@ describe('decompression bombs', () => {
     it(`refuses a PAX header and a GNU long name over 1 MiB by default (${kind})`, async () => {
       await expectRefused(mkdtempSync(`${tmp}/${kind}-`), kind, 'thread', bigPax, undefined, /pax-header header of 2\.0 MiB is over the limit of 1\.0 MiB/);
       await expectRefused(mkdtempSync(`${tmp}/${kind}-`), kind, 'worker', bigGnuName, undefined, /gnu-long-path header of 2\.0 MiB is over the limit/);
+      await expectRefused(mkdtempSync(`${tmp}/${kind}-`), kind, 'helper', bigPax, undefined, /pax-header header of 2\.0 MiB is over the limit of 1\.0 MiB/);
+      await expectRefused(mkdtempSync(`${tmp}/${kind}-`), kind, 'helper', bigGnuName, undefined, /gnu-long-path header of 2\.0 MiB is over the limit/);
     });
   }
 
@@ -115,6 +117,14 @@ describe('decompression bombs', () => {
       mkdtempSync(`${tmp}/held-`),
       'native',
       'thread',
+      xattrs,
+      { heldBytes: 8 * 1024 },
+      /more than 8\.0 KiB of names and extended attributes/,
+    );
+    await expectRefused(
+      mkdtempSync(`${tmp}/held-`),
+      'overlayfs',
+      'helper',
       xattrs,
       { heldBytes: 8 * 1024 },
       /more than 8\.0 KiB of names and extended attributes/,
@@ -155,7 +165,7 @@ describe('decompression bombs', () => {
     });
 
     for (const kind of ['native', 'overlayfs'] as const) {
-      for (const how of ['thread', 'worker'] as const) {
+      for (const how of HOWS) {
         it(`stops when the free space falls below the reserve, and gives it back (${kind}, ${how})`, async () => {
           const root = mkdtempSync(`${mnt}/${kind}-`);
           const free = () => statfsSync(mnt).bavail * statfsSync(mnt).bsize;

@@ -1,6 +1,7 @@
 /**
  * kill -9 during unpack: the child dies mid-layer; recover() at the next start leaves no active
  * or half-made snapshot, the committed ones are complete, and unpacking again finishes the image.
+ * With the native apply path, the helper following the killed process's download dies with it.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,12 +52,31 @@ async function writeImage(dir: string) {
   return { json, layers, diffIds };
 }
 
-for (const snName of ['overlayfs', 'native'] as const) {
-  describe(`kill -9 during unpack (${snName})`, () => {
+/** Processes whose command line names `dir` (the helper's `--root` is a snapshot under it). */
+function processesNaming(dir: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      if (cmd.includes(dir)) found.push(`${pid}: ${cmd}`);
+    } catch {
+      /* gone */
+    }
+  }
+  return found;
+}
+
+for (const [snName, apply] of [
+  ['overlayfs', 'js'],
+  ['native', 'js'],
+  ['overlayfs', 'native'],
+  ['native', 'native'],
+] as const) {
+  describe(`kill -9 during unpack (${snName} snapshotter, ${apply} apply)`, () => {
     it('leaves no half-made committed snapshot, and unpacking again completes the image', async () => {
-      const root = `${tmp}/${snName}`;
-      const img = await writeImage(`${tmp}/img-${snName}`);
-      const child = spawn(NODE, [CHILD, root, snName, img.json, 'throttle'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const root = `${tmp}/${snName}-${apply}`;
+      const img = await writeImage(`${tmp}/img-${snName}-${apply}`);
+      const child = spawn(NODE, [CHILD, root, snName, img.json, 'throttle', apply], { stdio: ['ignore', 'pipe', 'inherit'] });
       const lines = createInterface({ input: child.stdout! });
       const seen: string[] = [];
       const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_c, sig) => r(sig)));
@@ -71,6 +91,9 @@ for (const snName of ['overlayfs', 'native'] as const) {
       expect(await exited).toBe('SIGKILL');
       expect(seen).toContain('committed 1');
       expect(seen).not.toContain('done');
+      // The kernel kills a helper whose parent died (PR_SET_PDEATHSIG); give it a moment to go.
+      for (let i = 0; i < 50 && processesNaming(root).length; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(processesNaming(root)).toEqual([]);
 
       const sn = await openSnapshotter(root, snName); // runs recover()
       try {
@@ -86,9 +109,9 @@ for (const snName of ['overlayfs', 'native'] as const) {
           diffIds: img.diffIds,
           snapshotter: sn,
           signal: AbortSignal.timeout(30_000),
-          open: async (d) => Readable.from([readFileSync(`${tmp}/img-${snName}/${d.digest.slice(7)}`)]),
+          open: async (d) => Readable.from([readFileSync(`${tmp}/img-${snName}-${apply}/${d.digest.slice(7)}`)]),
         });
-        const target = `${tmp}/mnt-${snName}`;
+        const target = `${tmp}/mnt-${snName}-${apply}`;
         mkdirSync(target);
         await mountAll(await sn.view('check', chain.at(-1)), target);
         try {

@@ -53,6 +53,7 @@
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -1154,6 +1155,11 @@ static long long num_arg(const char *flag, const char *v) {
 }
 
 int main(int argc, char **argv) {
+  /* Die with berth: killed mid-pull (kill -9, a power cut of the process), it must not leave a
+   * helper writing into a snapshot the next start removes, or following a download that will
+   * never grow. The parent may have died before the prctl took effect: then its pid is gone. */
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(1);
   signal(SIGPIPE, SIG_IGN);
   umask(0);
   /* Names in PAX records are UTF-8; in this locale libarchive passes them through unchanged. */
