@@ -78,6 +78,11 @@ export interface ApplyResult {
   entries: number;
   /** Directories created because an entry implied them (no header of their own), relative to root. */
   impliedDirs: string[];
+  /**
+   * The root's disk usage once applied, measured as the snapshotter does (512-byte blocks, inodes,
+   * each hardlinked inode once), when the applier measured it: the commit then skips its own walk.
+   */
+  usage?: { size: number; inodes: number };
 }
 
 const WH_PREFIX = '.wh.';

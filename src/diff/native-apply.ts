@@ -73,7 +73,7 @@ export async function ensureApplyHelper(cacheDir: string, signal?: AbortSignal):
 /** One line of the helper's stdout (strings carry raw bytes as latin1, see the C file). */
 type Report =
   | { warn: string }
-  | { ok: { diffId: string; size: number; entries: number; impliedDirs: string[] } }
+  | { ok: { diffId: string; size: number; entries: number; impliedDirs: string[]; usage: { size: number; inodes: number } } }
   | { error: { kind: string; message: string; place?: string } }
   | { limit: { what: 'layerBytes' | 'entries' | 'heldBytes' | 'header' | 'reserve'; type?: string; size?: number; available?: number; bytes?: number } };
 
@@ -203,11 +203,11 @@ async function applyWithHelper(input: HelperInput, opts: ApplyOptions & { helper
     throw new BerthError(kind, `layer ${layer}: ${bytes(e.message)}`, { place: e.place ? { file: bytes(e.place) } : undefined });
   }
   if (!('ok' in result)) throw new BerthError('Internal', `layer ${layer}: unexpected report from the layer-apply helper`);
-  const { diffId, size, entries, impliedDirs } = result.ok;
+  const { diffId, size, entries, impliedDirs, usage } = result.ok;
   if (opts.expectedDiffId && diffId !== opts.expectedDiffId) {
     throw corrupt(`layer ${layer}: wrong diff id: expected ${opts.expectedDiffId}, got ${diffId}`);
   }
-  return { diffId, size, entries, impliedDirs: impliedDirs.map(bytes) };
+  return { diffId, size, entries, impliedDirs: impliedDirs.map(bytes), usage };
 }
 
 /**

@@ -22,7 +22,7 @@ import { JS_APPLIER, type SelectedApplier } from '../diff/layer-applier.ts';
 import { chainIds } from '../oci/chain-id.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { ownedBySelf } from '../snapshots/snapshot-owner.ts';
-import type { Mount, Snapshotter } from '../snapshots/snapshotter.ts';
+import type { Mount, Snapshotter, Usage } from '../snapshots/snapshotter.ts';
 import type { UnpackContext, UnpackResult } from './pull.ts';
 import { ingestRef } from '../remotes/ingest-ref.ts';
 import { followBlob } from '../diff/live-blob.ts';
@@ -84,6 +84,7 @@ interface Applied {
   impliedDirs: string[];
   bytes: number;
   ms: number;
+  usage?: Usage;
 }
 
 /** Unpack every layer; returns the chain IDs (base first), all committed in `opts.snapshotter`. */
@@ -147,7 +148,7 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
           : opts.openSource && desc.size >= (opts.workerMinBytes ?? 16 << 20)
             ? await applyLayerInWorker(await opts.openSource(desc, signal, attempt), applyOpts)
             : await applier.apply(await opts.open(desc, signal, attempt), applyOpts);
-      return { key, preparedParent: parent, impliedDirs: res.impliedDirs, bytes: res.size, ms: performance.now() - t0 };
+      return { key, preparedParent: parent, impliedDirs: res.impliedDirs, bytes: res.size, ms: performance.now() - t0, usage: res.usage };
     } catch (err) {
       // A bomb or a full disk fails the stored blob the same way: no second attempt.
       if (!opts.speculative || attempt > 0 || signal.aborted || isKind(err, 'Unimplemented') || isKind(err, 'ResourceExhausted')) throw err;
@@ -163,7 +164,7 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
   const commit = async (i: number, a: Applied): Promise<void> => {
     const parent = i === 0 ? undefined : chain[i - 1];
     try {
-      await sn.commit(chain[i]!, a.key, { labels: opts.labels, parent: a.preparedParent === parent ? undefined : parent, signal });
+      await sn.commit(chain[i]!, a.key, { labels: opts.labels, parent: a.preparedParent === parent ? undefined : parent, usage: a.usage, signal });
       pending.delete(a.key);
     } catch (err) {
       if (!isKind(err, 'AlreadyExists')) throw err;

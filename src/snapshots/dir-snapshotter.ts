@@ -116,7 +116,7 @@ export abstract class DirSnapshotter implements Snapshotter {
     if (opts.parent !== undefined && this.layerFormat !== 'overlay') {
       throw failedPrecondition(`${this.name} snapshotter cannot re-parent ${key} on commit: its directories hold whole trees`);
     }
-    const usage = await diskUsage(this.treeDir(row.idNum));
+    const usage = opts.usage ?? (await diskUsage(this.treeDir(row.idNum)));
     const labels = { ...row.labels, ...opts.labels };
     delete labels[OWNER_LABEL]; // a committed snapshot belongs to no process
     this.store.transaction(() => this.store.commit(name, key, usage, labels, opts.parent));

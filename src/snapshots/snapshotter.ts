@@ -53,6 +53,8 @@ export interface CommitOptions extends SnapshotOptions {
    * contain its parents; others refuse with FailedPrecondition.
    */
   parent?: string;
+  /** The active snapshot's usage, measured by whoever just wrote it (the layer applier): no walk. */
+  usage?: Usage;
 }
 
 export interface Snapshotter {

@@ -2,10 +2,13 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectLayerApplier } from '../../src/diff/layer-applier.ts';
 import { unpackImage, type LayerEvent } from '../../src/images/unpack.ts';
 import { chainIds } from '../../src/oci/chain-id.ts';
+import { diskUsage } from '../../src/snapshots/dir-snapshotter.ts';
 import { openSnapshotter } from '../../src/snapshots/select.ts';
 import type { Snapshotter } from '../../src/snapshots/snapshotter.ts';
+import { HELPER_CACHE } from '../helpers/apply-paths.ts';
 import { compressLayer, makeLayerTar } from '../helpers/layers.ts';
 
 let tmp: string;
@@ -125,6 +128,39 @@ describe('unpackImage', () => {
     expect(err.kind).toBe('Corrupt');
     expect(err.message).toMatch(/wrong diff id/);
     expect((await keys()).filter((k) => k.startsWith('active:'))).toEqual([]);
+  });
+
+  it('commits the usage the native helper measured, equal to a walk of the snapshot', async () => {
+    const own = await openSnapshotter(`${tmp}/usage`, 'overlayfs');
+    try {
+      const l = compressLayer(
+        await makeLayerTar([
+          { type: 'dir', name: 'd' },
+          { type: 'file', name: 'd/big', content: Buffer.alloc(300_000, 7) },
+          { type: 'link', name: 'd/big-too', target: 'd/big' },
+          { type: 'symlink', name: 'd/link', target: 'big' },
+          { type: 'whiteout', name: 'gone' },
+        ]),
+        'gzip',
+      );
+      const [chain] = await unpackImage({
+        layers: descs([l]),
+        diffIds: [l.diffId],
+        snapshotter: own,
+        signal: AbortSignal.timeout(20_000),
+        applier: await selectLayerApplier('native', HELPER_CACHE),
+        open: opener([l]),
+      });
+      const info = await own.stat(chain!);
+      const mounts = await own.peekMounts(chain!);
+      const dir = mounts[0]!.type === 'bind' ? mounts[0]!.source : mounts[0]!.options[0]!.slice('lowerdir='.length);
+      const walked = await diskUsage(dir);
+      expect(walked.inodes).toBe(5); // the root, d, big (two names), link, the whiteout
+      expect(await own.usage(chain!)).toEqual(walked);
+      expect(info.kind).toBe('committed');
+    } finally {
+      await own.close();
+    }
   });
 
   it('stops on abort and leaves no active snapshot behind', async () => {

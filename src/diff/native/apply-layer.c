@@ -14,7 +14,9 @@
  * Protocol, one JSON object a line on stdout (names are raw bytes: every byte >= 0x80 is written
  * as \u00XX, so the reader gets them back with Buffer.from(s, 'latin1')):
  *   {"warn":"..."}                                       a diagnostic that does not fail the layer
- *   {"ok":{"diffId":"sha256:..","size":N,"entries":N,"impliedDirs":[..]}}   then exit 0
+ *   {"ok":{"diffId":"sha256:..","size":N,"entries":N,"impliedDirs":[..],"usage":{"size":N,"inodes":N}}}   then exit 0
+ *     (usage: the root's disk usage as the snapshotter measures it, diskUsage in dir-snapshotter.ts:
+ *     512-byte blocks and inodes, each hardlinked inode once; it spares the commit a walk in Node)
  *   {"error":{"kind":"Corrupt","message":"..","place":".."}}                then exit 1
  *   {"limit":{"what":"layerBytes|entries|heldBytes|header|reserve", ...numbers}}  then exit 1
  * Messages leave out the "layer <digest>: " prefix, which the caller adds; the caller words the
@@ -1154,6 +1156,42 @@ static long long num_arg(const char *flag, const char *v) {
   return n;
 }
 
+/* ------------------------------------------------------------------------ disk usage */
+
+static long long usage_bytes, usage_inodes;
+static struct linked { dev_t dev; ino_t ino; blkcnt_t blocks; } *linked;
+static size_t n_linked, cap_linked;
+
+static int usage_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)p, (void)flag, (void)ftw;
+  if (!S_ISDIR(st->st_mode) && st->st_nlink > 1) {
+    /* Counted once, after the walk. */
+    if (n_linked == cap_linked) linked = realloc(linked, (cap_linked = cap_linked ? 2 * cap_linked : 256) * sizeof *linked);
+    if (!linked) fail("Internal", NULL, "out of memory");
+    linked[n_linked++] = (struct linked){st->st_dev, st->st_ino, st->st_blocks};
+    return 0;
+  }
+  usage_inodes++;
+  usage_bytes += (long long)st->st_blocks * 512;
+  return 0;
+}
+
+static int cmp_linked(const void *a, const void *b) {
+  const struct linked *x = a, *y = b;
+  if (x->dev != y->dev) return x->dev < y->dev ? -1 : 1;
+  return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static void measure_usage(void) {
+  if (nftw(root, usage_one, 64, FTW_PHYS) < 0) fail_sys("walk", root, NULL);
+  qsort(linked, n_linked, sizeof *linked, cmp_linked);
+  for (size_t i = 0; i < n_linked; i++) {
+    if (i > 0 && cmp_linked(&linked[i - 1], &linked[i]) == 0) continue;
+    usage_inodes++;
+    usage_bytes += (long long)linked[i].blocks * 512;
+  }
+}
+
 int main(int argc, char **argv) {
   /* Die with berth: killed mid-pull (kill -9, a power cut of the process), it must not leave a
    * helper writing into a snapshot the next start removes, or following a download that will
@@ -1217,13 +1255,15 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 32; i++) sprintf(diff_id + 7 + 2 * i, "%02x", digest[i]);
   if (do_sync && (!expect || strcmp(expect, diff_id) == 0) && syncfs(rd.root_fd) < 0) fail_sys("syncfs", root, NULL);
 
+  measure_usage();
+
   pthread_mutex_lock(&out_lock);
   printf("{\"ok\":{\"diffId\":\"%s\",\"size\":%lld,\"entries\":%lld,\"impliedDirs\":[", diff_id, rd.size, A.count);
   for (size_t i = 0; i < A.n_implied; i++) {
     if (i) fputc(',', stdout);
     put_json_string(stdout, A.implied[i], 1);
   }
-  fputs("]}}\n", stdout);
+  printf("],\"usage\":{\"size\":%lld,\"inodes\":%lld}}}\n", usage_bytes, usage_inodes);
   fflush(stdout);
   return 0;
 }
