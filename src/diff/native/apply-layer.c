@@ -62,7 +62,6 @@
 
 #define CHUNK (1 << 20)
 #define MAX_SYMLINKS 255
-/* libarchive 3.x refuses any PAX/GNU special header over 1 MiB itself ("Special header too large"). */
 #define WH_PREFIX ".wh."
 #define WH_META_PREFIX ".wh..wh."
 #define WH_OPAQUE ".wh..wh..opq"
@@ -104,16 +103,25 @@ static char *vformat(const char *fmt, va_list ap) {
   return s ? s : (char *)"(out of memory)";
 }
 
+/* One protocol line: `head`, the message, the place if any, `tail`. The caller holds out_lock. */
+static void put_line(const char *head, const char *msg, const char *place, const char *tail) {
+  fputs(head, stdout);
+  put_json_string(stdout, msg, 1);
+  if (place) {
+    fputs(",\"place\":", stdout);
+    put_json_string(stdout, place, 1);
+  }
+  fputs(tail, stdout);
+  fflush(stdout);
+}
+
 static void warn(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *msg = vformat(fmt, ap);
   va_end(ap);
   pthread_mutex_lock(&out_lock);
-  fputs("{\"warn\":", stdout);
-  put_json_string(stdout, msg, 1);
-  fputs("}\n", stdout);
-  fflush(stdout);
+  put_line("{\"warn\":", msg, NULL, "}\n");
   pthread_mutex_unlock(&out_lock);
   free(msg);
 }
@@ -124,15 +132,10 @@ static void __attribute__((noreturn)) fail(const char *kind, const char *place, 
   va_start(ap, fmt);
   char *msg = vformat(fmt, ap);
   va_end(ap);
-  pthread_mutex_lock(&out_lock);
-  printf("{\"error\":{\"kind\":\"%s\",\"message\":", kind);
-  put_json_string(stdout, msg, 1);
-  if (place) {
-    fputs(",\"place\":", stdout);
-    put_json_string(stdout, place, 1);
-  }
-  fputs("}}\n", stdout);
-  fflush(stdout);
+  pthread_mutex_lock(&out_lock); /* kept: no other line follows */
+  char head[64];
+  snprintf(head, sizeof head, "{\"error\":{\"kind\":\"%s\",\"message\":", kind);
+  put_line(head, msg, place, "}}\n");
   _exit(1);
 }
 
