@@ -3,11 +3,11 @@
  * with exactly the rules of src/diff/apply.ts (confine.ts, limits.ts): the native apply path, in a
  * process of its own so that decompression, hashing and file creation run beside Node, not in it.
  *
- * Two threads joined by a pipe:
+ * Two threads joined by a ring of buffers:
  *   - the reader decompresses stdin with libarchive (filter gzip/zstd, format "raw": the
  *     uncompressed bytes as they are), SHA-256s them (the diff_id), counts them against the byte
- *     limit, looks at the free space every --check-every-bytes, and writes them into the pipe;
- *   - the applier reads the pipe with libarchive's tar reader and applies each entry.
+ *     limit, looks at the free space every --check-every-bytes, and copies them into the ring;
+ *   - the applier reads the ring with libarchive's tar reader and applies each entry.
  * Whichever thread meets an error first prints it and ends the process (_exit), so a failure is
  * never followed by more writes.
  *
@@ -972,45 +972,86 @@ static void sniff_bytes(const unsigned char *buf, long long off, size_t n) {
 /* ------------------------------------------------------------------------- the applier */
 
 /*
- * The diff_id: SHA-256 of the uncompressed stream, taken by the applier as it reads the pipe, so
+ * The diff_id: SHA-256 of the uncompressed stream, taken by the applier as it reads the ring, so
  * that the reader thread, busy inflating, does not also hash (on two cores the reader is the
  * longer of the two threads).
  */
 static SHA256_CTX diff_md;
 
-struct pipe_source {
-  int fd;
-  unsigned char *buf;
+/*
+ * The uncompressed stream passes from the reader to the applier through a ring of RING_SLOTS
+ * buffers: the reader fills slot `head % RING_SLOTS` and publishes it; the applier holds slot
+ * `tail % RING_SLOTS` while libarchive reads it, and gives it back when it asks for the next.
+ * (A pipe between the threads cost the reader more: 0.03 s of 0.65 s on the base layer.)
+ */
+#define RING_SLOTS 4
+#define SLOT_BYTES (512 << 10)
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t changed;
+  unsigned char *buf[RING_SLOTS];
+  size_t len[RING_SLOTS];
+  unsigned long head, tail; /* slots published, slots given back */
+  int held, closed;
+  /* One condition for both: the reader waits only on a full ring, the applier only on an empty one. */
+} ring = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+
+/* The applier: give back the slot it held, then wait for the next one; 0 bytes at the end. */
+static size_t ring_next(const unsigned char **out) {
+  pthread_mutex_lock(&ring.lock);
+  if (ring.held) {
+    ring.tail++;
+    ring.held = 0;
+    pthread_cond_signal(&ring.changed);
+  }
+  while (ring.head == ring.tail && !ring.closed) pthread_cond_wait(&ring.changed, &ring.lock);
+  size_t n = 0;
+  if (ring.head != ring.tail) {
+    ring.held = 1;
+    *out = ring.buf[ring.tail % RING_SLOTS];
+    n = ring.len[ring.tail % RING_SLOTS];
+  }
+  pthread_mutex_unlock(&ring.lock);
+  return n;
+}
+
+/* The reader: publish the slot it filled (closing the ring after the last one). */
+static void ring_publish(size_t len, int last) {
+  pthread_mutex_lock(&ring.lock);
+  if (len) ring.len[ring.head++ % RING_SLOTS] = len;
+  ring.closed = last;
+  pthread_cond_signal(&ring.changed);
+  /* The next slot to fill must have been given back. */
+  while (!last && ring.head - ring.tail >= RING_SLOTS) pthread_cond_wait(&ring.changed, &ring.lock);
+  pthread_mutex_unlock(&ring.lock);
+}
+
+struct ring_source {
+  const unsigned char *buf;
   long long start; /* stream offset of buf[0] */
   size_t len;
 };
 
-static ssize_t pipe_read(struct archive *ar, void *ud, const void **out) {
-  struct pipe_source *s = ud;
+static ssize_t ring_read(struct archive *ar, void *ud, const void **out) {
+  (void)ar;
+  struct ring_source *s = ud;
   s->start += (long long)s->len;
-  ssize_t n;
-  do n = read(s->fd, s->buf, CHUNK);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    archive_set_error(ar, errno, "read: %s", strerror(errno));
-    return -1;
-  }
-  s->len = (size_t)n;
+  s->len = ring_next(&s->buf);
   SHA256_Update(&diff_md, s->buf, s->len);
-  if (n > 0) sniff_bytes(s->buf, s->start, s->len);
+  if (s->len > 0) sniff_bytes(s->buf, s->start, s->len);
   *out = s->buf;
-  return n;
+  return (ssize_t)s->len;
 }
 
 static void *apply_thread(void *arg) {
-  int fd = *(int *)arg;
-  struct pipe_source src = {fd, xmalloc(CHUNK), 0, 0};
+  (void)arg;
+  struct ring_source src = {NULL, 0, 0};
   struct archive *ar = archive_read_new();
   archive_read_support_format_tar(ar);
   archive_read_support_format_empty(ar); /* a layer of no bytes at all has no entries (as for tar-stream) */
   /* tar-stream (the JavaScript path) reads on past zero blocks, so entries after them apply too. */
   archive_read_set_format_option(ar, "tar", "read_concatenated_archives", "1");
-  if (archive_read_open(ar, &src, NULL, pipe_read, NULL) != ARCHIVE_OK) {
+  if (archive_read_open(ar, &src, NULL, ring_read, NULL) != ARCHIVE_OK) {
     fail("Corrupt", NULL, "invalid tar stream: %s", archive_error_string(ar));
   }
   struct archive_entry *e;
@@ -1037,22 +1078,15 @@ static void *apply_thread(void *arg) {
     skip_data(ar); /* what the entry did not read, and the padding after it */
   }
   /* Read on to the end: the diff id covers every byte, the padding after the archive included. */
-  for (;;) {
-    ssize_t n = read(fd, src.buf, CHUNK);
-    if (n == 0) break;
-    if (n > 0) SHA256_Update(&diff_md, src.buf, (size_t)n);
-    else if (errno != EINTR) fail_sys("read", "(pipe)", NULL);
-  }
+  size_t n;
+  while ((n = ring_next(&src.buf)) > 0) SHA256_Update(&diff_md, src.buf, n);
   archive_read_free(ar);
-  free(src.buf);
-  close(fd);
   return NULL;
 }
 
 /* --------------------------------------------------------------------------- the reader */
 
 struct reader {
-  int out; /* the pipe's write end */
   int root_fd;
   long long size;
 };
@@ -1071,15 +1105,13 @@ static void take(struct reader *r, const void *buf, size_t n) {
   if (r->size > lim_layer_bytes) fail_limit("\"what\":\"layerBytes\"");
   if (r->size / lim_check_every != before / lim_check_every) check_free_space(r);
   const char *p = buf;
+  /* Published at once, full or not: the applier must not wait for bytes a slow download has not sent yet. */
   while (n > 0) {
-    ssize_t w = write(r->out, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      /* The applier stopped reading: it failed, and reports why. Wait for it to end the process. */
-      pause();
-    }
-    p += w;
-    n -= (size_t)w;
+    size_t k = n < SLOT_BYTES ? n : SLOT_BYTES;
+    memcpy(ring.buf[ring.head % RING_SLOTS], p, k); /* only this thread moves ring.head */
+    ring_publish(k, 0);
+    p += k;
+    n -= k;
   }
 }
 
@@ -1241,14 +1273,11 @@ int main(int argc, char **argv) {
   if (SHA256_Init(&diff_md) != 1) fail("Internal", NULL, "cannot set up SHA-256");
   rd.root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rd.root_fd < 0) fail_sys("open", root, NULL);
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0) fail_sys("pipe", root, NULL);
-  fcntl(p[1], F_SETPIPE_SZ, CHUNK); /* best effort: bounded by /proc/sys/fs/pipe-max-size */
-  rd.out = p[1];
+  for (int i = 0; i < RING_SLOTS; i++) ring.buf[i] = xmalloc(SLOT_BYTES);
   pthread_t applier;
-  if (pthread_create(&applier, NULL, apply_thread, &p[0]) != 0) fail("Internal", NULL, "cannot start the applier thread");
+  if (pthread_create(&applier, NULL, apply_thread, NULL) != 0) fail("Internal", NULL, "cannot start the applier thread");
   read_input(&rd);
-  close(p[1]);
+  ring_publish(0, 1);
   pthread_join(applier, NULL);
   finish();
 
