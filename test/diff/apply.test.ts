@@ -133,6 +133,26 @@ describe.each(APPLY_PATHS)('%s apply path', (_path, applyLayer) => {
       expect(lstatSync(`${root}/f`).mode & 0o7777).toBe(0o640);
     });
 
+    it('skips an entry of an unknown type with a warning, and applies the next one', async () => {
+      const root = freshRoot();
+      const tar = await makeLayerTar([
+        { type: 'file', name: 'odd', content: 'abc' },
+        { type: 'file', name: 'next', content: 'n' },
+      ]);
+      // Type flag 'Z' on the first header (libarchive alone would make it a regular file).
+      tar[156] = 'Z'.charCodeAt(0);
+      tar.fill(0x20, 148, 156);
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += tar[i]!;
+      tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+      const layer = compressLayer(tar, 'none');
+      const warnings: string[] = [];
+      await applyLayer(Readable.from([layer.blob]), { root, mediaType: layer.mediaType, whiteouts: 'overlay', warn: (m) => warnings.push(m) });
+      expect(existsSync(`${root}/odd`)).toBe(false);
+      expect(readFileSync(`${root}/next`, 'utf8')).toBe('n');
+      expect(warnings.join('\n')).toMatch(/skipping odd: unsupported entry type/);
+    });
+
     it('creates parent directories an entry implies, and reports them', async () => {
       const root = freshRoot();
       const res = await apply(root, [{ type: 'file', name: 'a/b/c', content: 'c' }]);
