@@ -1,10 +1,10 @@
 /**
- * The bounds of src/diff/limits.ts on every apply path, at the level of one layer (the snapshotter
- * level is test/unpack/bombs.test.ts): a small layer that inflates past a bound fails with
- * ResourceExhausted naming the layer, worded alike on every path.
+ * The bounds of src/diff/limits.ts on every apply path, at the level of one layer, for what
+ * test/unpack/bombs.test.ts (every bound, through the snapshotters, on every path) does not show:
+ * the whole wording of each refusal, and a special header refused below libarchive's own 1 MiB
+ * bound, which only the native helper's reading of the stream enforces.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,22 +12,18 @@ import type { ApplyLimits } from '../../src/diff/limits.ts';
 import { APPLY_PATHS, type ApplyFn } from '../helpers/apply-paths.ts';
 import { compressLayer, makeLayerTar, type LayerEntry } from '../helpers/layers.ts';
 
-const MiB = 1024 * 1024;
 let tmp: string;
 beforeAll(() => {
-  if (process.getuid?.() !== 0) throw new Error('test/diff needs root (lchown, tmpfs mounts)');
+  if (process.getuid?.() !== 0) throw new Error('test/diff needs root (lchown)');
   tmp = mkdtempSync(`${tmpdir()}/berth-limits-`);
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-type Layer = ReturnType<typeof compressLayer>;
-const layer = async (entries: LayerEntry[]) => compressLayer(await makeLayerTar(entries), 'gzip');
-
-let n = 0;
-async function expectRefused(apply: ApplyFn, l: Layer, limits: Partial<ApplyLimits> | undefined, message: RegExp, root = `${tmp}/r${n++}`) {
-  mkdirSync(root, { recursive: true });
+/** The message of the refusal of a layer of `entries`, which must be ResourceExhausted naming the layer. */
+async function refusal(apply: ApplyFn, entries: LayerEntry[], limits?: Partial<ApplyLimits>): Promise<string> {
+  const l = compressLayer(await makeLayerTar(entries), 'gzip');
   const err = await apply(Readable.from([l.blob]), {
-    root,
+    root: mkdtempSync(`${tmp}/r`),
     mediaType: l.mediaType,
     whiteouts: 'overlay',
     expectedDiffId: l.diffId,
@@ -35,68 +31,36 @@ async function expectRefused(apply: ApplyFn, l: Layer, limits: Partial<ApplyLimi
     limits,
   }).catch((e) => e);
   expect(err.kind, String(err?.stack ?? err)).toBe('ResourceExhausted');
-  expect(err.message).toContain(`layer ${l.digest}: `);
-  expect(err.message).toMatch(message);
+  expect(err.message.startsWith(`layer ${l.digest}: `)).toBe(true);
+  return err.message.slice(`layer ${l.digest}: `.length);
 }
 
-let zeros: Layer;
-beforeAll(async () => {
-  zeros = await layer([{ type: 'file', name: 'zeros', content: Buffer.alloc(64 * MiB) }]);
-});
+const KiB = 1024;
 
 describe.each(APPLY_PATHS)('%s apply path: limits', (_path, apply) => {
-  it('refuses more uncompressed bytes than the limit', async () => {
-    await expectRefused(
-      apply,
-      zeros,
-      { layerBytes: 8 * MiB },
-      /: more than 8\.0 MiB uncompressed \(the limit per layer, unpack\.max_layer_size\); refusing it as a decompression bomb$/,
+  it('words each refusal as LayerBudget does', async () => {
+    expect(await refusal(apply, [{ type: 'file', name: 'zeros', content: Buffer.alloc(64 * KiB) }], { layerBytes: 16 * KiB })).toBe(
+      'more than 16.0 KiB uncompressed (the limit per layer, unpack.max_layer_size); refusing it as a decompression bomb',
+    );
+    expect(
+      await refusal(
+        apply,
+        [
+          { type: 'dir', name: 'a' },
+          { type: 'dir', name: 'b' },
+        ],
+        { entries: 1 },
+      ),
+    ).toBe('more than 1 entries (the limit per layer, unpack.max_layer_entries); refusing it as a decompression bomb');
+    expect(await refusal(apply, [{ type: 'file', name: 'n'.repeat(200) }], { heldBytes: 100 })).toBe(
+      'more than 100 B of names and extended attributes; refusing it as a decompression bomb',
     );
   });
 
-  it('refuses more entries than the limit', async () => {
-    const many = await layer(Array.from({ length: 3000 }, (_, i): LayerEntry => ({ type: 'file', name: `f${i}` })));
-    await expectRefused(apply, many, { entries: 1000 }, /: more than 1000 entries \(the limit per layer, unpack\.max_layer_entries\)/);
-  });
-
-  it('refuses a PAX header and a GNU long name over 1 MiB by default', async () => {
-    const bigPax = await layer([{ type: 'file', name: 'x', content: 'x', xattrs: { 'user.big': Buffer.alloc(2 * MiB, 1) } }]);
-    await expectRefused(apply, bigPax, undefined, /: a pax-header header of 2\.0 MiB is over the limit of 1\.0 MiB \(unpack\.max_header_size\)$/);
-    const bigName = await layer([{ type: 'file', name: `${'d/'.repeat(MiB)}f`, gnuLongName: true }]);
-    await expectRefused(apply, bigName, undefined, /: a gnu-long-path header of 2\.0 MiB is over the limit of 1\.0 MiB/);
-  });
-
   it('refuses a special header over a configured bound below 1 MiB, before reading it', async () => {
-    const pax = await layer([{ type: 'file', name: 'x', content: 'x', xattrs: { 'user.k': Buffer.alloc(100 * 1024, 1) } }]);
-    await expectRefused(apply, pax, { headerBytes: 64 * 1024 }, /: a pax-header header of 100\.0 KiB is over the limit of 64\.0 KiB/);
-  });
-
-  it('refuses more names and extended attributes than it keeps in memory', async () => {
-    const names = await layer(Array.from({ length: 100 }, (_, i): LayerEntry => ({ type: 'file', name: `${'n'.repeat(200)}${i}` })));
-    await expectRefused(apply, names, { heldBytes: 10 * 1024 }, /: more than 10\.0 KiB of names and extended attributes; refusing it as a decompression bomb$/);
-    const xattrs = await layer(Array.from({ length: 20 }, (_, i): LayerEntry => ({ type: 'file', name: `f${i}`, xattrs: { 'user.k': Buffer.alloc(1024) } })));
-    await expectRefused(apply, xattrs, { heldBytes: 8 * 1024 }, /: more than 8\.0 KiB of names and extended attributes/);
-  });
-
-  describe('on a small filesystem', () => {
-    let mnt: string;
-    beforeAll(() => {
-      mnt = mkdtempSync(`${tmp}/tmpfs-`);
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=96m', 'tmpfs', mnt]);
-    });
-    afterAll(() => {
-      execFileSync('umount', [mnt]);
-    });
-
-    it('stops when the free space falls below the reserve', async () => {
-      // 64 MiB would fit in the 96 MiB filesystem, but not with 48 MiB kept free.
-      await expectRefused(
-        apply,
-        zeros,
-        { reserveBytes: 48 * MiB, checkEveryBytes: 4 * MiB },
-        /: the disk is nearly full: .* left on the filesystem of .* after .* of the layer, below the reserve of 48\.0 MiB \(gc\.reserve\)/,
-        `${mnt}/root`,
-      );
-    });
+    const entries: LayerEntry[] = [{ type: 'file', name: 'x', content: 'x', xattrs: { 'user.k': Buffer.alloc(100 * KiB, 1) } }];
+    expect(await refusal(apply, entries, { headerBytes: 64 * KiB })).toBe(
+      'a pax-header header of 100.0 KiB is over the limit of 64.0 KiB (unpack.max_header_size)',
+    );
   });
 });
