@@ -706,7 +706,8 @@ static void apply_entry(struct archive *ar, struct archive_entry *e) {
   }
   const char *slash = strrchr(rel, '/');
   const char *base = slash ? slash + 1 : rel;
-  char *dir_rel = slash ? strndup(rel, (size_t)(slash - rel)) : xstrdup("");
+  char *dir_rel = xstrdup(rel);
+  dir_rel[slash ? slash - rel : 0] = '\0';
   const char *parent = parent_dir(dir_rel);
   free(dir_rel);
 
