@@ -254,7 +254,7 @@ export class Reconciler {
   async turn(signal: AbortSignal): Promise<TurnReport> {
     // A turn that would change nothing (the resync of a steady device, the recheck of a held update
     // lock) is planned and ends without the lock, and writes nothing: the lock's own two commits
-    // were all an idle daemon wrote (76 KiB a minute on an SD card, issue 14). Any other turn takes
+    // were all an idle daemon wrote (about 80 KiB a minute, issue 14). Any other turn takes
     // the lock and plans again under it if another process wrote meanwhile (it may have acted).
     const { metadata } = this.deps;
     const started = performance.now();
