@@ -233,4 +233,13 @@ describe('openSnapshotter', () => {
     await nat.close();
     await expect(openSnapshotter(root, 'zfs' as any)).rejects.toMatchObject({ kind: 'InvalidArgument' });
   });
+
+  it('auto keeps the snapshotter a root already has, without probing again', async () => {
+    const root = `${tmp}/auto-kept`;
+    mkdirSync(`${snapshotterRoot(root, 'native')}/snapshots`, { recursive: true });
+    const sn = await openSnapshotter(root, 'auto');
+    expect(sn.name).toBe('native'); // a probe would have said overlayfs here
+    await sn.close();
+    expect(readdirSync(root).filter((n) => n.startsWith('overlay-probe-'))).toEqual([]);
+  });
 });
