@@ -292,7 +292,8 @@ export function pullUnpacker(
       signal: ctx.signal,
       speculative: live,
       beforeCommit: (i) => ctx.whenLayerCommitted(i),
-      openSource: !(opts.workers || opts.applier?.applyFrom)
+      // Only a store that keeps blobs as files (it has ingest files) can hand the applier a path.
+      openSource: !(opts.workers || (opts.applier?.applyFrom && ingestDataPath))
         ? undefined
         : async (desc, _signal, attempt): Promise<LayerSource> => {
             const i = indexOf(desc);
