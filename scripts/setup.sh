@@ -15,9 +15,12 @@ for pair in runc:runc crun:crun docker-registry:docker-registry skopeo:skopeo um
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || [ -x "/sbin/$bin" ] || [ -x "/usr/lib/podman/$bin" ] || need="$need $pkg"
 done
-# Headers the native layer-apply helper (src/diff/native/apply-layer.c) is built against.
+# Headers and libraries the native layer-apply helper (src/diff/native/apply-layer.c) is built
+# against: libarchive and libcrypto linked in statically, zlib and zstd as shared libraries.
 [ -f /usr/include/archive.h ] || need="$need libarchive-dev"
 [ -f /usr/include/openssl/evp.h ] || need="$need libssl-dev"
+[ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
+[ -f /usr/include/zstd.h ] || need="$need libzstd-dev"
 if [ -n "$need" ]; then
   echo "setup: installing Debian packages:$need" >&2
   if [ "$(id -u)" != 0 ]; then echo "setup: run as root to install packages" >&2; exit 1; fi

@@ -5,69 +5,55 @@
  * own, on two threads, with the rules of applyLayer (src/diff/apply.ts); this module gives it
  * applyLayer's contract: the same options, result, error kinds and messages.
  */
-import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { access, constants, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { BerthError, corrupt, type ErrorKind, ErrorKinds, failedPrecondition } from '../errors.ts';
+import { type CHelperBuild, ensureCHelper } from '../c-helper.ts';
+import { BerthError, corrupt, type ErrorKind, ErrorKinds } from '../errors.ts';
 import type { ApplyOptions, ApplyResult } from './apply.ts';
 import type { LayerSource } from './apply-worker.ts';
 import { openFollowed } from './live-blob.ts';
 import { LayerBudget, type ApplyLimits } from './limits.ts';
 import { layerCompression } from './mediatypes.ts';
 
-const run = promisify(execFile);
 export const APPLY_HELPER_SOURCE = fileURLToPath(new URL('./native/apply-layer.c', import.meta.url));
-const LIBS = ['-larchive', '-lcrypto', '-lpthread'];
-const PREFIX = 'berth-apply-layer-';
 /** libarchive refuses a PAX or GNU special header over 1 MiB itself, whatever the configured bound. */
 export const LIBARCHIVE_HEADER_MAX = 1024 * 1024;
 
+const APPLY_HELPER: CHelperBuild = {
+  source: APPLY_HELPER_SOURCE,
+  name: 'berth-apply-layer',
+  describe: 'the layer-apply helper',
+  overrideVar: 'BERTH_APPLY_HELPER',
+  linkVariants: [
+    // libarchive and libcrypto linked in: only the objects the helper calls (the tar reader, two
+    // filters, SHA-256) instead of the shared libraries and everything they load (libxml2, ICU,
+    // libstdc++, nettle, OpenSSL's provider tables). Each helper's resident memory falls from
+    // 8.8 to 3.7 MiB on a gzip layer (GNU time's maxrss, debian:multi's base layer, tmpfs), and a
+    // pull runs two to four at once.
+    ['-Wl,--as-needed', '-Wl,-Bstatic', '-larchive', '-lcrypto', '-Wl,-Bdynamic', '-lz', '-lzstd', '-lpthread'],
+    // Where a static libarchive or libcrypto is not installed: the shared ones.
+    ['-larchive', '-lcrypto', '-lpthread'],
+  ],
+  missingPackage: (out) =>
+    /archive(_entry)?\.h|-larchive/.test(out)
+      ? 'libarchive-dev'
+      : /openssl\/|-lcrypto/.test(out)
+        ? 'libssl-dev'
+        : /zstd\.h|-lzstd/.test(out)
+          ? 'libzstd-dev'
+          : undefined,
+};
+
 /**
  * The path of a built helper: `$BERTH_APPLY_HELPER` if set, else `<cacheDir>/berth-apply-layer-<hash>`,
- * compiled there (temp name, then rename) if it is not there yet.
+ * compiled there if it is not there yet.
  */
-export async function ensureApplyHelper(cacheDir: string, signal?: AbortSignal): Promise<string> {
-  const override = process.env.BERTH_APPLY_HELPER;
-  if (override) return override;
-  const source = await readFile(APPLY_HELPER_SOURCE);
-  const hash = createHash('sha256').update(source).update(LIBS.join(' ')).digest('hex').slice(0, 12);
-  const target = path.join(cacheDir, `${PREFIX}${hash}`);
-  try {
-    await access(target, constants.X_OK);
-    return target;
-  } catch {}
-  await mkdir(cacheDir, { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const cc = process.env.CC || 'cc';
-  try {
-    await run(cc, ['-O2', '-o', tmp, APPLY_HELPER_SOURCE, ...LIBS], { signal });
-    await rename(tmp, target);
-    for (const f of await readdir(cacheDir).catch(() => [] as string[])) {
-      if (f.startsWith(PREFIX) && f !== path.basename(target) && !f.includes('.tmp-')) await rm(path.join(cacheDir, f), { force: true });
-    }
-  } catch (err: any) {
-    await rm(tmp, { force: true });
-    if (err?.name === 'AbortError') throw err;
-    if (err?.code === 'ENOENT') {
-      throw failedPrecondition(
-        `cannot build the layer-apply helper: no C compiler "${cc}" (install it with \`apt-get install gcc libc6-dev\`, or set BERTH_APPLY_HELPER to a built helper)`,
-        { cause: err },
-      );
-    }
-    const out = String(err.stderr || err.message).trim();
-    const missing = /archive(_entry)?\.h|-larchive/.test(out) ? 'libarchive-dev' : /openssl\/|-lcrypto/.test(out) ? 'libssl-dev' : undefined;
-    const hint = missing ? ` (install it with \`apt-get install ${missing}\`)` : '';
-    throw failedPrecondition(`cannot build the layer-apply helper from ${APPLY_HELPER_SOURCE}${hint}: ${out}`, {
-      cause: err,
-      place: { file: APPLY_HELPER_SOURCE },
-    });
-  }
-  return target;
+export function ensureApplyHelper(cacheDir: string, signal?: AbortSignal): Promise<string> {
+  return ensureCHelper(APPLY_HELPER, cacheDir, signal);
 }
 
 /** One line of the helper's stdout (strings carry raw bytes as latin1, see the C file). */

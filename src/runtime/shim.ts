@@ -4,64 +4,30 @@
  * existing binary is reused), then started once per task. See the C file for the protocol.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { access, constants, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { BerthError, failedPrecondition } from '../errors.ts';
+import { type CHelperBuild, ensureCHelper } from '../c-helper.ts';
+import { BerthError } from '../errors.ts';
 import { runtimeErrorKind } from './oci-runtime.ts';
 
 const run = promisify(execFile);
 export const SHIM_SOURCE = fileURLToPath(new URL('./shim/berth-shim.c', import.meta.url));
 
-/**
- * The path of a built shim: `$BERTH_SHIM` if set, else `<cacheDir>/berth-shim-<source hash>`,
- * compiling it there (atomically: temp name, then rename) if it is not there yet.
- */
-export async function ensureShim(cacheDir: string, signal?: AbortSignal): Promise<string> {
-  const override = process.env.BERTH_SHIM;
-  if (override) return override;
-  const source = await readFile(SHIM_SOURCE);
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 12);
-  const target = path.join(cacheDir, `berth-shim-${hash}`);
-  try {
-    await access(target, constants.X_OK);
-    return target;
-  } catch {}
-  await mkdir(cacheDir, { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const cc = process.env.CC || 'cc';
-  try {
-    // Static: no dynamic loader or shared libc pages to map, the smallest resident footprint.
-    try {
-      await run(cc, ['-O2', '-static', '-o', tmp, SHIM_SOURCE], { signal });
-    } catch {
-      await run(cc, ['-O2', '-o', tmp, SHIM_SOURCE], { signal });
-    }
-    await rename(tmp, target);
-    await removeOldShims(cacheDir, path.basename(target));
-  } catch (err: any) {
-    await rm(tmp, { force: true });
-    if (err?.code === 'ENOENT') {
-      throw failedPrecondition(
-        `cannot build berth-shim: no C compiler "${cc}" (install it with \`apt-get install gcc libc6-dev\`, or set BERTH_SHIM to a built shim)`,
-        { cause: err },
-      );
-    }
-    throw failedPrecondition(`cannot build berth-shim from ${SHIM_SOURCE}: ${String(err.stderr || err.message).trim()}`, {
-      cause: err,
-      place: { file: SHIM_SOURCE },
-    });
-  }
-  return target;
-}
+const SHIM: CHelperBuild = {
+  source: SHIM_SOURCE,
+  name: 'berth-shim',
+  describe: 'berth-shim',
+  overrideVar: 'BERTH_SHIM',
+  // Static: no dynamic loader or shared libc pages to map, the smallest resident footprint.
+  linkVariants: [['-static'], []],
+};
 
-/** Shims built from older sources (after an upgrade). Running ones keep their (deleted) binary. */
-async function removeOldShims(cacheDir: string, keep: string): Promise<void> {
-  for (const f of await readdir(cacheDir).catch(() => [] as string[])) {
-    if (f.startsWith('berth-shim-') && f !== keep && !f.includes('.tmp-')) await rm(path.join(cacheDir, f), { force: true });
-  }
+/**
+ * The path of a built shim: `$BERTH_SHIM` if set, else `<cacheDir>/berth-shim-<hash>`, compiled
+ * there if it is not there yet.
+ */
+export function ensureShim(cacheDir: string, signal?: AbortSignal): Promise<string> {
+  return ensureCHelper(SHIM, cacheDir, signal);
 }
 
 export const START_TIMEOUT_MS = 120_000;
