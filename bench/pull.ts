@@ -2,11 +2,19 @@
  * Pull + unpack through the CLI, as a user runs it: `bin/berth pull IMAGE` (a process of its own,
  * its start-up included) against a fresh containerd's `ctr images pull`, from the same loopback
  * registry (test/lab). Each comparison alternates the two tools in one run (which goes first
- * alternates too), each from an empty root with `sync` before it, on a tmpfs this bench mounts
+ * alternates too), each into a new empty root with `sync` before it, on a tmpfs this bench mounts
  * (CPU-bound: the software) and on the disk under $TMPDIR (the disk, which swings run to run:
  * compare only within one run). Prints every run, the medians, the ratio berth/containerd and the
  * peak RSS: berth's process and its children summed (sampled every 10 ms), containerd's daemon
  * (VmHWM; the ctr client aside).
+ *
+ * No root is deleted until every run on that storage is done. On an ext4 without a journal (this
+ * machine kind's disk), creating files within a few minutes of deleting thousands of others costs
+ * several times the CPU: the inode allocator skips each recently deleted inode after looking up its
+ * inode table block (`recently_deleted` in fs/ext4/ialloc.c: 60 s, 6 min while the block is
+ * dirty; `perf record` of GNU tar and of the layer helper: a quarter of their time). Deleting the
+ * last root before each run made every run slower than the one before, for both tools, and
+ * measured that rather than the pull.
  *
  *   node_modules/.bin/node bench/pull.ts [--runs 3] [--storage tmpfs|disk|both] [--fetch-only]
  *       [--node-flags "…"] [image…]      (images: debian:multi debian:multi-zstd, the default)
@@ -109,11 +117,12 @@ async function timed(cmd: string[]): Promise<{ seconds: number; rssMiB: number }
  * device builds it at its first pull and keeps it in `<root>/lib`, so each empty root gets a copy.
  */
 const applyHelpers = new Map<string, string>();
+/** A new directory name under `work` for each run: see the header on why none is deleted yet. */
+let dirsMade = 0;
+const freshDir = (work: string, what: string) => join(work, `${what}-${++dirsMade}`);
 
 async function berthRun(work: string, image: string) {
-  const root = join(work, 'berth-root');
-  await unmountUnder(root);
-  rmSync(root, { recursive: true, force: true });
+  const root = freshDir(work, 'berth-root');
   if (!applyHelpers.has(work)) applyHelpers.set(work, await ensureApplyHelper(join(work, 'helper-cache')));
   const helper = applyHelpers.get(work)!;
   mkdirSync(join(root, 'lib'), { recursive: true });
@@ -127,13 +136,13 @@ async function berthRun(work: string, image: string) {
 
 /** A fresh containerd (not timed), then ctr; the RSS is the daemon's peak. */
 async function containerdRun(work: string, image: string) {
-  const ctrd = await startContainerd(join(work, 'ctrd'));
+  const ctrd = await startContainerd(freshDir(work, 'ctrd'));
   try {
     const r = await timed(['ctr', '--address', ctrd.address, ...(FETCH_ONLY ? ['content', 'fetch'] : ['images', 'pull']), '--plain-http', image]);
     const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${ctrd.pid}/status`, 'utf8'));
     return { seconds: r.seconds, rssMiB: Number(hwm?.[1] ?? NaN) / 1024 };
   } finally {
-    await ctrd.stop();
+    await ctrd.stop({ keep: true });
   }
 }
 
@@ -180,7 +189,7 @@ async function main(): Promise<void> {
   try {
     for (const storage of STORAGE === 'both' ? ['tmpfs', 'disk'] : [STORAGE]) {
       const work = mkdtempSync(join(tmpdir(), 'berth-bench-pull-'));
-      if (storage === 'tmpfs') sh('mount', ['-t', 'tmpfs', '-o', 'size=6g,mode=0700', 'tmpfs', work]);
+      if (storage === 'tmpfs') sh('mount', ['-t', 'tmpfs', '-o', 'size=16g,mode=0700', 'tmpfs', work]);
       try {
         writeFileSync(join(work, 'none.toml'), '');
         for (const image of IMAGES) rows.push(await compare(work, storage, image, lab.ref(image)));

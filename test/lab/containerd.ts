@@ -26,8 +26,8 @@ export interface RunningContainerd {
   pid: number;
   /** Run `ctr --address <socket> [--namespace ns] …args`; resolves to its stdout. */
   ctr(args: string[], opts?: { namespace?: string; signal?: AbortSignal }): Promise<string>;
-  /** Stop the daemon, unmount what it left mounted under `dir`, remove `dir`. */
-  stop(): Promise<void>;
+  /** Stop the daemon, unmount what it left mounted under `dir`, remove `dir` (unless `keep`). */
+  stop(opts?: { keep?: boolean }): Promise<void>;
 }
 
 /** Start containerd with everything under `dir` (created; must not hold another containerd). */
@@ -56,7 +56,7 @@ export async function startContainerd(dir: string, opts: { signal?: AbortSignal 
     const { stdout } = await run('ctr', ['--address', address, ...ns, ...args], { maxBuffer: 64 << 20, signal: o.signal });
     return stdout;
   };
-  const stop = async () => {
+  const stop = async (o: { keep?: boolean } = {}) => {
     if (!exited) {
       child.kill('SIGTERM');
       const killed = await Promise.race([exit.then(() => false), sleep(10_000).then(() => true)]);
@@ -64,7 +64,7 @@ export async function startContainerd(dir: string, opts: { signal?: AbortSignal 
       await exit;
     }
     await unmountUnder(dir);
-    await rm(dir, { recursive: true, force: true });
+    if (!o.keep) await rm(dir, { recursive: true, force: true });
   };
 
   // Ready when ctr gets an answer over the socket (asked only once the socket exists: ctr waits
