@@ -82,12 +82,18 @@ export class LayerBudget {
 
   /** One more tar entry, named `name`. */
   addEntry(name: string): void {
-    if (++this.entries > this.limits.entries) {
+    this.addEntries(1);
+    this.hold(name.length);
+  }
+
+  /** `n` more tar entries (the native helper counts them itself and reports where it stopped). */
+  addEntries(n: number): void {
+    this.entries += n;
+    if (this.entries > this.limits.entries) {
       throw resourceExhausted(
         `layer ${this.layer}: more than ${this.limits.entries} entries (the limit per layer, ${KEY.entries}); refusing it as a decompression bomb`,
       );
     }
-    this.hold(name.length);
   }
 
   /** `n` bytes (names, extended attributes) are kept in memory for the end of the layer. */

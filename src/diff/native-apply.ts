@@ -213,11 +213,9 @@ function limitError(limit: Extract<Report, { limit: unknown }>['limit'], root: s
       case 'header':
         budget({}).checkHeader(limit.size ?? Number.POSITIVE_INFINITY, limit.type ?? 'special');
         break;
-      case 'entries': {
-        const b = budget({ heldBytes: Number.POSITIVE_INFINITY });
-        for (let i = 0; i <= limits.entries; i++) b.addEntry('');
+      case 'entries':
+        budget({}).addEntries(limits.entries + 1);
         break;
-      }
       case 'reserve': {
         // Worded from a fresh look at the filesystem, which the helper left as full as it found it.
         const b = budget({ layerBytes: Number.POSITIVE_INFINITY });
