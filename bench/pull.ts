@@ -126,7 +126,8 @@ async function berthRun(work: string, image: string) {
   if (!applyHelpers.has(work)) applyHelpers.set(work, await ensureApplyHelper(join(work, 'helper-cache')));
   const helper = applyHelpers.get(work)!;
   mkdirSync(join(root, 'lib'), { recursive: true });
-  copyFileSync(helper, join(root, 'lib', basename(helper)));
+  // With its record of the static libraries it linked in (src/c-helper.ts), or berth builds it again.
+  for (const f of [helper, `${helper}.deps`]) copyFileSync(f, join(root, 'lib', basename(f)));
   const global = ['--root', root, '--config', join(work, 'none.toml')];
   const r = await timed([...berthCommand(), ...global, 'pull', ...(FETCH_ONLY ? ['--no-unpack'] : []), image]);
   const images = JSON.parse(sh(join(TOP, 'bin/berth'), [...global, 'images', '--json']).stdout);

@@ -33,10 +33,13 @@ const APPLY_HELPER: CHelperBuild = {
     // filters, SHA-256) instead of the shared libraries and everything they load (libxml2, ICU,
     // libstdc++, nettle, OpenSSL's provider tables). Each helper's resident memory falls from
     // 8.8 to 3.7 MiB on a gzip layer (GNU time's maxrss, debian:multi's base layer, tmpfs), and a
-    // pull runs two to four at once.
-    ['-Wl,--as-needed', '-Wl,-Bstatic', '-larchive', '-lcrypto', '-Wl,-Bdynamic', '-lz', '-lzstd', '-lpthread'],
+    // pull runs two to four at once. An upgrade of either library rebuilds the helper.
+    {
+      args: ['-Wl,--as-needed', '-Wl,-Bstatic', '-larchive', '-lcrypto', '-Wl,-Bdynamic', '-lz', '-lzstd', '-lpthread'],
+      staticLibs: ['libarchive.a', 'libcrypto.a'],
+    },
     // Where a static libarchive or libcrypto is not installed: the shared ones.
-    ['-larchive', '-lcrypto', '-lpthread'],
+    { args: ['-larchive', '-lcrypto', '-lpthread'] },
   ],
   missingPackage: (out) =>
     /archive(_entry)?\.h|-larchive/.test(out)

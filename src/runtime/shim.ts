@@ -18,8 +18,9 @@ const SHIM: CHelperBuild = {
   name: 'berth-shim',
   describe: 'berth-shim',
   overrideVar: 'BERTH_SHIM',
-  // Static: no dynamic loader or shared libc pages to map, the smallest resident footprint.
-  linkVariants: [['-static'], []],
+  // Static: no dynamic loader or shared libc pages to map, the smallest resident footprint. A libc
+  // upgrade rebuilds it.
+  linkVariants: [{ args: ['-static'], staticLibs: ['libc.a'] }, { args: [] }],
 };
 
 /**
