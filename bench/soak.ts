@@ -6,13 +6,15 @@
  * the end, its drift, and the daemon's write bytes a minute after warm-up. Goals (issue 14): RSS
  * ≤ 60 MiB, drift ≤ 2 MiB, writes ≤ 64 KiB a minute.
  *
- *   node_modules/.bin/node bench/soak.ts [--duration 10m] [--warmup 2m] [--every 30s]
+ *   node_modules/.bin/node bench/soak.ts [--duration 10m] [--warmup 2m] [--every 30s] [--node-flags "…"]
  *
- * Durations: 90s, 10m, 24h. The root is a temp dir under $TMPDIR; the web container listens on a
+ * Durations: 90s, 10m, 24h. `--node-flags` runs berth's entry point with these node flags instead
+ * of bin/berth's (to price a flag; bench/pull.ts has the same option). The CPU column is the
+ * daemon's own user+system time (/proc/PID/stat), what an idle daemon costs besides memory. The root is a temp dir under $TMPDIR; the web container listens on a
  * free loopback port instead of 8080. Everything it made is removed at the end.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,9 +34,24 @@ function seconds(text: string): number {
 const DURATION = seconds(option('--duration', '10m'));
 const WARMUP = Math.min(seconds(option('--warmup', '2m')), DURATION / 2);
 const EVERY = seconds(option('--every', '30s'));
+const NODE_FLAGS = option('--node-flags', '');
 
 const TOP = join(import.meta.dirname, '..');
 const BERTH = join(TOP, 'bin/berth');
+
+/** How the daemon is started: bin/berth, or its entry point with the flags under test. */
+function berthCommand(): string[] {
+  if (!NODE_FLAGS) return [BERTH];
+  const built =
+    existsSync(join(TOP, 'dist/cli/main.js')) &&
+    spawnSync('find', [join(TOP, 'src'), '-newer', join(TOP, 'dist/.build-stamp'), '-print', '-quit'], { encoding: 'utf8' }).stdout === '';
+  return [
+    join(TOP, 'node_modules/.bin/node'),
+    '--disable-warning=ExperimentalWarning',
+    ...NODE_FLAGS.split(' ').filter(Boolean),
+    join(TOP, built ? 'dist/cli/main.js' : 'src/cli/main.ts'),
+  ];
+}
 
 interface Sample {
   at: number;
@@ -42,18 +59,28 @@ interface Sample {
   anonKiB: number;
   fileKiB: number;
   writeBytes: number;
+  /** user + system CPU seconds of the daemon so far */
+  cpu: number;
 }
 
 function sample(pid: number, t0: number): Sample {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  // utime and stime, fields 14 and 15 of /proc/PID/stat, counted after the command's closing parenthesis.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const [utime, stime] = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .slice(11, 13)
+    .map(Number);
   return {
     at: (performance.now() - t0) / 1000,
     rssKiB: kib('VmRSS'),
     anonKiB: kib('RssAnon'),
     fileKiB: kib('RssFile'),
     writeBytes: Number(/^write_bytes: (\d+)/m.exec(io)?.[1]),
+    cpu: (utime! + stime!) / CLOCK_TICKS,
   };
 }
 
@@ -66,6 +93,9 @@ function freePort(): Promise<number> {
     s.on('error', reject);
   });
 }
+
+/** The kernel's clock ticks a second, the unit of /proc/PID/stat's CPU times. */
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
 const mib = (kib: number) => (kib / 1024).toFixed(1);
 
@@ -83,7 +113,8 @@ async function main(): Promise<void> {
   for (const f of readdirSync(join(TOP, 'manifests')))
     writeFileSync(join(manifests, f), readFileSync(join(TOP, 'manifests', f), 'utf8').replaceAll('8080', String(port)));
 
-  const daemon = spawn(BERTH, ['--root', root, '--log-level', 'warn', 'run', '-f', manifests], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, ...before] = berthCommand();
+  const daemon = spawn(command!, [...before, '--root', root, '--log-level', 'warn', 'run', '-f', manifests], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   daemon.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
@@ -103,7 +134,7 @@ async function main(): Promise<void> {
       if (!warm && s.at >= WARMUP) warm = s;
       const perMinute = warm && s !== warm ? ((s.writeBytes - warm.writeBytes) / 1024 / ((s.at - warm.at) / 60)).toFixed(1) : '-';
       console.log(
-        `  ${s.at.toFixed(0).padStart(6)} s  RSS ${mib(s.rssKiB)} MiB (anon ${mib(s.anonKiB)}, file ${mib(s.fileKiB)})  written ${(s.writeBytes / 1024).toFixed(0)} KiB, ${perMinute} KiB/min since warm-up  load ${loadavg()[0]!.toFixed(1)}`,
+        `  ${s.at.toFixed(0).padStart(6)} s  RSS ${mib(s.rssKiB)} MiB (anon ${mib(s.anonKiB)}, file ${mib(s.fileKiB)})  written ${(s.writeBytes / 1024).toFixed(0)} KiB, ${perMinute} KiB/min since warm-up  CPU ${s.cpu.toFixed(2)} s  load ${loadavg()[0]!.toFixed(1)}`,
       );
     }
     const end = samples.at(-1)!;
@@ -116,6 +147,7 @@ async function main(): Promise<void> {
         'drift MiB': +mib(end.rssKiB - warm!.rssKiB),
         'max after warm-up MiB': +mib(Math.max(...after.map((s) => s.rssKiB))),
         'writes KiB/min': +((end.writeBytes - warm!.writeBytes) / 1024 / minutes).toFixed(1),
+        'CPU ms/min': +(((end.cpu - warm!.cpu) * 1000) / minutes).toFixed(0),
         'minutes measured': +minutes.toFixed(1),
       },
     ]);
