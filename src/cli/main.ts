@@ -1,11 +1,12 @@
 /**
- * The composition root: parses global flags, registers one file per verb, maps errors to exit
- * codes. Verbs live in `src/cli/<verb>.ts` and export `register(program, run)`.
+ * The composition root: parses global flags, registers the verb the command line names (every verb
+ * for help), maps errors to exit codes. Verbs live in `src/cli/<verb>.ts` and export
+ * `register(program, run)`.
  */
 import { Command, CommanderError } from 'commander';
 import { BerthError } from '../errors.ts';
 import { buildContext, ExitCode, type CliContext } from './context.ts';
-import { VERBS } from './verbs.ts';
+import { verbsFor } from './verbs.ts';
 
 /** Wraps a verb's action: builds the context, runs it, turns errors into a message and exit code. */
 export type RunVerb = <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<void>) => (...args: A) => Promise<void>;
@@ -34,15 +35,15 @@ export async function main(argv: string[]): Promise<number> {
       const ctx = await buildContext(cmd, controller.signal);
       await fn(ctx, ...args);
     };
-  for (const register of VERBS) register(program, run);
 
   try {
-    const configPath = versionAsked(argv);
-    if (configPath !== undefined) {
+    const { verb, configPath, version } = globalArgs(argv);
+    if (version) {
       const { versionText } = await import('./version.ts');
       process.stdout.write(await versionText(configPath));
       return 0;
     }
+    for (const { register } of await Promise.all(verbsFor(verb).map((v) => v.load()))) register(program, run);
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     exitCode = reportError(err);
@@ -53,18 +54,22 @@ export async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
-/** `--version` among the global flags (before the verb): the config path to read the runtime from; else undefined. */
-function versionAsked(argv: string[]): string | undefined {
+/**
+ * What the global flags before the verb say, read before commander parses them: the verb (the first
+ * word that is not a flag or a flag's value; undefined if none), whether `--version` was asked, and
+ * the config path to read the runtime from for it.
+ */
+function globalArgs(argv: string[]): { verb?: string; version: boolean; configPath: string } {
   let configPath = '/etc/berth/config.toml';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--version' || a === '-V') return configPath;
-    if (!a.startsWith('-')) return undefined; // a verb: its own flags follow
+    if (a === '--version' || a === '-V') return { version: true, configPath };
+    if (!a.startsWith('-')) return { verb: a, version: false, configPath }; // its own flags follow
     if (a === '--config') configPath = argv[i + 1] ?? configPath;
     else if (a.startsWith('--config=')) configPath = a.slice('--config='.length);
     if (['--root', '--config', '--log-level', '--snapshotter'].includes(a)) i++; // the flag's value
   }
-  return undefined;
+  return { version: false, configPath };
 }
 
 function reportError(err: unknown): number {

@@ -1,56 +1,49 @@
-/** Every verb, one file each. Add a verb: write src/cli/<verb>.ts exporting `register`, list it here. */
+/**
+ * Every verb, one file each, under the names it registers. Add a verb: write src/cli/<verb>.ts
+ * exporting `register`, list it here. A command loads only its own verb's file (and what that
+ * imports): `berth run` never loads the pull, logs or network verbs' code, which an idle daemon
+ * would keep resident for nothing (issue 14). Help and unknown words load them all.
+ */
 import type { Command } from 'commander';
 import type { RunVerb } from './main.ts';
-import { register as gc } from './gc.ts';
-import { register as validate } from './validate.ts';
-import { register as pull } from './pull.ts';
-import { register as images } from './images.ts';
-import { register as content } from './content.ts';
-import { register as importVerb } from './import.ts';
-import { register as ps } from './ps.ts';
-import { register as logs } from './logs.ts';
-import { register as top } from './top.ts';
-import { register as stats } from './stats.ts';
-import { register as restart } from './restart.ts';
-import { register as execVerb } from './exec.ts';
-import { register as inspect } from './inspect.ts';
 
-import { register as snapshots } from './snapshots.ts';
-import { register as mount } from './mount.ts';
-import { register as plan } from './plan.ts';
-import { register as apply } from './apply.ts';
-import { register as runVerb } from './run.ts';
-import { register as status } from './status.ts';
-import { register as rollout } from './rollout.ts';
-import { register as reconcile } from './reconcile.ts';
-import { register as convert } from './convert.ts';
-import { register as network } from './network.ts';
-import { register as secret } from './secret.ts';
 export type RegisterVerb = (program: Command, run: RunVerb) => void;
 
-export const VERBS: RegisterVerb[] = [
-  gc,
-  validate,
-  pull,
-  images,
-  content,
-  importVerb,
-  ps,
-  logs,
-  top,
-  stats,
-  restart,
-  execVerb,
-  inspect,
-  snapshots,
-  mount,
-  plan,
-  apply,
-  runVerb,
-  status,
-  rollout,
-  convert,
-  reconcile,
-  network,
-  secret,
+export interface Verb {
+  /** The top-level commands (and aliases) its `register` adds. */
+  names: string[];
+  load: () => Promise<{ register: RegisterVerb }>;
+}
+
+export const VERBS: Verb[] = [
+  { names: ['gc'], load: () => import('./gc.ts') },
+  { names: ['validate'], load: () => import('./validate.ts') },
+  { names: ['pull'], load: () => import('./pull.ts') },
+  { names: ['images'], load: () => import('./images.ts') },
+  { names: ['content'], load: () => import('./content.ts') },
+  { names: ['import'], load: () => import('./import.ts') },
+  { names: ['ps'], load: () => import('./ps.ts') },
+  { names: ['logs'], load: () => import('./logs.ts') },
+  { names: ['top'], load: () => import('./top.ts') },
+  { names: ['stats'], load: () => import('./stats.ts') },
+  { names: ['restart'], load: () => import('./restart.ts') },
+  { names: ['exec'], load: () => import('./exec.ts') },
+  { names: ['inspect'], load: () => import('./inspect.ts') },
+  { names: ['snapshots'], load: () => import('./snapshots.ts') },
+  { names: ['mount', 'unmount', 'umount'], load: () => import('./mount.ts') },
+  { names: ['plan'], load: () => import('./plan.ts') },
+  { names: ['apply'], load: () => import('./apply.ts') },
+  { names: ['run'], load: () => import('./run.ts') },
+  { names: ['status'], load: () => import('./status.ts') },
+  { names: ['rollout'], load: () => import('./rollout.ts') },
+  { names: ['convert'], load: () => import('./convert.ts') },
+  { names: ['reconcile'], load: () => import('./reconcile.ts') },
+  { names: ['network'], load: () => import('./network.ts') },
+  { names: ['secret'], load: () => import('./secret.ts') },
 ];
+
+/** The verbs a command line needs: the one it names, or every verb (help, no verb, a word that is none). */
+export function verbsFor(word: string | undefined): Verb[] {
+  const named = VERBS.find((v) => word !== undefined && v.names.includes(word));
+  return named ? [named] : VERBS;
+}
