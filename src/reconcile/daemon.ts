@@ -18,6 +18,7 @@ import { recordContainerUsage } from './container-usage.ts';
 import { Reconciler, type TurnReport } from './reconciler.ts';
 import { DAEMON_LOCK_WAIT_MS } from './start-up-recovery.ts';
 import { deviceName } from '../config/device-name.ts';
+import { IdleCollection } from './idle-collection.ts';
 
 export interface DaemonOptions {
   manifests: string;
@@ -67,6 +68,7 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
     },
   });
   let wakeTimer: NodeJS.Timeout | undefined;
+  const idleCollection = new IdleCollection({ everyMs: config.reconcile.resyncIntervalMs / 2 });
   const loop: ReconcileLoop = new ReconcileLoop({
     resyncIntervalMs: config.reconcile.resyncIntervalMs,
     debounceMs: opts.debounceMs ?? 150,
@@ -99,6 +101,10 @@ export async function runDaemon(deps: ReconcileDeps, opts: DaemonOptions): Promi
       // Something was done: look again at once, so a turn that made changes is followed by one that confirms them.
       if (report.again || report.outcomes.some((o) => o.result === 'ok' && o.step.kind !== 'gc')) loop.trigger('confirm changes', { immediate: true });
       opts.onTurn?.(report);
+      // Waiting and blocked steps do no work; done and failed ones did.
+      const worked = !!report.again || report.outcomes.some((o) => o.result === 'ok' || o.result === 'failed');
+      const collecting = performance.now();
+      if (idleCollection.afterTurn(worked)) log.debug({ ms: Math.round(performance.now() - collecting) }, 'idle turn: collected garbage');
     },
   });
 
