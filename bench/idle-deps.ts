@@ -1,6 +1,7 @@
 /**
  * What each runtime dependency costs a process that has loaded it and sits idle: a fresh node per
- * package (bin/berth's flags), the package imported, two full GCs, then VmRSS (file-backed pages of
+ * package (bin/berth's flags for `berth run`), the package imported, the daemon's idle collection
+ * (src/reconcile/idle-collection.ts) and a full GC, then VmRSS (file-backed pages of
  * the node binary and anonymous memory apart) and V8's used heap, against a node that imports
  * nothing. Also the entry points berth's own processes load. Each row is a process of its own, so
  * costs overlap (the ESM loader's first use is in every row): read them as upper bounds.
@@ -13,14 +14,23 @@ import { join } from 'node:path';
 
 const TOP = join(import.meta.dirname, '..');
 const pkg = JSON.parse(readFileSync(join(TOP, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-const FLAGS = ['--disable-warning=ExperimentalWarning', '--max-semi-space-size=1', '--expose-gc'];
+/** bin/berth's flags for `berth run` (keep them in step), with whose gc() the daemon collects when idle. */
+const FLAGS = [
+  '--disable-warning=ExperimentalWarning',
+  '--max-semi-space-size=1',
+  '--no-opt',
+  '--no-maglev',
+  '--liftoff-only',
+  '--no-sparkplug',
+  '--expose-gc',
+];
 
 // Run in the child: import, settle, collect, measure.
 const PROBE = `
   const spec = process.argv[1];
   if (spec !== '(nothing)') await import(spec);
   await new Promise((r) => setTimeout(r, 200));
-  gc(); gc();
+  gc({ type: 'major', execution: 'sync', flavor: 'last-resort' }); gc();
   const s = (await import('node:fs')).readFileSync('/proc/self/status', 'utf8');
   const kib = (k) => Number(new RegExp(k + ':\\\\s+(\\\\d+)').exec(s)[1]);
   const v8 = await import('node:v8');
@@ -34,7 +44,7 @@ function measure(spec: string): { rss: number; anon: number; file: number; heap:
 
 const built = (rel: string) => new URL(`../dist/${rel}`, import.meta.url).href;
 const specs = ['(nothing)', ...Object.keys(pkg.dependencies).sort()];
-const ours = ['cli/main.js', 'reconcile/daemon.js', 'cli/daemon-deps.js', 'images/pull.js'];
+const ours = ['cli/main.js', 'cli/run.js', 'reconcile/daemon.js', 'cli/daemon-deps.js', 'images/pull.js'];
 const base = measure('(nothing)');
 const rows: Record<string, string | number>[] = [];
 for (const spec of [...specs, ...ours.map(built)]) {
