@@ -23,6 +23,7 @@ const FLAGS = [
   '--liftoff-only',
   '--no-sparkplug',
   '--expose-gc',
+  '--v8-pool-size=1',
 ];
 
 // Run in the child: import, settle, collect, measure.
