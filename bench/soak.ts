@@ -7,6 +7,12 @@
  * ≤ 60 MiB, drift ≤ 2 MiB, writes ≤ 64 KiB a minute.
  *
  *   node_modules/.bin/node bench/soak.ts [--duration 10m] [--warmup 2m] [--every 30s] [--node-flags "…"]
+ *       [--resync 30s]
+ *
+ * `--resync` sets the daemon's `[reconcile] resync_interval` (30 s by default): `--resync 1s` runs
+ * thirty times the turns of a day's soak in the same time, an accelerated soak for what grows with
+ * each turn (not for what grows with time alone). Interrupted (Ctrl-C, SIGTERM), it still stops
+ * the daemon and removes the containers and the root.
  *
  * Durations: 90s, 10m, 24h. `--node-flags` runs berth's entry point with these node flags instead
  * of bin/berth's (to price a flag; bench/pull.ts has the same option). The CPU column is the
@@ -35,6 +41,8 @@ const DURATION = seconds(option('--duration', '10m'));
 const WARMUP = Math.min(seconds(option('--warmup', '2m')), DURATION / 2);
 const EVERY = seconds(option('--every', '30s'));
 const NODE_FLAGS = option('--node-flags', '');
+const RESYNC = option('--resync', '');
+if (RESYNC) seconds(RESYNC); // the same duration syntax, checked before anything starts
 
 const TOP = join(import.meta.dirname, '..');
 const BERTH = join(TOP, 'bin/berth');
@@ -113,8 +121,19 @@ async function main(): Promise<void> {
   for (const f of readdirSync(join(TOP, 'manifests')))
     writeFileSync(join(manifests, f), readFileSync(join(TOP, 'manifests', f), 'utf8').replaceAll('8080', String(port)));
 
+  const config = join(work, 'config.toml');
+  writeFileSync(config, RESYNC ? `[reconcile]\nresync_interval = "${RESYNC}"\n` : '');
   const [command, ...before] = berthCommand();
-  const daemon = spawn(command!, [...before, '--root', root, '--log-level', 'warn', 'run', '-f', manifests], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const daemon = spawn(command!, [...before, '--root', root, '--config', config, '--log-level', 'warn', 'run', '-f', manifests], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  let interrupt!: () => void;
+  const interrupted = new Promise<'interrupted'>((resolve) => (interrupt = () => resolve('interrupted')));
+  // `on`, not `once`: a second signal (timeout(1) signals the whole group, Ctrl-C twice) must not
+  // kill the soak halfway through its clean-up. The daemon has a process group of its own (below),
+  // so a terminal's Ctrl-C reaches only the soak, which stops the daemon itself.
+  process.on('SIGINT', interrupt).on('SIGTERM', interrupt);
   let stderr = '';
   daemon.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
@@ -122,12 +141,15 @@ async function main(): Promise<void> {
   try {
     await sleep(1000);
     const cmdline = readFileSync(`/proc/${daemon.pid}/cmdline`, 'utf8').split('\0').join(' ');
-    console.log(`soak: ${cmdline}\n  root ${root}, web on 127.0.0.1:${port}, ${DURATION} s, warm-up ${WARMUP} s, a sample every ${EVERY} s`);
+    console.log(
+      `soak: ${cmdline}\n  root ${root}, web on 127.0.0.1:${port}, ${DURATION} s, warm-up ${WARMUP} s, a sample every ${EVERY} s, resync every ${RESYNC || '30s'}`,
+    );
     const samples: Sample[] = [];
     let warm: Sample | undefined;
     for (let next = 0; next <= DURATION; next += EVERY) {
       const wait = next - (performance.now() - t0) / 1000;
-      const code = await Promise.race([sleep(Math.max(0, wait) * 1000).then(() => undefined), exited]);
+      const code = await Promise.race([sleep(Math.max(0, wait) * 1000).then(() => undefined), exited, interrupted]);
+      if (code === 'interrupted') throw new Error('interrupted: stopping the daemon and removing what the soak made');
       if (code !== undefined) throw new Error(`berth run exited (${code}) after ${((performance.now() - t0) / 1000).toFixed(0)} s:\n${stderr}`);
       const s = sample(daemon.pid!, t0);
       samples.push(s);
