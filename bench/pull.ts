@@ -8,13 +8,16 @@
  * peak RSS: berth's process and its children summed (sampled every 10 ms), containerd's daemon
  * (VmHWM; the ctr client aside).
  *
- * No root is deleted until every run on that storage is done. On an ext4 without a journal (this
- * machine kind's disk), creating files within a few minutes of deleting thousands of others costs
- * several times the CPU: the inode allocator skips each recently deleted inode after looking up its
- * inode table block (`recently_deleted` in fs/ext4/ialloc.c: 60 s, 6 min while the block is
+ * On the disk, no root is deleted until every run there is done. On an ext4 without a journal
+ * (this machine kind's disk), creating files within a few minutes of deleting thousands of others
+ * costs several times the CPU: the inode allocator skips each recently deleted inode after looking
+ * up its inode table block (`recently_deleted` in fs/ext4/ialloc.c: 60 s, 6 min while the block is
  * dirty; `perf record` of GNU tar and of the layer helper: a quarter of their time). Deleting the
  * last root before each run made every run slower than the one before, for both tools, and
- * measured that rather than the pull.
+ * measured that rather than the pull. On the tmpfs, each run's root is deleted before the next:
+ * kept, ten of them (4-5 GB) pushed the next runs into memory this virtual machine had never
+ * touched, whose first use the host pays for (writing 11 GB to a tmpfs took 20 s of system time),
+ * and both tools' runs took twice as long from then on.
  *
  *   node_modules/.bin/node bench/pull.ts [--runs 3] [--storage tmpfs|disk|both] [--fetch-only]
  *       [--node-flags "…"] [image…]      (images: debian:multi debian:multi-zstd, the default)
@@ -117,12 +120,21 @@ async function timed(cmd: string[]): Promise<{ seconds: number; rssMiB: number }
  * device builds it at its first pull and keeps it in `<root>/lib`, so each empty root gets a copy.
  */
 const applyHelpers = new Map<string, string>();
-/** A new directory name under `work` for each run: see the header on why none is deleted yet. */
+/**
+ * The directory for a run: on the disk a new one each time, on the tmpfs the last one emptied
+ * (see the header for why).
+ */
 let dirsMade = 0;
-const freshDir = (work: string, what: string) => join(work, `${what}-${++dirsMade}`);
+async function runDir(work: string, storage: string, what: string): Promise<string> {
+  if (storage === 'disk') return join(work, `${what}-${++dirsMade}`);
+  const dir = join(work, what);
+  await unmountUnder(dir);
+  rmSync(dir, { recursive: true, force: true });
+  return dir;
+}
 
-async function berthRun(work: string, image: string) {
-  const root = freshDir(work, 'berth-root');
+async function berthRun(work: string, storage: string, image: string) {
+  const root = await runDir(work, storage, 'berth-root');
   if (!applyHelpers.has(work)) applyHelpers.set(work, await ensureApplyHelper(join(work, 'helper-cache')));
   const helper = applyHelpers.get(work)!;
   mkdirSync(join(root, 'lib'), { recursive: true });
@@ -136,8 +148,8 @@ async function berthRun(work: string, image: string) {
 }
 
 /** A fresh containerd (not timed), then ctr; the RSS is the daemon's peak. */
-async function containerdRun(work: string, image: string) {
-  const ctrd = await startContainerd(freshDir(work, 'ctrd'));
+async function containerdRun(work: string, storage: string, image: string) {
+  const ctrd = await startContainerd(await runDir(work, storage, 'ctrd'));
   try {
     const r = await timed(['ctr', '--address', ctrd.address, ...(FETCH_ONLY ? ['content', 'fetch'] : ['images', 'pull']), '--plain-http', image]);
     const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${ctrd.pid}/status`, 'utf8'));
@@ -161,7 +173,7 @@ async function compare(work: string, storage: string, image: LabImage, ref: stri
   for (let i = 0; i < RUNS; i++) {
     const order = i % 2 ? (['containerd', 'berth'] as const) : (['berth', 'containerd'] as const);
     for (const who of order) {
-      const r = who === 'berth' ? await berthRun(work, ref) : await containerdRun(work, ref);
+      const r = who === 'berth' ? await berthRun(work, storage, ref) : await containerdRun(work, storage, ref);
       (who === 'berth' ? b : c).push(r.seconds);
       if (who === 'berth') bRss = Math.max(bRss, r.rssMiB);
       else cRss = Math.max(cRss, r.rssMiB);
