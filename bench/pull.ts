@@ -5,8 +5,8 @@
  * alternates too), each into a new empty root with `sync` before it, on a tmpfs this bench mounts
  * (CPU-bound: the software) and on the disk under $TMPDIR (the disk, which swings run to run:
  * compare only within one run). Prints every run, the medians, the ratio berth/containerd and the
- * peak RSS: berth's process and its children summed (sampled every 10 ms; also their PSS, see
- * treeMemoryKiB), containerd's daemon
+ * peak RSS: berth's process and its children summed (sampled every 10 ms; see treeRssKiB),
+ * containerd's daemon
  * (VmHWM; the ctr client aside).
  *
  * On the disk, no root is deleted until every run there is done. On an ext4 without a journal
@@ -28,7 +28,7 @@
  * docs/benchmarks.md).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ensureApplyHelper } from '../src/diff/native-apply.ts';
@@ -73,50 +73,43 @@ function sh(cmd: string, argv: string[]) {
 }
 
 /**
- * The summed memory (KiB) of `pid` and all its descendants now (0 once it is gone): VmRSS, and Pss
- * (/proc/PID/smaps_rollup), which splits each shared page among the processes that map it. The RSS
- * sum counts a page twice when two processes share it: the shared libraries of each helper, and,
- * for the instant between fork and exec of each helper, the copy-on-write pages of node that the
- * child still shares (seen as a child named MainThread with 20 MiB of "anonymous" memory, the
- * tree's RSS 8-10 MiB above its peak otherwise). The PSS sum is what the tree holds.
+ * The summed VmRSS (KiB) of `pid` and all its descendants now (0 once it is gone), leaving out a
+ * child that runs its parent's program: one between fork and exec (each helper starts so), whose
+ * pages are its parent's, shared copy-on-write. Counted, such a child added up to 20 MiB of node's
+ * "anonymous" memory to a sample (a child named MainThread with 19.7 MiB anonymous and 0.1 MiB
+ * file-backed: the tree 104 MiB against 92-96 in the other runs). Shared library pages are still
+ * counted once per process that maps them, as RSS does.
  */
-function treeMemoryKiB(pid: number): { rss: number; pss: number } {
-  const sum = { rss: 0, pss: 0 };
-  const pending = [pid];
-  while (pending.length) {
-    const p = pending.pop()!;
-    try {
-      sum.rss += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
-      sum.pss += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
-      for (const task of readdirSync(`/proc/${p}/task`)) {
-        const kids = readFileSync(`/proc/${p}/task/${task}/children`, 'utf8').trim();
-        if (kids) pending.push(...kids.split(' ').map(Number));
-      }
-    } catch {
-      /* exited meanwhile */
+function treeRssKiB(pid: number, parentExe?: string): number {
+  let kib = 0;
+  try {
+    const exe = readlinkSync(`/proc/${pid}/exe`);
+    if (exe === parentExe) return 0;
+    kib += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (kids) for (const kid of kids.split(' ')) kib += treeRssKiB(Number(kid), exe);
     }
+  } catch {
+    /* exited meanwhile */
   }
-  return sum;
+  return kib;
 }
 
 /**
- * One timed command: wall seconds, and its peak RSS and PSS summed over the process and its
- * children (berth's native apply helpers are processes of their own; GNU time would report only the
+ * One timed command: wall seconds, and its peak RSS summed over the process and its children
+ * (berth's native apply helpers are processes of their own; GNU time would report only the
  * largest one), sampled every 10 ms.
  */
-async function timed(cmd: string[]): Promise<{ seconds: number; rssMiB: number; pssMiB: number }> {
+async function timed(cmd: string[]): Promise<{ seconds: number; rssMiB: number }> {
   sh('sync', []);
   const t0 = process.hrtime.bigint();
   const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
-  const peak = { rss: 0, pss: 0 };
-  const sampler = setInterval(() => {
-    const now = treeMemoryKiB(child.pid!);
-    peak.rss = Math.max(peak.rss, now.rss);
-    peak.pss = Math.max(peak.pss, now.pss);
-  }, 10);
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, treeRssKiB(child.pid!))), 10);
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (c) => resolve(c));
@@ -124,7 +117,7 @@ async function timed(cmd: string[]): Promise<{ seconds: number; rssMiB: number; 
   clearInterval(sampler);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (code !== 0) throw new Error(`${cmd.join(' ')} failed (${code}):\n${output}`);
-  return { seconds, rssMiB: peak.rss / 1024, pssMiB: peak.pss / 1024 };
+  return { seconds, rssMiB: peak / 1024 };
 }
 
 /**
@@ -181,22 +174,16 @@ async function compare(work: string, storage: string, image: LabImage, ref: stri
   const b: number[] = [];
   const c: number[] = [];
   let bRss = 0;
-  let bPss = 0;
   let cRss = 0;
   for (let i = 0; i < RUNS; i++) {
     const order = i % 2 ? (['containerd', 'berth'] as const) : (['berth', 'containerd'] as const);
     for (const who of order) {
-      // containerd's daemon is one static binary: its VmHWM is its peak; berth's tree also has a PSS.
-      const r: { seconds: number; rssMiB: number; pssMiB?: number } =
-        who === 'berth' ? await berthRun(work, storage, ref) : await containerdRun(work, storage, ref);
+      const r = who === 'berth' ? await berthRun(work, storage, ref) : await containerdRun(work, storage, ref);
       (who === 'berth' ? b : c).push(r.seconds);
-      if (who === 'berth') {
-        bRss = Math.max(bRss, r.rssMiB);
-        bPss = Math.max(bPss, r.pssMiB ?? 0);
-      } else cRss = Math.max(cRss, r.rssMiB);
-      const pss = r.pssMiB === undefined ? '' : ` (PSS ${r.pssMiB.toFixed(0)})`;
+      if (who === 'berth') bRss = Math.max(bRss, r.rssMiB);
+      else cRss = Math.max(cRss, r.rssMiB);
       console.log(
-        `  ${storage} ${image} run ${i + 1} ${who.padEnd(10)} ${r.seconds.toFixed(2)} s  peak RSS ${r.rssMiB.toFixed(0)} MiB${pss}  (load ${loadavg()[0]!.toFixed(1)})`,
+        `  ${storage} ${image} run ${i + 1} ${who.padEnd(10)} ${r.seconds.toFixed(2)} s  peak RSS ${r.rssMiB.toFixed(0)} MiB  (load ${loadavg()[0]!.toFixed(1)})`,
       );
     }
   }
@@ -207,7 +194,6 @@ async function compare(work: string, storage: string, image: LabImage, ref: stri
     containerd_s: +median(c).toFixed(2),
     ratio: +(median(b) / median(c)).toFixed(2),
     berth_peak_rss_MiB: Math.round(bRss),
-    berth_peak_pss_MiB: Math.round(bPss),
     containerd_peak_rss_MiB: Math.round(cRss),
   };
 }
