@@ -64,11 +64,13 @@ export async function ensureCHelper(build: CHelperBuild, cacheDir: string, signa
       }
     }
     if (lastError) throw lastError;
-    // The record first: a crash before the binary's rename leaves a record without a binary, which
-    // is built again; never a binary without its record.
-    await writeFile(`${tmp}.deps`, JSON.stringify(await describeLibs(cc, linked, signal)));
-    await rename(`${tmp}.deps`, depsFile);
+    // The binary first, then its record: a crash between the two leaves the new binary with no
+    // record or with its predecessor's, which names library files that have changed since, so it
+    // is built again. The other order could leave an old binary beside the new record.
+    const libs = JSON.stringify(await describeLibs(cc, linked, signal));
     await rename(tmp, target);
+    await writeFile(`${tmp}.deps`, libs);
+    await rename(`${tmp}.deps`, depsFile);
     await removeOlderBuilds(cacheDir, build.name, path.basename(target));
   } catch (err: any) {
     await rm(tmp, { force: true });
