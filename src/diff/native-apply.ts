@@ -8,7 +8,6 @@
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { type CHelperBuild, ensureCHelper } from '../c-helper.ts';
@@ -148,7 +147,7 @@ async function applyWithHelper(input: HelperInput, opts: ApplyOptions & { helper
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       if (stderr.length < 8192) stderr += d;
     });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    onLines(child.stdout!, (line) => {
       let report: Report;
       try {
         report = JSON.parse(line);
@@ -231,4 +230,21 @@ function limitError(limit: Extract<Report, { limit: unknown }>['limit'], root: s
     return err;
   }
   return new BerthError('ResourceExhausted', `layer ${layer}: over the ${limit.what} bound (${JSON.stringify(limit)})`);
+}
+
+/**
+ * Calls `online` with each line of `stream` (the helper writes a few short ASCII lines). node:readline
+ * would do, but it is one more builtin module resident in a daemon that pulled once.
+ */
+function onLines(stream: Readable, online: (line: string) => void): void {
+  let partial = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) online(line);
+  });
+  stream.on('end', () => {
+    if (partial) online(partial);
+  });
 }

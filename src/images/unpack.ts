@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { BerthError, invalidArgument, isKind } from '../errors.ts';
-import { applyLayerInWorker, type LayerSource } from '../diff/apply-worker.ts';
+import type { LayerSource } from '../diff/apply-worker.ts';
 import type { ApplyLimits } from '../diff/limits.ts';
 import { JS_APPLIER, type SelectedApplier } from '../diff/layer-applier.ts';
 import { chainIds } from '../oci/chain-id.ts';
@@ -146,7 +146,8 @@ export async function unpackImage(opts: UnpackOptions): Promise<string[]> {
         opts.openSource && applier.applyFrom
           ? await applier.applyFrom(await opts.openSource(desc, signal, attempt), applyOpts)
           : opts.openSource && desc.size >= (opts.workerMinBytes ?? 16 << 20)
-            ? await applyLayerInWorker(await opts.openSource(desc, signal, attempt), applyOpts)
+            ? // Loaded only here: worker_threads and the worker's module stay out of a process that never uses them.
+              await (await import('../diff/apply-worker.ts')).applyLayerInWorker(await opts.openSource(desc, signal, attempt), applyOpts)
             : await applier.apply(await opts.open(desc, signal, attempt), applyOpts);
       return { key, preparedParent: parent, impliedDirs: res.impliedDirs, bytes: res.size, ms: performance.now() - t0, usage: res.usage };
     } catch (err) {
