@@ -28,13 +28,14 @@
  * docs/benchmarks.md).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ensureApplyHelper } from '../src/diff/native-apply.ts';
 import { startContainerd } from '../test/lab/containerd.ts';
 import { LAB_IMAGES, startLab, type LabImage } from '../test/lab/lab.ts';
 import { unmountUnder } from '../test/lab/mounts.ts';
+import { berthCommand } from './berth-command.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string, dflt: string) => {
@@ -52,19 +53,6 @@ for (const image of IMAGES) if (!LAB_IMAGES.includes(image)) throw new Error(`${
 if (!['tmpfs', 'disk', 'both'].includes(STORAGE)) throw new Error(`--storage ${STORAGE}: tmpfs, disk or both`);
 
 const TOP = join(import.meta.dirname, '..');
-/** How berth is started: bin/berth, or its entry point with the flags under test. */
-function berthCommand(): string[] {
-  if (!NODE_FLAGS) return [join(TOP, 'bin/berth')];
-  const built =
-    existsSync(join(TOP, 'dist/cli/main.js')) &&
-    spawnSync('find', [join(TOP, 'src'), '-newer', join(TOP, 'dist/.build-stamp'), '-print', '-quit'], { encoding: 'utf8' }).stdout === '';
-  return [
-    process.execPath,
-    '--disable-warning=ExperimentalWarning',
-    ...NODE_FLAGS.split(' ').filter(Boolean),
-    join(TOP, built ? 'dist/cli/main.js' : 'src/cli/main.ts'),
-  ];
-}
 
 function sh(cmd: string, argv: string[]) {
   const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -146,7 +134,7 @@ async function berthRun(work: string, storage: string, image: string) {
   // With its record of the static libraries it linked in (src/c-helper.ts), or berth builds it again.
   for (const f of [helper, `${helper}.deps`]) copyFileSync(f, join(root, 'lib', basename(f)));
   const global = ['--root', root, '--config', join(work, 'none.toml')];
-  const r = await timed([...berthCommand(), ...global, 'pull', ...(FETCH_ONLY ? ['--no-unpack'] : []), image]);
+  const r = await timed([...berthCommand(TOP, NODE_FLAGS), ...global, 'pull', ...(FETCH_ONLY ? ['--no-unpack'] : []), image]);
   const images = JSON.parse(sh(join(TOP, 'bin/berth'), [...global, 'images', '--json']).stdout);
   if (!FETCH_ONLY && !images[0]?.unpacked) throw new Error(`berth pull ${image}: not unpacked`);
   return r;
@@ -202,7 +190,7 @@ async function main(): Promise<void> {
   const lab = await startLab({ images: IMAGES, log: (m) => console.log(m) });
   const rows = [];
   console.log(
-    `${FETCH_ONLY ? 'fetch only (berth pull --no-unpack vs ctr content fetch)' : 'pull + unpack (berth pull vs ctr images pull)'}, ${RUNS} alternating runs each, berth: ${berthCommand().join(' ')}`,
+    `${FETCH_ONLY ? 'fetch only (berth pull --no-unpack vs ctr content fetch)' : 'pull + unpack (berth pull vs ctr images pull)'}, ${RUNS} alternating runs each, berth: ${berthCommand(TOP, NODE_FLAGS).join(' ')}`,
   );
   try {
     for (const storage of STORAGE === 'both' ? ['tmpfs', 'disk'] : [STORAGE]) {

@@ -20,12 +20,13 @@
  * free loopback port instead of 8080. Everything it made is removed at the end.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { unmountUnder } from '../test/lab/mounts.ts';
+import { berthCommand } from './berth-command.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string, dflt: string) => {
@@ -46,20 +47,6 @@ if (RESYNC) seconds(RESYNC); // the same duration syntax, checked before anythin
 
 const TOP = join(import.meta.dirname, '..');
 const BERTH = join(TOP, 'bin/berth');
-
-/** How the daemon is started: bin/berth, or its entry point with the flags under test. */
-function berthCommand(): string[] {
-  if (!NODE_FLAGS) return [BERTH];
-  const built =
-    existsSync(join(TOP, 'dist/cli/main.js')) &&
-    spawnSync('find', [join(TOP, 'src'), '-newer', join(TOP, 'dist/.build-stamp'), '-print', '-quit'], { encoding: 'utf8' }).stdout === '';
-  return [
-    join(TOP, 'node_modules/.bin/node'),
-    '--disable-warning=ExperimentalWarning',
-    ...NODE_FLAGS.split(' ').filter(Boolean),
-    join(TOP, built ? 'dist/cli/main.js' : 'src/cli/main.ts'),
-  ];
-}
 
 interface Sample {
   at: number;
@@ -123,7 +110,7 @@ async function main(): Promise<void> {
 
   const config = join(work, 'config.toml');
   writeFileSync(config, RESYNC ? `[reconcile]\nresync_interval = "${RESYNC}"\n` : '');
-  const [command, ...before] = berthCommand();
+  const [command, ...before] = berthCommand(TOP, NODE_FLAGS);
   const daemon = spawn(command!, [...before, '--root', root, '--config', config, '--log-level', 'warn', 'run', '-f', manifests], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
