@@ -8,6 +8,19 @@ import { BerthError } from '../errors.ts';
 import { buildContext, ExitCode, type CliContext } from './context.ts';
 import { verbsFor } from './verbs.ts';
 
+/**
+ * The global flags that take a value, before the verb. Commander's options are made from this list,
+ * and so is the pre-parse that finds the verb (globalArgs); bin/berth keeps a copy in shell, which
+ * test/cli/verbs.test.ts holds to this one.
+ */
+export const GLOBAL_OPTIONS: { flags: string; description: string; default?: string }[] = [
+  { flags: '--root <dir>', description: 'state directory (default /var/lib/berth, or root in the config)' },
+  { flags: '--config <file>', description: 'TOML config file', default: '/etc/berth/config.toml' },
+  { flags: '--log-level <level>', description: 'trace|debug|info|warn|error|silent' },
+  { flags: '--snapshotter <name>', description: 'overlayfs|native|auto' },
+];
+export const GLOBAL_VALUE_FLAGS = GLOBAL_OPTIONS.map((o) => o.flags.split(' ')[0]!);
+
 /** Wraps a verb's action: builds the context, runs it, turns errors into a message and exit code. */
 export type RunVerb = <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<void>) => (...args: A) => Promise<void>;
 
@@ -18,15 +31,9 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   let exitCode = 0;
-  const program = new Command('berth')
-    .description('declarative container reconciler for edge devices')
-    .option('--root <dir>', 'state directory (default /var/lib/berth, or root in the config)')
-    .option('--config <file>', 'TOML config file', '/etc/berth/config.toml')
-    .option('--log-level <level>', 'trace|debug|info|warn|error|silent')
-    .option('--snapshotter <name>', 'overlayfs|native|auto')
-    .option('-V, --version', 'print the version, git commit, Node version and the OCI runtime found')
-    .exitOverride()
-    .showHelpAfterError();
+  const program = new Command('berth').description('declarative container reconciler for edge devices');
+  for (const o of GLOBAL_OPTIONS) program.option(o.flags, o.description, o.default);
+  program.option('-V, --version', 'print the version, git commit, Node version and the OCI runtime found').exitOverride().showHelpAfterError();
 
   const run: RunVerb =
     (fn) =>
@@ -67,7 +74,7 @@ function globalArgs(argv: string[]): { verb?: string; version: boolean; configPa
     if (!a.startsWith('-')) return { verb: a, version: false, configPath }; // its own flags follow
     if (a === '--config') configPath = argv[i + 1] ?? configPath;
     else if (a.startsWith('--config=')) configPath = a.slice('--config='.length);
-    if (['--root', '--config', '--log-level', '--snapshotter'].includes(a)) i++; // the flag's value
+    if (GLOBAL_VALUE_FLAGS.includes(a)) i++; // the flag's value
   }
   return { version: false, configPath };
 }

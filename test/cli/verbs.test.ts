@@ -3,8 +3,10 @@
  * code of pull, logs, network… resident for the life of the daemon. Help still lists every verb.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
+import { GLOBAL_VALUE_FLAGS } from '../../src/cli/main.ts';
 import { VERBS } from '../../src/cli/verbs.ts';
 
 /** The src/cli files a fresh node loads to run `main(argv)`, and what it printed. */
@@ -33,4 +35,17 @@ it('berth run loads run.ts and no other verb', async () => {
 it('help lists every verb', async () => {
   const { stdout } = await cliFilesLoadedBy(['--help']);
   for (const name of VERBS.flatMap((v) => v.names.slice(0, 1))) expect(stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+});
+
+it('finds the verb past the global flags and their values, even a value that names another verb', async () => {
+  const { files, stdout } = await cliFilesLoadedBy(['--root', 'pull', '--log-level=warn', 'run', '--help']);
+  expect(stdout).toContain('Usage: berth run');
+  expect(files).toContain('run.ts');
+  expect(files).not.toContain('pull.ts');
+});
+
+it("bin/berth skips the same global flags' values as main.ts when it looks for the run verb", () => {
+  const launcher = readFileSync(new URL('../../bin/berth', import.meta.url), 'utf8');
+  const skipped = /^\s*([-\w |]+)\) skip=1 ;;$/m.exec(launcher)?.[1];
+  expect(skipped?.split('|').map((f) => f.trim())).toEqual(GLOBAL_VALUE_FLAGS);
 });
