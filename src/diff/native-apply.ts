@@ -14,6 +14,7 @@ import { type CHelperBuild, ensureCHelper } from '../c-helper.ts';
 import { BerthError, corrupt, type ErrorKind, ErrorKinds } from '../errors.ts';
 import type { ApplyOptions, ApplyResult } from './apply.ts';
 import type { LayerSource } from './apply-worker.ts';
+import { onLines } from './line-reader.ts';
 import { openFollowed } from './live-blob.ts';
 import { LayerBudget, type ApplyLimits } from './limits.ts';
 import { layerCompression } from './mediatypes.ts';
@@ -230,21 +231,4 @@ function limitError(limit: Extract<Report, { limit: unknown }>['limit'], root: s
     return err;
   }
   return new BerthError('ResourceExhausted', `layer ${layer}: over the ${limit.what} bound (${JSON.stringify(limit)})`);
-}
-
-/**
- * Calls `online` with each line of `stream` (the helper writes a few short ASCII lines). node:readline
- * would do, but it is one more builtin module resident in a daemon that pulled once.
- */
-function onLines(stream: Readable, online: (line: string) => void): void {
-  let partial = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) online(line);
-  });
-  stream.on('end', () => {
-    if (partial) online(partial);
-  });
 }

@@ -77,6 +77,10 @@ describe('ensureCHelper', () => {
     expect(builds(cc)).toBe(2);
     expect(await withCc(cc, () => ensureCHelper(build(), cache))).toBe(built);
     expect(builds(cc)).toBe(2);
+    // A crash between the binary's rename and its record's leaves a binary without one: built again.
+    rmSync(`${built}.deps`);
+    expect(await withCc(cc, () => ensureCHelper(build(), cache))).toBe(built);
+    expect(builds(cc)).toBe(3);
   });
 
   it('names the missing package from the last error when no variant builds, and leaves no temp file', async () => {
